@@ -1,0 +1,55 @@
+# flashstock — the habitual targets. `make help` lists them.
+GO        ?= go
+PKGS      ?= ./...
+BIN       ?= bin
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+
+.PHONY: help build test race lint vet staticcheck fmt-check fuzz bench cover tidy-check ci clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build every command into bin/
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+test: ## the README's test command: every package, race detector on
+	$(GO) test -race -count=1 $(PKGS)
+
+race: test ## alias of test (it already runs with -race)
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+staticcheck: $(STATICCHECK) ## staticcheck, installed from the module proxy
+	$(STATICCHECK) $(PKGS)
+
+fmt-check: ## fail if any file is not gofmt-ed
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "not gofmt-ed:"; echo "$$out"; exit 1; fi
+
+lint: fmt-check vet staticcheck ## gofmt, go vet and staticcheck
+
+fuzz: ## run each fuzz target for FUZZTIME
+	$(GO) test ./fsm -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./fsm -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
+
+bench: ## benchmarks (fsync on); compare runs with benchstat
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 3 ./fsm/
+
+cover: ## coverage report in cover.html
+	$(GO) test -coverprofile=cover.out $(PKGS)
+	$(GO) tool cover -html=cover.out -o cover.html
+	$(GO) tool cover -func=cover.out | tail -1
+
+tidy-check: ## fail if go.mod/go.sum are not tidy
+	$(GO) mod tidy -diff
+
+ci: lint tidy-check test ## what .ci/run runs
+
+clean:
+	rm -rf $(BIN) cover.out cover.html

@@ -1,0 +1,261 @@
+package fsm
+
+import (
+	"bytes"
+	"fmt"
+	"hash/fnv"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// applier is the working state of one ApplyBatch transaction. SKU records are cached and
+// written once per batch, so a hot SKU costs one put per batch, not one per buyer.
+type applier struct {
+	tx   *bolt.Tx
+	meta *meta
+
+	skus, orders, holds, users, ledger, dedupB *bolt.Bucket
+
+	cache map[string]*skuRecord
+	dirty map[string]bool
+
+	// The dedup index seen through this transaction: pending (added here) wins over gone
+	// (pruned here), which wins over base (committed).
+	base    map[string]uint64
+	pending map[string]uint64
+	gone    map[string]bool
+
+	// The entry being applied.
+	index uint64
+	time  int64
+}
+
+func newApplier(tx *bolt.Tx, md *meta, base map[string]uint64) *applier {
+	a := &applier{
+		tx: tx, meta: md,
+		skus: tx.Bucket(bucketSKUs), orders: tx.Bucket(bucketOrders), holds: tx.Bucket(bucketHolds),
+		users: tx.Bucket(bucketUsers), ledger: tx.Bucket(bucketLedger), dedupB: tx.Bucket(bucketDedup),
+		cache: make(map[string]*skuRecord), dirty: make(map[string]bool),
+		base: base, pending: make(map[string]uint64), gone: make(map[string]bool),
+	}
+	// Both buckets grow at the end of a key range (the dedup table always, the ledger per
+	// SKU), so full pages waste nothing; bbolt's default of half-full pages would double
+	// the bytes written and fsynced per batch.
+	a.dedupB.FillPercent = 1.0
+	a.ledger.FillPercent = 0.9
+	return a
+}
+
+// applyEntry applies one log entry. Only storage failures are errors; a malformed or
+// rejected command is a Result, identical on every replica.
+func (a *applier) applyEntry(e Entry) (Result, error) {
+	a.index = e.Index
+	if len(e.Data) == 0 {
+		return Result{Code: api.OK}, nil
+	}
+	cmd, err := Decode(e.Data)
+	if err != nil {
+		return reject(api.InvalidArgument, "%v", err), nil
+	}
+	a.advanceTime(cmd)
+	if err := a.prune(); err != nil {
+		return Result{}, err
+	}
+	if err := Validate(cmd); err != nil {
+		return Result{Code: api.InvalidArgument, Message: err.(*api.Error).Message}, nil
+	}
+	if cmd.Kind == KindBatch {
+		res := Result{Code: api.OK, Batch: make([]Result, len(cmd.Batch))}
+		for i, sub := range cmd.Batch {
+			if res.Batch[i], err = a.applyOnce(sub); err != nil {
+				return Result{}, err
+			}
+		}
+		return res, nil
+	}
+	return a.applyOnce(cmd)
+}
+
+// advanceTime moves the log clock to the command's time. The clock never runs backwards,
+// whatever a new leader's wall clock says.
+func (a *applier) advanceTime(cmd Command) {
+	t := cmd.Time
+	for _, sub := range cmd.Batch {
+		t = max(t, sub.Time)
+	}
+	a.meta.LogTime = max(a.meta.LogTime, t)
+	a.time = cmd.Time
+}
+
+// applyOnce applies one validated command with exactly-once semantics: a request_id seen
+// before gets its first answer back and changes nothing.
+func (a *applier) applyOnce(cmd Command) (Result, error) {
+	if cmd.Time != 0 {
+		a.time = cmd.Time
+	}
+	var fp uint64
+	if cmd.RequestID != "" {
+		fp = fingerprint(cmd)
+		d, found, err := a.lookupDedup(cmd.RequestID)
+		if err != nil {
+			return Result{}, err
+		}
+		if found {
+			if d.Fingerprint != fp {
+				return reject(api.InvalidArgument, "request_id %q was already used for a different command", cmd.RequestID), nil
+			}
+			res := d.Result
+			res.Duplicate = true
+			return res, nil
+		}
+	}
+	res, err := a.dispatch(cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	if cmd.RequestID != "" {
+		if err := a.remember(cmd.RequestID, fp, res); err != nil {
+			return Result{}, err
+		}
+	}
+	return res, nil
+}
+
+func (a *applier) dispatch(c Command) (Result, error) {
+	switch c.Kind {
+	case KindCreateSKU:
+		return a.createSKU(c)
+	case KindRestock:
+		return a.restock(c)
+	case KindDeduct:
+		return a.deduct(c)
+	case KindReserve:
+		return a.reserve(c)
+	case KindConfirm:
+		return a.confirm(c)
+	case KindCancel:
+		return a.cancel(c)
+	case KindShip:
+		return a.ship(c)
+	case KindExpireHolds:
+		return a.expireHolds()
+	}
+	// Validate refuses unknown kinds and nested batches before we get here.
+	return Result{}, fmt.Errorf("dispatch: unexpected kind %d", c.Kind)
+}
+
+func reject(code api.Code, format string, args ...any) Result {
+	return Result{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// fingerprint identifies a command apart from its time, which differs between retries.
+func fingerprint(c Command) uint64 {
+	c.Time = 0
+	b, _ := Encode(c) // c passed Validate, so it encodes
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
+}
+
+// sku returns the cached record of a SKU, or nil if it does not exist.
+func (a *applier) sku(name string) (*skuRecord, error) {
+	if s, ok := a.cache[name]; ok {
+		return s, nil
+	}
+	v := a.skus.Get([]byte(name))
+	if v == nil {
+		return nil, nil
+	}
+	s, err := decodeSKU(name, v)
+	if err != nil {
+		return nil, err
+	}
+	a.cache[name] = &s
+	return &s, nil
+}
+
+func (a *applier) touch(s *skuRecord) {
+	s.Version = a.index
+	a.cache[s.SKU.SKU] = s
+	a.dirty[s.SKU.SKU] = true
+}
+
+// flush writes the SKUs changed in this batch, in key order.
+func (a *applier) flush() error {
+	names := make([]string, 0, len(a.dirty))
+	for n := range a.dirty {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := a.skus.Put([]byte(n), a.cache[n].encode()); err != nil {
+			return fmt.Errorf("put sku %q: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// move appends a movement to the SKU's ledger and drops the oldest past the retention.
+func (a *applier) move(s *skuRecord, kind MovementKind, qty int64, c Command) error {
+	a.meta.MoveSeq++
+	m := Movement{Index: a.index, Kind: kind, Qty: qty, OrderID: c.OrderID, RequestID: c.RequestID, UserID: c.UserID, Time: a.time}
+	if err := a.ledger.Put(skuKey(s.SKU.SKU, u64(a.meta.MoveSeq)), m.encode()); err != nil {
+		return fmt.Errorf("put movement: %w", err)
+	}
+	s.LedgerCount++
+	if s.LedgerCount <= a.meta.LedgerPerSKU {
+		return nil
+	}
+	prefix := skuKey(s.SKU.SKU, nil)
+	c2 := a.ledger.Cursor()
+	k, _ := c2.Seek(prefix)
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return fmt.Errorf("ledger of %q: retained count %d but no movement found", s.SKU.SKU, s.LedgerCount)
+	}
+	if err := c2.Delete(); err != nil {
+		return fmt.Errorf("prune movement: %w", err)
+	}
+	s.LedgerCount--
+	return nil
+}
+
+// userCount reads how many units a user bought or holds of a SKU with a per-user limit.
+func (a *applier) userCount(sku, user string) int64 {
+	v := a.users.Get(skuKey(sku, []byte(user)))
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(beUint64(v))
+}
+
+func (a *applier) addUserCount(s *skuRecord, user string, delta int64) error {
+	if s.PerUserLimit == 0 {
+		return nil
+	}
+	k := skuKey(s.SKU.SKU, []byte(user))
+	n := a.userCount(s.SKU.SKU, user) + delta
+	if n <= 0 {
+		return a.users.Delete(k)
+	}
+	return a.users.Put(k, u64(uint64(n)))
+}
+
+// checkTake says whether qty units of s can go to user: the rejection a Deduct or a
+// Reserve line gets, or OK.
+func (a *applier) checkTake(s *skuRecord, user string, qty int64) Result {
+	if s.Available == 0 {
+		return reject(api.SoldOut, "sku %q is sold out", s.SKU.SKU)
+	}
+	if s.PerUserLimit > 0 {
+		if have := a.userCount(s.SKU.SKU, user); have+qty > s.PerUserLimit {
+			return reject(api.LimitExceeded, "user %q has %d of sku %q, limit %d", user, have, s.SKU.SKU, s.PerUserLimit)
+		}
+	}
+	if s.Available < qty {
+		return reject(api.InsufficientStock, "sku %q has %d available, asked for %d", s.SKU.SKU, s.Available, qty)
+	}
+	return Result{Code: api.OK}
+}

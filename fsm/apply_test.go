@@ -1,0 +1,449 @@
+package fsm
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+func TestCreateSKU(t *testing.T) {
+	r := newReplica(t, Options{})
+	res := r.one(create("tee-1", 10, 2))
+	wantCode(t, res, api.OK)
+	if res.SKU != (SKU{SKU: "tee-1", Available: 10, PerUserLimit: 2, Version: 1}) {
+		t.Fatalf("created %+v", res.SKU)
+	}
+	wantCode(t, r.one(create("tee-1", 5, 0)), api.AlreadyExists)
+	if got := r.sku("tee-1"); got.Available != 10 || got.Version != 1 {
+		t.Fatalf("rejected create changed the sku: %+v", got)
+	}
+	wantCode(t, r.one(create("empty", 0, 0)), api.OK)
+	if h, _ := r.m.History("empty", 10); len(h) != 0 {
+		t.Fatalf("empty sku has movements %+v", h)
+	}
+}
+
+func TestRestock(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.one(create("a", 1, 0))
+	cases := []struct {
+		name string
+		cmd  Command
+		code api.Code
+		want int64
+	}{
+		{"adds", restock("r1", "a", 9), api.OK, 10},
+		{"unknown sku", restock("r2", "nope", 1), api.NotFound, 10},
+		{"zero qty", restock("r3", "a", 0), api.InvalidArgument, 10},
+		{"qty over limit", restock("r4", "a", MaxQty+1), api.InvalidArgument, 10},
+		{"missing request id", restock("", "a", 1), api.InvalidArgument, 10},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantCode(t, r.one(tc.cmd), tc.code)
+			if got := r.sku("a").Available; got != tc.want {
+				t.Fatalf("available %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRestock_Overflow(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.one(create("a", MaxInitial, 0))
+	var cmds []Command
+	for i := 0; i < MaxTotalStock/MaxQty-1; i++ {
+		cmds = append(cmds, restock("fill-"+itoa(i), "a", MaxQty))
+	}
+	for _, res := range r.apply(cmds...) {
+		wantCode(t, res, api.OK)
+	}
+	if got := r.sku("a").Total(); got != MaxTotalStock {
+		t.Fatalf("total %d, want %d", got, int64(MaxTotalStock))
+	}
+	before := r.sku("a")
+	wantCode(t, r.one(restock("over", "a", 1)), api.Overflow)
+	if after := r.sku("a"); after != before {
+		t.Fatalf("overflowing restock changed %+v → %+v", before, after)
+	}
+}
+
+func TestDeduct(t *testing.T) {
+	cases := []struct {
+		name      string
+		stock     int64
+		limit     int64
+		prior     []Command
+		cmd       Command
+		code      api.Code
+		available int64
+	}{
+		{name: "sells", stock: 5, cmd: deduct("d", "s", "u", 2), code: api.OK, available: 3},
+		{name: "sells the last unit", stock: 1, cmd: deduct("d", "s", "u", 1), code: api.OK, available: 0},
+		{name: "sold out", stock: 0, cmd: deduct("d", "s", "u", 1), code: api.SoldOut, available: 0},
+		{name: "insufficient", stock: 2, cmd: deduct("d", "s", "u", 3), code: api.InsufficientStock, available: 2},
+		{name: "unknown sku", stock: 2, cmd: deduct("d", "x", "u", 1), code: api.NotFound, available: 2},
+		{name: "within limit", stock: 9, limit: 3, prior: []Command{deduct("p", "s", "u", 2)}, cmd: deduct("d", "s", "u", 1), code: api.OK, available: 6},
+		{name: "past limit", stock: 9, limit: 3, prior: []Command{deduct("p", "s", "u", 2)}, cmd: deduct("d", "s", "u", 2), code: api.LimitExceeded, available: 7},
+		{name: "limit is per user", stock: 9, limit: 3, prior: []Command{deduct("p", "s", "u", 3)}, cmd: deduct("d", "s", "v", 3), code: api.OK, available: 3},
+		{name: "held units count to the limit", stock: 9, limit: 3, prior: []Command{reserve("p", "o", "u", 1000, 1000, Line{"s", 2})}, cmd: deduct("d", "s", "u", 2), code: api.LimitExceeded, available: 7},
+		{name: "sold out wins over the limit", stock: 1, limit: 1, prior: []Command{deduct("p", "s", "u", 1)}, cmd: deduct("d", "s", "u", 1), code: api.SoldOut, available: 0},
+		{name: "no user", stock: 1, cmd: deduct("d", "s", "", 1), code: api.InvalidArgument, available: 1},
+		{name: "negative qty", stock: 1, cmd: deduct("d", "s", "u", -1), code: api.InvalidArgument, available: 1},
+		{name: "bad sku", stock: 1, cmd: deduct("d", "s/1", "u", 1), code: api.InvalidArgument, available: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplica(t, Options{})
+			r.one(create("s", tc.stock, tc.limit))
+			for _, p := range tc.prior {
+				wantCode(t, r.one(p), api.OK)
+			}
+			before := r.sku("s")
+			res := r.one(tc.cmd)
+			wantCode(t, res, tc.code)
+			after := r.sku("s")
+			if after.Available != tc.available {
+				t.Fatalf("available %d, want %d", after.Available, tc.available)
+			}
+			if tc.code != api.OK && after != before {
+				t.Fatalf("rejected deduct changed the sku: %+v → %+v", before, after)
+			}
+			if tc.code == api.OK && (res.SKU != after || after.Version != r.index) {
+				t.Fatalf("result %+v, stored %+v, index %d", res.SKU, after, r.index)
+			}
+		})
+	}
+}
+
+func TestDeduct_ExactlyOnce(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.one(create("s", 1, 0))
+	first := r.one(deduct("req-1", "s", "u", 1))
+	wantCode(t, first, api.OK)
+	h1 := r.sku("s")
+	again := r.one(deduct("req-1", "s", "u", 1))
+	if !again.Duplicate || again.Code != api.OK || again.SKU != first.SKU {
+		t.Fatalf("retry got %+v, want the first answer %+v marked duplicate", again, first)
+	}
+	if h2 := r.sku("s"); h2 != h1 {
+		t.Fatalf("duplicate changed state: %+v → %+v", h1, h2)
+	}
+	// The sold-out answer of another request is remembered too.
+	wantCode(t, r.one(deduct("req-2", "s", "u", 1)), api.SoldOut)
+	r.one(restock("re", "s", 5))
+	if res := r.one(deduct("req-2", "s", "u", 1)); res.Code != api.SoldOut || !res.Duplicate {
+		t.Fatalf("retry after restock got %+v, want the first answer (sold_out)", res)
+	}
+	// Reusing an id for another command is refused and changes nothing.
+	if res := r.one(deduct("req-1", "s", "u", 2)); res.Code != api.InvalidArgument || !strings.Contains(res.Message, "different command") {
+		t.Fatalf("reused id got %+v", res)
+	}
+	// A retry at a later time is still the same command.
+	retry := deduct("req-1", "s", "u", 1)
+	retry.Time = 99_000
+	if res := r.one(retry); !res.Duplicate {
+		t.Fatalf("retry with a later time got %+v", res)
+	}
+}
+
+func TestReserve(t *testing.T) {
+	setup := func(t *testing.T) *replica {
+		r := newReplica(t, Options{})
+		r.apply(create("a", 5, 0), create("b", 1, 0), create("lim", 10, 2))
+		return r
+	}
+	t.Run("holds every line", func(t *testing.T) {
+		r := setup(t)
+		res := r.one(reserve("r", "o1", "u", 500, 1000, Line{"a", 2}, Line{"b", 1}))
+		wantCode(t, res, api.OK)
+		if res.Order.Status != OrderHeld || res.Order.ExpiresAt != 1500 || res.Order.CreatedAt != 1000 {
+			t.Fatalf("order %+v", res.Order)
+		}
+		if a := r.sku("a"); a.Available != 3 || a.Reserved != 2 {
+			t.Fatalf("a %+v", a)
+		}
+		if b := r.sku("b"); b.Available != 0 || b.Reserved != 1 {
+			t.Fatalf("b %+v", b)
+		}
+	})
+	rejections := []struct {
+		name string
+		cmd  Command
+		code api.Code
+	}{
+		{"one line short holds nothing", reserve("r", "o1", "u", 500, 1000, Line{"a", 2}, Line{"b", 2}), api.InsufficientStock},
+		{"a line of an unknown sku holds nothing", reserve("r", "o1", "u", 500, 1000, Line{"a", 1}, Line{"b", 1}, Line{"b2", 1}), api.NotFound},
+		{"unknown sku", reserve("r", "o1", "u", 500, 1000, Line{"zz", 1}), api.NotFound},
+		{"over the limit", reserve("r", "o1", "u", 500, 1000, Line{"a", 1}, Line{"lim", 3}), api.LimitExceeded},
+		{"duplicate line", reserve("r", "o1", "u", 500, 1000, Line{"a", 1}, Line{"a", 1}), api.InvalidArgument},
+		{"no lines", reserve("r", "o1", "u", 500, 1000), api.InvalidArgument},
+		{"zero ttl", reserve("r", "o1", "u", 0, 1000, Line{"a", 1}), api.InvalidArgument},
+		{"ttl too long", reserve("r", "o1", "u", MaxTTLMillis+1, 1000, Line{"a", 1}), api.InvalidArgument},
+		{"no order id", reserve("r", "", "u", 10, 1000, Line{"a", 1}), api.InvalidArgument},
+		{"no user", reserve("r", "o1", "", 10, 1000, Line{"a", 1}), api.InvalidArgument},
+	}
+	for _, tc := range rejections {
+		t.Run(tc.name, func(t *testing.T) {
+			r := setup(t)
+			before, _ := r.m.ListSKUs("", "", 10)
+			wantCode(t, r.one(tc.cmd), tc.code)
+			after, _ := r.m.ListSKUs("", "", 10)
+			if !slices.Equal(before, after) {
+				t.Fatalf("rejected reserve changed SKUs: %+v → %+v", before, after)
+			}
+			if _, err := r.m.GetOrder("o1"); err == nil {
+				t.Fatal("rejected reserve created the order")
+			}
+		})
+	}
+	t.Run("sold out line", func(t *testing.T) {
+		r := setup(t)
+		r.one(deduct("d", "b", "x", 1))
+		wantCode(t, r.one(reserve("r", "o1", "u", 500, 1000, Line{"a", 1}, Line{"b", 1})), api.SoldOut)
+	})
+	t.Run("existing order id", func(t *testing.T) {
+		r := setup(t)
+		r.one(reserve("r1", "o1", "u", 500, 1000, Line{"a", 1}))
+		wantCode(t, r.one(reserve("r2", "o1", "u", 500, 1000, Line{"a", 1})), api.AlreadyExists)
+		if a := r.sku("a"); a.Reserved != 1 {
+			t.Fatalf("a %+v", a)
+		}
+	})
+}
+
+func TestOrderLifecycle(t *testing.T) {
+	type step struct {
+		cmd    Command
+		code   api.Code
+		status OrderStatus
+	}
+	hold := reserve("r", "o", "u", 100, 1000, Line{"a", 2})
+	cases := []struct {
+		name             string
+		steps            []step
+		avail, res, sold int64
+	}{
+		{"confirm then ship", []step{
+			{hold, api.OK, OrderHeld},
+			{orderCmd(KindConfirm, "c", "o", 1050), api.OK, OrderConfirmed},
+			{orderCmd(KindShip, "s", "o", 1060), api.OK, OrderShipped},
+		}, 3, 0, 2},
+		{"cancel releases", []step{
+			{hold, api.OK, OrderHeld},
+			{orderCmd(KindCancel, "x", "o", 1050), api.OK, OrderCancelled},
+		}, 5, 0, 0},
+		{"confirm after ttl is expired even before the sweep", []step{
+			{hold, api.OK, OrderHeld},
+			{orderCmd(KindConfirm, "c", "o", 1100), api.Expired, OrderHeld},
+		}, 3, 2, 0},
+		{"sweep expires, then confirm and cancel say expired", []step{
+			{hold, api.OK, OrderHeld},
+			{expire(1099), api.OK, OrderHeld},
+			{expire(1100), api.OK, OrderExpired},
+			{orderCmd(KindConfirm, "c", "o", 1200), api.Expired, OrderExpired},
+			{orderCmd(KindCancel, "x", "o", 1200), api.Expired, OrderExpired},
+		}, 5, 0, 0},
+		{"ship needs confirm", []step{
+			{hold, api.OK, OrderHeld},
+			{orderCmd(KindShip, "s", "o", 1050), api.FailedPrecondition, OrderHeld},
+		}, 3, 2, 0},
+		{"confirm twice", []step{
+			{hold, api.OK, OrderHeld},
+			{orderCmd(KindConfirm, "c1", "o", 1050), api.OK, OrderConfirmed},
+			{orderCmd(KindConfirm, "c2", "o", 1051), api.FailedPrecondition, OrderConfirmed},
+			{orderCmd(KindCancel, "x", "o", 1052), api.FailedPrecondition, OrderConfirmed},
+		}, 3, 0, 2},
+		{"confirmed orders do not expire", []step{
+			{hold, api.OK, OrderHeld},
+			{orderCmd(KindConfirm, "c", "o", 1050), api.OK, OrderConfirmed},
+			{expire(5000), api.OK, OrderConfirmed},
+		}, 3, 0, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplica(t, Options{})
+			r.one(create("a", 5, 3))
+			for i, st := range tc.steps {
+				res := r.one(st.cmd)
+				wantCode(t, res, st.code)
+				o, err := r.m.GetOrder("o")
+				if err != nil {
+					t.Fatalf("step %d: %v", i, err)
+				}
+				if o.Status != st.status {
+					t.Fatalf("step %d: status %s, want %s", i, o.Status, st.status)
+				}
+			}
+			a := r.sku("a")
+			if a.Available != tc.avail || a.Reserved != tc.res || a.Sold != tc.sold {
+				t.Fatalf("sku %+v, want available %d reserved %d sold %d", a, tc.avail, tc.res, tc.sold)
+			}
+		})
+	}
+	t.Run("unknown order", func(t *testing.T) {
+		r := newReplica(t, Options{})
+		for _, k := range []Kind{KindConfirm, KindCancel, KindShip} {
+			wantCode(t, r.one(orderCmd(k, "q"+k.String(), "nope", 1)), api.NotFound)
+		}
+	})
+}
+
+func TestExpireHolds_ReleasesLimitAndOrder(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.one(create("a", 10, 2))
+	r.one(reserve("r1", "o1", "u", 10, 1000, Line{"a", 2}))
+	r.one(reserve("r2", "o2", "v", 30, 1000, Line{"a", 1}))
+	wantCode(t, r.one(deduct("d1", "a", "u", 1)), api.LimitExceeded)
+	res := r.one(expire(1010))
+	if res.Expired != 1 {
+		t.Fatalf("expired %d, want 1", res.Expired)
+	}
+	// The user's held units no longer count against the limit.
+	wantCode(t, r.one(deduct("d2", "a", "u", 2)), api.OK)
+	if a := r.sku("a"); a.Available != 7 || a.Reserved != 1 || a.Sold != 2 {
+		t.Fatalf("sku %+v", a)
+	}
+	if got := r.one(expire(1030)).Expired; got != 1 {
+		t.Fatalf("second sweep expired %d", got)
+	}
+	if got := r.one(expire(9999)).Expired; got != 0 {
+		t.Fatalf("empty sweep expired %d", got)
+	}
+}
+
+func TestExpireHolds_BoundedPerCommand(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.one(create("a", maxExpireBatch+5, 0))
+	var cmds []Command
+	for i := 0; i < maxExpireBatch+5; i++ {
+		cmds = append(cmds, reserve("r"+itoa(i), "o"+itoa(i), "u", 1, int64(1000+i), Line{"a", 1}))
+	}
+	r.apply(cmds...)
+	if got := r.one(expire(1 << 40)).Expired; got != maxExpireBatch {
+		t.Fatalf("first sweep %d, want %d", got, maxExpireBatch)
+	}
+	if got := r.one(expire(1 << 40)).Expired; got != 5 {
+		t.Fatalf("second sweep %d, want 5", got)
+	}
+	if a := r.sku("a"); a.Available != maxExpireBatch+5 || a.Reserved != 0 {
+		t.Fatalf("sku %+v", a)
+	}
+}
+
+func TestBatch_OneResultPerCommand(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.one(create("a", 2, 0))
+	res := r.one(Command{Kind: KindBatch, Time: 5, Batch: []Command{
+		deduct("b1", "a", "u", 1),
+		deduct("b2", "a", "u", 1),
+		deduct("b3", "a", "u", 1),
+		deduct("b1", "a", "u", 1),
+	}})
+	wantCode(t, res, api.OK)
+	codes := []api.Code{api.OK, api.OK, api.SoldOut, api.OK}
+	for i, sub := range res.Batch {
+		wantCode(t, sub, codes[i])
+	}
+	if !res.Batch[3].Duplicate || res.Batch[3].SKU.Available != 1 {
+		t.Fatalf("repeat inside the batch: %+v", res.Batch[3])
+	}
+	if a := r.sku("a"); a.Sold != 2 || a.Version != r.index {
+		t.Fatalf("sku %+v", a)
+	}
+	wantCode(t, r.one(Command{Kind: KindBatch}), api.InvalidArgument)
+	nested := Command{Kind: KindBatch, Batch: []Command{{Kind: KindBatch}}}
+	if _, err := Encode(nested); err == nil {
+		t.Fatal("nested batch encoded")
+	}
+}
+
+func TestApply_GarbageIsRejectedNotFatal(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.index++
+	res, err := r.m.ApplyBatch([]Entry{{Index: r.index, Data: []byte{1, 200, 3}}, {Index: r.index + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.index++
+	wantCode(t, res[0], api.InvalidArgument)
+	wantCode(t, res[1], api.OK)
+	if r.m.AppliedIndex() != 2 {
+		t.Fatalf("applied %d, want 2: garbage and no-ops still advance the index", r.m.AppliedIndex())
+	}
+}
+
+func TestApply_IndexesMustIncrease(t *testing.T) {
+	r := newReplica(t, Options{})
+	_, err := r.m.ApplyBatch([]Entry{{Index: 5}, {Index: 5}})
+	if err == nil {
+		t.Fatal("repeated index accepted")
+	}
+	if _, err := r.m.ApplyBatch([]Entry{{Index: 6}}); err != ErrPoisoned {
+		t.Fatalf("apply after a fatal error: %v, want ErrPoisoned", err)
+	}
+}
+
+func TestHistory(t *testing.T) {
+	r := newReplica(t, Options{LedgerPerSKU: 3})
+	r.one(create("a", 10, 0))
+	r.one(deduct("d1", "a", "u1", 1))
+	r.one(reserve("r1", "o1", "u2", 100, 1000, Line{"a", 2}))
+	r.one(orderCmd(KindConfirm, "c1", "o1", 1001))
+	h, err := r.m.History("a", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []MovementKind{}
+	for _, mv := range h {
+		kinds = append(kinds, mv.Kind)
+	}
+	want := []MovementKind{MoveDeduct, MoveReserve, MoveConfirm} // create dropped by retention
+	if len(kinds) != 3 || kinds[0] != want[0] || kinds[1] != want[1] || kinds[2] != want[2] {
+		t.Fatalf("history kinds %v, want %v", kinds, want)
+	}
+	if h[2].OrderID != "o1" || h[2].UserID != "u2" || h[2].Qty != 2 || h[2].Index != 4 {
+		t.Fatalf("confirm movement %+v", h[2])
+	}
+	if h, _ := r.m.History("a", 1); len(h) != 1 || h[0].Kind != MoveConfirm {
+		t.Fatalf("limit 1 gave %+v", h)
+	}
+	r.one(create("a2", 1, 0)) // a neighbour SKU's movements stay out of a's history
+	if h, _ := r.m.History("a", 10); len(h) != 3 {
+		t.Fatalf("history mixed SKUs: %+v", h)
+	}
+	if _, err := r.m.History("zz", 10); err == nil {
+		t.Fatal("history of unknown sku")
+	}
+}
+
+func TestListSKUs(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.apply(create("b:1", 1, 0), create("a:2", 1, 0), create("a:1", 1, 0), create("c", 1, 0))
+	names := func(ss []SKU) string {
+		var n []string
+		for _, s := range ss {
+			n = append(n, s.SKU)
+		}
+		return strings.Join(n, ",")
+	}
+	for _, tc := range []struct {
+		prefix, after string
+		limit         int
+		want          string
+	}{
+		{"", "", 10, "a:1,a:2,b:1,c"},
+		{"a:", "", 10, "a:1,a:2"},
+		{"", "", 2, "a:1,a:2"},
+		{"", "a:2", 10, "b:1,c"},
+		{"a:", "a:1", 10, "a:2"},
+		{"zz", "", 10, ""},
+	} {
+		got, err := r.m.ListSKUs(tc.prefix, tc.after, tc.limit)
+		if err != nil || names(got) != tc.want {
+			t.Errorf("list(%q, %q, %d) = %s, %v; want %s", tc.prefix, tc.after, tc.limit, names(got), err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package fsm
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkApply_HotSKU measures deductions of one SKU with fsync on, batch sizes as raft
+// hands them to a BatchingFSM. One op is one deduction.
+func BenchmarkApply_HotSKU(b *testing.B) {
+	for _, size := range []int{1, 64, 1024} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			benchDeduct(b, size, 1)
+		})
+	}
+}
+
+// BenchmarkApply_ManySKUs spreads the same load over 1000 SKUs.
+func BenchmarkApply_ManySKUs(b *testing.B) {
+	benchDeduct(b, 1024, 1000)
+}
+
+var benchNoSync = os.Getenv("BENCH_NOSYNC") != ""
+
+func benchDeduct(b *testing.B, batch, skus int) {
+	m, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{NoSync: benchNoSync})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	var index uint64
+	var setup []Entry
+	for s := 0; s < skus; s++ {
+		index++
+		data, _ := Encode(create(fmt.Sprintf("sku-%d", s), MaxInitial, 0))
+		setup = append(setup, Entry{Index: index, Data: data})
+	}
+	if _, err := m.ApplyBatch(setup); err != nil {
+		b.Fatal(err)
+	}
+	// Encode up front: the benchmark measures apply, not encoding.
+	entries := make([]Entry, b.N)
+	for i := range entries {
+		data, _ := Encode(Command{Kind: KindDeduct, RequestID: fmt.Sprintf("req-%d", i),
+			SKU: fmt.Sprintf("sku-%d", i%skus), UserID: fmt.Sprintf("user-%d", i%5000), Qty: 1, Time: int64(i)})
+		entries[i] = Entry{Index: index + uint64(i) + 1, Data: data}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		res, err := m.ApplyBatch(entries[i:min(i+batch, b.N)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !res[0].OK() {
+			b.Fatalf("deduct rejected: %+v", res[0])
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deductions/s")
+}

@@ -1,0 +1,178 @@
+package fsm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// StateHash digests every bucket, key and value in key order. Two replicas that applied the
+// same log prefix have the same hash; cluster tests compare it across nodes.
+func (m *Machine) StateHash() ([32]byte, error) {
+	var sum [32]byte
+	err := m.view(func(tx *bolt.Tx) error {
+		h := sha256.New()
+		var n [binary.MaxVarintLen64]byte
+		put := func(b []byte) {
+			h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+			h.Write(b)
+		}
+		for _, name := range allBuckets {
+			put(name)
+			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				put(k)
+				put(v)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		copy(sum[:], h.Sum(nil))
+		return nil
+	})
+	return sum, err
+}
+
+// CheckInvariants verifies the state's internal consistency and returns every violation
+// found (joined), or nil:
+//   - per SKU: available, reserved, sold >= 0 and available+reserved+sold == restocked;
+//   - reserved == the units of the SKU in held orders;
+//   - every held order has exactly one hold entry and every hold entry a held order;
+//   - per-user counts never exceed the SKU's limit;
+//   - the ledger keeps at most the retention per SKU, and its count matches;
+//   - the dedup table has one record per request id, oldest first, within its bound.
+func (m *Machine) CheckInvariants() error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	err := m.view(func(tx *bolt.Tx) error {
+		md, err := decodeMeta(tx.Bucket(bucketMeta).Get(metaKey))
+		if err != nil {
+			return err
+		}
+		skus := map[string]skuRecord{}
+		err = tx.Bucket(bucketSKUs).ForEach(func(k, v []byte) error {
+			s, err := decodeSKU(string(k), v)
+			if err != nil {
+				return err
+			}
+			skus[s.SKU.SKU] = s
+			if s.Available < 0 || s.Reserved < 0 || s.Sold < 0 {
+				fail("sku %q: negative column: %+v", s.SKU.SKU, s.SKU)
+			}
+			if s.Total() != s.Restocked {
+				fail("sku %q: available+reserved+sold = %d, restocked %d", s.SKU.SKU, s.Total(), s.Restocked)
+			}
+			if s.LedgerCount > md.LedgerPerSKU {
+				fail("sku %q: ledger keeps %d movements, retention %d", s.SKU.SKU, s.LedgerCount, md.LedgerPerSKU)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		held := map[string]int64{}
+		holds := tx.Bucket(bucketHolds)
+		err = tx.Bucket(bucketOrders).ForEach(func(k, v []byte) error {
+			o, err := decodeOrder(v)
+			if err != nil {
+				return err
+			}
+			hasHold := holds.Get(holdKey(o.ExpiresAt, o.OrderID)) != nil
+			if (o.Status == OrderHeld) != hasHold {
+				fail("order %q: status %s, hold entry present %v", o.OrderID, o.Status, hasHold)
+			}
+			if o.Status == OrderHeld {
+				for _, l := range o.Lines {
+					held[l.SKU] += l.Qty
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n := holds.Stats().KeyN; n != countHeld(tx) {
+			fail("%d hold entries for %d held orders", n, countHeld(tx))
+		}
+		for name, s := range skus {
+			if s.Reserved != held[name] {
+				fail("sku %q: reserved %d, held orders hold %d", name, s.Reserved, held[name])
+			}
+		}
+		for name, q := range held {
+			if _, ok := skus[name]; !ok {
+				fail("held orders hold %d of unknown sku %q", q, name)
+			}
+		}
+		err = tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+			name, _, _ := bytes.Cut(k, []byte{0})
+			s, ok := skus[string(name)]
+			n := int64(beUint64(v))
+			if !ok || s.PerUserLimit == 0 || n <= 0 || n > s.PerUserLimit {
+				fail("user count %q = %d breaks the limit of its sku", k, n)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		ledger := map[string]uint64{}
+		err = tx.Bucket(bucketLedger).ForEach(func(k, _ []byte) error {
+			name, _, _ := bytes.Cut(k, []byte{0})
+			ledger[string(name)]++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for name, s := range skus {
+			if ledger[name] != s.LedgerCount {
+				fail("sku %q: ledger holds %d movements, record says %d", name, ledger[name], s.LedgerCount)
+			}
+		}
+		seen := map[string]bool{}
+		prevTime := int64(-1 << 63)
+		err = tx.Bucket(bucketDedup).ForEach(func(k, v []byte) error {
+			d, err := decodeDedup(v)
+			if err != nil {
+				return err
+			}
+			if seen[d.RequestID] {
+				fail("request id %q remembered twice", d.RequestID)
+			}
+			seen[d.RequestID] = true
+			if d.Time < prevTime {
+				fail("dedup record %d is older than the one before it", beUint64(k))
+			}
+			prevTime = d.Time
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if uint64(len(seen)) > md.DedupMax {
+			fail("dedup table holds %d, bound %d", len(seen), md.DedupMax)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check invariants: %w", err)
+	}
+	return errors.Join(errs...)
+}
+
+func countHeld(tx *bolt.Tx) int {
+	n := 0
+	_ = tx.Bucket(bucketOrders).ForEach(func(_, v []byte) error {
+		if o, err := decodeOrder(v); err == nil && o.Status == OrderHeld {
+			n++
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,84 @@
+package fsm
+
+import "fmt"
+
+// The exactly-once table. Records live in bucketDedup keyed by a sequence number, so they
+// are appended in log order and, since the log clock never runs backwards, the oldest is
+// always first. Pruning is a function of the log alone (log time and count), so every
+// replica prunes the same entries at the same index.
+
+func (a *applier) lookupDedup(id string) (dedupRecord, bool, error) {
+	seq, ok := a.pending[id]
+	if !ok {
+		if a.gone[id] {
+			return dedupRecord{}, false, nil
+		}
+		if seq, ok = a.base[id]; !ok {
+			return dedupRecord{}, false, nil
+		}
+	}
+	v := a.dedupB.Get(u64(seq))
+	if v == nil {
+		return dedupRecord{}, false, fmt.Errorf("dedup index names seq %d for %q but the record is missing", seq, id)
+	}
+	d, err := decodeDedup(v)
+	return d, err == nil, err
+}
+
+func (a *applier) remember(id string, fp uint64, res Result) error {
+	a.meta.DedupSeq++
+	res.Batch, res.Duplicate, res.Skipped = nil, false, false
+	d := dedupRecord{RequestID: id, Time: a.meta.LogTime, Fingerprint: fp, Result: res}
+	if err := a.dedupB.Put(u64(a.meta.DedupSeq), d.encode()); err != nil {
+		return fmt.Errorf("put dedup: %w", err)
+	}
+	a.pending[id] = a.meta.DedupSeq
+	return a.pruneDedupCount()
+}
+
+// prune forgets request ids older than the window, measured in log time.
+func (a *applier) prune() error {
+	horizon := a.meta.LogTime - a.meta.DedupWindow
+	for {
+		c := a.dedupB.Cursor()
+		k, v := c.First()
+		if k == nil {
+			return nil
+		}
+		d, err := decodeDedup(v)
+		if err != nil {
+			return err
+		}
+		if d.Time >= horizon {
+			return nil
+		}
+		if err := a.forget(c.Delete(), beUint64(k), d.RequestID); err != nil {
+			return err
+		}
+	}
+}
+
+// pruneDedupCount keeps the table within DedupMax by forgetting the oldest.
+func (a *applier) pruneDedupCount() error {
+	c := a.dedupB.Cursor()
+	k, v := c.First()
+	if k == nil || a.meta.DedupSeq-beUint64(k)+1 <= a.meta.DedupMax {
+		return nil
+	}
+	d, err := decodeDedup(v)
+	if err != nil {
+		return err
+	}
+	return a.forget(c.Delete(), beUint64(k), d.RequestID)
+}
+
+func (a *applier) forget(delErr error, seq uint64, id string) error {
+	if delErr != nil {
+		return fmt.Errorf("prune dedup: %w", delErr)
+	}
+	if a.pending[id] == seq {
+		delete(a.pending, id)
+	}
+	a.gone[id] = true
+	return nil
+}

@@ -1,0 +1,328 @@
+package fsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// Replica is the contract between the state machine and whatever orders its log (raft in
+// node/, Multi-Paxos in paxos/). ApplyBatch is called from one goroutine at a time with
+// strictly increasing indexes, never concurrently with Restore; the reads may run
+// concurrently with both.
+type Replica interface {
+	// ApplyBatch applies entries in order, in one durable transaction, and gives one
+	// result per entry. An error means storage failed: the replica is poisoned and the
+	// process must stop.
+	ApplyBatch(entries []Entry) ([]Result, error)
+	// AppliedIndex is the index of the last entry whose effects are durable.
+	AppliedIndex() uint64
+	// Snapshot captures the state now; it may be written out while applies go on.
+	Snapshot() (*Snapshot, error)
+	// Restore replaces the whole state with a snapshot, atomically.
+	Restore(r io.Reader) error
+	// StateHash digests the whole logical state; equal states give equal hashes.
+	StateHash() ([32]byte, error)
+}
+
+var _ Replica = (*Machine)(nil)
+
+// Options are the settings of a state file. The retention settings shape the state itself,
+// so they are fixed when the file is created and travel in snapshots: a later Open or a
+// restored snapshot keeps the values it was created with, and every replica prunes alike.
+type Options struct {
+	// DedupWindow is how long, in log time, a request_id is remembered. Default 15 min.
+	DedupWindow time.Duration
+	// DedupMax bounds the exactly-once table; past it the oldest entries go first.
+	// Default 2,000,000.
+	DedupMax uint64
+	// LedgerPerSKU bounds the movements kept per SKU; older ones are dropped. Default 100,000.
+	LedgerPerSKU uint64
+	// NoSync skips fsync on commit. Only for tests and benchmarks of CPU cost: a replica
+	// without fsync may lose acknowledged writes on power loss.
+	NoSync bool
+	// Mode is the file mode for new state files. Default 0600.
+	Mode os.FileMode
+}
+
+func (o Options) withDefaults() Options {
+	if o.DedupWindow <= 0 {
+		o.DedupWindow = 15 * time.Minute
+	}
+	if o.DedupMax == 0 {
+		o.DedupMax = 2_000_000
+	}
+	if o.LedgerPerSKU == 0 {
+		o.LedgerPerSKU = 100_000
+	}
+	if o.Mode == 0 {
+		o.Mode = 0o600
+	}
+	return o
+}
+
+// ErrPoisoned is returned by every ApplyBatch after a storage failure.
+var ErrPoisoned = errors.New("fsm: replica poisoned by an earlier storage failure")
+
+// Machine is the bbolt-backed inventory state machine.
+type Machine struct {
+	path string
+	opts Options
+
+	// mu guards db and dedup against Restore, which swaps them; everything else takes it
+	// for reading.
+	mu sync.RWMutex
+	db *bolt.DB
+	// meta mirrors the meta bucket; only ApplyBatch and Restore touch it.
+	meta meta
+	// dedup maps request_id → seq of its record in bucketDedup. It is an index rebuilt from
+	// the bucket on Open and Restore, kept in memory so a lookup costs no B+tree walk and
+	// the bucket stays append-only.
+	dedup map[string]uint64
+
+	applied  atomic.Uint64
+	notifyMu sync.Mutex
+	notify   chan struct{} // closed and replaced whenever the applied index moves
+	poisoned atomic.Bool
+}
+
+// meta is the state kept in bucketMeta.
+type meta struct {
+	Applied      uint64
+	LogTime      int64 // largest command time seen: the clock of the log
+	MoveSeq      uint64
+	DedupSeq     uint64
+	DedupWindow  int64 // ms
+	DedupMax     uint64
+	LedgerPerSKU uint64
+}
+
+const formatVersion = 1
+
+var metaKey = []byte("state")
+
+func (m *meta) encode() []byte {
+	w := writer{b: make([]byte, 0, 48)}
+	w.byte(formatVersion)
+	w.uvarint(m.Applied)
+	w.varint(m.LogTime)
+	w.uvarint(m.MoveSeq)
+	w.uvarint(m.DedupSeq)
+	w.varint(m.DedupWindow)
+	w.uvarint(m.DedupMax)
+	w.uvarint(m.LedgerPerSKU)
+	return w.b
+}
+
+func decodeMeta(b []byte) (meta, error) {
+	r := reader{b: b}
+	if v := r.byte(); v != formatVersion && r.err == nil {
+		return meta{}, fmt.Errorf("state format version %d, this build reads %d", v, formatVersion)
+	}
+	m := meta{Applied: r.uvarint(), LogTime: r.varint(), MoveSeq: r.uvarint(), DedupSeq: r.uvarint(),
+		DedupWindow: r.varint(), DedupMax: r.uvarint(), LedgerPerSKU: r.uvarint()}
+	if err := r.done(); err != nil {
+		return meta{}, fmt.Errorf("meta record: %w", err)
+	}
+	return m, nil
+}
+
+// Open opens or creates the state file at path.
+func Open(path string, opts Options) (*Machine, error) {
+	opts = opts.withDefaults()
+	m := &Machine{path: path, opts: opts, notify: make(chan struct{})}
+	db, err := openDB(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.adopt(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func openDB(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, opts.Mode, &bolt.Options{
+		Timeout: timeoutOpen,
+		NoSync:  opts.NoSync,
+		// A large initial mapping keeps the file from being remapped as it grows; a remap
+		// waits for every read transaction, and a snapshot being streamed is one.
+		InitialMmapSize: 1 << 30,
+		FreelistType:    bolt.FreelistMapType,
+		NoFreelistSync:  true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(bucketMeta)
+		if b.Get(metaKey) != nil {
+			return nil
+		}
+		fresh := meta{DedupWindow: opts.DedupWindow.Milliseconds(), DedupMax: opts.DedupMax, LedgerPerSKU: opts.LedgerPerSKU}
+		return b.Put(metaKey, fresh.encode())
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("init state %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// adopt makes db the machine's state: reads meta and rebuilds the dedup index.
+func (m *Machine) adopt(db *bolt.DB) error {
+	var md meta
+	dedup := make(map[string]uint64)
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		if md, err = decodeMeta(tx.Bucket(bucketMeta).Get(metaKey)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketDedup).ForEach(func(k, v []byte) error {
+			d, err := decodeDedup(v)
+			if err != nil {
+				return err
+			}
+			dedup[d.RequestID] = beUint64(k)
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	m.db, m.meta, m.dedup = db, md, dedup
+	m.setApplied(md.Applied)
+	return nil
+}
+
+// Close closes the state file.
+func (m *Machine) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.db == nil {
+		return nil
+	}
+	err := m.db.Close()
+	m.db = nil
+	return err
+}
+
+// Path is the state file's location.
+func (m *Machine) Path() string { return m.path }
+
+// AppliedIndex is the index of the last entry whose effects are durable.
+func (m *Machine) AppliedIndex() uint64 { return m.applied.Load() }
+
+func (m *Machine) setApplied(idx uint64) {
+	m.applied.Store(idx)
+	m.notifyMu.Lock()
+	close(m.notify)
+	m.notify = make(chan struct{})
+	m.notifyMu.Unlock()
+}
+
+// WaitApplied blocks until the applied index reaches idx or ctx ends. A linearizable read
+// waits here for the commit index it recorded.
+func (m *Machine) WaitApplied(ctx context.Context, idx uint64) error {
+	for {
+		m.notifyMu.Lock()
+		ch := m.notify
+		m.notifyMu.Unlock()
+		if m.applied.Load() >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ApplyBatch applies entries in one bbolt transaction. See Replica.
+func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
+	if m.poisoned.Load() {
+		return nil, ErrPoisoned
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.db == nil {
+		return nil, errors.New("fsm: apply on a closed machine")
+	}
+	results := make([]Result, len(entries))
+	next := m.meta // work on a copy: it is adopted only if the transaction commits
+	var added map[string]uint64
+	var removed map[string]bool
+	err := m.db.Update(func(tx *bolt.Tx) error {
+		a := newApplier(tx, &next, m.dedup)
+		last := next.Applied
+		for i, e := range entries {
+			if e.Index <= next.Applied {
+				results[i] = Result{Code: api.OK, Skipped: true}
+				continue
+			}
+			if e.Index <= last {
+				return fmt.Errorf("entry index %d after %d: indexes must increase", e.Index, last)
+			}
+			last = e.Index
+			res, err := a.applyEntry(e)
+			if err != nil {
+				return fmt.Errorf("apply entry %d: %w", e.Index, err)
+			}
+			results[i] = res
+		}
+		if last > next.Applied {
+			next.Applied = last
+		}
+		if err := a.flush(); err != nil {
+			return err
+		}
+		added, removed = a.pending, a.gone
+		return tx.Bucket(bucketMeta).Put(metaKey, next.encode())
+	})
+	if err != nil {
+		// The transaction rolled back, but the in-memory dedup index may have seen part of
+		// it and other replicas applied these entries: this replica cannot go on.
+		m.poisoned.Store(true)
+		return nil, fmt.Errorf("fsm: apply batch (fatal): %w", err)
+	}
+	// Removals first: an id pruned and then used again within the batch is in both.
+	for id := range removed {
+		delete(m.dedup, id)
+	}
+	for id, seq := range added {
+		m.dedup[id] = seq
+	}
+	m.meta = next
+	if next.Applied != m.applied.Load() {
+		m.setApplied(next.Applied)
+	}
+	return results, nil
+}
+
+func beUint64(b []byte) uint64 {
+	if len(b) < 8 {
+		return 0
+	}
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// timeoutOpen bounds waiting for bbolt's file lock: another process holding the state file
+// is a configuration error, not something to wait out.
+const timeoutOpen = time.Second

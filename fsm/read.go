@@ -1,0 +1,131 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// Reads see the last committed batch. They are local: making them linearizable (or saying
+// how stale they are) is the caller's job.
+
+func (m *Machine) view(fn func(tx *bolt.Tx) error) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.db == nil {
+		return errors.New("fsm: read of a closed machine")
+	}
+	return m.db.View(fn)
+}
+
+// GetSKU returns a SKU, or an *api.Error with code not_found.
+func (m *Machine) GetSKU(sku string) (SKU, error) {
+	var s skuRecord
+	err := m.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSKUs).Get([]byte(sku))
+		if v == nil {
+			return api.Errorf(api.NotFound, "sku %q not found", sku)
+		}
+		var err error
+		s, err = decodeSKU(sku, v)
+		return err
+	})
+	return s.SKU, err
+}
+
+// ListSKUs returns up to limit SKUs whose id starts with prefix, in id order, starting
+// after the id `after` (for paging; "" to start at the beginning).
+func (m *Machine) ListSKUs(prefix, after string, limit int) ([]SKU, error) {
+	out := []SKU{}
+	err := m.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSKUs).Cursor()
+		p := []byte(prefix)
+		k, v := c.Seek(p)
+		if after != "" && after >= prefix {
+			k, v = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil && bytes.HasPrefix(k, p) && len(out) < limit; k, v = c.Next() {
+			s, err := decodeSKU(string(k), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, s.SKU)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// GetOrder returns an order, or an *api.Error with code not_found.
+func (m *Machine) GetOrder(id string) (Order, error) {
+	var o Order
+	err := m.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketOrders).Get([]byte(id))
+		if v == nil {
+			return api.Errorf(api.NotFound, "order %q not found", id)
+		}
+		var err error
+		o, err = decodeOrder(v)
+		return err
+	})
+	return o, err
+}
+
+// History returns a SKU's most recent movements, at most limit, oldest first, or an
+// *api.Error with code not_found for an unknown SKU.
+func (m *Machine) History(sku string, limit int) ([]Movement, error) {
+	out := []Movement{}
+	err := m.view(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketSKUs).Get([]byte(sku)) == nil {
+			return api.Errorf(api.NotFound, "sku %q not found", sku)
+		}
+		prefix := skuKey(sku, nil)
+		c := tx.Bucket(bucketLedger).Cursor()
+		// Walk backwards from the end of this SKU's range: the newest are wanted.
+		var k, v []byte
+		if end, _ := c.Seek(skuKey(sku, u64(^uint64(0)))); end == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
+			mv, err := decodeMovement(sku, beUint64(k[len(prefix):]), v)
+			if err != nil {
+				return err
+			}
+			out = append(out, mv)
+		}
+		return nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}
+
+// LogTime is the log's clock: the largest command time applied so far (Unix ms).
+func (m *Machine) LogTime() int64 {
+	var t int64
+	_ = m.view(func(tx *bolt.Tx) error {
+		md, err := decodeMeta(tx.Bucket(bucketMeta).Get(metaKey))
+		t = md.LogTime
+		return err
+	})
+	return t
+}
+
+// DedupLen is how many request ids the exactly-once table remembers.
+func (m *Machine) DedupLen() int {
+	n := 0
+	_ = m.view(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketDedup).Stats().KeyN
+		return nil
+	})
+	return n
+}

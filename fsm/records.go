@@ -1,0 +1,225 @@
+package fsm
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// The bbolt layout. Every bucket is logical state: all of it is hashed by StateHash and
+// copied by Snapshot.
+var (
+	bucketMeta   = []byte("meta")   // applied index, log time, sequences, retention settings
+	bucketSKUs   = []byte("skus")   // sku → skuRecord
+	bucketOrders = []byte("orders") // order id → Order
+	bucketHolds  = []byte("holds")  // expires_at(8) ‖ order id → empty: held orders by expiry
+	bucketUsers  = []byte("users")  // sku ‖ 0 ‖ user → units bought or held (SKUs with a limit)
+	bucketLedger = []byte("ledger") // sku ‖ 0 ‖ seq(8) → Movement
+	bucketDedup  = []byte("dedup")  // seq(8) → dedupRecord, oldest first (log time is monotone)
+
+	allBuckets = [][]byte{bucketMeta, bucketSKUs, bucketOrders, bucketHolds, bucketUsers, bucketLedger, bucketDedup}
+)
+
+// skuRecord is a SKU as stored: the public fields plus what the invariants and the ledger's
+// retention need.
+type skuRecord struct {
+	SKU
+	Restocked   int64  // initial stock plus every restock: the invariant's "total"
+	LedgerCount uint64 // movements retained in the ledger
+}
+
+func (s *skuRecord) encode() []byte {
+	w := writer{b: make([]byte, 0, 48)}
+	w.byte(1) // record version
+	w.varint(s.Available)
+	w.varint(s.Reserved)
+	w.varint(s.Sold)
+	w.varint(s.PerUserLimit)
+	w.uvarint(s.Version)
+	w.varint(s.Restocked)
+	w.uvarint(s.LedgerCount)
+	return w.b
+}
+
+func decodeSKU(name string, b []byte) (skuRecord, error) {
+	r := reader{b: b}
+	if v := r.byte(); v != 1 && r.err == nil {
+		return skuRecord{}, fmt.Errorf("sku %q: record version %d", name, v)
+	}
+	s := skuRecord{SKU: SKU{SKU: name}}
+	s.Available = r.varint()
+	s.Reserved = r.varint()
+	s.Sold = r.varint()
+	s.PerUserLimit = r.varint()
+	s.Version = r.uvarint()
+	s.Restocked = r.varint()
+	s.LedgerCount = r.uvarint()
+	if err := r.done(); err != nil {
+		return skuRecord{}, fmt.Errorf("sku %q: %w", name, err)
+	}
+	return s, nil
+}
+
+func encodeOrder(w *writer, o *Order) {
+	w.string(o.OrderID)
+	w.string(o.UserID)
+	w.byte(byte(o.Status))
+	w.varint(o.ExpiresAt)
+	w.varint(o.CreatedAt)
+	w.uvarint(o.Version)
+	w.uvarint(uint64(len(o.Lines)))
+	for _, l := range o.Lines {
+		w.string(l.SKU)
+		w.varint(l.Qty)
+	}
+}
+
+func decodeOrderFrom(r *reader) Order {
+	o := Order{OrderID: r.string(maxDecodeString), UserID: r.string(maxDecodeString)}
+	o.Status = OrderStatus(r.byte())
+	o.ExpiresAt = r.varint()
+	o.CreatedAt = r.varint()
+	o.Version = r.uvarint()
+	n := r.count(MaxLines)
+	if n > 0 {
+		o.Lines = make([]Line, n)
+	}
+	for i := 0; i < n && r.err == nil; i++ {
+		o.Lines[i] = Line{SKU: r.string(maxDecodeString), Qty: r.varint()}
+	}
+	return o
+}
+
+func orderBytes(o *Order) []byte {
+	w := writer{b: make([]byte, 0, 64)}
+	w.byte(1)
+	encodeOrder(&w, o)
+	return w.b
+}
+
+func decodeOrder(b []byte) (Order, error) {
+	r := reader{b: b}
+	if v := r.byte(); v != 1 && r.err == nil {
+		return Order{}, fmt.Errorf("order record version %d", v)
+	}
+	o := decodeOrderFrom(&r)
+	if err := r.done(); err != nil {
+		return Order{}, fmt.Errorf("order record: %w", err)
+	}
+	return o, nil
+}
+
+func (m *Movement) encode() []byte {
+	w := writer{b: make([]byte, 0, 48)}
+	w.byte(1)
+	w.uvarint(m.Index)
+	w.byte(byte(m.Kind))
+	w.varint(m.Qty)
+	w.string(m.OrderID)
+	w.string(m.RequestID)
+	w.string(m.UserID)
+	w.varint(m.Time)
+	return w.b
+}
+
+func decodeMovement(sku string, seq uint64, b []byte) (Movement, error) {
+	r := reader{b: b}
+	if v := r.byte(); v != 1 && r.err == nil {
+		return Movement{}, fmt.Errorf("movement record version %d", v)
+	}
+	m := Movement{SKU: sku, Seq: seq}
+	m.Index = r.uvarint()
+	m.Kind = MovementKind(r.byte())
+	m.Qty = r.varint()
+	m.OrderID = r.string(maxDecodeString)
+	m.RequestID = r.string(maxDecodeString)
+	m.UserID = r.string(maxDecodeString)
+	m.Time = r.varint()
+	if err := r.done(); err != nil {
+		return Movement{}, fmt.Errorf("movement %d: %w", seq, err)
+	}
+	return m, nil
+}
+
+// dedupRecord is what the exactly-once table remembers of one request.
+type dedupRecord struct {
+	RequestID   string
+	Time        int64  // log time when first applied
+	Fingerprint uint64 // of the command, to refuse a request_id reused for another command
+	Result      Result
+}
+
+func (d *dedupRecord) encode() []byte {
+	w := writer{b: make([]byte, 0, 64)}
+	w.byte(1)
+	w.string(d.RequestID)
+	w.varint(d.Time)
+	w.uvarint(d.Fingerprint)
+	encodeResult(&w, &d.Result)
+	return w.b
+}
+
+func decodeDedup(b []byte) (dedupRecord, error) {
+	r := reader{b: b}
+	if v := r.byte(); v != 1 && r.err == nil {
+		return dedupRecord{}, fmt.Errorf("dedup record version %d", v)
+	}
+	d := dedupRecord{RequestID: r.string(maxDecodeString), Time: r.varint(), Fingerprint: r.uvarint()}
+	d.Result = decodeResultFrom(&r)
+	if err := r.done(); err != nil {
+		return dedupRecord{}, fmt.Errorf("dedup record: %w", err)
+	}
+	return d, nil
+}
+
+// Results are stored without Batch (sub-commands are remembered one by one) and without
+// the Duplicate and Skipped flags, which describe a later delivery, not the answer.
+func encodeResult(w *writer, res *Result) {
+	w.string(string(res.Code))
+	w.string(res.Message)
+	w.string(res.SKU.SKU)
+	w.varint(res.SKU.Available)
+	w.varint(res.SKU.Reserved)
+	w.varint(res.SKU.Sold)
+	w.varint(res.SKU.PerUserLimit)
+	w.uvarint(res.SKU.Version)
+	w.bool(res.Order.OrderID != "")
+	if res.Order.OrderID != "" {
+		encodeOrder(w, &res.Order)
+	}
+	w.varint(res.Expired)
+}
+
+func decodeResultFrom(r *reader) Result {
+	res := Result{Code: api.Code(r.string(maxDecodeString)), Message: r.string(64 << 10)}
+	res.SKU = SKU{SKU: r.string(maxDecodeString), Available: r.varint(), Reserved: r.varint(),
+		Sold: r.varint(), PerUserLimit: r.varint(), Version: r.uvarint()}
+	if r.bool() {
+		res.Order = decodeOrderFrom(r)
+	}
+	res.Expired = r.varint()
+	return res
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+// skuKey builds sku ‖ 0 ‖ suffix. SKU ids never contain a zero byte, so every key of one SKU
+// shares the prefix sku ‖ 0 and no other SKU's keys do.
+func skuKey(sku string, suffix []byte) []byte {
+	k := make([]byte, 0, len(sku)+1+len(suffix))
+	k = append(k, sku...)
+	k = append(k, 0)
+	return append(k, suffix...)
+}
+
+func holdKey(expiresAt int64, orderID string) []byte {
+	k := make([]byte, 0, 8+len(orderID))
+	// Flipping the sign bit keeps signed times in order as unsigned big-endian keys.
+	k = append(k, u64(uint64(expiresAt)^(1<<63))...)
+	return append(k, orderID...)
+}
