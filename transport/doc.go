@@ -1,0 +1,20 @@
+// Package transport moves raft's bytes between flashstock nodes.
+//
+// It owns one thing: the stream layer under hashicorp/raft's NetworkTransport.
+// [Listen] binds a TCP listener and returns a [Layer], which implements
+// raft.StreamLayer: it accepts peers' connections and dials peers by their
+// raft address, optionally over mutual TLS ([MutualTLS]). node/ wires it up
+// with raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: layer, ...}).
+//
+// Two seams let tests break the network without touching node/:
+// [Config.Dial] replaces the dialer and [Config.WrapListener] wraps the
+// listener, both beneath TLS. [Faults] plugs into both and blackholes,
+// delays or resets the links of one node. It is ordinary production code
+// meant for test harnesses (this package's tests, node/ tests, the chaos
+// suite); it does nothing unless told to.
+//
+// What this package must never do: know anything about raft state (terms,
+// leaders, logs), the fsm, or HTTP. It sees opaque byte streams and peer
+// addresses only. Which peers exist, when to dial them and what the bytes
+// mean is raft's business, and the policy around it is node/'s.
+package transport
