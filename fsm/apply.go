@@ -142,6 +142,11 @@ func (a *applier) dispatch(c Command) (Result, error) {
 		return a.ship(c)
 	case KindExpireHolds:
 		return a.expireHolds()
+	case KindSetMember:
+		m := c.Member
+		return Result{Code: api.OK}, a.tx.Bucket(bucketMembers).Put([]byte(m.ID), m.encode())
+	case KindRemoveMember:
+		return Result{Code: api.OK}, a.tx.Bucket(bucketMembers).Delete([]byte(c.Member.ID))
 	}
 	// Validate refuses unknown kinds and nested batches before we get here.
 	return Result{}, fmt.Errorf("dispatch: unexpected kind %d", c.Kind)

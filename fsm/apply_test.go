@@ -447,3 +447,21 @@ func TestListSKUs(t *testing.T) {
 		}
 	}
 }
+
+func TestMembers(t *testing.T) {
+	r := newReplica(t, Options{})
+	set := func(id, raft, http string) Command {
+		return Command{Kind: KindSetMember, Member: Member{ID: id, RaftAddr: raft, HTTPAddr: http}}
+	}
+	r.apply(set("n2", "r2", "h2"), set("n1", "r1", "h1"), set("n1", "r1", "h1b"))
+	wantCode(t, r.one(set("n3", "r 3", "h3")), api.InvalidArgument)
+	wantCode(t, r.one(set("n3", "", "h3")), api.InvalidArgument)
+	got, err := r.m.Members()
+	if err != nil || len(got) != 2 || got[0] != (Member{"n1", "r1", "h1b"}) || got[1].ID != "n2" {
+		t.Fatalf("members %+v %v", got, err)
+	}
+	r.one(Command{Kind: KindRemoveMember, Member: Member{ID: "n2"}})
+	if got, _ := r.m.Members(); len(got) != 1 {
+		t.Fatalf("after remove: %+v", got)
+	}
+}

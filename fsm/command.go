@@ -58,6 +58,12 @@ func encodeInto(w *writer, c Command, top bool) error {
 	case KindConfirm, KindCancel, KindShip:
 		w.string(c.OrderID)
 	case KindExpireHolds:
+	case KindSetMember:
+		w.string(c.Member.ID)
+		w.string(c.Member.RaftAddr)
+		w.string(c.Member.HTTPAddr)
+	case KindRemoveMember:
+		w.string(c.Member.ID)
 	case KindBatch:
 		if !top {
 			return errors.New("encode: nested batch")
@@ -117,6 +123,10 @@ func decodeFrom(r *reader, top bool) Command {
 		}
 	case KindConfirm, KindCancel, KindShip:
 		c.OrderID = r.string(maxDecodeString)
+	case KindSetMember:
+		c.Member = Member{ID: r.string(maxDecodeString), RaftAddr: r.string(maxDecodeString), HTTPAddr: r.string(maxDecodeString)}
+	case KindRemoveMember:
+		c.Member.ID = r.string(maxDecodeString)
 	case KindBatch:
 		if !top {
 			r.fail(errors.New("nested batch"))

@@ -20,6 +20,8 @@ func sampleCommands() []Command {
 		orderCmd(KindShip, "s", "order-9", 2000),
 		expire(1 << 42),
 		{Kind: KindBatch, Time: 9, Batch: []Command{deduct("b1", "tee", "u", 1), expire(3)}},
+		{Kind: KindSetMember, Time: 3, Member: Member{ID: "n1", RaftAddr: "127.0.0.1:5001", HTTPAddr: "127.0.0.1:4001"}},
+		{Kind: KindRemoveMember, Time: 4, Member: Member{ID: "n1"}},
 	}
 }
 

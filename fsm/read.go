@@ -129,3 +129,16 @@ func (m *Machine) DedupLen() int {
 	})
 	return n
 }
+
+// Members lists the membership records, by id.
+func (m *Machine) Members() ([]Member, error) {
+	out := []Member{}
+	err := m.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMembers).ForEach(func(k, v []byte) error {
+			mb, err := decodeMember(string(k), v)
+			out = append(out, mb)
+			return err
+		})
+	})
+	return out, err
+}

@@ -10,15 +10,16 @@ import (
 // The bbolt layout. Every bucket is logical state: all of it is hashed by StateHash and
 // copied by Snapshot.
 var (
-	bucketMeta   = []byte("meta")   // applied index, log time, sequences, retention settings
-	bucketSKUs   = []byte("skus")   // sku → skuRecord
-	bucketOrders = []byte("orders") // order id → Order
-	bucketHolds  = []byte("holds")  // expires_at(8) ‖ order id → empty: held orders by expiry
-	bucketUsers  = []byte("users")  // sku ‖ 0 ‖ user → units bought or held (SKUs with a limit)
-	bucketLedger = []byte("ledger") // sku ‖ 0 ‖ seq(8) → Movement
-	bucketDedup  = []byte("dedup")  // seq(8) → dedupRecord, oldest first (log time is monotone)
+	bucketMeta    = []byte("meta")    // applied index, log time, sequences, retention settings
+	bucketSKUs    = []byte("skus")    // sku → skuRecord
+	bucketOrders  = []byte("orders")  // order id → Order
+	bucketHolds   = []byte("holds")   // expires_at(8) ‖ order id → empty: held orders by expiry
+	bucketUsers   = []byte("users")   // sku ‖ 0 ‖ user → units bought or held (SKUs with a limit)
+	bucketLedger  = []byte("ledger")  // sku ‖ 0 ‖ seq(8) → Movement
+	bucketDedup   = []byte("dedup")   // seq(8) → dedupRecord, oldest first (log time is monotone)
+	bucketMembers = []byte("members") // member id → Member
 
-	allBuckets = [][]byte{bucketMeta, bucketSKUs, bucketOrders, bucketHolds, bucketUsers, bucketLedger, bucketDedup}
+	allBuckets = [][]byte{bucketMeta, bucketSKUs, bucketOrders, bucketHolds, bucketUsers, bucketLedger, bucketDedup, bucketMembers}
 )
 
 // skuRecord is a SKU as stored: the public fields plus what the invariants and the ledger's
@@ -222,4 +223,24 @@ func holdKey(expiresAt int64, orderID string) []byte {
 	// Flipping the sign bit keeps signed times in order as unsigned big-endian keys.
 	k = append(k, u64(uint64(expiresAt)^(1<<63))...)
 	return append(k, orderID...)
+}
+
+func (m *Member) encode() []byte {
+	w := writer{b: make([]byte, 0, 48)}
+	w.byte(1)
+	w.string(m.RaftAddr)
+	w.string(m.HTTPAddr)
+	return w.b
+}
+
+func decodeMember(id string, b []byte) (Member, error) {
+	r := reader{b: b}
+	if v := r.byte(); v != 1 && r.err == nil {
+		return Member{}, fmt.Errorf("member record version %d", v)
+	}
+	m := Member{ID: id, RaftAddr: r.string(maxDecodeString), HTTPAddr: r.string(maxDecodeString)}
+	if err := r.done(); err != nil {
+		return Member{}, fmt.Errorf("member %q: %w", id, err)
+	}
+	return m, nil
 }

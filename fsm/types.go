@@ -17,12 +17,18 @@ const (
 	KindShip        Kind = 7
 	KindExpireHolds Kind = 8
 	KindBatch       Kind = 9
+	// Membership records: the HTTP address of each raft member, so any node can forward
+	// to the leader and show the cluster. Not inventory, but it must be replicated and
+	// snapshotted exactly like it, so it lives here.
+	KindSetMember    Kind = 10
+	KindRemoveMember Kind = 11
 )
 
 var kindNames = map[Kind]string{
 	KindCreateSKU: "create_sku", KindRestock: "restock", KindDeduct: "deduct",
 	KindReserve: "reserve", KindConfirm: "confirm", KindCancel: "cancel", KindShip: "ship",
-	KindExpireHolds: "expire_holds", KindBatch: "batch",
+	KindExpireHolds: "expire_holds", KindBatch: "batch", KindSetMember: "set_member",
+	KindRemoveMember: "remove_member",
 }
 
 func (k Kind) String() string {
@@ -43,6 +49,7 @@ const (
 	MaxLines       = 100
 	MaxTTLMillis   = 24 * 60 * 60 * 1000
 	MaxBatch       = 4096
+	MaxAddrLen     = 256
 	MaxTotalStock  = 1_000_000_000_000 // available+reserved+sold of one SKU
 	maxExpireBatch = 10_000            // holds one ExpireHolds releases; the leader repeats
 )
@@ -62,6 +69,7 @@ type Line struct {
 //	Confirm     OrderID, RequestID      (also Cancel, Ship)
 //	ExpireHolds Time only: releases holds with expires_at <= Time
 //	Batch       Batch (no nesting); each sub-command carries its own RequestID
+//	SetMember   Member (ID, RaftAddr, HTTPAddr); RemoveMember: Member.ID
 //
 // Time is the proposer's clock in Unix milliseconds. Apply uses it as "now" for hold expiry
 // and as the log time that ages the exactly-once table; it never reads a clock itself.
@@ -77,6 +85,14 @@ type Command struct {
 	Lines        []Line
 	TTLMillis    int64
 	Batch        []Command
+	Member       Member
+}
+
+// Member is the replicated record of one cluster member's addresses.
+type Member struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
 }
 
 // Entry is one log entry handed to ApplyBatch: its log index and its encoded command.

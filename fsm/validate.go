@@ -89,7 +89,18 @@ func Validate(c Command) error {
 		return nil
 	case KindExpireHolds:
 		return nil
+	case KindSetMember, KindRemoveMember:
+		if !ValidID(c.Member.ID) {
+			return bad("member id must be 1-%d printable ASCII characters", MaxIDLen)
+		}
+		if c.Kind == KindSetMember && (!validAddr(c.Member.RaftAddr) || !validAddr(c.Member.HTTPAddr)) {
+			return bad("member addresses must be 1-%d printable ASCII characters", MaxAddrLen)
+		}
+		return nil
 	case KindBatch:
+		if c.RequestID != "" {
+			return bad("a batch carries no request_id; its commands do")
+		}
 		if len(c.Batch) == 0 || len(c.Batch) > MaxBatch {
 			return bad("a batch needs 1..%d commands, got %d", MaxBatch, len(c.Batch))
 		}
@@ -130,6 +141,19 @@ func ValidID(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// validAddr accepts 1-256 printable ASCII characters without spaces (host:port).
+func validAddr(s string) bool {
+	if len(s) == 0 || len(s) > MaxAddrLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] > 0x7e {
 			return false
 		}
 	}

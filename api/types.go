@@ -1,0 +1,168 @@
+package api
+
+// The JSON bodies of the HTTP contract (DESIGN.md, "HTTP API (v1, JSON)").
+
+// Consistency levels of a read.
+const (
+	Strong = "strong" // linearizable: served by the leader after it confirms its leadership
+	Stale  = "stale"  // any node's local state; see the staleness headers
+)
+
+// Headers a node adds to reads and forwarded requests.
+const (
+	HeaderAppliedIndex  = "X-Flashstock-Applied-Index"   // the answering node's applied log index
+	HeaderLastContactMS = "X-Flashstock-Last-Contact-Ms" // ms since it heard from the leader (0 on the leader)
+	HeaderForwardedBy   = "X-Flashstock-Forwarded-By"    // set by a follower forwarding to the leader
+	HeaderRequestID     = "X-Request-Id"
+)
+
+// SKU is a stock-keeping unit as the API shows it.
+type SKU struct {
+	SKU          string `json:"sku"`
+	Available    int64  `json:"available"`
+	Reserved     int64  `json:"reserved"`
+	Sold         int64  `json:"sold"`
+	PerUserLimit int64  `json:"per_user_limit"`
+	Version      uint64 `json:"version"`
+	Duplicate    bool   `json:"duplicate,omitempty"`
+}
+
+// CreateSKURequest is the body of PUT /v1/skus/{sku}. Stock is required.
+type CreateSKURequest struct {
+	Stock        *int64 `json:"stock"`
+	PerUserLimit int64  `json:"per_user_limit"`
+	RequestID    string `json:"request_id,omitempty"`
+}
+
+// RestockRequest is the body of POST /v1/skus/{sku}/restock.
+type RestockRequest struct {
+	Qty       int64  `json:"qty"`
+	RequestID string `json:"request_id"`
+}
+
+// DeductRequest is the body of POST /v1/skus/{sku}/deduct.
+type DeductRequest struct {
+	Qty       int64  `json:"qty"`
+	RequestID string `json:"request_id"`
+	UserID    string `json:"user_id"`
+}
+
+// DeductResponse answers a deduction. Duplicate marks the first answer of a request_id
+// replayed, not applied again.
+type DeductResponse struct {
+	Remaining int64 `json:"remaining"`
+	Duplicate bool  `json:"duplicate"`
+}
+
+// SKUList answers GET /v1/skus.
+type SKUList struct {
+	SKUs []SKU `json:"skus"`
+}
+
+// Line is one SKU and quantity of an order.
+type Line struct {
+	SKU string `json:"sku"`
+	Qty int64  `json:"qty"`
+}
+
+// ReserveRequest is the body of POST /v1/orders.
+type ReserveRequest struct {
+	OrderID   string `json:"order_id"`
+	UserID    string `json:"user_id"`
+	Lines     []Line `json:"lines"`
+	TTLMillis int64  `json:"ttl_ms"`
+	RequestID string `json:"request_id"`
+}
+
+// OrderActionRequest is the body of POST /v1/orders/{id}/confirm, /cancel and /ship.
+type OrderActionRequest struct {
+	RequestID string `json:"request_id"`
+}
+
+// Order statuses.
+const (
+	OrderHeld      = "held"
+	OrderConfirmed = "confirmed"
+	OrderCancelled = "cancelled"
+	OrderExpired   = "expired"
+	OrderShipped   = "shipped"
+)
+
+// Order is a multi-line purchase.
+type Order struct {
+	OrderID     string `json:"order_id"`
+	UserID      string `json:"user_id"`
+	Lines       []Line `json:"lines"`
+	Status      string `json:"status"`
+	ExpiresAtMS int64  `json:"expires_at_ms"`
+	CreatedAtMS int64  `json:"created_at_ms"`
+	Version     uint64 `json:"version"`
+	Duplicate   bool   `json:"duplicate,omitempty"`
+}
+
+// Movement is one line of a SKU's audit ledger.
+type Movement struct {
+	Index     uint64 `json:"index"`
+	Seq       uint64 `json:"seq"`
+	Kind      string `json:"kind"`
+	Qty       int64  `json:"qty"`
+	OrderID   string `json:"order_id,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	UserID    string `json:"user_id,omitempty"`
+	TimeMS    int64  `json:"time_ms"`
+}
+
+// History answers GET /v1/skus/{sku}/history, oldest first.
+type History struct {
+	SKU       string     `json:"sku"`
+	Movements []Movement `json:"movements"`
+}
+
+// Roles and suffrages in the cluster view.
+const (
+	RoleLeader    = "leader"
+	RoleFollower  = "follower"
+	RoleCandidate = "candidate"
+	RoleUnknown   = "unknown" // not reachable from the answering node
+	Voter         = "voter"
+	Nonvoter      = "nonvoter"
+)
+
+// Node is one member in GET /v1/cluster.
+type Node struct {
+	ID            string `json:"id"`
+	RaftAddr      string `json:"raft_addr"`
+	HTTPAddr      string `json:"http_addr"`
+	Role          string `json:"role"`
+	Suffrage      string `json:"suffrage"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	LastContactMS int64  `json:"last_contact_ms"`
+}
+
+// Cluster answers GET /v1/cluster.
+type Cluster struct {
+	Leader string `json:"leader"`
+	Term   uint64 `json:"term"`
+	Nodes  []Node `json:"nodes"`
+}
+
+// JoinRequest is the body of POST /v1/cluster/members.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+	Nonvoter bool   `json:"nonvoter,omitempty"`
+}
+
+// TransferRequest is the body of POST /v1/cluster/leader (leadership transfer); an empty
+// ID lets the leader pick the most up-to-date follower.
+type TransferRequest struct {
+	ID string `json:"id,omitempty"`
+}
+
+// Health answers /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"` // "ok" or why not
+	ID     string `json:"id"`
+	Leader string `json:"leader,omitempty"`
+}
