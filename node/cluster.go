@@ -1,0 +1,263 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/fsm"
+)
+
+// memberHTTP maps a member id to its HTTP address from the replicated member records.
+func (n *Node) memberHTTP(id string) string {
+	members, err := n.fsm.Members()
+	if err != nil {
+		return ""
+	}
+	for _, m := range members {
+		if m.ID == id {
+			return m.HTTPAddr
+		}
+	}
+	return ""
+}
+
+// leaderHTTP is the leader's HTTP address, or "" when no leader is known.
+func (n *Node) leaderHTTP() string {
+	_, id := n.raft.LeaderWithID()
+	if id == "" {
+		return ""
+	}
+	if string(id) == n.cfg.ID {
+		return n.httpAddr
+	}
+	return n.memberHTTP(string(id))
+}
+
+// configuration returns raft's current configuration and its index.
+func (n *Node) configuration() (raft.Configuration, uint64, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return raft.Configuration{}, 0, err
+	}
+	return f.Configuration(), f.Index(), nil
+}
+
+// membershipLoop keeps this node in the cluster as configured: a new node asks the join
+// addresses to add it, and every member makes sure the replicated record of its HTTP
+// address is right (a leader writes it, a follower asks the leader to). It also notices
+// when raft shut itself down because this node was removed.
+func (n *Node) membershipLoop() {
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if n.raft.State() == raft.Shutdown {
+			n.log.Warn("raft stopped (removed from the cluster?); stopping the node")
+			go n.Shutdown(context.Background()) // not n.spawn: Shutdown waits for spawned loops
+			return
+		}
+		if n.removed() {
+			n.log.Warn("this node is no longer in the cluster's configuration; stopping")
+			go n.Shutdown(context.Background())
+			return
+		}
+		if err := n.reconcileMembership(); err != nil {
+			n.log.Debug("membership not settled yet", "error", err)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 5 * time.Second
+	}
+}
+
+var errNotInConfig = errors.New("not in the raft configuration yet")
+
+// removed finds out whether this node was removed from the cluster. hashicorp/raft stops
+// replicating to a removed follower before it sees its removal, so the follower would sit
+// there holding pre-vote elections forever; once it has not heard from a leader for a
+// while, it asks the other members, and a leader's configuration without it settles it.
+func (n *Node) removed() bool {
+	if n.raft.State() == raft.Leader || time.Since(n.raft.LastContact()) < 3*n.cfg.ElectionTimeout {
+		return false
+	}
+	members, err := n.fsm.Members()
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+	defer cancel()
+	for _, m := range members {
+		if m.ID == n.cfg.ID {
+			continue
+		}
+		var cl api.Cluster
+		if err := n.getJSON(ctx, m.HTTPAddr, "/v1/cluster", &cl); err != nil || cl.Leader == "" {
+			continue
+		}
+		for _, peer := range cl.Nodes {
+			if peer.ID == n.cfg.ID {
+				return false
+			}
+		}
+		return len(cl.Nodes) > 0
+	}
+	return false
+}
+
+func (n *Node) reconcileMembership() error {
+	cfg, _, err := n.configuration()
+	if err != nil {
+		return err
+	}
+	inConfig := false
+	for _, s := range cfg.Servers {
+		inConfig = inConfig || string(s.ID) == n.cfg.ID
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	self := api.JoinRequest{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Nonvoter: n.cfg.JoinAsNonvoter}
+	if !inConfig {
+		if n.hadState || len(n.cfg.Join) == 0 {
+			return errNotInConfig // bootstrap pending, or waiting to be added by an operator
+		}
+		return n.joinVia(ctx, n.cfg.Join, self)
+	}
+	mine := fsm.Member{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr}
+	members, err := n.fsm.Members()
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m == mine {
+			return nil
+		}
+	}
+	if n.raft.State() == raft.Leader {
+		_, err := n.propose(ctx, fsm.Command{Kind: fsm.KindSetMember, Member: mine})
+		return err
+	}
+	leader := n.leaderHTTP()
+	if leader == "" {
+		return errNoLeader
+	}
+	return n.joinVia(ctx, []string{leader}, self)
+}
+
+// joinVia asks each address in turn to add this node; any member accepts and forwards.
+func (n *Node) joinVia(ctx context.Context, addrs []string, req api.JoinRequest) error {
+	body, _ := json.Marshal(req)
+	var errs []error
+	for _, addr := range addrs {
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/cluster/members", bytes.NewReader(body))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		hreq.Header.Set("Content-Type", "application/json")
+		resp, err := n.fwd.Do(hreq)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		apiErr := readAPIError(resp)
+		if apiErr == nil {
+			n.log.Info("joined the cluster", "via", addr)
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("join via %s: %w", addr, apiErr))
+	}
+	return errors.Join(errs...)
+}
+
+// addMember is the leader's side of a join. A member already present with the same address
+// and suffrage is not an error: a restarted node asks again.
+func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
+	cfg, index, err := n.configuration()
+	if err != nil {
+		return err
+	}
+	want := raft.Voter
+	if req.Nonvoter {
+		want = raft.Nonvoter
+	}
+	present := false
+	for _, s := range cfg.Servers {
+		switch {
+		case string(s.ID) == req.ID && string(s.Address) == req.RaftAddr && s.Suffrage == want:
+			present = true
+		case string(s.ID) != req.ID && string(s.Address) == req.RaftAddr:
+			return api.Errorf(api.AlreadyExists, "raft address %s belongs to member %q", req.RaftAddr, s.ID)
+		}
+	}
+	if !present {
+		// prevIndex: of two racing changes made against the same configuration, one fails.
+		var f raft.IndexFuture
+		if req.Nonvoter {
+			f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), index, n.cfg.RequestTimeout)
+		} else {
+			f = n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), index, n.cfg.RequestTimeout)
+		}
+		if err := waitFuture(ctx, f); err != nil {
+			return n.membershipError(err, index)
+		}
+		n.log.Info("member added", "id", req.ID, "raft", req.RaftAddr, "nonvoter", req.Nonvoter)
+	}
+	_, err = n.propose(ctx, fsm.Command{Kind: fsm.KindSetMember,
+		Member: fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}})
+	return err
+}
+
+// removeMember is the leader's side of a leave. Removing the last voter would leave a
+// cluster that can never elect a leader again, so it is refused.
+func (n *Node) removeMember(ctx context.Context, id string) error {
+	cfg, index, err := n.configuration()
+	if err != nil {
+		return err
+	}
+	found, voters, isVoter := false, 0, false
+	for _, s := range cfg.Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+		if string(s.ID) == id {
+			found, isVoter = true, s.Suffrage == raft.Voter
+		}
+	}
+	if !found {
+		return api.Errorf(api.NotFound, "member %q not found", id)
+	}
+	if isVoter && voters == 1 {
+		return api.Errorf(api.FailedPrecondition, "member %q is the last voter; removing it would leave no cluster", id)
+	}
+	// The record goes first: if the raft change then fails, the member's own loop puts the
+	// record back, while a record left behind for a removed member would linger forever.
+	if _, err := n.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: id}}); err != nil {
+		return err
+	}
+	if err := waitFuture(ctx, n.raft.RemoveServer(raft.ServerID(id), index, n.cfg.RequestTimeout)); err != nil {
+		return n.membershipError(err, index)
+	}
+	n.log.Info("member removed", "id", id)
+	return nil
+}
+
+// membershipError maps a failed configuration change. One made against a configuration
+// that another change replaced meanwhile (two racing CLI calls) is a conflict the caller
+// can resolve by reading the cluster again, not a server fault.
+func (n *Node) membershipError(err error, index uint64) error {
+	if _, now, cerr := n.configuration(); cerr == nil && now != index {
+		return api.Errorf(api.FailedPrecondition, "membership changed concurrently (configuration %d is now %d); read the cluster and retry: %v", index, now, err)
+	}
+	return err
+}

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// forward sends a request to the leader and copies its answer back, so a client may talk
+// to any node. A request that was already forwarded once is not forwarded again: a node
+// that is not the leader answers not_leader with its best hint, and the client retries.
+func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+	if r.Header.Get(api.HeaderForwardedBy) != "" {
+		n.writeError(w, errNotLeader)
+		return
+	}
+	leader := n.leaderHTTP()
+	if leader == "" || leader == n.httpAddr {
+		n.writeError(w, errNoLeader)
+		return
+	}
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+leader+r.URL.RequestURI(), rd)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID)
+	resp, err := n.fwd.Do(req)
+	if err != nil {
+		// The leader may have received and committed the request before the connection
+		// failed: the outcome is unknown, which is what timeout says.
+		n.writeError(w, &api.Error{Code: api.Timeout, Message: "forwarding to the leader failed (" + err.Error() + "); the outcome is unknown: retry with the same request_id", Leader: leader})
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Retry-After", api.HeaderAppliedIndex, api.HeaderLastContactMS} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}

@@ -1,0 +1,287 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/fsm"
+)
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /v1/skus/{sku}", n.handleCreateSKU)
+	mux.HandleFunc("GET /v1/skus/{sku}", n.handleGetSKU)
+	mux.HandleFunc("GET /v1/skus", n.handleListSKUs)
+	mux.HandleFunc("POST /v1/skus/{sku}/restock", n.handleRestock)
+	mux.HandleFunc("POST /v1/skus/{sku}/deduct", n.handleDeduct)
+	mux.HandleFunc("GET /v1/skus/{sku}/history", n.handleHistory)
+	mux.HandleFunc("GET /v1/skus/{sku}/watch", n.handleWatch)
+	mux.HandleFunc("POST /v1/orders", n.handleReserve)
+	mux.HandleFunc("GET /v1/orders/{id}", n.handleGetOrder)
+	mux.HandleFunc("POST /v1/orders/{id}/{action}", n.handleOrderAction)
+	mux.HandleFunc("GET /v1/cluster", n.handleCluster)
+	mux.HandleFunc("GET /v1/cluster/self", n.handleClusterSelf)
+	mux.HandleFunc("POST /v1/cluster/members", n.handleJoin)
+	mux.HandleFunc("DELETE /v1/cluster/members/{id}", n.handleLeave)
+	mux.HandleFunc("POST /v1/cluster/leader", n.handleTransfer)
+	mux.HandleFunc("GET /v1/backup", n.handleBackup)
+	mux.HandleFunc("GET /healthz", n.handleHealth)
+	mux.HandleFunc("GET /readyz", n.handleReady)
+	mux.HandleFunc("GET /metrics", n.handleMetrics)
+	return n.withRouteErrors(mux)
+}
+
+// requestContext bounds a request that has no deadline of its own.
+func (n *Node) requestContext(r *http.Request) (context.Context, context.CancelFunc) {
+	if _, ok := r.Context().Deadline(); ok {
+		return context.WithCancel(r.Context())
+	}
+	return context.WithTimeout(r.Context(), n.cfg.RequestTimeout)
+}
+
+// mutate is the write path shared by every mutation: validate, then forward to the leader
+// or propose, then answer with the command's result. The order of checks is the contract's:
+// input rules first, then (inside apply) the exactly-once table, then the command.
+func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd fsm.Command, answer func(fsm.Result) (int, any)) {
+	if err := fsm.Validate(cmd); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	if n.raft.State() != raft.Leader {
+		n.forward(w, r, body)
+		return
+	}
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	res, err := n.propose(ctx, cmd)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	if !res.OK() {
+		e := &api.Error{Code: res.Code, Message: res.Message}
+		writeJSON(w, res.Code.HTTPStatus(), api.ErrorBody{Error: e})
+		return
+	}
+	status, v := answer(res)
+	writeJSON(w, status, v)
+}
+
+func (n *Node) handleCreateSKU(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	var req api.CreateSKURequest
+	if err == nil {
+		err = decodeStrict(body, &req)
+	}
+	if err == nil && req.Stock == nil {
+		err = api.Errorf(api.InvalidArgument, "stock is required")
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: fsm.KindCreateSKU, SKU: r.PathValue("sku"), Qty: *req.Stock,
+		PerUserLimit: req.PerUserLimit, RequestID: req.RequestID}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		status := http.StatusCreated
+		if res.Duplicate {
+			status = http.StatusOK
+		}
+		return status, skuOut(res.SKU, res.Duplicate)
+	})
+}
+
+func (n *Node) handleRestock(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	var req api.RestockRequest
+	if err == nil {
+		err = decodeStrict(body, &req)
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: fsm.KindRestock, SKU: r.PathValue("sku"), Qty: req.Qty, RequestID: req.RequestID}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
+	})
+}
+
+func (n *Node) handleDeduct(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	var req api.DeductRequest
+	if err == nil {
+		err = decodeStrict(body, &req)
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: r.PathValue("sku"), Qty: req.Qty, RequestID: req.RequestID, UserID: req.UserID}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		return http.StatusOK, api.DeductResponse{Remaining: res.SKU.Available, Duplicate: res.Duplicate}
+	})
+}
+
+func (n *Node) handleReserve(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	var req api.ReserveRequest
+	if err == nil {
+		err = decodeStrict(body, &req)
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: fsm.KindReserve, OrderID: req.OrderID, UserID: req.UserID,
+		TTLMillis: req.TTLMillis, RequestID: req.RequestID}
+	for _, l := range req.Lines {
+		cmd.Lines = append(cmd.Lines, fsm.Line{SKU: l.SKU, Qty: l.Qty})
+	}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		status := http.StatusCreated
+		if res.Duplicate {
+			status = http.StatusOK
+		}
+		return status, orderOut(res.Order, res.Duplicate)
+	})
+}
+
+var orderActions = map[string]fsm.Kind{"confirm": fsm.KindConfirm, "cancel": fsm.KindCancel, "ship": fsm.KindShip}
+
+func (n *Node) handleOrderAction(w http.ResponseWriter, r *http.Request) {
+	kind, ok := orderActions[r.PathValue("action")]
+	if !ok {
+		n.writeError(w, api.Errorf(api.NotFound, "no route %s %s", r.Method, r.URL.Path))
+		return
+	}
+	body, err := readBody(w, r)
+	var req api.OrderActionRequest
+	if err == nil {
+		err = decodeStrict(body, &req)
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: kind, OrderID: r.PathValue("id"), RequestID: req.RequestID}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		return http.StatusOK, orderOut(res.Order, res.Duplicate)
+	})
+}
+
+// read serves a read at the consistency the request asks for: strong reads are forwarded
+// to the leader and made linearizable there; stale reads are local.
+func (n *Node) read(w http.ResponseWriter, r *http.Request, serve func() (any, error)) {
+	switch c := r.URL.Query().Get("consistency"); c {
+	case "", api.Strong:
+		if n.raft.State() != raft.Leader {
+			n.forward(w, r, nil)
+			return
+		}
+		ctx, cancel := n.requestContext(r)
+		defer cancel()
+		if err := n.strongRead(ctx); err != nil {
+			n.writeError(w, err)
+			return
+		}
+	case api.Stale:
+	default:
+		n.writeError(w, api.Errorf(api.InvalidArgument, "consistency must be %q or %q, got %q", api.Strong, api.Stale, c))
+		return
+	}
+	v, err := serve()
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	n.setReadHeaders(w)
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (n *Node) handleGetSKU(w http.ResponseWriter, r *http.Request) {
+	sku := r.PathValue("sku")
+	if !fsm.ValidSKU(sku) {
+		n.writeError(w, api.Errorf(api.InvalidArgument, "sku must be 1-%d characters of [A-Za-z0-9._:-]", fsm.MaxSKULen))
+		return
+	}
+	n.read(w, r, func() (any, error) {
+		s, err := n.fsm.GetSKU(sku)
+		return skuOut(s, false), err
+	})
+}
+
+const maxListLimit = 1000
+
+func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := queryInt(q.Get("limit"), 100, 1, maxListLimit)
+	if err != nil {
+		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
+		return
+	}
+	n.read(w, r, func() (any, error) {
+		skus, err := n.fsm.ListSKUs(q.Get("prefix"), q.Get("after"), limit)
+		out := api.SKUList{SKUs: make([]api.SKU, len(skus))}
+		for i, s := range skus {
+			out.SKUs[i] = skuOut(s, false)
+		}
+		return out, err
+	})
+}
+
+func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
+	sku := r.PathValue("sku")
+	limit, err := queryInt(r.URL.Query().Get("limit"), 100, 1, maxListLimit)
+	if err != nil {
+		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
+		return
+	}
+	n.read(w, r, func() (any, error) {
+		moves, err := n.fsm.History(sku, limit)
+		out := api.History{SKU: sku, Movements: make([]api.Movement, len(moves))}
+		for i, m := range moves {
+			out.Movements[i] = api.Movement{Index: m.Index, Seq: m.Seq, Kind: m.Kind.String(), Qty: m.Qty,
+				OrderID: m.OrderID, RequestID: m.RequestID, UserID: m.UserID, TimeMS: m.Time}
+		}
+		return out, err
+	})
+}
+
+func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n.read(w, r, func() (any, error) {
+		o, err := n.fsm.GetOrder(id)
+		return orderOut(o, false), err
+	})
+}
+
+func queryInt(s string, def, lo, hi int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < lo || v > hi {
+		return 0, fmt.Errorf("must be an integer %d..%d, got %q", lo, hi, s)
+	}
+	return v, nil
+}
+
+func skuOut(s fsm.SKU, dup bool) api.SKU {
+	return api.SKU{SKU: s.SKU, Available: s.Available, Reserved: s.Reserved, Sold: s.Sold,
+		PerUserLimit: s.PerUserLimit, Version: s.Version, Duplicate: dup}
+}
+
+func orderOut(o fsm.Order, dup bool) api.Order {
+	out := api.Order{OrderID: o.OrderID, UserID: o.UserID, Status: o.Status.String(), ExpiresAtMS: o.ExpiresAt,
+		CreatedAtMS: o.CreatedAt, Version: o.Version, Duplicate: dup, Lines: make([]api.Line, len(o.Lines))}
+	for i, l := range o.Lines {
+		out.Lines[i] = api.Line{SKU: l.SKU, Qty: l.Qty}
+	}
+	return out
+}

@@ -1,0 +1,147 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	c.createSKU("tee", 5)
+	addr := c.nodes[0].HTTPAddr()
+	c.mustCall(addr, "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 5, RequestID: "all", UserID: "u"}, nil)
+	c.createSKU("cap", 3)
+	var before api.SKUList
+	c.mustCall(addr, "GET", "/v1/skus", nil, &before)
+
+	long := strings.Repeat("x", 129)
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code                     api.Code
+	}{
+		{"unknown route", "GET", "/v2/nothing", "", 404, api.NotFound},
+		{"wrong method", "DELETE", "/v1/skus/tee", "", 405, api.InvalidArgument},
+		{"bad sku id", "PUT", "/v1/skus/bad!id", `{"stock":1}`, 400, api.InvalidArgument},
+		{"sku id too long", "PUT", "/v1/skus/" + strings.Repeat("a", 65), `{"stock":1}`, 400, api.InvalidArgument},
+		{"missing stock", "PUT", "/v1/skus/new", `{}`, 400, api.InvalidArgument},
+		{"negative stock", "PUT", "/v1/skus/new", `{"stock":-1}`, 400, api.InvalidArgument},
+		{"stock too large", "PUT", "/v1/skus/new", `{"stock":1000000001}`, 400, api.InvalidArgument},
+		{"stock as string", "PUT", "/v1/skus/new", `{"stock":"5"}`, 400, api.InvalidArgument},
+		{"fractional stock", "PUT", "/v1/skus/new", `{"stock":1.5}`, 400, api.InvalidArgument},
+		{"unknown field", "PUT", "/v1/skus/new", `{"stock":1,"colour":"red"}`, 400, api.InvalidArgument},
+		{"malformed json", "PUT", "/v1/skus/new", `{"stock":`, 400, api.InvalidArgument},
+		{"trailing data", "PUT", "/v1/skus/new", `{"stock":1} {}`, 400, api.InvalidArgument},
+		{"empty body", "PUT", "/v1/skus/new", ``, 400, api.InvalidArgument},
+		{"create existing", "PUT", "/v1/skus/cap", `{"stock":9}`, 409, api.AlreadyExists},
+		{"qty zero", "POST", "/v1/skus/cap/deduct", `{"qty":0,"request_id":"a","user_id":"u"}`, 400, api.InvalidArgument},
+		{"qty too large", "POST", "/v1/skus/cap/deduct", `{"qty":1000000001,"request_id":"a","user_id":"u"}`, 400, api.InvalidArgument},
+		{"no request id", "POST", "/v1/skus/cap/deduct", `{"qty":1,"user_id":"u"}`, 400, api.InvalidArgument},
+		{"request id too long", "POST", "/v1/skus/cap/deduct", `{"qty":1,"request_id":"` + long + `","user_id":"u"}`, 400, api.InvalidArgument},
+		{"request id not printable", "POST", "/v1/skus/cap/deduct", `{"qty":1,"request_id":"a\u0001","user_id":"u"}`, 400, api.InvalidArgument},
+		{"no user", "POST", "/v1/skus/cap/deduct", `{"qty":1,"request_id":"a"}`, 400, api.InvalidArgument},
+		{"unknown sku", "POST", "/v1/skus/nope/deduct", `{"qty":1,"request_id":"b","user_id":"u"}`, 404, api.NotFound},
+		{"sold out", "POST", "/v1/skus/tee/deduct", `{"qty":1,"request_id":"c","user_id":"u"}`, 409, api.SoldOut},
+		{"insufficient", "POST", "/v1/skus/cap/deduct", `{"qty":4,"request_id":"d","user_id":"u"}`, 409, api.InsufficientStock},
+		{"restock qty zero", "POST", "/v1/skus/cap/restock", `{"qty":0,"request_id":"e"}`, 400, api.InvalidArgument},
+		{"bad consistency", "GET", "/v1/skus/cap?consistency=eventual", "", 400, api.InvalidArgument},
+		{"bad limit", "GET", "/v1/skus?limit=0", "", 400, api.InvalidArgument},
+		{"unknown sku read", "GET", "/v1/skus/nope", "", 404, api.NotFound},
+		{"order without lines", "POST", "/v1/orders", `{"order_id":"o","user_id":"u","lines":[],"ttl_ms":1000,"request_id":"f"}`, 400, api.InvalidArgument},
+		{"order ttl zero", "POST", "/v1/orders", `{"order_id":"o","user_id":"u","lines":[{"sku":"cap","qty":1}],"ttl_ms":0,"request_id":"f"}`, 400, api.InvalidArgument},
+		{"order line qty zero", "POST", "/v1/orders", `{"order_id":"o","user_id":"u","lines":[{"sku":"cap","qty":0}],"ttl_ms":10,"request_id":"f"}`, 400, api.InvalidArgument},
+		{"confirm unknown order", "POST", "/v1/orders/zz/confirm", `{"request_id":"g"}`, 404, api.NotFound},
+		{"unknown order action", "POST", "/v1/orders/zz/refund", `{"request_id":"g"}`, 404, api.NotFound},
+		{"join without id", "POST", "/v1/cluster/members", `{"raft_addr":"1.2.3.4:5","http_addr":"1.2.3.4:6"}`, 400, api.InvalidArgument},
+		{"leave unknown member", "DELETE", "/v1/cluster/members/zz", "", 404, api.NotFound},
+		{"leave last voter", "DELETE", "/v1/cluster/members/n1", "", 409, api.FailedPrecondition},
+		{"body over 1 MiB", "PUT", "/v1/skus/big", `{"stock":1,"request_id":"` + strings.Repeat("x", 1<<20) + `"}`, 413, api.InvalidArgument},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, "http://"+addr+tc.path, strings.NewReader(tc.body))
+			resp, err := c.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, raw)
+			}
+			var eb api.ErrorBody
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&eb); err != nil || eb.Error == nil {
+				t.Fatalf("no error body: %s (%v)", raw, err)
+			}
+			if eb.Error.Code != tc.code || eb.Error.Message == "" {
+				t.Fatalf("error %+v, want code %s with a message", eb.Error, tc.code)
+			}
+		})
+	}
+	var after api.SKUList
+	c.mustCall(addr, "GET", "/v1/skus", nil, &after)
+	if len(after.SKUs) != len(before.SKUs) {
+		t.Fatalf("SKUs %+v → %+v", before.SKUs, after.SKUs)
+	}
+	for i := range before.SKUs {
+		if before.SKUs[i] != after.SKUs[i] {
+			t.Fatalf("rejected requests changed %+v → %+v", before.SKUs[i], after.SKUs[i])
+		}
+	}
+}
+
+func TestHTTP_OrderFlowAndHistory(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	c.createSKU("tee", 5)
+	addr := c.nodes[0].HTTPAddr()
+	var o api.Order
+	code, err := c.call(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o1", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 2}}, TTLMillis: 60_000, RequestID: "r1"}, &o)
+	if err != nil || code != 201 || o.Status != api.OrderHeld {
+		t.Fatalf("reserve: %d %+v %v", code, o, err)
+	}
+	c.mustCall(addr, "POST", "/v1/orders/o1/confirm", api.OrderActionRequest{RequestID: "c1"}, &o)
+	if o.Status != api.OrderConfirmed {
+		t.Fatalf("confirm: %+v", o)
+	}
+	if _, err := c.call(addr, "POST", "/v1/orders/o1/cancel", api.OrderActionRequest{RequestID: "x1"}, nil); err == nil || err.(*api.Error).Code != api.FailedPrecondition {
+		t.Fatalf("cancel of a confirmed order: %v", err)
+	}
+	c.mustCall(addr, "POST", "/v1/orders/o1/ship", api.OrderActionRequest{RequestID: "s1"}, &o)
+	c.mustCall(addr, "GET", "/v1/orders/o1", nil, &o)
+	if o.Status != api.OrderShipped {
+		t.Fatalf("order %+v", o)
+	}
+	var h api.History
+	c.mustCall(addr, "GET", "/v1/skus/tee/history", nil, &h)
+	var kinds []string
+	for _, m := range h.Movements {
+		kinds = append(kinds, m.Kind)
+	}
+	if strings.Join(kinds, ",") != "create,reserve,confirm" {
+		t.Fatalf("history %v", kinds)
+	}
+	// A hold left alone expires on the leader's timer and its units come back.
+	c.mustCall(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o2", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 3}}, TTLMillis: 50, RequestID: "r2"}, &o)
+	eventually(t, 5*time.Second, func() error {
+		c.mustCall(addr, "GET", "/v1/orders/o2", nil, &o)
+		if o.Status != api.OrderExpired {
+			return fmt.Errorf("order o2 is %s", o.Status)
+		}
+		return nil
+	})
+	var s api.SKU
+	c.mustCall(addr, "GET", "/v1/skus/tee", nil, &s)
+	if s.Available != 3 || s.Reserved != 0 || s.Sold != 2 {
+		t.Fatalf("sku %+v", s)
+	}
+}

@@ -1,0 +1,124 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// maxBody is the largest request body accepted; larger ones get 413.
+const maxBody = 1 << 20
+
+// readBody reads a whole request body, refusing more than maxBody.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errTooLarge
+	}
+	if err != nil {
+		return nil, api.Errorf(api.InvalidArgument, "read body: %v", err)
+	}
+	return b, nil
+}
+
+var errTooLarge = &api.Error{Code: api.InvalidArgument, Message: fmt.Sprintf("request body larger than %d bytes", maxBody)}
+
+// decodeStrict decodes exactly one JSON object: unknown fields, wrong types, trailing data
+// and an empty body are all invalid_argument.
+func decodeStrict(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return api.Errorf(api.InvalidArgument, "request body is empty; a JSON object is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return api.Errorf(api.InvalidArgument, "malformed JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return api.Errorf(api.InvalidArgument, "malformed JSON: trailing data after the object")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError writes the contract's error body with the status of its code.
+func (n *Node) writeError(w http.ResponseWriter, err error) {
+	e := n.apiError(err)
+	status := e.Code.HTTPStatus()
+	if err == errTooLarge {
+		status = http.StatusRequestEntityTooLarge
+	}
+	if e.Code == api.Overloaded {
+		w.Header().Set("Retry-After", "1")
+	}
+	if status >= 500 && e.Code == api.Internal {
+		n.log.Error("internal error", "error", err)
+	}
+	writeJSON(w, status, api.ErrorBody{Error: e})
+}
+
+// readAPIError returns nil for a 2xx answer and the decoded error body otherwise; it
+// consumes and closes the body.
+func readAPIError(resp *http.Response) *api.Error {
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	var eb api.ErrorBody
+	if json.Unmarshal(body, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
+		return eb.Error
+	}
+	return &api.Error{Code: api.Internal, Message: fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, body)}
+}
+
+// routeErrors turns the mux's plain-text 404 and 405 answers into the contract's error
+// body: every non-2xx answer carries one.
+type routeErrors struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *routeErrors) WriteHeader(status int) {
+	r.status = status
+}
+
+func (r *routeErrors) Write(b []byte) (int, error) { return len(b), nil }
+
+func (n *Node) withRouteErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &routeErrors{ResponseWriter: w, status: http.StatusNotFound}
+		mux.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			if allow := rec.Header().Get("Allow"); allow != "" {
+				w.Header().Set("Allow", allow)
+			}
+			w.Header().Del("X-Content-Type-Options")
+			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Error: api.Errorf(api.InvalidArgument, "method %s not allowed on %s", r.Method, r.URL.Path)})
+			return
+		}
+		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: api.Errorf(api.NotFound, "no route %s %s", r.Method, r.URL.Path)})
+	})
+}
+
+// setReadHeaders says how fresh the state behind a read is.
+func (n *Node) setReadHeaders(w http.ResponseWriter) {
+	w.Header().Set(api.HeaderAppliedIndex, strconv.FormatUint(n.fsm.AppliedIndex(), 10))
+	w.Header().Set(api.HeaderLastContactMS, strconv.FormatInt(n.lastContactMS(), 10))
+}

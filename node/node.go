@@ -1,0 +1,369 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/flashstock/flashstock/fsm"
+	"github.com/flashstock/flashstock/transport"
+)
+
+// Node is one running cluster member.
+type Node struct {
+	cfg Config
+	log hclog.Logger
+
+	fsm      *fsm.Machine
+	raft     *raft.Raft
+	logStore *raftboltdb.BoltStore
+	trans    *raft.NetworkTransport
+
+	httpSrv  *http.Server
+	httpAddr string // advertised
+	raftAddr string // advertised
+	fwd      *http.Client
+
+	inflight chan struct{} // admission: one token per proposal waiting for commit
+	reads    *readIndex
+	watch    *hub
+	hadState bool // raft state existed at start: no bootstrap, no join
+
+	// readyTerm is the term whose first entry (our no-op) this leader has applied; strong
+	// reads and the sold-out answers they give need it (RAFT-NOTES.md, "Reads").
+	readyTerm atomic.Uint64
+	termReady chan struct{} // closed and replaced when readyTerm moves
+
+	ctx    context.Context // ends background loops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	stopOnce sync.Once
+	done     chan struct{}
+	mu       sync.Mutex // guards termReady
+}
+
+// File names inside the data dir.
+const (
+	raftDBName  = "raft.db"
+	stateDBName = "state.db"
+)
+
+// New starts a member: opens its stores, starts raft and the HTTP API, and bootstraps or
+// joins in the background. It returns once both listeners are up; use WaitLeader to wait
+// for the cluster.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "stockd", Level: hclog.Info})
+	}
+	n := &Node{
+		cfg:       cfg,
+		log:       cfg.Logger.With("node", cfg.ID),
+		inflight:  make(chan struct{}, cfg.MaxInflight),
+		watch:     newHub(),
+		termReady: make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if n.cfg.OnFatal == nil {
+		n.cfg.OnFatal = func(err error) {
+			n.log.Error("fatal: stopping so this replica cannot diverge", "error", err)
+			os.Exit(2)
+		}
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.start(); err != nil {
+		n.cancel()
+		n.closeResources()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start() error {
+	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	var err error
+	n.fsm, err = fsm.Open(filepath.Join(n.cfg.DataDir, stateDBName), fsm.Options{
+		DedupWindow: n.cfg.DedupWindow, LedgerPerSKU: n.cfg.LedgerPerSKU,
+	})
+	if err != nil {
+		return err
+	}
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, raftDBName)})
+	if err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.cfg.Logger.Named("snapshot"))
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	if err := n.catchUpFromSnapshot(snaps); err != nil {
+		return err
+	}
+	n.hadState, err = raft.HasExistingState(n.logStore, n.logStore, snaps)
+	if err != nil {
+		return fmt.Errorf("inspect raft state: %w", err)
+	}
+	if err := n.startRaft(snaps); err != nil {
+		return err
+	}
+	if err := n.startHTTP(); err != nil {
+		return err
+	}
+	n.log.Info("node started", "http", n.httpAddr, "raft", n.raftAddr, "data_dir", n.cfg.DataDir,
+		"existing_state", n.hadState, "applied_index", n.fsm.AppliedIndex())
+	if n.cfg.Bootstrap {
+		n.bootstrap()
+	}
+	n.reads = newReadIndex(n)
+	n.spawn(n.reads.run)
+	n.spawn(n.leadershipLoop)
+	n.spawn(n.expireLoop)
+	n.spawn(n.membershipLoop)
+	return nil
+}
+
+// catchUpFromSnapshot covers a crash between raft saving a received snapshot and the fsm
+// adopting it: raft does not restore on start (NoSnapshotRestoreOnStart, because the fsm is
+// durable), and the log before the snapshot may be gone, so the fsm must not stay behind it.
+func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", list[0].ID, err)
+	}
+	defer rc.Close()
+	snapApplied, err := fsm.SnapshotAppliedIndex(rc)
+	if err != nil || snapApplied <= n.fsm.AppliedIndex() {
+		return err
+	}
+	n.log.Warn("state is behind the latest snapshot; restoring it", "state_index", n.fsm.AppliedIndex(), "snapshot_index", snapApplied)
+	_, rc2, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return err
+	}
+	defer rc2.Close()
+	return n.fsm.Restore(rc2)
+}
+
+func (n *Node) startRaft(snaps raft.SnapshotStore) error {
+	layer, err := transport.Listen(transport.Config{
+		BindAddr: n.cfg.RaftAddr, AdvertiseAddr: n.cfg.RaftAdvertise,
+		TLS: n.cfg.RaftTLS, ClientTLS: n.cfg.RaftClientTLS,
+		Dial: n.cfg.RaftDial, WrapListener: n.cfg.RaftWrapListener,
+	})
+	if err != nil {
+		return fmt.Errorf("raft listener: %w", err)
+	}
+	n.raftAddr = layer.Addr().String()
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: n.cfg.Logger.Named("raft-net"),
+	})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.ID)
+	rc.Logger = n.cfg.Logger.Named("raft").With("node", n.cfg.ID)
+	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = n.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = n.cfg.CommitTimeout
+	rc.MaxAppendEntries = n.cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.SnapshotInterval = n.cfg.SnapshotInterval
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	// The fsm is durable and knows its own applied index: restoring the snapshot on every
+	// start would only throw that state away and replay it.
+	rc.NoSnapshotRestoreOnStart = true
+	sm := &stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.publish}
+	n.raft, err = raft.NewRaft(rc, sm, n.logStore, n.logStore, snaps, n.trans)
+	if err != nil {
+		n.trans.Close()
+		return fmt.Errorf("start raft: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) startHTTP() error {
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	n.httpAddr = n.cfg.HTTPAdvertise
+	if n.httpAddr == "" {
+		n.httpAddr = ln.Addr().String()
+	}
+	n.fwd = &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second,
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+	}}
+	n.httpSrv = &http.Server{
+		Handler:           n.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return n.ctx },
+	}
+	n.spawn(func() {
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "error", err)
+		}
+	})
+	return nil
+}
+
+// bootstrap makes this node the single voter of a new cluster, unless raft state exists.
+func (n *Node) bootstrap() {
+	if n.hadState {
+		n.log.Info("existing raft state: not bootstrapping again")
+		return
+	}
+	err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+		ID: raft.ServerID(n.cfg.ID), Address: raft.ServerAddress(n.raftAddr), Suffrage: raft.Voter,
+	}}}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		n.log.Error("bootstrap failed", "error", err)
+		return
+	}
+	n.log.Info("bootstrapped a new cluster")
+}
+
+func (n *Node) spawn(fn func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn()
+	}()
+}
+
+// ID is the member's id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// HTTPAddr is the advertised HTTP API address.
+func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// RaftAddr is the advertised raft address.
+func (n *Node) RaftAddr() string { return n.raftAddr }
+
+// Done is closed when the node has stopped, by Shutdown or on its own (removed from the
+// cluster).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// IsLeader reports this node's own belief; only a strong read proves it.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// WaitLeader waits until this node knows a leader and returns its id.
+func (n *Node) WaitLeader(ctx context.Context) (string, error) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, id := n.raft.LeaderWithID(); id != "" {
+			return string(id), nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("wait for leader: %w", ctx.Err())
+		case <-n.done:
+			return "", errors.New("wait for leader: node stopped")
+		case <-t.C:
+		}
+	}
+}
+
+// Shutdown stops the node gracefully: a leader hands leadership to another voter first, so
+// the cluster does not wait out an election timeout; in-flight requests finish or end with
+// ctx.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var err error
+	n.stopOnce.Do(func() {
+		if n.raft.State() == raft.Leader && n.voters() > 1 {
+			n.log.Info("handing leadership over before shutdown")
+			if terr := waitFuture(ctx, n.raft.LeadershipTransfer()); terr != nil {
+				n.log.Warn("leadership transfer failed; shutting down anyway", "error", terr)
+			}
+		}
+		if serr := n.httpSrv.Shutdown(ctx); serr != nil {
+			n.httpSrv.Close()
+		}
+		err = n.stop()
+	})
+	return err
+}
+
+// Kill stops the node at once, without handing leadership over or draining requests: the
+// closest an in-process test gets to kill -9.
+func (n *Node) Kill() {
+	n.stopOnce.Do(func() {
+		n.httpSrv.Close()
+		_ = n.stop()
+	})
+}
+
+func (n *Node) stop() error {
+	n.cancel()
+	var errs []error
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+	}
+	n.wg.Wait()
+	errs = append(errs, n.closeResources())
+	close(n.done)
+	n.log.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeResources() error {
+	var errs []error
+	if n.trans != nil {
+		errs = append(errs, n.trans.Close())
+	}
+	if n.logStore != nil {
+		errs = append(errs, n.logStore.Close())
+	}
+	if n.fsm != nil {
+		errs = append(errs, n.fsm.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (n *Node) voters() int {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	v := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			v++
+		}
+	}
+	return v
+}
+
+// waitFuture waits for a raft future, bounded by ctx.
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,259 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+func TestCluster_WriteThroughFollowerAppliedOnce(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.createSKU("tee", 10)
+	li, _ := c.waitLeader()
+	f := c.nodes[(li+1)%3]
+	var out api.DeductResponse
+	c.mustCall(f.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 3, RequestID: "r1", UserID: "u"}, &out)
+	if out.Remaining != 7 || out.Duplicate {
+		t.Fatalf("first answer %+v", out)
+	}
+	// The same request through another follower: the first answer again, nothing applied.
+	c.mustCall(c.nodes[(li+2)%3].HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 3, RequestID: "r1", UserID: "u"}, &out)
+	if out.Remaining != 7 || !out.Duplicate {
+		t.Fatalf("retry answer %+v", out)
+	}
+	var s api.SKU
+	c.mustCall(f.HTTPAddr(), "GET", "/v1/skus/tee", nil, &s) // strong, forwarded
+	if s.Sold != 3 || s.Available != 7 {
+		t.Fatalf("sku %+v", s)
+	}
+	c.converged()
+}
+
+func TestCluster_LeaderKilledMidStream(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	const stock, buyers = 200, 40
+	c.createSKU("hot", stock)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	answers := map[string]api.DeductResponse{}
+	var soldOut atomic.Int64
+	pick := c.anyAddr
+	var wg sync.WaitGroup
+	for b := 0; b < buyers; b++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				id := fmt.Sprintf("b%d-%d", b, i)
+				code, out := c.buy(ctx, "hot", id, fmt.Sprintf("u%d", b), pick)
+				switch code {
+				case api.OK:
+					mu.Lock()
+					acked[id], answers[id] = true, out
+					mu.Unlock()
+				case api.SoldOut:
+					soldOut.Add(1)
+					return
+				default:
+					t.Errorf("buyer %d: %s", b, code)
+					return
+				}
+			}
+		}()
+	}
+	// Kill the leader once sales are under way, then bring it back.
+	eventually(t, 20*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acked) < stock/4 {
+			return fmt.Errorf("%d sold", len(acked))
+		}
+		return nil
+	})
+	li, old := c.waitLeader()
+	old.Kill()
+	c.set(li, nil)
+	start := time.Now()
+	ni, _ := c.waitLeader()
+	t.Logf("new leader %s after %v", c.nodes[ni].ID(), time.Since(start))
+	c.restart(li)
+	wg.Wait()
+
+	if len(acked) != stock {
+		t.Fatalf("%d distinct requests acknowledged, stock %d", len(acked), stock)
+	}
+	var s api.SKU
+	_, l := c.waitLeader()
+	c.mustCall(l.HTTPAddr(), "GET", "/v1/skus/hot", nil, &s)
+	if s.Sold != stock || s.Available != 0 {
+		t.Fatalf("sku %+v after the sale", s)
+	}
+	// Every acknowledged request, asked again, gives its first answer and changes nothing.
+	for id, first := range answers {
+		var again api.DeductResponse
+		c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/hot/deduct", api.DeductRequest{Qty: 1, RequestID: id, UserID: "u" + id[1:indexOf(id, '-')]}, &again)
+		if !again.Duplicate || again.Remaining != first.Remaining {
+			t.Fatalf("%s: retry %+v, first %+v", id, again, first)
+		}
+	}
+	c.converged()
+}
+
+func indexOf(s string, b byte) int {
+	for i := range s {
+		if s[i] == b {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func TestCluster_StrongReadsAfterLeaderChange(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.createSKU("s", 100)
+	li, old := c.waitLeader()
+	oldAddr := old.HTTPAddr()
+
+	// Partition the leader away from its peers; clients can still reach it.
+	c.isolate(li)
+	var ni int
+	eventually(t, 15*time.Second, func() error {
+		for i, n := range c.nodes {
+			if i != li && n.IsLeader() {
+				ni = i
+				return nil
+			}
+		}
+		return fmt.Errorf("no new leader among the majority")
+	})
+	// The majority sells one unit.
+	var out api.DeductResponse
+	c.mustCall(c.nodes[ni].HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: "after", UserID: "u"}, &out)
+	if out.Remaining != 99 {
+		t.Fatalf("remaining %d", out.Remaining)
+	}
+	// The old leader must not serve a strong read of the old state, nor acknowledge a write.
+	var s api.SKU
+	code, err := c.call(oldAddr, "GET", "/v1/skus/s", nil, &s)
+	if err == nil {
+		t.Fatalf("partitioned old leader served a strong read: %+v", s)
+	}
+	if code != 503 && code != 504 {
+		t.Fatalf("partitioned old leader answered %d %v", code, err)
+	}
+	if _, err := c.call(oldAddr, "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: "lost", UserID: "u"}, &out); err == nil {
+		t.Fatal("partitioned old leader acknowledged a write")
+	}
+	// A stale read there says how stale it is.
+	c.mustCall(oldAddr, "GET", "/v1/skus/s?consistency=stale", nil, &s)
+	c.heal()
+	// After healing, a strong read anywhere sees the new state.
+	eventually(t, 15*time.Second, func() error {
+		for _, n := range c.nodes {
+			if _, err := c.call(n.HTTPAddr(), "GET", "/v1/skus/s", nil, &s); err != nil {
+				return err
+			}
+			if s.Sold != 1 {
+				return fmt.Errorf("strong read via %s saw sold=%d", n.ID(), s.Sold)
+			}
+		}
+		return nil
+	})
+	c.converged()
+}
+
+func TestCluster_JoinRemoveRestart(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.createSKU("s", 1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var sold atomic.Int64
+	for b := 0; b < 8; b++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				if code, _ := c.buy(ctx, "s", fmt.Sprintf("l%d-%d", b, i), "u", c.leaderAddr); code == api.OK {
+					sold.Add(1)
+				}
+			}
+		}()
+	}
+	// Join a fourth node under load.
+	cfg := fastConfig(t, "n4")
+	cfg.Join = []string{c.nodes[1].HTTPAddr()}
+	c.add(cfg)
+	c.waitMembers(4)
+	// Remove a follower.
+	li, l := c.waitLeader()
+	victim := (li + 1) % 4
+	c.mustCall(l.HTTPAddr(), "DELETE", "/v1/cluster/members/"+c.nodes[victim].ID(), nil, nil)
+	select {
+	case <-c.get(victim).Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("removed node did not stop")
+	}
+	c.set(victim, nil)
+	var cl api.Cluster
+	c.mustCall(l.HTTPAddr(), "GET", "/v1/cluster", nil, &cl)
+	if len(cl.Nodes) != 3 {
+		t.Fatalf("cluster after removal: %+v", cl)
+	}
+	// Restart a follower with its data.
+	li, _ = c.waitLeader()
+	r := (li + 1) % 4
+	if r == victim {
+		r = (r + 1) % 4
+	}
+	c.get(r).Shutdown(context.Background())
+	c.restart(r)
+	cancel()
+	wg.Wait()
+	c.converged()
+	var s api.SKU
+	_, l = c.waitLeader()
+	c.mustCall(l.HTTPAddr(), "GET", "/v1/skus/s", nil, &s)
+	if s.Sold != sold.Load() {
+		t.Fatalf("sold %d, acknowledged %d", s.Sold, sold.Load())
+	}
+}
+
+func TestCluster_CatchUpThroughSnapshot(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotThreshold = 64
+		cfg.SnapshotInterval = 50 * time.Millisecond
+		cfg.TrailingLogs = 16
+	})
+	c.createSKU("s", 10_000)
+	_, l := c.waitLeader()
+	for i := 0; i < 400; i++ {
+		c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
+	}
+	// Let the leader compact its log, then add a node that can only catch up by snapshot.
+	eventually(t, 10*time.Second, func() error {
+		first, err := l.logStore.FirstIndex()
+		if err != nil || first < 100 {
+			return fmt.Errorf("log still starts at %d", first)
+		}
+		return nil
+	})
+	cfg := fastConfig(t, "n4")
+	cfg.Join = []string{l.HTTPAddr()}
+	n4 := c.add(cfg)
+	c.waitMembers(4)
+	c.converged()
+	// The dedup table came with the snapshot: an old request id answers as the first time.
+	var out api.DeductResponse
+	c.mustCall(n4.HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: "r7", UserID: "u"}, &out)
+	if !out.Duplicate || out.Remaining != 10_000-8 {
+		t.Fatalf("old request via the new node: %+v", out)
+	}
+}

@@ -1,0 +1,297 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/fsm"
+)
+
+// lastContactMS is how long since this node heard from the leader; 0 on the leader.
+func (n *Node) lastContactMS() int64 {
+	if n.raft.State() == raft.Leader {
+		return 0
+	}
+	lc := n.raft.LastContact()
+	if lc.IsZero() {
+		return -1
+	}
+	return time.Since(lc).Milliseconds()
+}
+
+func roleOf(s raft.RaftState) string {
+	switch s {
+	case raft.Leader:
+		return api.RoleLeader
+	case raft.Follower:
+		return api.RoleFollower
+	case raft.Candidate:
+		return api.RoleCandidate
+	}
+	return api.RoleUnknown
+}
+
+// self is this node's own entry of the cluster view.
+func (n *Node) self() api.Node {
+	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.raft.State()),
+		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS()}
+}
+
+func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, n.self())
+}
+
+// handleCluster shows the configuration as this node sees it, with each member's own
+// report of its role and applied index (asked in parallel, briefly); a member that does not
+// answer shows role "unknown".
+func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
+	cfg, _, err := n.configuration()
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	_, leader := n.raft.LeaderWithID()
+	out := api.Cluster{Leader: string(leader), Term: n.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers))}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, s := range cfg.Servers {
+		suffrage := api.Voter
+		if s.Suffrage != raft.Voter {
+			suffrage = api.Nonvoter
+		}
+		if string(s.ID) == n.cfg.ID {
+			out.Nodes[i] = n.self()
+			out.Nodes[i].Suffrage = suffrage
+			continue
+		}
+		out.Nodes[i] = api.Node{ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: n.memberHTTP(string(s.ID)),
+			Role: api.RoleUnknown, Suffrage: suffrage, LastContactMS: -1}
+		if out.Nodes[i].HTTPAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(dst *api.Node) {
+			defer wg.Done()
+			if got, err := n.askSelf(ctx, dst.HTTPAddr); err == nil {
+				dst.Role, dst.AppliedIndex, dst.LastContactMS = got.Role, got.AppliedIndex, got.LastContactMS
+			}
+		}(&out.Nodes[i])
+	}
+	wg.Wait()
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].ID < out.Nodes[j].ID })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) askSelf(ctx context.Context, addr string) (api.Node, error) {
+	var out api.Node
+	return out, n.getJSON(ctx, addr, "/v1/cluster/self", &out)
+}
+
+// getJSON asks another member for a JSON document.
+func (n *Node) getJSON(ctx context.Context, addr, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID) // answer from local state, do not forward
+	resp, err := n.fwd.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// leaderOnly runs a membership change on the leader, forwarding from a follower.
+func (n *Node) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) error) {
+	if n.raft.State() != raft.Leader {
+		n.forward(w, r, body)
+		return
+	}
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	var req api.JoinRequest
+	if err == nil {
+		err = decodeStrict(body, &req)
+	}
+	if err == nil {
+		err = fsm.Validate(fsm.Command{Kind: fsm.KindSetMember, Member: fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}})
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	n.leaderOnly(w, r, body, func(ctx context.Context) error { return n.addMember(ctx, req) })
+}
+
+func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.removeMember(ctx, id) })
+}
+
+func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	var req api.TransferRequest
+	if err == nil && len(body) > 0 {
+		err = decodeStrict(body, &req)
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	n.leaderOnly(w, r, body, func(ctx context.Context) error {
+		if req.ID == "" {
+			return waitFuture(ctx, n.raft.LeadershipTransfer())
+		}
+		cfg, _, err := n.configuration()
+		if err != nil {
+			return err
+		}
+		for _, s := range cfg.Servers {
+			if string(s.ID) == req.ID {
+				return waitFuture(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
+			}
+		}
+		return api.Errorf(api.NotFound, "member %q not found", req.ID)
+	})
+}
+
+// handleBackup streams a consistent snapshot of this node's state (the same stream raft
+// sends to a lagging follower); the applied index is in the header and in the stream.
+func (n *Node) handleBackup(w http.ResponseWriter, _ *http.Request) {
+	snap, err := n.fsm.Snapshot()
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	defer snap.Release()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=flashstock-%s-%d.snap", n.cfg.ID, snap.AppliedIndex()))
+	w.Header().Set(api.HeaderAppliedIndex, strconv.FormatUint(snap.AppliedIndex(), 10))
+	if _, err := snap.WriteTo(w); err != nil {
+		n.log.Warn("backup stream interrupted", "error", err)
+	}
+}
+
+func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok", ID: n.cfg.ID})
+}
+
+// maxReadyLag is how many entries a node may trail the commit index it knows and still
+// call itself ready.
+const maxReadyLag = 1000
+
+// handleReady: ready means a member of a cluster with a known leader, caught up with it.
+func (n *Node) handleReady(w http.ResponseWriter, _ *http.Request) {
+	_, leader := n.raft.LeaderWithID()
+	h := api.Health{Status: "ok", ID: n.cfg.ID, Leader: string(leader)}
+	switch {
+	case leader == "":
+		h.Status = "no leader known"
+	case n.raft.CommitIndex() > n.fsm.AppliedIndex()+maxReadyLag:
+		h.Status = fmt.Sprintf("catching up: applied %d of %d", n.fsm.AppliedIndex(), n.raft.CommitIndex())
+	}
+	if h.Status != "ok" {
+		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: &api.Error{Code: api.NoLeader, Message: h.Status, Leader: n.leaderHTTP()}})
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+// handleMetrics writes a few gauges in the Prometheus text format. The full set, with
+// raft's own metrics, is the operations issue's.
+func (n *Node) handleMetrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	isLeader := 0
+	if n.raft.State() == raft.Leader {
+		isLeader = 1
+	}
+	fmt.Fprintf(w, "# TYPE flashstock_raft_leader gauge\nflashstock_raft_leader %d\n", isLeader)
+	fmt.Fprintf(w, "# TYPE flashstock_raft_term gauge\nflashstock_raft_term %d\n", n.raft.CurrentTerm())
+	fmt.Fprintf(w, "# TYPE flashstock_raft_commit_index gauge\nflashstock_raft_commit_index %d\n", n.raft.CommitIndex())
+	fmt.Fprintf(w, "# TYPE flashstock_fsm_applied_index gauge\nflashstock_fsm_applied_index %d\n", n.fsm.AppliedIndex())
+	fmt.Fprintf(w, "# TYPE flashstock_proposals_inflight gauge\nflashstock_proposals_inflight %d\n", len(n.inflight))
+}
+
+// handleWatch streams a SKU's state as server-sent events: the current state at once,
+// then after each change. Served from local state by any node (each event carries the
+// SKU's version, the log index of its last change).
+func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
+	sku := r.PathValue("sku")
+	if _, err := n.fsm.GetSKU(sku); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		n.writeError(w, api.Errorf(api.Internal, "streaming unsupported"))
+		return
+	}
+	changed, cancel := n.watch.subscribe(sku)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	ping := time.NewTicker(15 * time.Second)
+	defer ping.Stop()
+	var last uint64
+	send := func() bool {
+		s, err := n.fsm.GetSKU(sku)
+		if err != nil {
+			fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(api.ErrorBody{Error: n.apiError(err)}))
+			flusher.Flush()
+			return false
+		}
+		if s.Version != last || last == 0 {
+			last = s.Version
+			fmt.Fprintf(w, "id: %d\nevent: sku\ndata: %s\n\n", s.Version, mustJSON(skuOut(s, false)))
+			flusher.Flush()
+		}
+		return true
+	}
+	if !send() {
+		return
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-n.ctx.Done():
+			return
+		case <-ping.C:
+			fmt.Fprint(w, ": ping\n\n")
+			flusher.Flush()
+		case <-changed:
+			if !send() {
+				return
+			}
+		}
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}

@@ -1,0 +1,67 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/fsm"
+)
+
+// propose puts a command through the log and returns its result once it is committed and
+// applied. The leader stamps its clock into the command here, outside apply, so every
+// replica sees the same time.
+//
+// Admission: at most MaxInflight proposals wait for commit; past that the answer is
+// overloaded at once, before anything enters the log, instead of an unbounded queue.
+func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	if n.raft.State() != raft.Leader {
+		return fsm.Result{}, errNotLeader
+	}
+	select {
+	case n.inflight <- struct{}{}:
+	default:
+		return fsm.Result{}, &api.Error{Code: api.Overloaded, Message: "too many commands in flight; retry after a moment"}
+	}
+	now := time.Now().UnixMilli()
+	cmd.Time = now
+	for i := range cmd.Batch {
+		cmd.Batch[i].Time = now
+	}
+	data, err := fsm.Encode(cmd)
+	if err != nil {
+		<-n.inflight
+		return fsm.Result{}, &api.Error{Code: api.InvalidArgument, Message: err.Error()}
+	}
+	timeout := n.cfg.RequestTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := n.raft.Apply(data, timeout)
+	// raft resolves every future (commit, lost leadership or shutdown), so this goroutine
+	// ends; the caller stops waiting earlier if its context ends.
+	resolved := make(chan error, 1)
+	go func() {
+		resolved <- f.Error()
+		<-n.inflight
+	}()
+	select {
+	case err := <-resolved:
+		if err != nil {
+			return fsm.Result{}, err
+		}
+	case <-ctx.Done():
+		return fsm.Result{}, ctx.Err()
+	}
+	switch r := f.Response().(type) {
+	case fsm.Result:
+		return r, nil
+	case applyFailed:
+		return fsm.Result{}, fmt.Errorf("apply failed on the leader: %w", r.err)
+	default:
+		return fsm.Result{}, fmt.Errorf("unexpected apply response %T", r)
+	}
+}

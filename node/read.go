@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// readIndex makes strong reads linearizable without writing to the log (the recipe in
+// RAFT-NOTES.md): the leader must have applied an entry of its current term; it records the
+// commit index, confirms with a VerifyLeader round that a quorum still follows it and that
+// the term did not change, and the read then waits until the fsm has applied that index.
+// Reads that arrive while a round is running share the next round, as etcd's ReadIndex
+// batches them, so a read burst costs one heartbeat round, not one each.
+type readIndex struct {
+	n       *Node
+	mu      sync.Mutex
+	waiting []chan readResult
+	kick    chan struct{}
+}
+
+type readResult struct {
+	index uint64
+	err   error
+}
+
+func newReadIndex(n *Node) *readIndex {
+	return &readIndex{n: n, kick: make(chan struct{}, 1)}
+}
+
+// index returns a log index that covers every write completed before the call; reading the
+// fsm once it has applied that index is linearizable.
+func (r *readIndex) index(ctx context.Context) (uint64, error) {
+	ch := make(chan readResult, 1)
+	r.mu.Lock()
+	r.waiting = append(r.waiting, ch)
+	r.mu.Unlock()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case res := <-ch:
+		return res.index, res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (r *readIndex) run() {
+	for {
+		select {
+		case <-r.n.ctx.Done():
+			r.flush(readResult{err: errNoLeader})
+			return
+		case <-r.kick:
+		}
+		r.mu.Lock()
+		batch := r.waiting
+		r.waiting = nil
+		r.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		idx, err := r.round()
+		for _, ch := range batch {
+			ch <- readResult{idx, err}
+		}
+	}
+}
+
+func (r *readIndex) flush(res readResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ch := range r.waiting {
+		ch <- res
+	}
+	r.waiting = nil
+}
+
+func (r *readIndex) round() (uint64, error) {
+	n := r.n
+	if n.raft.State() != raft.Leader {
+		return 0, errNotLeader
+	}
+	// A new leader learns the commit index only when an entry of its own term commits;
+	// until its no-op is applied, CommitIndex may be behind what was acknowledged.
+	term := n.raft.CurrentTerm()
+	if err := n.waitTermReady(term, 2*n.cfg.ElectionTimeout); err != nil {
+		return 0, err
+	}
+	idx := n.raft.CommitIndex()
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return 0, fmt.Errorf("verify leadership: %w", err)
+	}
+	if n.raft.CurrentTerm() != term {
+		return 0, &api.Error{Code: api.NotLeader, Message: "term changed during the read"}
+	}
+	return idx, nil
+}
+
+// waitTermReady waits until the leader's no-op of term has been applied.
+func (n *Node) waitTermReady(term uint64, limit time.Duration) error {
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	for {
+		n.mu.Lock()
+		ready, ch := n.readyTerm.Load(), n.termReady
+		n.mu.Unlock()
+		if ready == term {
+			return nil
+		}
+		if ready > term || n.raft.State() != raft.Leader {
+			return errNotLeader
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return &api.Error{Code: api.NoLeader, Message: "the new leader has not committed an entry of its term yet"}
+		case <-n.ctx.Done():
+			return errNoLeader
+		}
+	}
+}
+
+func (n *Node) setTermReady(term uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.readyTerm.Store(term)
+	close(n.termReady)
+	n.termReady = make(chan struct{})
+}
+
+// strongRead returns once the fsm has applied everything committed before the call; a
+// local read after it is linearizable.
+func (n *Node) strongRead(ctx context.Context) error {
+	idx, err := n.reads.index(ctx)
+	if err != nil {
+		return err
+	}
+	return n.fsm.WaitApplied(ctx, idx)
+}
