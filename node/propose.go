@@ -40,6 +40,10 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	if timeout <= 0 { // raft reads 0 as "wait forever"
+		<-n.inflight
+		return fsm.Result{}, context.DeadlineExceeded
+	}
 	f := n.raft.Apply(data, timeout)
 	// raft resolves every future (commit, lost leadership or shutdown), so this goroutine
 	// ends; the caller stops waiting earlier if its context ends.
