@@ -24,7 +24,7 @@ import (
 // testCluster runs real nodes in this process: real raft over loopback TCP, real bbolt
 // files, each node's raft links behind a transport.Faults for partitions.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	mu     sync.Mutex // guards nodes: load goroutines read it while the test kills and restarts
 	nodes  []*Node
 	cfgs   []Config
@@ -32,7 +32,7 @@ type testCluster struct {
 	client *http.Client
 }
 
-func fastConfig(t *testing.T, id string) Config {
+func fastConfig(t testing.TB, id string) Config {
 	cfg := DefaultConfig()
 	cfg.ID = id
 	cfg.DataDir = filepath.Join(t.TempDir(), id)
@@ -49,14 +49,14 @@ func fastConfig(t *testing.T, id string) Config {
 }
 
 // testWriter sends logs to t.Log, so they show only for failing tests.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
-func newCluster(t *testing.T, size int, tweak func(*Config)) *testCluster {
+func newCluster(t testing.TB, size int, tweak func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, client: &http.Client{Timeout: 10 * time.Second}}
 	for i := 0; i < size; i++ {

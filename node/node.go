@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/flashstock/flashstock/fsm"
 	"github.com/flashstock/flashstock/transport"
@@ -56,8 +57,9 @@ type Node struct {
 
 // File names inside the data dir.
 const (
-	raftDBName  = "raft.db"
-	stateDBName = "state.db"
+	raftDBName   = "raft.db"
+	logCacheSize = 4096
+	stateDBName  = "state.db"
 )
 
 // New starts a member: opens its stores, starts raft and the HTTP API, and bootstraps or
@@ -104,7 +106,12 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, raftDBName)})
+	n.logStore, err = raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(n.cfg.DataDir, raftDBName),
+		// fsync stays on (NoSync false). Not syncing the freelist is etcd's setting too: it
+		// is rebuilt on open, and every commit writes less.
+		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
+	})
 	if err != nil {
 		return fmt.Errorf("open raft log: %w", err)
 	}
@@ -193,7 +200,13 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	// start would only throw that state away and replay it.
 	rc.NoSnapshotRestoreOnStart = true
 	sm := &stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.publish}
-	n.raft, err = raft.NewRaft(rc, sm, n.logStore, n.logStore, snaps, n.trans)
+	// The cache keeps the newest entries in memory, so replication to followers does not
+	// read back from disk what the leader has just written.
+	logs, err := raft.NewLogCache(logCacheSize, n.logStore)
+	if err != nil {
+		return err
+	}
+	n.raft, err = raft.NewRaft(rc, sm, logs, n.logStore, snaps, n.trans)
 	if err != nil {
 		n.trans.Close()
 		return fmt.Errorf("start raft: %w", err)
