@@ -316,19 +316,19 @@ func TestExpireHolds_ReleasesLimitAndOrder(t *testing.T) {
 
 func TestExpireHolds_BoundedPerCommand(t *testing.T) {
 	r := newReplica(t, Options{})
-	r.one(create("a", maxExpireBatch+5, 0))
+	r.one(create("a", MaxExpirePerCommand+5, 0))
 	var cmds []Command
-	for i := 0; i < maxExpireBatch+5; i++ {
+	for i := 0; i < MaxExpirePerCommand+5; i++ {
 		cmds = append(cmds, reserve("r"+itoa(i), "o"+itoa(i), "u", 1, int64(1000+i), Line{"a", 1}))
 	}
 	r.apply(cmds...)
-	if got := r.one(expire(1 << 40)).Expired; got != maxExpireBatch {
-		t.Fatalf("first sweep %d, want %d", got, maxExpireBatch)
+	if got := r.one(expire(1 << 40)).Expired; got != MaxExpirePerCommand {
+		t.Fatalf("first sweep %d, want %d", got, MaxExpirePerCommand)
 	}
 	if got := r.one(expire(1 << 40)).Expired; got != 5 {
 		t.Fatalf("second sweep %d, want 5", got)
 	}
-	if a := r.sku("a"); a.Available != maxExpireBatch+5 || a.Reserved != 0 {
+	if a := r.sku("a"); a.Available != MaxExpirePerCommand+5 || a.Reserved != 0 {
 		t.Fatalf("sku %+v", a)
 	}
 }

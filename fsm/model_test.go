@@ -192,7 +192,7 @@ func (m *model) exec(c Command) Result {
 		o.Version = m.index
 		return Result{Code: api.OK, Order: *o}
 	case KindExpireHolds:
-		// Oldest expiry first, ties by order id, at most maxExpireBatch.
+		// Oldest expiry first, ties by order id, at most MaxExpirePerCommand.
 		var due []*Order
 		for _, o := range m.orders {
 			if o.Status == OrderHeld && o.ExpiresAt <= m.time {
@@ -200,8 +200,8 @@ func (m *model) exec(c Command) Result {
 			}
 		}
 		sortOrders(due)
-		if len(due) > maxExpireBatch {
-			due = due[:maxExpireBatch]
+		if len(due) > MaxExpirePerCommand {
+			due = due[:MaxExpirePerCommand]
 		}
 		for _, o := range due {
 			m.release(o, OrderExpired)

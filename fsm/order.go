@@ -167,11 +167,11 @@ func (a *applier) endHold(o *Order, status OrderStatus, kind MovementKind, c Com
 }
 
 // expireHolds releases holds whose time is at or before the command's time, oldest first,
-// at most maxExpireBatch of them; the leader proposes again while a full batch comes back.
+// at most MaxExpirePerCommand of them; the leader proposes again while a full batch comes back.
 func (a *applier) expireHolds() (Result, error) {
 	var due []*Order
 	c := a.holds.Cursor()
-	for k, _ := c.First(); k != nil && len(due) < maxExpireBatch; k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && len(due) < MaxExpirePerCommand; k, _ = c.Next() {
 		if len(k) < 8 {
 			return Result{}, fmt.Errorf("hold key %x too short", k)
 		}

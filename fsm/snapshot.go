@@ -233,3 +233,16 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// SnapshotAppliedIndex reads the applied index from the header of a snapshot stream,
+// without reading the rest: a node compares it with its own state on start-up.
+func SnapshotAppliedIndex(r io.Reader) (uint64, error) {
+	var hdr [24]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, fmt.Errorf("%w: header: %v", ErrBadSnapshot, err)
+	}
+	if !bytes.Equal(hdr[:8], snapshotMagic) {
+		return 0, fmt.Errorf("%w: not a flashstock snapshot", ErrBadSnapshot)
+	}
+	return binary.BigEndian.Uint64(hdr[8:]), nil
+}

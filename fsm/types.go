@@ -42,16 +42,16 @@ func (k Kind) String() string {
 // both the HTTP layer (to answer 400 before proposing) and apply (for whatever reaches the
 // log) use, so the two can never disagree.
 const (
-	MaxQty         = 1_000_000_000
-	MaxInitial     = 1_000_000_000
-	MaxIDLen       = 128
-	MaxSKULen      = 64
-	MaxLines       = 100
-	MaxTTLMillis   = 24 * 60 * 60 * 1000
-	MaxBatch       = 4096
-	MaxAddrLen     = 256
-	MaxTotalStock  = 1_000_000_000_000 // available+reserved+sold of one SKU
-	maxExpireBatch = 10_000            // holds one ExpireHolds releases; the leader repeats
+	MaxQty              = 1_000_000_000
+	MaxInitial          = 1_000_000_000
+	MaxIDLen            = 128
+	MaxSKULen           = 64
+	MaxLines            = 100
+	MaxTTLMillis        = 24 * 60 * 60 * 1000
+	MaxBatch            = 4096
+	MaxAddrLen          = 256
+	MaxTotalStock       = 1_000_000_000_000 // available+reserved+sold of one SKU
+	MaxExpirePerCommand = 10_000            // holds one ExpireHolds releases; the leader repeats while it gets this many
 )
 
 // Line is one SKU and quantity of an order.
