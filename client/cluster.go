@@ -1,0 +1,62 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// ClusterStatus returns the cluster as the leader sees it: its members with their roles,
+// suffrage, applied index and time since they heard from the leader.
+func (c *Client) ClusterStatus(ctx context.Context) (api.Cluster, error) {
+	var out api.Cluster
+	err := c.do(ctx, c.pool, &request{method: http.MethodGet, path: "/v1/cluster", route: toLeader}, decodeInto(&out))
+	return out, err
+}
+
+// AddMember adds a node to the cluster (as a voter, or a learner with Nonvoter). The node
+// must be running with its raft address reachable; adding a member that is already there
+// with the same addresses succeeds.
+func (c *Client) AddMember(ctx context.Context, m api.JoinRequest) error {
+	r, err := mutation(http.MethodPost, "/v1/cluster/members", m, "")
+	if err == nil {
+		err = c.do(ctx, c.pool, r, discard)
+	}
+	return err
+}
+
+// RemoveMember removes a node from the cluster. Removing the last voter is refused with
+// ErrFailedPrecondition.
+func (c *Client) RemoveMember(ctx context.Context, id string) error {
+	r := &request{method: http.MethodDelete, path: "/v1/cluster/members/" + url.PathEscape(id), route: toLeader}
+	err := c.do(ctx, c.pool, r, discard)
+	if r.unknown && errors.Is(err, ErrNotFound) {
+		// An earlier try may have removed it before its answer was lost: the member is gone,
+		// which is what was asked.
+		return nil
+	}
+	return err
+}
+
+// TransferLeadership asks the leader to hand leadership to the member id, or to the most
+// up-to-date follower when id is "". It is not retried once it may have been carried out
+// (a second transfer would move leadership again).
+func (c *Client) TransferLeadership(ctx context.Context, id string) error {
+	r, err := mutation(http.MethodPost, "/v1/cluster/leader", api.TransferRequest{ID: id}, "")
+	if err != nil {
+		return err
+	}
+	r.noRepeat = true
+	if err = c.do(ctx, c.pool, r, discard); err == nil {
+		// The old leader no longer leads; the health checks find the new one.
+		if l := c.pool.leader.Load(); l != nil {
+			c.pool.notLeader(l)
+		}
+	}
+	return err
+}
+
+func discard(*http.Response, *Endpoint) error { return nil }
