@@ -13,6 +13,7 @@ const (
 	HeaderAppliedIndex  = "X-Flashstock-Applied-Index"   // the answering node's applied log index
 	HeaderLastContactMS = "X-Flashstock-Last-Contact-Ms" // ms since it heard from the leader (0 on the leader)
 	HeaderForwardedBy   = "X-Flashstock-Forwarded-By"    // set by a follower forwarding to the leader
+	HeaderLeader        = "X-Flashstock-Leader"          // the leader's HTTP address, on every answer when known
 	HeaderRequestID     = "X-Request-Id"
 )
 

@@ -31,6 +31,8 @@ type applier struct {
 	// The entry being applied.
 	index uint64
 	time  int64
+
+	membersChanged bool
 }
 
 func newApplier(tx *bolt.Tx, md *meta, base map[string]uint64) *applier {
@@ -143,9 +145,11 @@ func (a *applier) dispatch(c Command) (Result, error) {
 	case KindExpireHolds:
 		return a.expireHolds()
 	case KindSetMember:
+		a.membersChanged = true
 		m := c.Member
 		return Result{Code: api.OK}, a.tx.Bucket(bucketMembers).Put([]byte(m.ID), m.encode())
 	case KindRemoveMember:
+		a.membersChanged = true
 		return Result{Code: api.OK}, a.tx.Bucket(bucketMembers).Delete([]byte(c.Member.ID))
 	}
 	// Validate refuses unknown kinds and nested batches before we get here.

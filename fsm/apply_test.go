@@ -456,11 +456,19 @@ func TestMembers(t *testing.T) {
 	r.apply(set("n2", "r2", "h2"), set("n1", "r1", "h1"), set("n1", "r1", "h1b"))
 	wantCode(t, r.one(set("n3", "r 3", "h3")), api.InvalidArgument)
 	wantCode(t, r.one(set("n3", "", "h3")), api.InvalidArgument)
+	v := r.m.MembersVersion()
+	r.one(deduct("d", "nope", "u", 1))
+	if r.m.MembersVersion() != v {
+		t.Fatal("members version moved without a member change")
+	}
 	got, err := r.m.Members()
 	if err != nil || len(got) != 2 || got[0] != (Member{"n1", "r1", "h1b"}) || got[1].ID != "n2" {
 		t.Fatalf("members %+v %v", got, err)
 	}
 	r.one(Command{Kind: KindRemoveMember, Member: Member{ID: "n2"}})
+	if r.m.MembersVersion() == v {
+		t.Fatal("members version did not move on removal")
+	}
 	if got, _ := r.m.Members(); len(got) != 1 {
 		t.Fatalf("after remove: %+v", got)
 	}

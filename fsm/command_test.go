@@ -88,6 +88,7 @@ func TestValidate_InputRules(t *testing.T) {
 		deduct(long(129), "s", "u", 1), deduct("d", "s", long(129), 1), deduct("d\n", "s", "u", 1),
 		deduct("d", "s", "u\x7f", 1), deduct("d", "s", "u", 0), deduct("d", "s", "u", MaxQty+1),
 		restock("", "s", 1), orderCmd(KindConfirm, "", "o", 1), orderCmd(KindShip, "s", "", 1),
+		orderCmd(KindCancel, "c", ".", 1), orderCmd(KindCancel, "c", "..", 1),
 		{Kind: 0}, {Kind: KindBatch},
 	}
 	for _, c := range bad {

@@ -89,10 +89,13 @@ type Machine struct {
 	// the bucket stays append-only.
 	dedup map[string]uint64
 
-	applied  atomic.Uint64
-	notifyMu sync.Mutex
-	notify   chan struct{} // closed and replaced whenever the applied index moves
-	poisoned atomic.Bool
+	applied atomic.Uint64
+	// membersVersion moves whenever the member records may have changed, so readers can
+	// cache them.
+	membersVersion atomic.Uint64
+	notifyMu       sync.Mutex
+	notify         chan struct{} // closed and replaced whenever the applied index moves
+	poisoned       atomic.Bool
 }
 
 // meta is the state kept in bucketMeta.
@@ -206,6 +209,7 @@ func (m *Machine) adopt(db *bolt.DB) error {
 		return fmt.Errorf("load state: %w", err)
 	}
 	m.db, m.meta, m.dedup = db, md, dedup
+	m.membersVersion.Add(1)
 	m.setApplied(md.Applied)
 	return nil
 }
@@ -221,6 +225,10 @@ func (m *Machine) Close() error {
 	m.db = nil
 	return err
 }
+
+// MembersVersion changes whenever the member records may have changed (a member command
+// applied, a snapshot restored): a reader may cache Members until it moves.
+func (m *Machine) MembersVersion() uint64 { return m.membersVersion.Load() }
 
 // Path is the state file's location.
 func (m *Machine) Path() string { return m.path }
@@ -268,6 +276,7 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 	next := m.meta // work on a copy: it is adopted only if the transaction commits
 	var added map[string]uint64
 	var removed map[string]bool
+	var membersChanged bool
 	err := m.db.Update(func(tx *bolt.Tx) error {
 		a := newApplier(tx, &next, m.dedup)
 		last := next.Applied
@@ -292,7 +301,7 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 		if err := a.flush(); err != nil {
 			return err
 		}
-		added, removed = a.pending, a.gone
+		added, removed, membersChanged = a.pending, a.gone, a.membersChanged
 		return tx.Bucket(bucketMeta).Put(metaKey, next.encode())
 	})
 	if err != nil {
@@ -309,6 +318,9 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 		m.dedup[id] = seq
 	}
 	m.meta = next
+	if membersChanged {
+		m.membersVersion.Add(1)
+	}
 	if next.Applied != m.applied.Load() {
 		m.setApplied(next.Applied)
 	}

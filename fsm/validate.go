@@ -54,7 +54,7 @@ func Validate(c Command) error {
 			return err
 		}
 		if !ValidID(c.OrderID) {
-			return bad("order_id must be 1-%d printable ASCII characters", MaxIDLen)
+			return bad("order_id must be 1-%d printable ASCII characters, not . or ..", MaxIDLen)
 		}
 		if !ValidID(c.UserID) {
 			return bad("user_id must be 1-%d printable ASCII characters", MaxIDLen)
@@ -84,7 +84,7 @@ func Validate(c Command) error {
 			return err
 		}
 		if !ValidID(c.OrderID) {
-			return bad("order_id must be 1-%d printable ASCII characters", MaxIDLen)
+			return bad("order_id must be 1-%d printable ASCII characters, not . or ..", MaxIDLen)
 		}
 		return nil
 	case KindExpireHolds:
@@ -134,9 +134,10 @@ func ValidSKU(s string) bool {
 	return true
 }
 
-// ValidID reports whether s is 1-128 printable ASCII characters (space through tilde).
+// ValidID reports whether s is 1-128 printable ASCII characters (space through tilde),
+// and not "." or "..", which cannot travel as a URL path segment.
 func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLen {
+	if len(s) == 0 || len(s) > MaxIDLen || s == "." || s == ".." {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

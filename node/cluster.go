@@ -15,18 +15,28 @@ import (
 	"github.com/flashstock/flashstock/fsm"
 )
 
+// memberCache holds the member records as of a fsm.MembersVersion: the leader's address is
+// needed on every answer and every forward, and records change rarely.
+type memberCache struct {
+	version uint64
+	http    map[string]string // id → HTTP address
+}
+
 // memberHTTP maps a member id to its HTTP address from the replicated member records.
 func (n *Node) memberHTTP(id string) string {
-	members, err := n.fsm.Members()
-	if err != nil {
-		return ""
-	}
-	for _, m := range members {
-		if m.ID == id {
-			return m.HTTPAddr
+	c := n.members.Load()
+	if v := n.fsm.MembersVersion(); c == nil || c.version != v {
+		members, err := n.fsm.Members()
+		if err != nil {
+			return ""
 		}
+		c = &memberCache{version: v, http: make(map[string]string, len(members))}
+		for _, m := range members {
+			c.http[m.ID] = m.HTTPAddr
+		}
+		n.members.Store(c)
 	}
-	return ""
+	return c.http[id]
 }
 
 // leaderHTTP is the leader's HTTP address, or "" when no leader is known.

@@ -33,7 +33,18 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", n.handleHealth)
 	mux.HandleFunc("GET /readyz", n.handleReady)
 	mux.HandleFunc("GET /metrics", n.handleMetrics)
-	return n.withRouteErrors(mux)
+	return n.withLeaderHint(n.withRouteErrors(mux))
+}
+
+// withLeaderHint names the leader on every answer, so a client learns where to send writes
+// from any reply, forwarded ones included.
+func (n *Node) withLeaderHint(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if leader := n.leaderHTTP(); leader != "" {
+			w.Header().Set(api.HeaderLeader, leader)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // requestContext bounds a request that has no deadline of its own.

@@ -72,9 +72,20 @@ func (n *Node) writeError(w http.ResponseWriter, err error) {
 // readAPIError returns nil for a 2xx answer and the decoded error body otherwise; it
 // consumes and closes the body.
 func readAPIError(resp *http.Response) *api.Error {
+	return readJSON(resp, nil)
+}
+
+// readJSON decodes a 2xx answer into out (when not nil) and returns nil, or returns the
+// decoded error body of any other answer; it consumes and closes the body.
+func readJSON(resp *http.Response, out any) *api.Error {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if resp.StatusCode/100 == 2 {
+		if out != nil {
+			if err := json.Unmarshal(body, out); err != nil {
+				return &api.Error{Code: api.Internal, Message: fmt.Sprintf("decode answer: %v", err)}
+			}
+		}
 		return nil
 	}
 	var eb api.ErrorBody

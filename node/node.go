@@ -36,6 +36,7 @@ type Node struct {
 	raftAddr string // advertised
 	fwd      *http.Client
 
+	members  atomic.Pointer[memberCache]
 	inflight chan struct{} // admission: one token per proposal waiting for commit
 	reads    *readIndex
 	watch    *hub

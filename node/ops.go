@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"sync"
@@ -240,7 +241,7 @@ func (n *Node) handleMetrics(w http.ResponseWriter, _ *http.Request) {
 // SKU's version, the log index of its last change).
 func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	sku := r.PathValue("sku")
-	if _, err := n.fsm.GetSKU(sku); err != nil {
+	if err := n.awaitSKU(r.Context(), sku); err != nil {
 		n.writeError(w, err)
 		return
 	}
@@ -289,6 +290,40 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// awaitSKU makes sure this node's state has the SKU before a watch starts. A follower may
+// not yet have applied a SKU that was just created and acknowledged: it asks the leader
+// (a strong read) and, if the SKU exists there, waits to apply the entry that made it.
+func (n *Node) awaitSKU(ctx context.Context, sku string) error {
+	_, err := n.fsm.GetSKU(sku)
+	if err == nil || n.raft.State() == raft.Leader {
+		return err
+	}
+	leader := n.leaderHTTP()
+	if leader == "" {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	var s api.SKU
+	req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+leader+"/v1/skus/"+url.PathEscape(sku), nil)
+	if rerr != nil {
+		return rerr
+	}
+	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID)
+	resp, rerr := n.fwd.Do(req)
+	if rerr != nil {
+		return err
+	}
+	if apiErr := readJSON(resp, &s); apiErr != nil {
+		return apiErr
+	}
+	if werr := n.fsm.WaitApplied(ctx, s.Version); werr != nil {
+		return werr
+	}
+	_, err = n.fsm.GetSKU(sku)
+	return err
 }
 
 func mustJSON(v any) []byte {

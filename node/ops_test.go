@@ -20,11 +20,9 @@ func TestWatch_StreamsChanges(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 10)
 	li, _ := c.waitLeader()
+	// Watching through a follower right after the create: it may not have applied the SKU
+	// yet, and must wait for it rather than answer not_found.
 	follower := c.get((li + 1) % 3)
-	eventually(t, 5*time.Second, func() error { // watch serves local state: let it arrive
-		_, err := follower.fsm.GetSKU("tee")
-		return err
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+follower.HTTPAddr()+"/v1/skus/tee/watch", nil)
@@ -35,6 +33,9 @@ func TestWatch_StreamsChanges(t *testing.T) {
 	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
+	}
+	if got := resp.Header.Get(api.HeaderLeader); got != c.get(li).HTTPAddr() {
+		t.Fatalf("leader hint %q, want %q", got, c.get(li).HTTPAddr())
 	}
 	events := make(chan api.SKU, 16)
 	go func() {
