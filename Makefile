@@ -7,13 +7,16 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: help build test race lint vet staticcheck fmt-check fuzz bench cover tidy-check ci clean
+.PHONY: help build run test race lint vet staticcheck fmt-check fuzz bench cover tidy-check ci clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build every command into bin/
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: ## a 3-node cluster on loopback (stockd dev), Ctrl-C stops it
+	$(GO) run ./cmd/stockd dev
 
 test: ## the README's test command: every package, race detector on
 	$(GO) test -race -count=1 $(PKGS)
@@ -39,7 +42,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./fsm -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
 
 bench: ## benchmarks (fsync on); compare runs with benchstat
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 3 ./fsm/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 3 ./fsm/ ./node/ ./client/
 
 cover: ## coverage report in cover.html
 	$(GO) test -coverprofile=cover.out $(PKGS)

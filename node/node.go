@@ -266,6 +266,13 @@ func (n *Node) spawn(fn func()) {
 	}()
 }
 
+// HasState reports whether dataDir already holds a node's raft log: a node started on it
+// rejoins its cluster from that state and ignores bootstrap and join.
+func HasState(dataDir string) bool {
+	_, err := os.Stat(filepath.Join(dataDir, raftDBName))
+	return err == nil
+}
+
 // ID is the member's id.
 func (n *Node) ID() string { return n.cfg.ID }
 

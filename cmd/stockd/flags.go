@@ -1,0 +1,456 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/flashstock/flashstock/node"
+)
+
+// envPrefix starts the environment variable of every flag: --data-dir is STOCKD_DATA_DIR.
+const envPrefix = "STOCKD_"
+
+// options are stockd's settings once the command line, the environment and the config file
+// have been merged. Precedence: flag > environment > config file > default.
+type options struct {
+	configFile string
+
+	id            string
+	dataDir       string
+	httpAddr      string
+	httpAdvertise string
+	raftAddr      string
+	raftAdvertise string
+
+	bootstrap      bool
+	join           addrList
+	joinAsNonvoter bool
+
+	heartbeatTimeout   time.Duration
+	electionTimeout    time.Duration
+	leaderLeaseTimeout time.Duration
+	commitTimeout      time.Duration
+	maxAppendEntries   int
+	snapshotThreshold  uint64
+	snapshotInterval   time.Duration
+	trailingLogs       uint64
+
+	maxInflight    int
+	requestTimeout time.Duration
+	expireInterval time.Duration
+	dedupWindow    time.Duration
+	ledgerPerSKU   uint64
+
+	raftTLSCert string
+	raftTLSKey  string
+	raftTLSCA   string
+
+	logLevel        string
+	logJSON         bool
+	shutdownTimeout time.Duration
+}
+
+// newFlagSet binds every option to a flag whose default comes from node.DefaultConfig. The
+// flag names are also the config file keys and, upper-cased, the environment variables.
+func newFlagSet(o *options) *flag.FlagSet {
+	d := node.DefaultConfig()
+	fs := flag.NewFlagSet("stockd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // parse errors are returned, help is printed by the caller
+
+	fs.StringVar(&o.configFile, "config", "", "JSON `file` of settings keyed by flag name, e.g. {\"id\":\"n1\",\"join\":\"127.0.0.1:4001\"}")
+
+	fs.StringVar(&o.id, "id", "", "member `id`, stable across restarts (required)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "`dir` for the raft log, snapshots and state; created if missing (required)")
+	fs.StringVar(&o.httpAddr, "http-addr", "127.0.0.1:4001", "`host:port` the HTTP API listens on")
+	fs.StringVar(&o.httpAdvertise, "http-advertise", "", "`host:port` clients and peers use to reach the API (default: the bound address)")
+	fs.StringVar(&o.raftAddr, "raft-addr", "127.0.0.1:5001", "`host:port` raft listens on")
+	fs.StringVar(&o.raftAdvertise, "raft-advertise", "", "`host:port` peers dial for raft (default: the bound address)")
+
+	fs.BoolVar(&o.bootstrap, "bootstrap", false, "start a new cluster with this node as its first member (ignored once the node has data)")
+	fs.Var(&o.join, "join", "comma list of HTTP `addrs` of existing members to join through (ignored once the node has data)")
+	fs.BoolVar(&o.joinAsNonvoter, "join-as-nonvoter", false, "join as a learner that receives the log but does not vote")
+
+	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", d.HeartbeatTimeout, "raft: follower silence before it starts an election")
+	fs.DurationVar(&o.electionTimeout, "election-timeout", d.ElectionTimeout, "raft: candidate silence before it tries again")
+	fs.DurationVar(&o.leaderLeaseTimeout, "leader-lease-timeout", d.LeaderLeaseTimeout, "raft: how long a leader leads without hearing from a quorum (at most --heartbeat-timeout)")
+	fs.DurationVar(&o.commitTimeout, "commit-timeout", d.CommitTimeout, "raft: longest wait before a heartbeat carries the commit index")
+	fs.IntVar(&o.maxAppendEntries, "max-append-entries", d.MaxAppendEntries, "raft: most entries per AppendEntries and per state machine batch (1..1024)")
+	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", d.SnapshotThreshold, "raft: log entries since the last snapshot that trigger a new one")
+	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", d.SnapshotInterval, "raft: how often to check --snapshot-threshold")
+	fs.Uint64Var(&o.trailingLogs, "trailing-logs", d.TrailingLogs, "raft: log entries kept after a snapshot for slow followers")
+
+	fs.IntVar(&o.maxInflight, "max-inflight", d.MaxInflight, "proposals waiting for commit on the leader before mutations get 429 overloaded")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", d.RequestTimeout, "bound of a request whose client set no deadline")
+	fs.DurationVar(&o.expireInterval, "expire-interval", d.ExpireInterval, "how often the leader releases expired holds")
+	fs.DurationVar(&o.dedupWindow, "dedup-window", d.DedupWindow, "how long a request_id is remembered (fixed when the state file is created)")
+	fs.Uint64Var(&o.ledgerPerSKU, "ledger-per-sku", d.LedgerPerSKU, "movements kept per SKU in the audit ledger (fixed when the state file is created)")
+
+	fs.StringVar(&o.raftTLSCert, "raft-tls-cert", "", "PEM `file` of this node's certificate: turns on mutual TLS between nodes")
+	fs.StringVar(&o.raftTLSKey, "raft-tls-key", "", "PEM `file` of this node's private key (with --raft-tls-cert)")
+	fs.StringVar(&o.raftTLSCA, "raft-tls-ca", "", "PEM `file` of the cluster CA that signed every node certificate (with --raft-tls-cert)")
+
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error")
+	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound of a graceful shutdown after SIGTERM or SIGINT")
+	return fs
+}
+
+// parseOptions merges args, the environment (lookupEnv) and the config file (read with
+// readFile) into options and checks them. It returns flag.ErrHelp when help was asked for.
+// Every error names the flag, environment variable or config key at fault.
+func parseOptions(args []string, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, parseError(fs, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q: stockd takes only flags (did you mean --data-dir %s?)", fs.Arg(0), fs.Arg(0))
+	}
+	if err := mergeSources(fs, lookupEnv, readFile); err != nil {
+		return nil, err
+	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// mergeSources gives every flag not set on the command line its value from the environment,
+// or else from the config file.
+func mergeSources(fs *flag.FlagSet, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) error {
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
+
+	fromEnv := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := lookupEnv(envName(f.Name)); ok && v != "" {
+			fromEnv[f.Name] = v
+		}
+	})
+
+	path := fs.Lookup("config").Value.String()
+	if !onCommandLine["config"] && fromEnv["config"] != "" {
+		path = fromEnv["config"]
+	}
+	fromFile := map[string]string{}
+	if path != "" {
+		data, err := readFile(path)
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		if fromFile, err = parseConfigFile(fs, data); err != nil {
+			return fmt.Errorf("--config %s: %w", path, err)
+		}
+	}
+
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if onCommandLine[f.Name] || f.Name == "config" {
+			return
+		}
+		if v, ok := fromEnv[f.Name]; ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s (--%s): invalid value %q: want %s", envName(f.Name), f.Name, v, valueKind(f)))
+			}
+		} else if v, ok := fromFile[f.Name]; ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("--config %s: key %q: invalid value %q: want %s", path, f.Name, v, valueKind(f)))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// parseConfigFile reads a JSON object whose keys are flag names. Values may be strings,
+// numbers, booleans, or (for --join) arrays of strings; durations are strings like "300ms".
+func parseConfigFile(fs *flag.FlagSet, data []byte) (map[string]string, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("not a JSON object of settings: %w", err)
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // report problems in a stable order
+	out := make(map[string]string, len(raw))
+	var errs []error
+	for _, k := range keys {
+		if fs.Lookup(k) == nil || k == "config" {
+			errs = append(errs, fmt.Errorf("unknown key %q (keys are flag names without the leading dashes, e.g. \"data-dir\")", k))
+			continue
+		}
+		v, err := configValue(raw[k])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("key %q: %w", k, err))
+			continue
+		}
+		out[k] = v
+	}
+	return out, errors.Join(errs...)
+}
+
+// configValue turns one JSON value into the text the flag would take.
+func configValue(raw json.RawMessage) (string, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return "", err
+	}
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case []any:
+		parts := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return "", fmt.Errorf("array elements must be strings, got %s", string(raw))
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, ","), nil
+	default:
+		return "", fmt.Errorf("want a string, number, boolean or array of strings, got %s", string(raw))
+	}
+}
+
+// check reports every inconsistent setting at once, each naming its flag.
+func (o *options) check() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.id == "" {
+		bad("--id is required: the member's name, stable across restarts (e.g. --id n1)")
+	}
+	if o.dataDir == "" {
+		bad("--data-dir is required: where this node keeps its log and state (e.g. --data-dir /var/lib/stockd)")
+	}
+	// A listen address may use port 0; when it is also what peers are told (no advertise
+	// flag) its host must be one they can dial. Advertised and join addresses must be
+	// dialable outright.
+	checkAddr := func(flagName, addr string, listen, advertised bool) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			bad("--%s %q: want host:port: %v", flagName, addr, err)
+			return
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("--%s %q: bad port %q", flagName, addr, port)
+			return
+		}
+		if !advertised {
+			return
+		}
+		ip := net.ParseIP(host)
+		switch {
+		case host == "" || ip != nil && ip.IsUnspecified():
+			hint := ""
+			if listen {
+				hint = fmt.Sprintf(" (listening on all interfaces needs --%s-advertise)", strings.TrimSuffix(flagName, "-addr"))
+			}
+			bad("--%s %q: peers cannot dial host %q%s", flagName, addr, host, hint)
+		case !listen && port == "0":
+			bad("--%s %q: peers cannot dial port 0", flagName, addr)
+		}
+	}
+	checkAddr("http-addr", o.httpAddr, true, o.httpAdvertise == "")
+	checkAddr("raft-addr", o.raftAddr, true, o.raftAdvertise == "")
+	if o.httpAdvertise != "" {
+		checkAddr("http-advertise", o.httpAdvertise, false, true)
+	}
+	if o.raftAdvertise != "" {
+		checkAddr("raft-advertise", o.raftAdvertise, false, true)
+	}
+	for _, a := range o.join {
+		checkAddr("join", a, false, true)
+	}
+	if o.bootstrap && len(o.join) > 0 {
+		bad("--bootstrap and --join exclude each other: --bootstrap starts a new cluster, --join enters an existing one")
+	}
+	if o.joinAsNonvoter && len(o.join) == 0 {
+		bad("--join-as-nonvoter needs --join")
+	}
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			bad("--%s must be positive, got %v", name, d)
+		}
+	}
+	if o.heartbeatTimeout < 5*time.Millisecond {
+		bad("--heartbeat-timeout must be at least 5ms, got %v", o.heartbeatTimeout)
+	}
+	if o.electionTimeout < 5*time.Millisecond {
+		bad("--election-timeout must be at least 5ms, got %v", o.electionTimeout)
+	}
+	if o.leaderLeaseTimeout <= 0 || o.leaderLeaseTimeout > o.heartbeatTimeout {
+		bad("--leader-lease-timeout must be positive and at most --heartbeat-timeout (%v), got %v", o.heartbeatTimeout, o.leaderLeaseTimeout)
+	}
+	positive("commit-timeout", o.commitTimeout)
+	if o.maxAppendEntries < 1 || o.maxAppendEntries > 1024 {
+		bad("--max-append-entries must be 1..1024, got %d", o.maxAppendEntries)
+	}
+	if o.snapshotThreshold == 0 {
+		bad("--snapshot-threshold must be positive")
+	}
+	positive("snapshot-interval", o.snapshotInterval)
+	if o.maxInflight < 1 {
+		bad("--max-inflight must be at least 1, got %d", o.maxInflight)
+	}
+	positive("request-timeout", o.requestTimeout)
+	positive("expire-interval", o.expireInterval)
+	positive("dedup-window", o.dedupWindow)
+	positive("shutdown-timeout", o.shutdownTimeout)
+	if tls := []string{o.raftTLSCert, o.raftTLSKey, o.raftTLSCA}; (tls[0] != "" || tls[1] != "" || tls[2] != "") && (tls[0] == "" || tls[1] == "" || tls[2] == "") {
+		bad("--raft-tls-cert, --raft-tls-key and --raft-tls-ca go together: set all three or none")
+	}
+	if hclog.LevelFromString(o.logLevel) == hclog.NoLevel {
+		bad("--log-level %q: want trace, debug, info, warn or error", o.logLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// envName is the environment variable of a flag: data-dir → STOCKD_DATA_DIR.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// addrList is a comma-separated list flag. Setting it replaces the list, so a value from
+// the environment or the config file is never merged with another source.
+type addrList []string
+
+func (l *addrList) String() string { return strings.Join(*l, ",") }
+
+func (l *addrList) Set(s string) error {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	*l = out
+	return nil
+}
+
+// parseError rewrites the flag package's parse errors to name flags the way the docs do
+// ("--name") and to say what a valid value looks like.
+func parseError(fs *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if m := badValue.FindStringSubmatch(msg); m != nil {
+		if f := fs.Lookup(m[2]); f != nil {
+			return fmt.Errorf("invalid value %q for --%s: want %s", m[1], f.Name, valueKind(f))
+		}
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return fmt.Errorf("unknown flag --%s", strings.TrimLeft(name, "-"))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return fmt.Errorf("flag --%s needs a value", strings.TrimLeft(name, "-"))
+	}
+	return err
+}
+
+// badValue matches the flag package's `invalid value "x" for flag -name: ...` and
+// `invalid boolean value "x" for -name: ...`.
+var badValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([A-Za-z0-9-]+)`)
+
+// valueKind says what a flag accepts, for error messages.
+func valueKind(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "a comma list of host:port"
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return `a duration such as "300ms" or "2s"`
+	case bool:
+		return "true or false"
+	case int, uint64:
+		return "a whole number"
+	default:
+		return "a string"
+	}
+}
+
+// printUsage writes the help text: what stockd does, examples, then every flag.
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `stockd runs one flashstock node: a member of a raft-replicated inventory store.
+
+Usage:
+  stockd --id ID --data-dir DIR [--bootstrap | --join ADDR[,ADDR...]] [flags]
+  stockd dev [--nodes 3|5] [--base-dir DIR] [--keep]   (a local cluster in one process; stockd dev --help)
+
+Examples:
+  # first node of a new cluster
+  stockd --id n1 --data-dir D1 --http-addr 127.0.0.1:4001 --raft-addr 127.0.0.1:5001 --bootstrap
+  # more nodes join through any member's HTTP address
+  stockd --id n2 --data-dir D2 --http-addr 127.0.0.1:4002 --raft-addr 127.0.0.1:5002 --join 127.0.0.1:4001
+  stockd --id n3 --data-dir D3 --http-addr 127.0.0.1:4003 --raft-addr 127.0.0.1:5003 --join 127.0.0.1:4001
+  # a restarted node comes back from its data with the same command line
+  # settings from a file and the environment
+  STOCKD_LOG_LEVEL=debug stockd --config n1.json      # n1.json: {"id":"n1","data-dir":"D1","bootstrap":true}
+
+Every flag can also be set by the environment variable STOCKD_<FLAG> (--data-dir is
+STOCKD_DATA_DIR) or by a key of the --config JSON file ("data-dir": "D1"; durations as
+strings like "300ms"; join as "a,b" or ["a","b"]). A flag beats the environment, which
+beats the config file, which beats the default.
+
+SIGTERM or SIGINT stops the node gracefully (a leader hands leadership over first); a
+second signal exits at once.
+
+Flags:
+`)
+	fs := newFlagSet(&options{})
+	for _, g := range flagGroups {
+		fmt.Fprintf(w, "\n %s:\n", g.title)
+		for _, name := range g.flags {
+			printFlag(w, fs.Lookup(name))
+		}
+	}
+}
+
+// printFlag writes one flag's help the way the docs spell flags: --name arg, then usage.
+func printFlag(w io.Writer, f *flag.Flag) {
+	arg, usage := flag.UnquoteUsage(f)
+	line := "  --" + f.Name
+	if arg != "" {
+		line += " " + arg
+	}
+	line += "\n      " + usage
+	if f.DefValue != "" && f.DefValue != "false" {
+		line += fmt.Sprintf(" (default %s)", f.DefValue)
+	}
+	fmt.Fprintln(w, line)
+}
+
+// flagGroups orders the help text; every flag belongs to exactly one group.
+var flagGroups = []struct {
+	title string
+	flags []string
+}{
+	{"Identity and addresses", []string{"id", "data-dir", "http-addr", "http-advertise", "raft-addr", "raft-advertise"}},
+	{"Cluster membership", []string{"bootstrap", "join", "join-as-nonvoter"}},
+	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs"}},
+	{"Limits", []string{"max-inflight", "request-timeout", "expire-interval", "dedup-window", "ledger-per-sku"}},
+	{"Mutual TLS between nodes", []string{"raft-tls-cert", "raft-tls-key", "raft-tls-ca"}},
+	{"Process", []string{"config", "log-level", "log-json", "shutdown-timeout"}},
+}

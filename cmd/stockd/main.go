@@ -1,0 +1,160 @@
+// Command stockd runs a flashstock node, or with "stockd dev" a whole local cluster.
+//
+// main is a chain of steps: parse options, create the logger and the node config, start
+// the node, log when a leader is elected, and wait for a signal to shut down gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/flashstock/flashstock/node"
+	"github.com/flashstock/flashstock/transport"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main with its arguments and outputs passed in; it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "dev" {
+		return runDev(args[1:], stdout, stderr)
+	}
+
+	opts, err := parseOptions(args, os.LookupEnv, os.ReadFile)
+	if errors.Is(err, flag.ErrHelp) {
+		printUsage(stdout)
+		return 0
+	}
+	if err != nil {
+		reportUsageError(stderr, "stockd", err)
+		return 2
+	}
+
+	sigs := notifySignals()
+	logger := createLogger(opts.logLevel, opts.logJSON, stderr)
+	cfg, err := createNodeConfig(opts, logger)
+	if err != nil {
+		logger.Error("invalid configuration", "error", err)
+		return 2
+	}
+
+	logStartPlan(logger, cfg)
+	n, err := node.New(cfg)
+	if err != nil {
+		logger.Error("start-up failed", "error", err)
+		return 1
+	}
+
+	go logLeaderElected(logger, n)
+	return awaitShutdown(logger, sigs, n.Done(), n.Shutdown, opts.shutdownTimeout)
+}
+
+// createLogger builds the one logger of the process; the node and raft log through it.
+func createLogger(level string, json bool, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "stockd",
+		Level:      hclog.LevelFromString(level),
+		JSONFormat: json,
+		Output:     w,
+	})
+}
+
+// createNodeConfig turns options into a node.Config, loading the TLS files if any.
+func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
+	cfg := node.DefaultConfig()
+	cfg.ID = o.id
+	cfg.DataDir = o.dataDir
+	cfg.HTTPAddr = o.httpAddr
+	cfg.HTTPAdvertise = o.httpAdvertise
+	cfg.RaftAddr = o.raftAddr
+	cfg.RaftAdvertise = o.raftAdvertise
+	cfg.Bootstrap = o.bootstrap
+	cfg.Join = o.join
+	cfg.JoinAsNonvoter = o.joinAsNonvoter
+	cfg.HeartbeatTimeout = o.heartbeatTimeout
+	cfg.ElectionTimeout = o.electionTimeout
+	cfg.LeaderLeaseTimeout = o.leaderLeaseTimeout
+	cfg.CommitTimeout = o.commitTimeout
+	cfg.MaxAppendEntries = o.maxAppendEntries
+	cfg.SnapshotThreshold = o.snapshotThreshold
+	cfg.SnapshotInterval = o.snapshotInterval
+	cfg.TrailingLogs = o.trailingLogs
+	cfg.MaxInflight = o.maxInflight
+	cfg.RequestTimeout = o.requestTimeout
+	cfg.ExpireInterval = o.expireInterval
+	cfg.DedupWindow = o.dedupWindow
+	cfg.LedgerPerSKU = o.ledgerPerSKU
+	cfg.Logger = logger
+	if o.raftTLSCert != "" {
+		server, client, err := transport.MutualTLS(o.raftTLSCert, o.raftTLSKey, o.raftTLSCA)
+		if err != nil {
+			return node.Config{}, fmt.Errorf("--raft-tls-cert/--raft-tls-key/--raft-tls-ca: %w", err)
+		}
+		cfg.RaftTLS, cfg.RaftClientTLS = server, client
+	}
+	if err := cfg.Validate(); err != nil {
+		return node.Config{}, err
+	}
+	return cfg, nil
+}
+
+// logStartPlan says who this node is and how it will find its cluster.
+func logStartPlan(logger hclog.Logger, cfg node.Config) {
+	logger.Info("starting stockd", "id", cfg.ID, "data_dir", cfg.DataDir,
+		"http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "tls", cfg.RaftTLS != nil)
+	switch {
+	case node.HasState(cfg.DataDir):
+		logger.Info("data dir holds raft state: rejoining the cluster from it (--bootstrap and --join are not needed again)")
+	case cfg.Bootstrap:
+		logger.Info("bootstrapping a new cluster with this node as its first member")
+	case len(cfg.Join) > 0:
+		logger.Info("joining an existing cluster", "via", strings.Join(cfg.Join, ","), "nonvoter", cfg.JoinAsNonvoter)
+	default:
+		logger.Warn("neither --bootstrap nor --join: this node waits until a member adds it (stockctl cluster join)")
+	}
+}
+
+// logLeaderElected logs once when this node first knows a leader, and reminds every
+// leaderWaitReport while it does not. It returns when the node stops.
+func logLeaderElected(logger hclog.Logger, n *node.Node) {
+	const leaderWaitReport = 10 * time.Second
+	start := time.Now()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), leaderWaitReport)
+		leader, err := n.WaitLeader(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			logger.Info("leader elected", "leader", leader, "self", leader == n.ID(), "after", time.Since(start).Round(time.Millisecond))
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+			logger.Warn("still no leader; is a quorum of members up?", "waiting", time.Since(start).Round(time.Second))
+		default: // the node stopped
+			return
+		}
+	}
+}
+
+// reportUsageError prints a usage error, one problem per line, and where help is.
+func reportUsageError(w io.Writer, prog string, err error) {
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) == 1 {
+		fmt.Fprintf(w, "%s: %s\n", prog, lines[0])
+	} else {
+		fmt.Fprintf(w, "%s: %d problems:\n", prog, len(lines))
+		for _, l := range lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+	fmt.Fprintf(w, "Run '%s --help' for usage.\n", prog)
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestStockd_StartupErrorsExitNonZero runs the real binary with broken start-ups: each
+// must exit non-zero at once with a message that names the cause.
+func TestStockd_StartupErrorsExitNonZero(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds stockd; run without -short")
+	}
+	bin := buildStockd(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	free := freePorts(t, 1)[0]
+	dir := t.TempDir()
+
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		code int
+		want []string
+	}{
+		{name: "no flags", code: 2, want: []string{"--id is required", "--data-dir is required", "stockd --help"}},
+		{name: "bad duration", args: []string{"--id", "n1", "--data-dir", dir, "--election-timeout", "1"}, code: 2, want: []string{"--election-timeout"}},
+		{name: "bad env", args: []string{"--id", "n1", "--data-dir", dir}, env: []string{"STOCKD_MAX_INFLIGHT=many"}, code: 2, want: []string{"STOCKD_MAX_INFLIGHT"}},
+		{
+			name: "http port taken",
+			args: []string{"--id", "n1", "--data-dir", filepath.Join(dir, "n1"), "--http-addr", taken.Addr().String(),
+				"--raft-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(free)), "--bootstrap"},
+			code: 1, want: []string{"start-up failed", "address already in use"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, tt.args...)
+			cmd.Env = append(os.Environ(), tt.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if code := cmd.ProcessState.ExitCode(); code != tt.code {
+				t.Errorf("exit code %d (%v), want %d; stderr:\n%s", code, err, tt.code, stderr.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr does not mention %q:\n%s", w, stderr.String())
+				}
+			}
+		})
+	}
+}
+
+// TestStockd_SIGTERMHandsLeadershipOver: SIGTERM to the leader process makes it hand
+// leadership to another member before it exits 0, so the cluster does not wait out an
+// election timeout.
+func TestStockd_SIGTERMHandsLeadershipOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds stockd and runs three processes; run without -short")
+	}
+	// Long timeouts, so a successor within them can only come from a handover.
+	c := startProcCluster(t, 3, []string{"--heartbeat-timeout", "2s", "--election-timeout", "2s", "--leader-lease-timeout", "1s"})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	readyCtx, readyCancel := context.WithTimeout(ctx, 25*time.Second)
+	leader, err := c.waitReady(readyCtx)
+	readyCancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.byID(leader)
+	p.mu.Lock()
+	pid := p.cmd.Process.Pid
+	p.mu.Unlock()
+	sent := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, err := c.waitExit(p, 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 {
+		t.Errorf("%s exited %d after SIGTERM, want 0", leader, code)
+	}
+	exited := time.Since(sent)
+
+	deadline, stop := context.WithTimeout(ctx, 10*time.Second)
+	defer stop()
+	for {
+		view, err := c.anyView(deadline)
+		if err == nil && view.Leader != leader {
+			t.Logf("%s exited %v after SIGTERM; %s leads %v after it", leader, exited.Round(time.Millisecond), view.Leader, time.Since(sent).Round(time.Millisecond))
+			if d := time.Since(sent); d > 2*time.Second {
+				t.Errorf("new leader only %v after SIGTERM: no handover, an election timeout passed", d)
+			}
+			break
+		}
+		if pause(deadline, 10*time.Millisecond) != nil {
+			t.Fatal("no other member leads 10s after SIGTERM to the leader")
+		}
+	}
+	if log := tail(p.logPath, 50); !strings.Contains(log, "shut down cleanly") {
+		t.Errorf("log of %s lacks the clean shutdown line:\n%s", leader, log)
+	}
+}
