@@ -57,6 +57,10 @@ type options struct {
 	raftTLSKey  string
 	raftTLSCA   string
 
+	// raftDialRewrite maps peer raft addresses to other addresses to dial instead: the
+	// chaos suite puts a fault-injecting proxy on every directed link this way.
+	raftDialRewrite addrList
+
 	logLevel        string
 	logJSON         bool
 	shutdownTimeout time.Duration
@@ -100,6 +104,8 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.raftTLSCert, "raft-tls-cert", "", "PEM `file` of this node's certificate: turns on mutual TLS between nodes")
 	fs.StringVar(&o.raftTLSKey, "raft-tls-key", "", "PEM `file` of this node's private key (with --raft-tls-cert)")
 	fs.StringVar(&o.raftTLSCA, "raft-tls-ca", "", "PEM `file` of the cluster CA that signed every node certificate (with --raft-tls-cert)")
+
+	fs.Var(&o.raftDialRewrite, "raft-dial-rewrite", "comma list of `PEER=VIA` raft addresses: dial VIA whenever raft dials PEER (fault-injection proxies in tests; not for production)")
 
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
@@ -323,10 +329,31 @@ func (o *options) check() error {
 	if tls := []string{o.raftTLSCert, o.raftTLSKey, o.raftTLSCA}; (tls[0] != "" || tls[1] != "" || tls[2] != "") && (tls[0] == "" || tls[1] == "" || tls[2] == "") {
 		bad("--raft-tls-cert, --raft-tls-key and --raft-tls-ca go together: set all three or none")
 	}
+	if _, err := o.dialRewrites(); err != nil {
+		bad("--raft-dial-rewrite: %v", err)
+	}
 	if hclog.LevelFromString(o.logLevel) == hclog.NoLevel {
 		bad("--log-level %q: want trace, debug, info, warn or error", o.logLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// dialRewrites parses --raft-dial-rewrite into PEER → VIA.
+func (o *options) dialRewrites() (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range o.raftDialRewrite {
+		peer, via, ok := strings.Cut(pair, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want PEER=VIA", pair)
+		}
+		for _, a := range []string{peer, via} {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return nil, fmt.Errorf("%q: %v", pair, err)
+			}
+		}
+		out[peer] = via
+	}
+	return out, nil
 }
 
 // envName is the environment variable of a flag: data-dir → STOCKD_DATA_DIR.
@@ -453,4 +480,5 @@ var flagGroups = []struct {
 	{"Limits", []string{"max-inflight", "request-timeout", "expire-interval", "dedup-window", "ledger-per-sku"}},
 	{"Mutual TLS between nodes", []string{"raft-tls-cert", "raft-tls-key", "raft-tls-ca"}},
 	{"Process", []string{"config", "log-level", "log-json", "shutdown-timeout"}},
+	{"Testing", []string{"raft-dial-rewrite"}},
 }

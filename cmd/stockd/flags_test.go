@@ -304,3 +304,20 @@ func TestReportUsageError_OneProblemPerLine(t *testing.T) {
 		t.Errorf("got\n%s\nwant\n%s", buf.String(), want)
 	}
 }
+
+func TestOptions_RaftDialRewrite(t *testing.T) {
+	o, err := parseOptions([]string{"--id", "n1", "--data-dir", "d", "--raft-dial-rewrite", "127.0.0.1:5002=127.0.0.1:6012, 127.0.0.1:5003=127.0.0.1:6013"},
+		func(string) (string, bool) { return "", false }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw, err := o.dialRewrites()
+	if err != nil || len(rw) != 2 || rw["127.0.0.1:5003"] != "127.0.0.1:6013" {
+		t.Fatalf("rewrites %v %v", rw, err)
+	}
+	_, err = parseOptions([]string{"--id", "n1", "--data-dir", "d", "--raft-dial-rewrite", "127.0.0.1:5002"},
+		func(string) (string, bool) { return "", false }, nil)
+	if err == nil || !strings.Contains(err.Error(), "--raft-dial-rewrite") {
+		t.Fatalf("bad rewrite accepted: %v", err)
+	}
+}

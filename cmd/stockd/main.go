@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -102,10 +103,25 @@ func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
 		}
 		cfg.RaftTLS, cfg.RaftClientTLS = server, client
 	}
+	if rw, _ := o.dialRewrites(); len(rw) > 0 {
+		logger.Warn("raft dials are rewritten (test harness setting)", "rewrites", o.raftDialRewrite.String())
+		cfg.RaftDial = rewritingDialer(rw)
+	}
 	if err := cfg.Validate(); err != nil {
 		return node.Config{}, err
 	}
 	return cfg, nil
+}
+
+// rewritingDialer dials rw[addr] instead of addr when there is one.
+func rewritingDialer(rw map[string]string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{KeepAlive: 15 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if via, ok := rw[addr]; ok {
+			addr = via
+		}
+		return d.DialContext(ctx, network, addr)
+	}
 }
 
 // logStartPlan says who this node is and how it will find its cluster.
