@@ -167,3 +167,11 @@ type Health struct {
 	ID     string `json:"id"`
 	Leader string `json:"leader,omitempty"`
 }
+
+// DebugState answers GET /v1/debug/state: what a checker needs to compare replicas.
+type DebugState struct {
+	ID           string `json:"id"`
+	AppliedIndex uint64 `json:"applied_index"`
+	StateHash    string `json:"state_hash"` // hex sha256 of the whole state at AppliedIndex
+	Invariants   string `json:"invariants"` // "ok", or every violation found
+}

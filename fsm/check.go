@@ -13,8 +13,21 @@ import (
 // StateHash digests every bucket, key and value in key order. Two replicas that applied the
 // same log prefix have the same hash; cluster tests compare it across nodes.
 func (m *Machine) StateHash() ([32]byte, error) {
+	_, sum, err := m.HashAt()
+	return sum, err
+}
+
+// HashAt is StateHash together with the applied index it was taken at, both read in one
+// transaction, so a checker comparing live replicas compares like with like.
+func (m *Machine) HashAt() (uint64, [32]byte, error) {
 	var sum [32]byte
+	var applied uint64
 	err := m.view(func(tx *bolt.Tx) error {
+		md, err := decodeMeta(tx.Bucket(bucketMeta).Get(metaKey))
+		if err != nil {
+			return err
+		}
+		applied = md.Applied
 		h := sha256.New()
 		var n [binary.MaxVarintLen64]byte
 		put := func(b []byte) {
@@ -35,7 +48,7 @@ func (m *Machine) StateHash() ([32]byte, error) {
 		copy(sum[:], h.Sum(nil))
 		return nil
 	})
-	return sum, err
+	return applied, sum, err
 }
 
 // CheckInvariants verifies the state's internal consistency and returns every violation

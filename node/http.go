@@ -30,6 +30,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("DELETE /v1/cluster/members/{id}", n.handleLeave)
 	mux.HandleFunc("POST /v1/cluster/leader", n.handleTransfer)
 	mux.HandleFunc("GET /v1/backup", n.handleBackup)
+	mux.HandleFunc("GET /v1/debug/state", n.handleDebugState)
 	mux.HandleFunc("GET /healthz", n.handleHealth)
 	mux.HandleFunc("GET /readyz", n.handleReady)
 	mux.HandleFunc("GET /metrics", n.handleMetrics)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -139,4 +140,26 @@ func TestConfig_ValidateNamesEveryProblem(t *testing.T) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
 	}
+}
+
+func TestDebugState_ReplicasAgree(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.createSKU("tee", 10)
+	c.mustCall(c.leaderAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: "d", UserID: "u"}, nil)
+	eventually(t, 10*time.Second, func() error {
+		var first api.DebugState
+		for i, n := range c.running() {
+			var st api.DebugState
+			c.mustCall(n.HTTPAddr(), "GET", "/v1/debug/state", nil, &st)
+			if st.Invariants != "ok" || len(st.StateHash) != 64 {
+				t.Fatalf("%s: %+v", n.ID(), st)
+			}
+			if i == 0 {
+				first = st
+			} else if st.AppliedIndex != first.AppliedIndex || st.StateHash != first.StateHash {
+				return fmt.Errorf("%s at %d, %s at %d: hashes %s / %s", first.ID, first.AppliedIndex, st.ID, st.AppliedIndex, first.StateHash[:8], st.StateHash[:8])
+			}
+		}
+		return nil
+	})
 }
