@@ -14,7 +14,12 @@ const (
 	HeaderLastContactMS = "X-Flashstock-Last-Contact-Ms" // ms since it heard from the leader (0 on the leader)
 	HeaderForwardedBy   = "X-Flashstock-Forwarded-By"    // set by a follower forwarding to the leader
 	HeaderLeader        = "X-Flashstock-Leader"          // the leader's HTTP address, on every answer when known
-	HeaderRequestID     = "X-Request-Id"
+	// HeaderAttempt numbers the tries of one logical call (1 = the first). Only a first try
+	// may be answered sold_out from a linearizable read without a log write: no earlier try
+	// of it can still commit and contradict that answer. Without the header a deduction
+	// always goes through the log.
+	HeaderAttempt   = "X-Flashstock-Attempt"
+	HeaderRequestID = "X-Request-Id"
 )
 
 // SKU is a stock-keeping unit as the API shows it.
@@ -53,6 +58,36 @@ type DeductRequest struct {
 type DeductResponse struct {
 	Remaining int64 `json:"remaining"`
 	Duplicate bool  `json:"duplicate"`
+}
+
+// MaxBatchItems bounds the deductions of one batch request.
+const MaxBatchItems = 4096
+
+// BatchDeductRequest is the body of POST /v1/batch/deduct: many buyers' deductions in one
+// request, each with its own request_id and answer (a client batches concurrent calls).
+type BatchDeductRequest struct {
+	Items []DeductItem `json:"items"`
+}
+
+// DeductItem is one deduction of a batch. Attempt numbers its tries as HeaderAttempt does.
+type DeductItem struct {
+	SKU       string `json:"sku"`
+	Qty       int64  `json:"qty"`
+	RequestID string `json:"request_id"`
+	UserID    string `json:"user_id"`
+	Attempt   int    `json:"attempt,omitempty"`
+}
+
+// BatchDeductResponse has one result per item, in order.
+type BatchDeductResponse struct {
+	Results []DeductResult `json:"results"`
+}
+
+// DeductResult is a DeductResponse, or the item's error.
+type DeductResult struct {
+	Remaining int64  `json:"remaining"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Error     *Error `json:"error,omitempty"`
 }
 
 // SKUList answers GET /v1/skus.

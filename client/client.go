@@ -60,6 +60,11 @@ type Config struct {
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
 
+	// DisableBatching sends every Deduct as its own request. By default concurrent Deduct
+	// calls are batched: those made while earlier batches are in flight leave together in
+	// one request, each keeping its own request_id, retries and answer.
+	DisableBatching bool
+
 	// Transport, when set, carries every request instead of the client's own keep-alive
 	// pool (TLS and DialTimeout then are its business). For instrumentation and proxies.
 	Transport http.RoundTripper
@@ -120,8 +125,9 @@ type Client struct {
 	scheme string          // "http://" or "https://"
 	auth   string          // the Authorization header value, or ""
 
-	pool *pool
-	dns  *resolver
+	pool    *pool
+	dns     *resolver
+	batcher *batcher // nil with DisableBatching
 
 	ctx    context.Context // ends with Close: stops every background goroutine
 	cancel context.CancelFunc
@@ -163,6 +169,10 @@ func New(cfg Config) (*Client, error) {
 	c.pool.setEndpoints(addrs)
 	if c.dns.dynamic() {
 		c.spawn(c.resolveLoop)
+	}
+	if !cfg.DisableBatching {
+		c.batcher = newBatcher(c, c.pool)
+		c.spawn(c.batcher.run)
 	}
 	return c, nil
 }

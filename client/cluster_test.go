@@ -22,6 +22,18 @@ import (
 // and the client retries elsewhere with the same request_id: it gets the first answer
 // (flagged duplicate), and the unit is taken once.
 func TestClient_LeaderKilledWhileRetrying(t *testing.T) {
+	for _, batched := range []bool{false, true} {
+		t.Run(map[bool]string{false: "single", true: "batched"}[batched], func(t *testing.T) {
+			leaderKilledWhileRetrying(t, batched)
+		})
+	}
+}
+
+func leaderKilledWhileRetrying(t *testing.T, batched bool) {
+	path := "/v1/skus/tee/deduct"
+	if batched {
+		path = "/v1/batch/deduct"
+	}
 	c := startCluster(t, 3)
 	ctx := testContext(t)
 
@@ -30,18 +42,24 @@ func TestClient_LeaderKilledWhileRetrying(t *testing.T) {
 	var killed atomic.Bool
 	rec := &recorder{base: http.DefaultTransport.(*http.Transport).Clone()}
 	rec.before = func(req *http.Request) {
-		if req.URL.Path != "/v1/skus/tee/deduct" {
+		if req.URL.Path != path {
 			return
 		}
 		body, _ := req.GetBody()
-		var d api.DeductRequest
+		var d struct {
+			api.DeductRequest
+			Items []api.DeductItem `json:"items"`
+		}
 		_ = json.NewDecoder(body).Decode(&d)
+		if batched && len(d.Items) == 1 {
+			d.RequestID = d.Items[0].RequestID
+		}
 		mu.Lock()
 		ids = append(ids, d.RequestID)
 		mu.Unlock()
 	}
 	rec.after = func(req *http.Request, resp *http.Response, err error) (*http.Response, error) {
-		if req.URL.Path != "/v1/skus/tee/deduct" || err != nil || resp.StatusCode != 200 || killed.Swap(true) {
+		if req.URL.Path != path || err != nil || resp.StatusCode != 200 || killed.Swap(true) {
 			return resp, err
 		}
 		resp.Body.Close()
@@ -50,7 +68,7 @@ func TestClient_LeaderKilledWhileRetrying(t *testing.T) {
 		}
 		return nil, errors.New("connection reset (test)")
 	}
-	cl := newClient(t, client.Config{Endpoints: c.addrs(), Transport: rec})
+	cl := newClient(t, client.Config{Endpoints: c.addrs(), Transport: rec, DisableBatching: !batched})
 	if _, err := cl.CreateSKU(ctx, "tee", 10); err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,9 @@ type request struct {
 	noRepeat bool
 	// unknown is set by do when a try failed in a way that leaves its outcome unknown.
 	unknown bool
+	// attempt numbers the try being sent (1 = first): the server may answer a first try of
+	// a deduction sold_out without writing its log (api.HeaderAttempt).
+	attempt int
 }
 
 // newRequestID is a request_id for one logical call: 128 random bits from crypto/rand, so
@@ -65,6 +68,7 @@ func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.
 			e = p.pickAny(r.key)
 		}
 		e.outstanding.Add(1)
+		r.attempt = attempt
 		resp, err := c.send(ctx, e, r)
 		wait := time.Duration(-1) // -1: a backoff step
 		switch {
@@ -147,6 +151,7 @@ func (c *Client) send(ctx context.Context, e *Endpoint, r *request) (*http.Respo
 	}
 	if r.body != nil {
 		req.Header["Content-Type"] = jsonContentType
+		req.Header[api.HeaderAttempt] = []string{strconv.Itoa(r.attempt)}
 	}
 	if c.auth != "" {
 		req.Header.Set("Authorization", c.auth)

@@ -50,9 +50,14 @@ func newFakeNode(t *testing.T, script ...func(w http.ResponseWriter, r *http.Req
 func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	var m struct {
-		RequestID string `json:"request_id"`
+		RequestID string           `json:"request_id"`
+		Items     []api.DeductItem `json:"items"`
 	}
 	_ = json.Unmarshal(body, &m)
+	batch := r.URL.Path == "/v1/batch/deduct"
+	if batch && len(m.Items) > 0 {
+		m.RequestID = m.Items[0].RequestID
+	}
 	f.mu.Lock()
 	f.got = append(f.got, recorded{r.URL.Path, r.Header.Get("Authorization"), m.RequestID})
 	step := f.script[min(len(f.got), len(f.script))-1]
@@ -60,7 +65,25 @@ func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 	if f.arrived != nil {
 		f.arrived <- struct{}{}
 	}
-	step(w, r)
+	if !batch {
+		step(w, r)
+		return
+	}
+	// A batch of the client's concurrent deductions: the scripted answer is the answer to
+	// its (single) item, so the same script drives the batched path.
+	rec := httptest.NewRecorder()
+	step(rec, r)
+	if rec.Code != 200 {
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+		return
+	}
+	var one api.DeductResponse
+	_ = json.Unmarshal(rec.Body.Bytes(), &one)
+	writeJSON(w, 200, api.BatchDeductResponse{Results: []api.DeductResult{{Remaining: one.Remaining, Duplicate: one.Duplicate}}})
 }
 
 func (f *fakeNode) received() []recorded {

@@ -118,6 +118,9 @@ func (c *Client) Restock(ctx context.Context, sku string, qty int64, opts ...Cal
 func (c *Client) Deduct(ctx context.Context, sku string, qty int64, user string, opts ...CallOption) (api.DeductResponse, error) {
 	o := collect(opts)
 	id := o.requestIDOrNew()
+	if c.batcher != nil {
+		return c.batcher.deduct(ctx, api.DeductItem{SKU: sku, Qty: qty, RequestID: id, UserID: user})
+	}
 	r, err := mutation(http.MethodPost, skuPath(sku)+"/deduct", api.DeductRequest{Qty: qty, RequestID: id, UserID: user}, id)
 	var out api.DeductResponse
 	if err == nil {

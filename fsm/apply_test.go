@@ -137,6 +137,9 @@ func TestDeduct_ExactlyOnce(t *testing.T) {
 	if res := r.one(deduct("req-2", "s", "u", 1)); res.Code != api.SoldOut || !res.Duplicate {
 		t.Fatalf("retry after restock got %+v, want the first answer (sold_out)", res)
 	}
+	if !r.m.Remembers("req-1") || !r.m.Remembers("req-2") || r.m.Remembers("req-3") {
+		t.Fatal("Remembers disagrees with the table")
+	}
 	// Reusing an id for another command is refused and changes nothing.
 	if res := r.one(deduct("req-1", "s", "u", 2)); res.Code != api.InvalidArgument || !strings.Contains(res.Message, "different command") {
 		t.Fatalf("reused id got %+v", res)

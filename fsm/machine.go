@@ -86,8 +86,10 @@ type Machine struct {
 	meta meta
 	// dedup maps request_id → seq of its record in bucketDedup. It is an index rebuilt from
 	// the bucket on Open and Restore, kept in memory so a lookup costs no B+tree walk and
-	// the bucket stays append-only.
-	dedup map[string]uint64
+	// the bucket stays append-only. Apply reads it freely (it is the only writer); writes
+	// and other readers (Remembers) take dedupMu.
+	dedup   map[string]uint64
+	dedupMu sync.RWMutex
 
 	applied atomic.Uint64
 	// membersVersion moves whenever the member records may have changed, so readers can
@@ -208,7 +210,9 @@ func (m *Machine) adopt(db *bolt.DB) error {
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	m.dedupMu.Lock()
 	m.db, m.meta, m.dedup = db, md, dedup
+	m.dedupMu.Unlock()
 	m.membersVersion.Add(1)
 	m.setApplied(md.Applied)
 	return nil
@@ -224,6 +228,15 @@ func (m *Machine) Close() error {
 	err := m.db.Close()
 	m.db = nil
 	return err
+}
+
+// Remembers reports whether the exactly-once table holds requestID as of the last applied
+// batch: a request it holds must go through the log to get its first answer back.
+func (m *Machine) Remembers(requestID string) bool {
+	m.dedupMu.RLock()
+	defer m.dedupMu.RUnlock()
+	_, ok := m.dedup[requestID]
+	return ok
 }
 
 // MembersVersion changes whenever the member records may have changed (a member command
@@ -311,12 +324,14 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 		return nil, fmt.Errorf("fsm: apply batch (fatal): %w", err)
 	}
 	// Removals first: an id pruned and then used again within the batch is in both.
+	m.dedupMu.Lock()
 	for id := range removed {
 		delete(m.dedup, id)
 	}
 	for id, seq := range added {
 		m.dedup[id] = seq
 	}
+	m.dedupMu.Unlock()
 	m.meta = next
 	if membersChanged {
 		m.membersVersion.Add(1)

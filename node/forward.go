@@ -34,6 +34,9 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID)
+	if a := r.Header.Get(api.HeaderAttempt); a != "" {
+		req.Header.Set(api.HeaderAttempt, a)
+	}
 	resp, err := n.fwd.Do(req)
 	if err != nil {
 		// The leader may have received and committed the request before the connection

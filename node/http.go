@@ -19,6 +19,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/skus", n.handleListSKUs)
 	mux.HandleFunc("POST /v1/skus/{sku}/restock", n.handleRestock)
 	mux.HandleFunc("POST /v1/skus/{sku}/deduct", n.handleDeduct)
+	mux.HandleFunc("POST /v1/batch/deduct", n.handleBatchDeduct)
 	mux.HandleFunc("GET /v1/skus/{sku}/history", n.handleHistory)
 	mux.HandleFunc("GET /v1/skus/{sku}/watch", n.handleWatch)
 	mux.HandleFunc("POST /v1/orders", n.handleReserve)
@@ -70,10 +71,14 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
-	res, err := n.propose(ctx, cmd)
-	if err != nil {
-		n.writeError(w, err)
-		return
+	res, rejected := n.newRejecter(ctx).reject(cmd, firstTry(r))
+	if !rejected {
+		o := n.coalesce.submit(ctx, []fsm.Command{cmd})[0]
+		if o.err != nil {
+			n.writeError(w, o.err)
+			return
+		}
+		res = o.res
 	}
 	if !res.OK() {
 		e := &api.Error{Code: res.Code, Message: res.Message}
@@ -138,6 +143,67 @@ func (n *Node) handleDeduct(w http.ResponseWriter, r *http.Request) {
 	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
 		return http.StatusOK, api.DeductResponse{Remaining: res.SKU.Available, Duplicate: res.Duplicate}
 	})
+}
+
+// handleBatchDeduct takes many buyers' deductions in one request (the Go client batches
+// concurrent calls), answers each on its own, and proposes the ones that need the log
+// together.
+func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	var req api.BatchDeductRequest
+	if err == nil {
+		err = decodeStrict(body, &req)
+	}
+	if err == nil && (len(req.Items) == 0 || len(req.Items) > api.MaxBatchItems) {
+		err = api.Errorf(api.InvalidArgument, "a batch needs 1..%d items, got %d", api.MaxBatchItems, len(req.Items))
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	if n.raft.State() != raft.Leader {
+		n.forward(w, r, body)
+		return
+	}
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
+	results := make([]fsm.Result, len(req.Items))
+	var logged []fsm.Command
+	var at []int // index in req.Items of each logged command
+	rej := n.newRejecter(ctx)
+	for i, it := range req.Items {
+		cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: it.SKU, Qty: it.Qty, RequestID: it.RequestID, UserID: it.UserID}
+		if err := fsm.Validate(cmd); err != nil {
+			out.Results[i].Error = n.apiError(err)
+			continue
+		}
+		if res, ok := rej.reject(cmd, it.Attempt == 1); ok {
+			results[i] = res
+			continue
+		}
+		logged = append(logged, cmd)
+		at = append(at, i)
+	}
+	if len(logged) > 0 {
+		for j, o := range n.coalesce.submit(ctx, logged) {
+			if o.err != nil {
+				out.Results[at[j]].Error = n.apiError(o.err)
+				continue
+			}
+			results[at[j]] = o.res
+		}
+	}
+	for i, res := range results {
+		switch {
+		case out.Results[i].Error != nil:
+		case res.OK():
+			out.Results[i] = api.DeductResult{Remaining: res.SKU.Available, Duplicate: res.Duplicate}
+		default:
+			out.Results[i].Error = &api.Error{Code: res.Code, Message: res.Message}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handleReserve(w http.ResponseWriter, r *http.Request) {

@@ -39,6 +39,7 @@ type Node struct {
 	members  atomic.Pointer[memberCache]
 	inflight chan struct{} // admission: one token per proposal waiting for commit
 	reads    *readIndex
+	coalesce *coalescer
 	watch    *hub
 	hadState bool // raft state existed at start: no bootstrap, no join
 
@@ -140,6 +141,8 @@ func (n *Node) start() error {
 	}
 	n.reads = newReadIndex(n)
 	n.spawn(n.reads.run)
+	n.coalesce = newCoalescer(n)
+	n.spawn(n.coalesce.run)
 	n.spawn(n.leadershipLoop)
 	n.spawn(n.expireLoop)
 	n.spawn(n.membershipLoop)

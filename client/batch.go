@@ -1,0 +1,224 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// batcher sends concurrent Deduct calls together as POST /v1/batch/deduct. It adds no delay:
+// an idle batcher sends a call at once; calls made while maxBatchesInFlight requests are
+// out wait and leave together in the next one. Each call keeps its own request_id and gets
+// its own answer and retries: an item the server answers with a retryable error, or every
+// item of a request whose outcome is unknown, goes back into the queue after a backoff, with
+// its attempt number raised (only a first attempt may be answered from a read, see
+// api.HeaderAttempt).
+type batcher struct {
+	c     *Client
+	p     *pool
+	mu    sync.Mutex
+	queue []*pendingDeduct
+	kick  chan struct{}
+	slots chan struct{}
+}
+
+type pendingDeduct struct {
+	ctx  context.Context
+	item api.DeductItem     // owned by the batcher; the caller reads tries and last instead
+	done chan deductOutcome // buffered: the batcher never waits for a caller that left
+
+	tries atomic.Int64
+	last  atomic.Pointer[error]
+}
+
+type deductOutcome struct {
+	resp api.DeductResponse
+	err  error
+}
+
+const maxBatchesInFlight = 8
+
+func newBatcher(c *Client, p *pool) *batcher {
+	return &batcher{c: c, p: p, kick: make(chan struct{}, 1), slots: make(chan struct{}, maxBatchesInFlight)}
+}
+
+func (b *batcher) deduct(ctx context.Context, item api.DeductItem) (api.DeductResponse, error) {
+	if b.c.ctx.Err() != nil {
+		return api.DeductResponse{}, ErrClosed
+	}
+	d := &pendingDeduct{ctx: ctx, item: item, done: make(chan deductOutcome, 1)}
+	b.enqueue(d)
+	select {
+	case o := <-d.done:
+		return o.resp, o.err
+	case <-ctx.Done():
+		return api.DeductResponse{}, d.gaveUp(ctx.Err())
+	case <-b.c.ctx.Done():
+		return api.DeductResponse{}, d.gaveUp(ErrClosed)
+	}
+}
+
+func (d *pendingDeduct) gaveUp(cause error) *GaveUpError {
+	var last error
+	if p := d.last.Load(); p != nil {
+		last = *p
+	}
+	return &GaveUpError{Attempts: int(d.tries.Load()), RequestID: d.item.RequestID, Cause: cause, Last: last}
+}
+
+func (b *batcher) enqueue(d *pendingDeduct) {
+	b.mu.Lock()
+	b.queue = append(b.queue, d)
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run fills a request whenever a slot is free and calls are waiting.
+func (b *batcher) run() {
+	for {
+		select {
+		case <-b.c.ctx.Done():
+			return
+		case <-b.kick:
+		}
+		for {
+			select {
+			case b.slots <- struct{}{}:
+			case <-b.c.ctx.Done():
+				return
+			}
+			batch := b.take()
+			if len(batch) == 0 {
+				<-b.slots
+				break
+			}
+			if !b.c.spawn(func() {
+				defer func() { <-b.slots }()
+				b.send(batch)
+			}) {
+				return
+			}
+		}
+	}
+}
+
+// take removes up to api.MaxBatchItems waiting calls, dropping those whose caller left.
+func (b *batcher) take() []*pendingDeduct {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var batch []*pendingDeduct
+	n := 0
+	for ; n < len(b.queue) && len(batch) < api.MaxBatchItems; n++ {
+		if d := b.queue[n]; d.ctx.Err() == nil {
+			batch = append(batch, d)
+		}
+	}
+	b.queue = b.queue[n:]
+	return batch
+}
+
+// send makes one request for a batch and settles or requeues each call.
+func (b *batcher) send(batch []*pendingDeduct) {
+	req := api.BatchDeductRequest{Items: make([]api.DeductItem, len(batch))}
+	for i, d := range batch {
+		d.item.Attempt++
+		d.tries.Store(int64(d.item.Attempt))
+		req.Items[i] = d.item
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		for _, d := range batch {
+			d.done <- deductOutcome{err: err}
+		}
+		return
+	}
+	e := b.p.pickLeader()
+	e.outstanding.Add(1)
+	defer e.outstanding.Add(-1)
+	ctx, cancel := context.WithTimeout(b.c.ctx, b.c.cfg.AttemptTimeout)
+	defer cancel()
+	resp, err := b.c.send(ctx, e, &request{method: http.MethodPost, path: "/v1/batch/deduct", body: body, route: toLeader})
+	if err != nil {
+		b.p.failed(e)
+		b.retryAll(batch, &transportError{addr: e.addr, err: err}, -1)
+		return
+	}
+	defer drainClose(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		ae := readError(resp)
+		if !ae.Code.Retryable() {
+			for _, d := range batch {
+				d.done <- deductOutcome{err: ae}
+			}
+			return
+		}
+		wait := time.Duration(-1)
+		switch ae.Code {
+		case api.NotLeader, api.NoLeader:
+			b.p.notLeader(e)
+			if ae.Leader != "" && ae.Leader != e.addr {
+				b.p.follow(ae.Leader)
+				wait = 0
+			}
+		case api.Overloaded:
+			wait = retryAfter(resp)
+		}
+		b.retryAll(batch, ae, wait)
+		return
+	}
+	var out api.BatchDeductResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Results) != len(batch) {
+		// An answer we cannot read: its items' outcome is unknown.
+		b.retryAll(batch, &transportError{addr: e.addr, err: errBadBatchAnswer}, -1)
+		return
+	}
+	for i, d := range batch {
+		r := out.Results[i]
+		switch {
+		case r.Error == nil:
+			d.done <- deductOutcome{resp: api.DeductResponse{Remaining: r.Remaining, Duplicate: r.Duplicate}}
+		case !r.Error.Code.Retryable():
+			d.done <- deductOutcome{err: r.Error}
+		default:
+			if r.Error.Code == api.NotLeader && r.Error.Leader != "" {
+				b.p.follow(r.Error.Leader)
+			}
+			b.retry(d, r.Error, -1)
+		}
+	}
+}
+
+var errBadBatchAnswer = errors.New("unreadable batch answer")
+
+func (b *batcher) retryAll(batch []*pendingDeduct, err error, wait time.Duration) {
+	for _, d := range batch {
+		b.retry(d, err, wait)
+	}
+}
+
+// retry puts a call back in the queue after wait (-1: a backoff step), unless it ran out of
+// attempts; its caller may have left meanwhile, and then take drops it.
+func (b *batcher) retry(d *pendingDeduct, err error, wait time.Duration) {
+	d.last.Store(&err)
+	if max := b.c.cfg.MaxAttempts; max > 0 && d.item.Attempt >= max {
+		d.done <- deductOutcome{err: d.gaveUp(nil)}
+		return
+	}
+	if wait < 0 {
+		wait = b.c.backoff(d.item.Attempt)
+	}
+	if wait == 0 {
+		b.enqueue(d)
+		return
+	}
+	time.AfterFunc(wait, func() { b.enqueue(d) })
+}
