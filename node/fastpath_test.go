@@ -91,7 +91,7 @@ func TestBatchDeduct_AnswersEachItem(t *testing.T) {
 	follower := c.get((li + 1) % 3).HTTPAddr()
 	req := api.BatchDeductRequest{Items: []api.DeductItem{
 		{SKU: "a", Qty: 2, RequestID: "i1", UserID: "u", Attempt: 1},
-		{SKU: "a", Qty: 0, RequestID: "i2", UserID: "u"},             // invalid
+		{SKU: "a", Qty: 0, RequestID: "i2", UserID: "u"},              // invalid
 		{SKU: "zz", Qty: 1, RequestID: "i3", UserID: "u", Attempt: 1}, // unknown sku
 		{SKU: "a", Qty: 2, RequestID: "i4", UserID: "u", Attempt: 1},  // insufficient after i1
 		{SKU: "a", Qty: 1, RequestID: "i5", UserID: "u", Attempt: 1},
