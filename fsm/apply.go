@@ -33,6 +33,7 @@ type applier struct {
 	time  int64
 
 	membersChanged bool
+	scratch        []byte // reused by fingerprint
 }
 
 func newApplier(tx *bolt.Tx, md *meta, base map[string]uint64) *applier {
@@ -100,7 +101,7 @@ func (a *applier) applyOnce(cmd Command) (Result, error) {
 	}
 	var fp uint64
 	if cmd.RequestID != "" {
-		fp = fingerprint(cmd)
+		fp = a.fingerprint(cmd)
 		d, found, err := a.lookupDedup(cmd.RequestID)
 		if err != nil {
 			return Result{}, err
@@ -161,11 +162,13 @@ func reject(code api.Code, format string, args ...any) Result {
 }
 
 // fingerprint identifies a command apart from its time, which differs between retries.
-func fingerprint(c Command) uint64 {
+func (a *applier) fingerprint(c Command) uint64 {
 	c.Time = 0
-	b, _ := Encode(c) // c passed Validate, so it encodes
+	w := writer{b: a.scratch[:0]}
+	_ = encodeInto(&w, c, false) // c passed Validate, so it encodes
+	a.scratch = w.b
 	h := fnv.New64a()
-	h.Write(b)
+	h.Write(w.b)
 	return h.Sum64()
 }
 

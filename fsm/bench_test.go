@@ -61,3 +61,41 @@ func benchDeduct(b *testing.B, batch, skus int) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deductions/s")
 }
+
+// BenchmarkApply_CoalescedBatch: deductions arrive as Batch commands of 256 (what the
+// node's coalescer proposes under load), 8 entries per transaction. One op is one deduction.
+func BenchmarkApply_CoalescedBatch(b *testing.B) {
+	m, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{NoSync: benchNoSync})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	data, _ := Encode(create("hot", MaxInitial, 0))
+	if _, err := m.ApplyBatch([]Entry{{Index: 1, Data: data}}); err != nil {
+		b.Fatal(err)
+	}
+	const per, entriesPerTx = 256, 8
+	var entries []Entry
+	for i := 0; i < b.N; i += per {
+		cmd := Command{Kind: KindBatch, Time: int64(i)}
+		for j := i; j < min(i+per, b.N); j++ {
+			cmd.Batch = append(cmd.Batch, Command{Kind: KindDeduct, RequestID: fmt.Sprintf("req-%d", j),
+				SKU: "hot", UserID: fmt.Sprintf("user-%d", j%5000), Qty: 1, Time: int64(i)})
+		}
+		data, _ := Encode(cmd)
+		entries = append(entries, Entry{Index: uint64(len(entries) + 2), Data: data})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < len(entries); i += entriesPerTx {
+		res, err := m.ApplyBatch(entries[i:min(i+entriesPerTx, len(entries))])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !res[0].Batch[0].OK() {
+			b.Fatalf("deduct rejected: %+v", res[0].Batch[0])
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deductions/s")
+}

@@ -45,17 +45,31 @@ func (a *applier) prune() error {
 		if k == nil {
 			return nil
 		}
-		d, err := decodeDedup(v)
+		id, t, err := dedupHead(v)
 		if err != nil {
 			return err
 		}
-		if d.Time >= horizon {
+		if t >= horizon {
 			return nil
 		}
-		if err := a.forget(c.Delete(), beUint64(k), d.RequestID); err != nil {
+		if err := a.forget(c.Delete(), beUint64(k), id); err != nil {
 			return err
 		}
 	}
+}
+
+// dedupHead reads a dedup record's request id and time without decoding its result: prune
+// looks at the oldest record once per entry.
+func dedupHead(b []byte) (string, int64, error) {
+	r := reader{b: b}
+	if v := r.byte(); v != 1 && r.err == nil {
+		return "", 0, fmt.Errorf("dedup record version %d", v)
+	}
+	id, t := r.string(maxDecodeString), r.varint()
+	if r.err != nil {
+		return "", 0, fmt.Errorf("dedup record: %w", r.err)
+	}
+	return id, t, nil
 }
 
 // pruneDedupCount keeps the table within DedupMax by forgetting the oldest.
@@ -65,11 +79,11 @@ func (a *applier) pruneDedupCount() error {
 	if k == nil || a.meta.DedupSeq-beUint64(k)+1 <= a.meta.DedupMax {
 		return nil
 	}
-	d, err := decodeDedup(v)
+	id, _, err := dedupHead(v)
 	if err != nil {
 		return err
 	}
-	return a.forget(c.Delete(), beUint64(k), d.RequestID)
+	return a.forget(c.Delete(), beUint64(k), id)
 }
 
 func (a *applier) forget(delErr error, seq uint64, id string) error {
