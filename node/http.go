@@ -90,11 +90,8 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 }
 
 func (n *Node) handleCreateSKU(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
 	var req api.CreateSKURequest
-	if err == nil {
-		err = decodeStrict(body, &req)
-	}
+	body, err := readRequest(w, r, &req)
 	if err == nil && req.Stock == nil {
 		err = api.Errorf(api.InvalidArgument, "stock is required")
 	}
@@ -114,11 +111,8 @@ func (n *Node) handleCreateSKU(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleRestock(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
 	var req api.RestockRequest
-	if err == nil {
-		err = decodeStrict(body, &req)
-	}
+	body, err := readRequest(w, r, &req)
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -130,11 +124,8 @@ func (n *Node) handleRestock(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleDeduct(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
 	var req api.DeductRequest
-	if err == nil {
-		err = decodeStrict(body, &req)
-	}
+	body, err := readRequest(w, r, &req)
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -149,11 +140,8 @@ func (n *Node) handleDeduct(w http.ResponseWriter, r *http.Request) {
 // concurrent calls), answers each on its own, and proposes the ones that need the log
 // together.
 func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
 	var req api.BatchDeductRequest
-	if err == nil {
-		err = decodeStrict(body, &req)
-	}
+	body, err := readRequest(w, r, &req)
 	if err == nil && (len(req.Items) == 0 || len(req.Items) > api.MaxBatchItems) {
 		err = api.Errorf(api.InvalidArgument, "a batch needs 1..%d items, got %d", api.MaxBatchItems, len(req.Items))
 	}
@@ -207,11 +195,8 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleReserve(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
 	var req api.ReserveRequest
-	if err == nil {
-		err = decodeStrict(body, &req)
-	}
+	body, err := readRequest(w, r, &req)
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -238,11 +223,8 @@ func (n *Node) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.NotFound, "no route %s %s", r.Method, r.URL.Path))
 		return
 	}
-	body, err := readBody(w, r)
 	var req api.OrderActionRequest
-	if err == nil {
-		err = decodeStrict(body, &req)
-	}
+	body, err := readRequest(w, r, &req)
 	if err != nil {
 		n.writeError(w, err)
 		return

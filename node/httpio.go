@@ -28,6 +28,16 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// readRequest reads a request body and decodes it strictly into v; it returns the raw body
+// too, for forwarding it unchanged to the leader.
+func readRequest(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) {
+	body, err := readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	return body, decodeStrict(body, v)
+}
+
 var errTooLarge = &api.Error{Code: api.InvalidArgument, Message: fmt.Sprintf("request body larger than %d bytes", maxBody)}
 
 // decodeStrict decodes exactly one JSON object: unknown fields, wrong types, trailing data

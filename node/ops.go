@@ -133,11 +133,8 @@ func (n *Node) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, f
 }
 
 func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r)
 	var req api.JoinRequest
-	if err == nil {
-		err = decodeStrict(body, &req)
-	}
+	body, err := readRequest(w, r, &req)
 	if err == nil {
 		err = fsm.Validate(fsm.Command{Kind: fsm.KindSetMember, Member: fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}})
 	}
