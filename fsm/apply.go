@@ -23,10 +23,10 @@ type applier struct {
 	dirty map[string]bool
 
 	// The dedup index seen through this transaction: pending (added here) wins over gone
-	// (pruned here), which wins over base (committed).
-	base    map[string]uint64
+	// (pruned here, id → seq), which wins over base (committed).
+	base    *dedupIndex
 	pending map[string]uint64
-	gone    map[string]bool
+	gone    map[string]uint64
 
 	// The entry being applied.
 	index uint64
@@ -36,13 +36,13 @@ type applier struct {
 	scratch        []byte // reused by fingerprint
 }
 
-func newApplier(tx *bolt.Tx, md *meta, base map[string]uint64) *applier {
+func newApplier(tx *bolt.Tx, md *meta, base *dedupIndex) *applier {
 	a := &applier{
 		tx: tx, meta: md,
 		skus: tx.Bucket(bucketSKUs), orders: tx.Bucket(bucketOrders), holds: tx.Bucket(bucketHolds),
 		users: tx.Bucket(bucketUsers), ledger: tx.Bucket(bucketLedger), dedupB: tx.Bucket(bucketDedup),
 		cache: make(map[string]*skuRecord), dirty: make(map[string]bool),
-		base: base, pending: make(map[string]uint64), gone: make(map[string]bool),
+		base: base, pending: make(map[string]uint64), gone: make(map[string]uint64),
 	}
 	// Both buckets grow at the end of a key range (the dedup table always, the ledger per
 	// SKU), so full pages waste nothing; bbolt's default of half-full pages would double

@@ -10,19 +10,28 @@ import "fmt"
 func (a *applier) lookupDedup(id string) (dedupRecord, bool, error) {
 	seq, ok := a.pending[id]
 	if !ok {
-		if a.gone[id] {
+		if _, pruned := a.gone[id]; pruned {
 			return dedupRecord{}, false, nil
 		}
-		if seq, ok = a.base[id]; !ok {
+		if seq, ok = a.base.candidate(id); !ok {
 			return dedupRecord{}, false, nil
 		}
 	}
 	v := a.dedupB.Get(u64(seq))
 	if v == nil {
+		// The committed index may nominate (by hash) a record pruned earlier in this batch;
+		// pruning goes oldest first, so such a seq lies below every record left.
+		if first, _ := a.dedupB.Cursor().First(); first == nil || seq < beUint64(first) {
+			return dedupRecord{}, false, nil
+		}
 		return dedupRecord{}, false, fmt.Errorf("dedup index names seq %d for %q but the record is missing", seq, id)
 	}
 	d, err := decodeDedup(v)
-	return d, err == nil, err
+	if err != nil {
+		return dedupRecord{}, false, err
+	}
+	// The base index nominates by hash: another id's record means this one is not there.
+	return d, d.RequestID == id, nil
 }
 
 func (a *applier) remember(id string, fp uint64, res Result) error {
@@ -93,6 +102,11 @@ func (a *applier) forget(delErr error, seq uint64, id string) error {
 	if a.pending[id] == seq {
 		delete(a.pending, id)
 	}
-	a.gone[id] = true
+	// Keep the first seq pruned: records go oldest first, so it is the one the committed
+	// index may hold; later ones (the id used and pruned again within this batch) never
+	// reached it.
+	if _, seen := a.gone[id]; !seen {
+		a.gone[id] = seq
+	}
 	return nil
 }

@@ -1,9 +1,12 @@
 package fsm
 
 import (
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/flashstock/flashstock/api"
 )
@@ -21,6 +24,10 @@ func newReplica(t testing.TB, opts Options) *replica {
 	m, err := Open(filepath.Join(t.TempDir(), "state.db"), opts)
 	if err != nil {
 		t.Fatalf("open: %v", err)
+	}
+	if collideDedup {
+		m.idHash = func(string) uint64 { return 7 }
+		m.dedup = newDedupIndex(m.idHash)
 	}
 	t.Cleanup(func() { m.Close() })
 	return &replica{t: t, m: m}
@@ -45,7 +52,33 @@ func (r *replica) apply(cmds ...Command) []Result {
 	if err := r.m.CheckInvariants(); err != nil {
 		r.t.Fatalf("invariants after %v: %v", cmds, err)
 	}
+	if err := r.m.checkDedupIndex(); err != nil {
+		r.t.Fatalf("dedup index after %v: %v", cmds, err)
+	}
 	return res
+}
+
+// checkDedupIndex: the in-memory index nominates each live record's seq for its id, and
+// holds nothing else.
+func (m *Machine) checkDedupIndex() error {
+	n := 0
+	err := m.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDedup).ForEach(func(k, v []byte) error {
+			id, _, err := dedupHead(v)
+			if err != nil {
+				return err
+			}
+			n++
+			if seq, ok := m.dedup.candidate(id); !ok || seq != beUint64(k) {
+				return fmt.Errorf("index nominates %d (%v) for %q, record is %d", seq, ok, id, beUint64(k))
+			}
+			return nil
+		})
+	})
+	if err == nil && m.dedup.len() != n {
+		err = fmt.Errorf("index holds %d ids, table %d", m.dedup.len(), n)
+	}
+	return err
 }
 
 func (r *replica) one(c Command) Result {
@@ -97,3 +130,7 @@ func orderCmd(kind Kind, req, order string, at int64) Command {
 func expire(at int64) Command { return Command{Kind: KindExpireHolds, Time: at} }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// collideDedup makes every new replica's dedup index hash all ids alike, so every id but
+// the first of each live set goes through the index's exact map.
+var collideDedup bool

@@ -84,12 +84,13 @@ type Machine struct {
 	db *bolt.DB
 	// meta mirrors the meta bucket; only ApplyBatch and Restore touch it.
 	meta meta
-	// dedup maps request_id → seq of its record in bucketDedup. It is an index rebuilt from
-	// the bucket on Open and Restore, kept in memory so a lookup costs no B+tree walk and
-	// the bucket stays append-only. Apply reads it freely (it is the only writer); writes
-	// and other readers (Remembers) take dedupMu.
-	dedup   map[string]uint64
+	// dedup indexes request_id → seq of its record in bucketDedup. It is rebuilt from the
+	// bucket on Open and Restore, kept in memory so a lookup costs no B+tree walk and the
+	// bucket stays append-only. Apply reads it freely (it is the only writer); writes and
+	// other readers (Remembers) take dedupMu.
+	dedup   *dedupIndex
 	dedupMu sync.RWMutex
+	idHash  func(string) uint64 // the dedup index's hash; nil: FNV-1a (tests set a colliding one)
 
 	applied atomic.Uint64
 	// membersVersion moves whenever the member records may have changed, so readers can
@@ -192,7 +193,7 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 // adopt makes db the machine's state: reads meta and rebuilds the dedup index.
 func (m *Machine) adopt(db *bolt.DB) error {
 	var md meta
-	dedup := make(map[string]uint64)
+	dedup := newDedupIndex(m.idHash)
 	err := db.View(func(tx *bolt.Tx) error {
 		var err error
 		if md, err = decodeMeta(tx.Bucket(bucketMeta).Get(metaKey)); err != nil {
@@ -203,7 +204,7 @@ func (m *Machine) adopt(db *bolt.DB) error {
 			if err != nil {
 				return err
 			}
-			dedup[d.RequestID] = beUint64(k)
+			dedup.add(d.RequestID, beUint64(k))
 			return nil
 		})
 	})
@@ -234,9 +235,20 @@ func (m *Machine) Close() error {
 // batch: a request it holds must go through the log to get its first answer back.
 func (m *Machine) Remembers(requestID string) bool {
 	m.dedupMu.RLock()
-	defer m.dedupMu.RUnlock()
-	_, ok := m.dedup[requestID]
-	return ok
+	seq, ok := m.dedup.candidate(requestID)
+	m.dedupMu.RUnlock()
+	if !ok {
+		return false
+	}
+	found := false
+	_ = m.view(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketDedup).Get(u64(seq)); v != nil {
+			id, _, err := dedupHead(v)
+			found = err == nil && id == requestID
+		}
+		return nil
+	})
+	return found
 }
 
 // MembersVersion changes whenever the member records may have changed (a member command
@@ -287,8 +299,7 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 	}
 	results := make([]Result, len(entries))
 	next := m.meta // work on a copy: it is adopted only if the transaction commits
-	var added map[string]uint64
-	var removed map[string]bool
+	var added, removed map[string]uint64
 	var membersChanged bool
 	err := m.db.Update(func(tx *bolt.Tx) error {
 		a := newApplier(tx, &next, m.dedup)
@@ -325,11 +336,11 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 	}
 	// Removals first: an id pruned and then used again within the batch is in both.
 	m.dedupMu.Lock()
-	for id := range removed {
-		delete(m.dedup, id)
+	for id, seq := range removed {
+		m.dedup.remove(id, seq)
 	}
 	for id, seq := range added {
-		m.dedup[id] = seq
+		m.dedup.add(id, seq)
 	}
 	m.dedupMu.Unlock()
 	m.meta = next

@@ -326,6 +326,25 @@ func TestModel_RandomSequencesAgree(t *testing.T) {
 	}
 }
 
+// The same sequences with a dedup index whose hash always collides: answers and states
+// must not change.
+func TestModel_CollidingDedupHashAgrees(t *testing.T) {
+	collideDedup = true
+	defer func() { collideDedup = false }()
+	seed := uint64(time.Now().UnixNano())
+	if *modelSeed != 0 {
+		seed = *modelSeed
+	}
+	t.Logf("seed %d", seed)
+	for run := 0; run < 40; run++ {
+		rng := rand.New(rand.NewPCG(seed+uint64(run), 1))
+		window, dmax := time.Duration(100+rng.IntN(500))*time.Millisecond, 5+rng.IntN(10)
+		if err := modelRun(t, rng, 80, window, dmax); err != nil {
+			t.Fatalf("seed %d (run %d of base seed %d): %v", seed+uint64(run), run, seed, err)
+		}
+	}
+}
+
 func modelRun(t *testing.T, rng *rand.Rand, steps int, window time.Duration, dmax int) error {
 	r := newReplica(t, Options{DedupWindow: window, DedupMax: uint64(dmax)})
 	ref := newModel(window, dmax)

@@ -1,0 +1,63 @@
+package fsm
+
+import "hash/fnv"
+
+// dedupIndex maps each request id in the exactly-once table to the seq of its record in
+// bucketDedup. It holds up to DedupMax ids (millions), so it is keyed by a 64-bit hash of
+// the id: a map without pointers, which the garbage collector does not scan. The hash
+// only nominates a record; callers confirm the id by reading the record (lookupDedup and
+// Remembers do), so a collision never answers for the wrong request. An id whose hash is
+// already held by another live id goes to the small exact map instead.
+type dedupIndex struct {
+	byHash map[uint64]uint64 // hash(id) → seq, for the first live id with that hash
+	exact  map[string]uint64 // ids whose hash was taken when they were added
+	hash   func(string) uint64
+}
+
+// newDedupIndex makes an index with the given hash (nil: FNV-1a); tests pass one that
+// collides to exercise the exact map.
+func newDedupIndex(hash func(string) uint64) *dedupIndex {
+	if hash == nil {
+		hash = hashID
+	}
+	return &dedupIndex{byHash: map[uint64]uint64{}, exact: map[string]uint64{}, hash: hash}
+}
+
+func hashID(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
+}
+
+// candidate returns the seq whose record may hold id; the caller confirms the id.
+func (x *dedupIndex) candidate(id string) (uint64, bool) {
+	if seq, ok := x.exact[id]; ok {
+		return seq, true
+	}
+	seq, ok := x.byHash[x.hash(id)]
+	return seq, ok
+}
+
+// add records a live id. Live ids are unique in the table, so a hash already held belongs
+// to another id.
+func (x *dedupIndex) add(id string, seq uint64) {
+	h := x.hash(id)
+	if _, taken := x.byHash[h]; taken {
+		x.exact[id] = seq
+		return
+	}
+	x.byHash[h] = seq
+}
+
+// remove forgets the record seq of id.
+func (x *dedupIndex) remove(id string, seq uint64) {
+	if s, ok := x.exact[id]; ok && s == seq {
+		delete(x.exact, id)
+		return
+	}
+	if h := x.hash(id); x.byHash[h] == seq {
+		delete(x.byHash, h)
+	}
+}
+
+func (x *dedupIndex) len() int { return len(x.byHash) + len(x.exact) }
