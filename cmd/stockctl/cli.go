@@ -175,7 +175,8 @@ func (c *cli) usageError(format string, args ...any) error {
 // client connects as the global flags say. A bad flag value is a usage error naming the
 // flag.
 func (c *cli) client() (*client.Client, error) {
-	cfg := client.Config{Token: c.token}
+	// One command makes one call: batching concurrent calls would only change the route.
+	cfg := client.Config{Token: c.token, DisableBatching: true}
 	for _, e := range strings.Split(c.endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			cfg.Endpoints = append(cfg.Endpoints, e)

@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"order":   orderCommand,
 	"cluster": clusterCommand,
 	"backup":  {summary: "write a snapshot of the cluster's state to a file", run: runBackup},
+	"bench":   {summary: "measure a flash sale: throughput, latency, sell-out, and an oversell check", run: runBench},
 }
 
 // errUsage means the arguments were wrong and usage has been printed: exit status 2.
