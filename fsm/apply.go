@@ -161,11 +161,14 @@ func reject(code api.Code, format string, args ...any) Result {
 	return Result{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// fingerprint identifies a command apart from its time, which differs between retries.
+// fingerprint identifies a command apart from its time, which differs between retries. It
+// is stored in the replicated dedup records, so its bytes are part of the state's meaning:
+// exactly Encode's output with Time zeroed, forever (a replica hashing other bytes would
+// diverge from one that does not).
 func (a *applier) fingerprint(c Command) uint64 {
 	c.Time = 0
-	w := writer{b: a.scratch[:0]}
-	_ = encodeInto(&w, c, false) // c passed Validate, so it encodes
+	w := writer{b: append(a.scratch[:0], commandVersion)}
+	_ = encodeInto(&w, c, true) // c passed Validate, so it encodes
 	a.scratch = w.b
 	h := fnv.New64a()
 	h.Write(w.b)

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"hash/fnv"
 	"slices"
 	"strings"
 	"testing"
@@ -474,5 +475,20 @@ func TestMembers(t *testing.T) {
 	}
 	if got, _ := r.m.Members(); len(got) != 1 {
 		t.Fatalf("after remove: %+v", got)
+	}
+}
+
+// The fingerprint stored with each request id is part of the replicated state: it must stay
+// the FNV-1a of the command's encoding with its time zeroed.
+func TestFingerprint_IsTheEncodingWithoutTime(t *testing.T) {
+	c := deduct("r", "s", "u", 3)
+	a := &applier{}
+	zero := c
+	zero.Time = 0
+	b, _ := Encode(zero)
+	h := fnv.New64a()
+	h.Write(b)
+	if got := a.fingerprint(c); got != h.Sum64() {
+		t.Fatalf("fingerprint %x, want %x", got, h.Sum64())
 	}
 }
