@@ -51,13 +51,51 @@ func (n *Node) leaderHTTP() string {
 	return n.memberHTTP(string(id))
 }
 
-// configuration returns raft's current configuration and its index.
+// configuration returns raft's latest configuration and the log index it was written at:
+// the prevIndex that makes a membership change fail if another one got in first.
+//
+// GetConfiguration's Index() is always 0 in hashicorp/raft v1.7.3 (and raft skips the
+// prevIndex check for 0), so two racing changes would both win; the index is looked up in
+// the log instead: the newest configuration entry, or the newest snapshot's if the log
+// holds none. Membership changes are rare, so the backwards scan is affordable.
 func (n *Node) configuration() (raft.Configuration, uint64, error) {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return raft.Configuration{}, 0, err
 	}
-	return f.Configuration(), f.Index(), nil
+	index, err := n.configurationIndex()
+	if err != nil {
+		return raft.Configuration{}, 0, fmt.Errorf("find the configuration's index: %w", err)
+	}
+	return f.Configuration(), index, nil
+}
+
+func (n *Node) configurationIndex() (uint64, error) {
+	first, err := n.logStore.FirstIndex()
+	if err != nil {
+		return 0, err
+	}
+	last, err := n.logStore.LastIndex()
+	if err != nil {
+		return 0, err
+	}
+	var l raft.Log
+	for i := last; i >= first && i > 0; i-- {
+		if err := n.logStore.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				break // compacted under us: the snapshot below covers it
+			}
+			return 0, err
+		}
+		if l.Type == raft.LogConfiguration {
+			return i, nil
+		}
+	}
+	snaps, err := n.snaps.List()
+	if err != nil || len(snaps) == 0 {
+		return 0, err
+	}
+	return snaps[0].ConfigurationIndex, nil
 }
 
 // membershipLoop keeps this node in the cluster as configured: a new node asks the join

@@ -29,6 +29,7 @@ type Node struct {
 	fsm      *fsm.Machine
 	raft     *raft.Raft
 	logStore *raftboltdb.BoltStore
+	snaps    raft.SnapshotStore
 	trans    *raft.NetworkTransport
 
 	httpSrv  *http.Server
@@ -121,6 +122,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
+	n.snaps = snaps
 	if err := n.catchUpFromSnapshot(snaps); err != nil {
 		return err
 	}
