@@ -353,7 +353,10 @@ func TestClient_ReusesConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := dials.Load(); n > 2 { // one for the calls, perhaps one for the first health check
+	// One connection for the calls and perhaps one for the first health check; net/http
+	// hands a finished connection back to its pool asynchronously, so under load a call
+	// may now and then dial anew. A client without keep-alive would dial 200 times.
+	if n := dials.Load(); n > 10 {
 		t.Fatalf("%d connections for 200 sequential calls", n)
 	}
 }
