@@ -56,3 +56,6 @@ ci: lint tidy-check test ## what .ci/run runs
 
 clean:
 	rm -rf $(BIN) cover.out cover.html
+
+chaos: ## the chaos suite's long form: every scenario 3 times, longer; CHAOS_RESULTS=dir keeps failures
+	$(GO) test -count=1 -timeout 90m -v ./cluster-test/ -chaos.long $(CHAOS_FLAGS)

@@ -1,0 +1,44 @@
+// Package clustertest is flashstock's process-level chaos suite (DESIGN.md, "Tests, in
+// tiers", tier 3).
+//
+// It starts real stockd processes on loopback, drives concurrent clients through the Go
+// client, injects faults, records every operation, and checks the history. It owns nothing
+// the product uses: it is only tests and their harness, and it talks to nodes only through
+// their HTTP contract and their command line.
+//
+// The pieces, one file each:
+//
+//   - harness.go: builds stockd once, starts members with their own data dirs and ports,
+//     and SIGKILLs, SIGSTOPs/SIGCONTs, SIGTERMs, wipes and restarts them by PID with the
+//     same command line.
+//   - proxy.go: a TCP proxy on every directed raft link (node i reaches node j only through
+//     proxy P(i→j), by stockd's --raft-dial-rewrite), able to stall (blackhole), delay,
+//     and reset each direction of its connections.
+//   - net.go: partitions of any shape built from those proxies (cut, isolate, 3|2, bridge,
+//     one-way), and link-wide delay and flakiness.
+//   - workload.go, history.go: clients that record each logical operation with monotonic
+//     call and return times; an operation whose outcome stays unknown is recorded as such
+//     and checked as "may have happened" (porcupine's return at infinity).
+//   - model.go, check.go: the porcupine inventory model partitioned by SKU, and the
+//     checkers: linearizability, no oversell, exactly-once effects against every node's
+//     ledger, convergence to one state hash, the fsm's invariants on every node, and at
+//     most one leader per term.
+//   - scenarios_test.go: the scenarios of issue 5, each in a short form (go test) and a
+//     long one (-chaos.long or CHAOS_LONG=1, make chaos).
+//   - summary.go: the table printed at the end, and the results directory of a failed
+//     run (seed, history, porcupine visualization, node logs).
+//
+// How a link is cut. Raft connections are bidirectional TCP: when i sends an RPC to j it
+// dials j (through P(i→j)) and j's answer comes back on that connection. So "messages from
+// i to j are lost" stalls two things: the forward direction (dialer to listener) of
+// P(i→j)'s connections, which carries i's requests to j, and the backward direction of
+// P(j→i)'s connections, which carries i's answers to j's requests. A stalled direction
+// stops forwarding bytes on established connections (they are held, as TCP would hold
+// unacknowledged segments, and delivered when the link heals unless the connection was
+// closed meanwhile) and new connections are accepted but stall the same way. Only raft
+// traffic goes through the proxies: clients and the nodes' HTTP forwarding talk directly,
+// so a node cut off from its peers is still reachable by clients.
+//
+// Every scenario logs its seed first; -chaos.seed=N reruns it with the same workload and
+// fault schedule (process timing still varies).
+package clustertest
