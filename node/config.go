@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -66,6 +67,10 @@ type Config struct {
 	// RaftDial and RaftWrapListener are the transport's fault-injection seam (tests only).
 	RaftDial         func(ctx context.Context, network, addr string) (net.Conn, error)
 	RaftWrapListener func(net.Listener) net.Listener
+
+	// UI, when set, is mounted at /ui/. It receives the full path (/ui/...); wrap it in
+	// http.StripPrefix if it wants paths relative to /ui/.
+	UI http.Handler
 
 	// Logger receives the node's and raft's logs. Default: hclog to stderr at info.
 	Logger hclog.Logger

@@ -35,6 +35,9 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", n.handleHealth)
 	mux.HandleFunc("GET /readyz", n.handleReady)
 	mux.HandleFunc("GET /metrics", n.handleMetrics)
+	if n.cfg.UI != nil {
+		mux.Handle("/ui/", n.cfg.UI)
+	}
 	return n.withLeaderHint(n.withRouteErrors(mux))
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/node"
+	"github.com/flashstock/flashstock/ui"
 )
 
 // devOptions are the flags of "stockd dev".
@@ -154,6 +155,7 @@ func startDevCluster(o *devOptions, baseDir string, logger hclog.Logger) (*devCl
 	c := &devCluster{}
 	for i := range o.nodes {
 		cfg := node.DefaultConfig()
+		cfg.UI = ui.Handler()
 		cfg.ID = "n" + strconv.Itoa(i+1)
 		cfg.DataDir = filepath.Join(baseDir, cfg.ID)
 		cfg.HTTPAddr = devAddr(o.httpPort, i)

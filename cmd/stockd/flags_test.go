@@ -272,6 +272,10 @@ func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 		MaxInflight: 10, RequestTimeout: 3 * time.Second, ExpireInterval: 2 * time.Second,
 		DedupWindow: time.Minute, LedgerPerSKU: 7,
 	}
+	if cfg.UI == nil {
+		t.Error("no dashboard handler: every node serves /ui/")
+	}
+	cfg.UI = nil // a handler value cannot be compared
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("node config\n got %+v\nwant %+v", cfg, want)
 	}

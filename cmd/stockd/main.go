@@ -19,6 +19,7 @@ import (
 
 	"github.com/flashstock/flashstock/node"
 	"github.com/flashstock/flashstock/transport"
+	"github.com/flashstock/flashstock/ui"
 )
 
 func main() {
@@ -96,6 +97,7 @@ func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
 	cfg.DedupWindow = o.dedupWindow
 	cfg.LedgerPerSKU = o.ledgerPerSKU
 	cfg.Logger = logger
+	cfg.UI = ui.Handler()
 	if o.raftTLSCert != "" {
 		server, client, err := transport.MutualTLS(o.raftTLSCert, o.raftTLSKey, o.raftTLSCA)
 		if err != nil {
