@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -200,6 +203,42 @@ func (n *Node) reconcileMembership() error {
 		return errNoLeader
 	}
 	return n.joinVia(ctx, []string{leader}, self)
+}
+
+// leaveAsWiped runs before raft starts on a node that has no raft state yet is told to
+// join. If the cluster still lists this id, the node has lost its data (a wiped disk, a
+// replaced machine) and must not rejoin as that member: the leader would simply replicate
+// to it, and until it caught up its empty log could vote for a candidate that lacks
+// committed entries. So it asks for the old member's removal first — once that commits on
+// a majority of the others, they hold every committed entry — and joins afresh after
+// (membershipLoop). A cluster it cannot reach, or that refuses, is reported and left as is.
+func (n *Node) leaveAsWiped() {
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	for _, addr := range n.cfg.Join {
+		var cl api.Cluster
+		if err := n.getJSON(ctx, addr, "/v1/cluster", &cl); err != nil {
+			continue
+		}
+		if !slices.ContainsFunc(cl.Nodes, func(m api.Node) bool { return m.ID == n.cfg.ID }) {
+			return // a new member: nothing to remove
+		}
+		n.log.Warn("this id is a member already but the data dir is empty: asking to remove the old member before joining again", "via", addr)
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+addr+"/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
+		if err == nil {
+			var resp *http.Response
+			if resp, err = n.fwd.Do(req); err == nil {
+				if apiErr := readAPIError(resp); apiErr != nil {
+					err = apiErr
+				}
+			}
+		}
+		if err != nil {
+			n.log.Error("could not remove the old member; joining anyway (remove it by hand: stockctl cluster leave)", "id", n.cfg.ID, "error", err)
+		}
+		return
+	}
+	n.log.Warn("no join address answered; cannot check whether this id is an old member", "join", strings.Join(n.cfg.Join, ","))
 }
 
 // joinVia asks each address in turn to add this node; any member accepts and forwards.

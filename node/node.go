@@ -99,6 +99,10 @@ func New(cfg Config) (*Node, error) {
 }
 
 func (n *Node) start() error {
+	n.fwd = &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second,
+		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+	}}
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -129,6 +133,9 @@ func (n *Node) start() error {
 	n.hadState, err = raft.HasExistingState(n.logStore, n.logStore, snaps)
 	if err != nil {
 		return fmt.Errorf("inspect raft state: %w", err)
+	}
+	if !n.hadState && len(n.cfg.Join) > 0 {
+		n.leaveAsWiped() // before raft starts: see there
 	}
 	if err := n.startRaft(snaps); err != nil {
 		return err
@@ -229,10 +236,6 @@ func (n *Node) startHTTP() error {
 	if n.httpAddr == "" {
 		n.httpAddr = ln.Addr().String()
 	}
-	n.fwd = &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second,
-		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
-	}}
 	n.httpSrv = &http.Server{
 		Handler:           n.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
