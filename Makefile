@@ -7,7 +7,7 @@ STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: help build run test race lint vet staticcheck fmt-check fuzz bench cover tidy-check ci clean
+.PHONY: help build run test race lint vet staticcheck fmt-check fuzz bench cover tidy-check ci clean chaos
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
