@@ -28,10 +28,24 @@ func (c *Client) AddMember(ctx context.Context, m api.JoinRequest) error {
 	return err
 }
 
-// RemoveMember removes a node from the cluster. Removing the last voter is refused with
-// ErrFailedPrecondition.
+// RemoveMember removes a node from the cluster. A removal that would leave fewer healthy
+// voters than a majority of the remaining ones is refused with ErrFailedPrecondition, and
+// so is removing the last voter.
 func (c *Client) RemoveMember(ctx context.Context, id string) error {
-	r := &request{method: http.MethodDelete, path: "/v1/cluster/members/" + url.PathEscape(id), route: toLeader}
+	return c.removeMember(ctx, id, "")
+}
+
+// ForceRemoveMember removes a node even when the remaining voters look unable to form a
+// majority (the leader judges health by asking each member; a member whose API is down but
+// whose raft runs looks unhealthy). Forcing a removal the check was right about leaves the
+// cluster unable to commit until the missing members return. The last voter is never
+// removed.
+func (c *Client) ForceRemoveMember(ctx context.Context, id string) error {
+	return c.removeMember(ctx, id, "?force=true")
+}
+
+func (c *Client) removeMember(ctx context.Context, id, query string) error {
+	r := &request{method: http.MethodDelete, path: "/v1/cluster/members/" + url.PathEscape(id) + query, route: toLeader}
 	err := c.do(ctx, c.pool, r, discard)
 	if r.unknown && errors.Is(err, ErrNotFound) {
 		// An earlier try may have removed it before its answer was lost: the member is gone,

@@ -128,6 +128,9 @@ func (n *Node) membershipLoop() {
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
+		if err := n.pruneMemberRecords(n.ctx); err != nil {
+			n.log.Debug("pruning stale member records", "error", err)
+		}
 		backoff = 5 * time.Second
 	}
 }
@@ -146,10 +149,21 @@ func (n *Node) removed() bool {
 	if err != nil {
 		return false
 	}
+	// Only members of this node's own configuration are asked: records inherited from
+	// another cluster (a restored backup, a recovered quorum) may name nodes of a cluster
+	// that never had this node, and their "not a member" would be no answer about ours.
+	cfg, _, err := n.configuration()
+	if err != nil {
+		return false
+	}
+	inConfig := map[string]bool{}
+	for _, s := range cfg.Servers {
+		inConfig[string(s.ID)] = true
+	}
 	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
 	defer cancel()
 	for _, m := range members {
-		if m.ID == n.cfg.ID {
+		if m.ID == n.cfg.ID || !inConfig[m.ID] {
 			continue
 		}
 		var cl api.Cluster
@@ -224,7 +238,7 @@ func (n *Node) leaveAsWiped() {
 			return // a new member: nothing to remove
 		}
 		n.log.Warn("this id is a member already but the data dir is empty: asking to remove the old member before joining again", "via", addr)
-		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+addr+"/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
+		req, err := n.peerRequest(ctx, http.MethodDelete, addr, "/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
 		if err == nil {
 			var resp *http.Response
 			if resp, err = n.fwd.Do(req); err == nil {
@@ -246,7 +260,7 @@ func (n *Node) joinVia(ctx context.Context, addrs []string, req api.JoinRequest)
 	body, _ := json.Marshal(req)
 	var errs []error
 	for _, addr := range addrs {
-		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/cluster/members", bytes.NewReader(body))
+		hreq, err := n.peerRequest(ctx, http.MethodPost, addr, "/v1/cluster/members", bytes.NewReader(body))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -305,9 +319,10 @@ func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
 	return err
 }
 
-// removeMember is the leader's side of a leave. Removing the last voter would leave a
-// cluster that can never elect a leader again, so it is refused.
-func (n *Node) removeMember(ctx context.Context, id string) error {
+// removeMember is the leader's side of a leave. A removal that would leave the cluster
+// unable to commit is refused unless forced (see checkRemoval); removing the last voter
+// is refused always.
+func (n *Node) removeMember(ctx context.Context, id string, force bool) error {
 	cfg, index, err := n.configuration()
 	if err != nil {
 		return err
@@ -326,6 +341,11 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 	}
 	if isVoter && voters == 1 {
 		return api.Errorf(api.FailedPrecondition, "member %q is the last voter; removing it would leave no cluster", id)
+	}
+	if isVoter && !force {
+		if err := n.checkRemoval(ctx, cfg, id); err != nil {
+			return err
+		}
 	}
 	// The record goes first: if the raft change then fails, the member's own loop puts the
 	// record back, while a record left behind for a removed member would linger forever.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // Config is everything one member needs. Start from DefaultConfig.
@@ -68,9 +69,42 @@ type Config struct {
 	RaftDial         func(ctx context.Context, network, addr string) (net.Conn, error)
 	RaftWrapListener func(net.Listener) net.Listener
 
-	// UI, when set, is mounted at /ui/. It receives the full path (/ui/...); wrap it in
-	// http.StripPrefix if it wants paths relative to /ui/.
+	// HTTPTLS, when set, serves the API over HTTPS; HTTPClientTLS is then how this node
+	// calls other members (forwarding, join, member status), which it does over https. See
+	// HTTPTLS (the function) for a pair made from PEM files.
+	HTTPTLS, HTTPClientTLS *tls.Config
+
+	// Auth, when set, requires bearer tokens with the roles of routeRoles (auth.go); when
+	// nil the API is open. Every member must be given the same tokens.
+	Auth *Tokens
+	// PublicReads lets reads (SKUs, orders, history, watch, cluster view, metrics, the UI)
+	// through without a token while Auth is on.
+	PublicReads bool
+	// RateLimit is the requests per second each client may make to /v1/ on average
+	// (0: unlimited); RateBurst how many at once (default: RateLimit rounded up). A client
+	// is its token when it sent a valid one, else its IP address. A batch deduction counts
+	// its items. Over the limit: 429 overloaded with Retry-After.
+	RateLimit float64
+	RateBurst int
+
+	// EnablePprof serves net/http/pprof at /debug/pprof/ (admin role when Auth is on).
+	EnablePprof bool
+	// StockMetricsSKUs and StockMetricsTop opt into per-SKU stock gauges on /metrics: the
+	// listed SKUs, and the StockMetricsTop SKUs with the most units sold. Both bound the
+	// series count; per-SKU series for every SKU of a large catalogue would swamp Prometheus.
+	StockMetricsSKUs []string
+	StockMetricsTop  int
+
+	// UI, when set, is mounted at /ui/ behind the same auth as reads. It receives the full
+	// path (/ui/...); wrap it in http.StripPrefix if it wants paths relative to /ui/.
 	UI http.Handler
+
+	// DiskStallTimeout is how long one write to the raft log may take before the node
+	// counts its disk as stalled: a stalled leader hands leadership over, and the node
+	// answers /readyz with 503 until the write returns. 0 switches the watchdog off.
+	DiskStallTimeout time.Duration
+	// WrapLogStore, when set, wraps the raft log store (tests inject slow disks with it).
+	WrapLogStore func(raft.LogStore) raft.LogStore
 
 	// Logger receives the node's and raft's logs. Default: hclog to stderr at info.
 	Logger hclog.Logger
@@ -95,6 +129,7 @@ func DefaultConfig() Config {
 		ExpireInterval:     time.Second,
 		DedupWindow:        15 * time.Minute,
 		LedgerPerSKU:       100_000,
+		DiskStallTimeout:   10 * time.Second,
 	}
 }
 
@@ -136,6 +171,18 @@ func (c Config) Validate() error {
 	}
 	if (c.RaftTLS == nil) != (c.RaftClientTLS == nil) {
 		bad("raft TLS needs both the server and the client config")
+	}
+	if (c.HTTPTLS == nil) != (c.HTTPClientTLS == nil) {
+		bad("HTTP TLS needs both the server config and the client config for calls to other members")
+	}
+	if c.RateLimit < 0 || c.RateBurst < 0 {
+		bad("rate limit and burst must not be negative")
+	}
+	if c.StockMetricsTop < 0 || c.StockMetricsTop > maxStockMetrics || len(c.StockMetricsSKUs) > maxStockMetrics {
+		bad("stock metrics: at most %d SKUs listed and at most %d top SKUs", maxStockMetrics, maxStockMetrics)
+	}
+	if c.DiskStallTimeout < 0 {
+		bad("disk stall timeout must not be negative")
 	}
 	return errors.Join(errs...)
 }

@@ -12,9 +12,19 @@
 //     reads waiting for it) or stale (local, saying how stale);
 //   - the leader's timers: hold expiry (which also moves the log clock that ages the
 //     exactly-once table).
+//   - protection of the API: bearer tokens with roles (auth.go), a per-client token bucket
+//     (ratelimit.go), HTTPS with optional client certificates, also between members
+//     (tlsconfig.go), and refusing a member removal that would leave no working quorum
+//     (leave.go);
+//   - observation: a Prometheus registry per node, raft's own go-metrics fed into it
+//     (metrics.go, raftmetrics.go: the one process-wide piece, explained there), pprof;
+//   - recovery: seeding a new cluster from a backup and rewriting a stopped node's
+//     membership after a lost quorum (recover.go), and the disk watchdog that takes a
+//     leader with a hung log write out of raft until the write returns (watchdog.go).
 //
 // What it must never do: decide stock outside the fsm (the handler only validates and
 // proposes; "is there stock?" is answered in apply), read its own clock inside apply, or
 // keep package-level state (several nodes, and later several raft groups, live in one
-// process).
+// process; the single exception mirrors go-metrics' own process-wide sink). Auth is
+// checked before anything is proposed, never inside apply.
 package node

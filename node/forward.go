@@ -27,7 +27,7 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+leader+r.URL.RequestURI(), rd)
+	req, err := http.NewRequestWithContext(ctx, r.Method, n.scheme()+leader+r.URL.RequestURI(), rd)
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -36,6 +36,11 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID)
 	if a := r.Header.Get(api.HeaderAttempt); a != "" {
 		req.Header.Set(api.HeaderAttempt, a)
+	}
+	// The client's own credential goes along: the leader checks it again, so a follower
+	// never lends a request more rights than its sender has.
+	if a := r.Header.Get("Authorization"); a != "" {
+		req.Header.Set("Authorization", a)
 	}
 	resp, err := n.fwd.Do(req)
 	if err != nil {

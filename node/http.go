@@ -35,10 +35,16 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", n.handleHealth)
 	mux.HandleFunc("GET /readyz", n.handleReady)
 	mux.HandleFunc("GET /metrics", n.handleMetrics)
+	if n.cfg.EnablePprof {
+		mountPprof(mux)
+	}
 	if n.cfg.UI != nil {
 		mux.Handle("/ui/", n.cfg.UI)
 	}
-	return n.withLeaderHint(n.withRouteErrors(mux))
+	// Outermost first: the leader hint on every answer; request metrics (refusals
+	// included); auth before anything is read or proposed; the per-client rate limit, which
+	// keys on the identity auth found; the contract's error body for unknown routes.
+	return n.withLeaderHint(n.withMetrics(mux, n.withAuth(mux, n.withRateLimit(mux, n.withRouteErrors(mux)))))
 }
 
 // withLeaderHint names the leader on every answer, so a client learns where to send writes
@@ -83,6 +89,7 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		}
 		res = o.res
 	}
+	n.countResult(cmd, res, rejected)
 	if !res.OK() {
 		e := &api.Error{Code: res.Code, Message: res.Message}
 		writeJSON(w, res.Code.HTTPStatus(), api.ErrorBody{Error: e})
@@ -152,6 +159,9 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
+	if !n.admit(w, r, len(req.Items)) { // the rate limit counts a batch's items
+		return
+	}
 	if n.raft.State() != raft.Leader {
 		n.forward(w, r, body)
 		return
@@ -171,6 +181,7 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 		}
 		if res, ok := rej.reject(cmd, it.Attempt == 1); ok {
 			results[i] = res
+			n.countResult(cmd, res, true)
 			continue
 		}
 		logged = append(logged, cmd)
@@ -183,6 +194,7 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			results[at[j]] = o.res
+			n.countResult(logged[j], o.res, false)
 		}
 	}
 	for i, res := range results {

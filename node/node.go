@@ -29,8 +29,10 @@ type Node struct {
 	fsm      *fsm.Machine
 	raft     *raft.Raft
 	logStore *raftboltdb.BoltStore
-	snaps    raft.SnapshotStore
 	trans    *raft.NetworkTransport
+	snaps    raft.SnapshotStore
+	disk     *watchedLogStore // times log writes for the metrics and the disk watchdog
+	fence    *fencedLayer     // lets the disk watchdog cut this node off from raft
 
 	httpSrv  *http.Server
 	httpAddr string // advertised
@@ -43,6 +45,11 @@ type Node struct {
 	coalesce *coalescer
 	watch    *hub
 	hadState bool // raft state existed at start: no bootstrap, no join
+
+	metrics     *metrics
+	limiter     *rateLimiter // nil: no rate limit
+	hosts       atomic.Pointer[hostCache]
+	diskStalled atomic.Bool
 
 	// readyTerm is the term whose first entry (our no-op) this leader has applied; strong
 	// reads and the sold-out answers they give need it (RAFT-NOTES.md, "Reads").
@@ -89,6 +96,9 @@ func New(cfg Config) (*Node, error) {
 			os.Exit(2)
 		}
 	}
+	if cfg.RateLimit > 0 {
+		n.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst, time.Now)
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.start(); err != nil {
 		n.cancel()
@@ -101,12 +111,16 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) start() error {
 	n.fwd = &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second,
-		DialContext: (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		DialContext:     (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
+		TLSClientConfig: n.cfg.HTTPClientTLS, // nil without HTTP TLS: then peers speak http
 	}}
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	var err error
+	if n.metrics, err = n.newMetrics(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	n.fsm, err = fsm.Open(filepath.Join(n.cfg.DataDir, stateDBName), fsm.Options{
 		DedupWindow: n.cfg.DedupWindow, LedgerPerSKU: n.cfg.LedgerPerSKU,
 	})
@@ -155,6 +169,9 @@ func (n *Node) start() error {
 	n.spawn(n.leadershipLoop)
 	n.spawn(n.expireLoop)
 	n.spawn(n.membershipLoop)
+	if n.cfg.DiskStallTimeout > 0 {
+		n.spawn(n.watchdogLoop)
+	}
 	return nil
 }
 
@@ -194,8 +211,9 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 		return fmt.Errorf("raft listener: %w", err)
 	}
 	n.raftAddr = layer.Addr().String()
+	n.fence = newFencedLayer(layer)
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: 3, Timeout: 10 * time.Second, Logger: n.cfg.Logger.Named("raft-net"),
+		Stream: n.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: n.cfg.Logger.Named("raft-net"),
 	})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.ID)
@@ -212,10 +230,15 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	// The fsm is durable and knows its own applied index: restoring the snapshot on every
 	// start would only throw that state away and replay it.
 	rc.NoSnapshotRestoreOnStart = true
-	sm := &stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.publish}
+	sm := timedFSM{&stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.publish}, n.metrics}
+	var inner raft.LogStore = n.logStore
+	if n.cfg.WrapLogStore != nil {
+		inner = n.cfg.WrapLogStore(inner)
+	}
+	n.disk = newWatchedLogStore(n, inner)
 	// The cache keeps the newest entries in memory, so replication to followers does not
 	// read back from disk what the leader has just written.
-	logs, err := raft.NewLogCache(logCacheSize, n.logStore)
+	logs, err := raft.NewLogCache(logCacheSize, n.disk)
 	if err != nil {
 		return err
 	}
@@ -242,8 +265,13 @@ func (n *Node) startHTTP() error {
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return n.ctx },
 	}
+	serve := n.httpSrv.Serve
+	if n.cfg.HTTPTLS != nil {
+		n.httpSrv.TLSConfig = n.cfg.HTTPTLS.Clone()
+		serve = func(ln net.Listener) error { return n.httpSrv.ServeTLS(ln, "", "") }
+	}
 	n.spawn(func() {
-		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "error", err)
 		}
 	})
@@ -358,6 +386,9 @@ func (n *Node) stop() error {
 }
 
 func (n *Node) closeResources() error {
+	if n.metrics != nil {
+		n.metrics.detachRaft()
+	}
 	var errs []error
 	if n.trans != nil {
 		errs = append(errs, n.trans.Close())

@@ -101,7 +101,7 @@ func (n *Node) askSelf(ctx context.Context, addr string) (api.Node, error) {
 
 // getJSON asks another member for a JSON document.
 func (n *Node) getJSON(ctx context.Context, addr, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	req, err := n.peerRequest(ctx, http.MethodGet, addr, path, nil)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,12 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.removeMember(ctx, id) })
+	force, err := queryBool(r.URL.Query().Get("force"))
+	if err != nil {
+		n.writeError(w, api.Errorf(api.InvalidArgument, "force: %v", err))
+		return
+	}
+	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.removeMember(ctx, id, force) })
 }
 
 func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
@@ -223,6 +228,8 @@ func (n *Node) handleReady(w http.ResponseWriter, _ *http.Request) {
 	_, leader := n.raft.LeaderWithID()
 	h := api.Health{Status: "ok", ID: n.cfg.ID, Leader: string(leader)}
 	switch {
+	case n.diskStalled.Load():
+		h.Status = "disk stalled: a raft log write has not returned"
 	case leader == "":
 		h.Status = "no leader known"
 	case n.raft.CommitIndex() > n.fsm.AppliedIndex()+maxReadyLag:
@@ -233,21 +240,6 @@ func (n *Node) handleReady(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
-}
-
-// handleMetrics writes a few gauges in the Prometheus text format. The full set, with
-// raft's own metrics, is the operations issue's.
-func (n *Node) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	isLeader := 0
-	if n.raft.State() == raft.Leader {
-		isLeader = 1
-	}
-	fmt.Fprintf(w, "# TYPE flashstock_raft_leader gauge\nflashstock_raft_leader %d\n", isLeader)
-	fmt.Fprintf(w, "# TYPE flashstock_raft_term gauge\nflashstock_raft_term %d\n", n.raft.CurrentTerm())
-	fmt.Fprintf(w, "# TYPE flashstock_raft_commit_index gauge\nflashstock_raft_commit_index %d\n", n.raft.CommitIndex())
-	fmt.Fprintf(w, "# TYPE flashstock_fsm_applied_index gauge\nflashstock_fsm_applied_index %d\n", n.fsm.AppliedIndex())
-	fmt.Fprintf(w, "# TYPE flashstock_proposals_inflight gauge\nflashstock_proposals_inflight %d\n", len(n.inflight))
 }
 
 // handleWatch streams a SKU's state as server-sent events: the current state at once,
@@ -321,7 +313,7 @@ func (n *Node) awaitSKU(ctx context.Context, sku string) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	var s api.SKU
-	req, rerr := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+leader+"/v1/skus/"+url.PathEscape(sku), nil)
+	req, rerr := n.peerRequest(ctx, http.MethodGet, leader, "/v1/skus/"+url.PathEscape(sku), nil)
 	if rerr != nil {
 		return rerr
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flashstock/flashstock/api"
 )
@@ -14,7 +15,12 @@ import (
 // Past the bound of commands in flight, the leader answers overloaded at once, with
 // Retry-After, and proposes nothing for those requests.
 func TestAdmission_OverloadedPastTheBound(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *Config) { cfg.MaxInflight = 1 })
+	c := newCluster(t, 1, func(cfg *Config) {
+		cfg.MaxInflight = 1
+		// No background proposals: an expiry tick holding the one slot would make the
+		// set-up's own create answer overloaded.
+		cfg.ExpireInterval = time.Hour
+	})
 	c.createSKU("hot", 1000)
 	addr := c.get(0).HTTPAddr()
 	const buyers = 64

@@ -94,11 +94,14 @@ examples:
 
 func runClusterLeave(args []string, stdout, stderr io.Writer) error {
 	c := newCLI("cluster leave", "cluster leave <id> [flags]", `
-Removes a member from the cluster; the node stops once it learns it was removed. Removing
-the last voter is refused (exit status 4).
+Removes a member from the cluster; the node stops once it learns it was removed. A removal
+that would leave fewer healthy voters than a majority of the remaining ones is refused
+(exit status 4) unless --force; removing the last voter is always refused.
 
 examples:
-  stockctl cluster leave n3`, stdout, stderr)
+  stockctl cluster leave n3
+  stockctl cluster leave n2 --force   # n3's API is down but its raft runs`, stdout, stderr)
+	force := c.fs.Bool("force", false, "remove even if the remaining voters look unable to form a majority")
 	pos, err := c.parse(args, 1, 1)
 	if err != nil {
 		return err
@@ -108,7 +111,11 @@ examples:
 		return err
 	}
 	defer done()
-	if err := cl.RemoveMember(ctx, pos[0]); err != nil {
+	remove := cl.RemoveMember
+	if *force {
+		remove = cl.ForceRemoveMember
+	}
+	if err := remove(ctx, pos[0]); err != nil {
 		return c.explain(err)
 	}
 	if c.json {

@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"cluster": clusterCommand,
 	"backup":  {summary: "write a snapshot of the cluster's state to a file", run: runBackup},
 	"bench":   {summary: "measure a flash sale: throughput, latency, sell-out, and an oversell check", run: runBench},
+	"certs":   {summary: "make a development CA and node certificates for TLS", run: runCerts},
 }
 
 // errUsage means the arguments were wrong and usage has been printed: exit status 2.

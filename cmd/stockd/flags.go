@@ -57,6 +57,19 @@ type options struct {
 	raftTLSKey  string
 	raftTLSCA   string
 
+	httpTLSCert string
+	httpTLSKey  string
+	httpTLSCA   string
+	tokenFile   string
+	authReads   string
+	rateLimit   string
+	rateBurst   int
+
+	pprof            bool
+	stockMetricsSKUs addrList
+	stockMetricsTop  int
+	diskStallTimeout time.Duration
+
 	// raftDialRewrite maps peer raft addresses to other addresses to dial instead: the
 	// chaos suite puts a fault-injecting proxy on every directed link this way.
 	raftDialRewrite addrList
@@ -104,6 +117,19 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.raftTLSCert, "raft-tls-cert", "", "PEM `file` of this node's certificate: turns on mutual TLS between nodes")
 	fs.StringVar(&o.raftTLSKey, "raft-tls-key", "", "PEM `file` of this node's private key (with --raft-tls-cert)")
 	fs.StringVar(&o.raftTLSCA, "raft-tls-ca", "", "PEM `file` of the cluster CA that signed every node certificate (with --raft-tls-cert)")
+
+	fs.StringVar(&o.httpTLSCert, "http-tls-cert", "", "PEM `file` of the HTTP API's certificate: serves https, and members call each other over https (needs serverAuth and clientAuth usages; stockctl certs makes such)")
+	fs.StringVar(&o.httpTLSKey, "http-tls-key", "", "PEM `file` of the HTTP API's private key (with --http-tls-cert)")
+	fs.StringVar(&o.httpTLSCA, "http-tls-ca", "", "PEM `file` of a CA: clients (and members) must present a certificate it signed; members trust only it (optional)")
+	fs.StringVar(&o.tokenFile, "token-file", "", "`file` of bearer tokens, lines \"role token\" with role admin, app or read: turns on auth (the same file on every member)")
+	fs.StringVar(&o.authReads, "auth-reads", "token", "with --token-file, whether reads need a token: `token` or public")
+	fs.StringVar(&o.rateLimit, "rate-limit", "", "per-client request `rate` to /v1/, e.g. 200/s or 6000/m (a client is its token, else its IP; a batch counts its items); empty: unlimited")
+	fs.IntVar(&o.rateBurst, "rate-burst", 0, "requests a client may make at once under --rate-limit (default: one second's worth)")
+
+	fs.BoolVar(&o.pprof, "pprof", false, "serve Go profiles at /debug/pprof/ (admin token with --token-file)")
+	fs.Var(&o.stockMetricsSKUs, "stock-metrics-skus", "comma list of `SKUs` whose stock /metrics reports (per-SKU series are opt-in)")
+	fs.IntVar(&o.stockMetricsTop, "stock-metrics-top", 0, "also report the stock of the `N` best-selling SKUs on /metrics (at most 1000)")
+	fs.DurationVar(&o.diskStallTimeout, "disk-stall-timeout", d.DiskStallTimeout, "a raft log write longer than this marks the node unready and makes a leader step aside; 0: no watchdog")
 
 	fs.Var(&o.raftDialRewrite, "raft-dial-rewrite", "comma list of `PEER=VIA` raft addresses: dial VIA whenever raft dials PEER (fault-injection proxies in tests; not for production)")
 
@@ -329,6 +355,27 @@ func (o *options) check() error {
 	if tls := []string{o.raftTLSCert, o.raftTLSKey, o.raftTLSCA}; (tls[0] != "" || tls[1] != "" || tls[2] != "") && (tls[0] == "" || tls[1] == "" || tls[2] == "") {
 		bad("--raft-tls-cert, --raft-tls-key and --raft-tls-ca go together: set all three or none")
 	}
+	if (o.httpTLSCert == "") != (o.httpTLSKey == "") {
+		bad("--http-tls-cert and --http-tls-key go together")
+	}
+	if o.httpTLSCA != "" && o.httpTLSCert == "" {
+		bad("--http-tls-ca needs --http-tls-cert and --http-tls-key")
+	}
+	if o.authReads != "token" && o.authReads != "public" {
+		bad("--auth-reads %q: want token or public", o.authReads)
+	}
+	if _, err := parseRate(o.rateLimit); err != nil {
+		bad("--rate-limit %q: %v", o.rateLimit, err)
+	}
+	if o.rateBurst < 0 {
+		bad("--rate-burst must not be negative, got %d", o.rateBurst)
+	}
+	if o.stockMetricsTop < 0 || o.stockMetricsTop > 1000 || len(o.stockMetricsSKUs) > 1000 {
+		bad("--stock-metrics-top and --stock-metrics-skus: at most 1000 SKUs each")
+	}
+	if o.diskStallTimeout < 0 {
+		bad("--disk-stall-timeout must not be negative, got %v", o.diskStallTimeout)
+	}
 	if _, err := o.dialRewrites(); err != nil {
 		bad("--raft-dial-rewrite: %v", err)
 	}
@@ -354,6 +401,25 @@ func (o *options) dialRewrites() (map[string]string, error) {
 		out[peer] = via
 	}
 	return out, nil
+}
+
+// parseRate reads --rate-limit: "N/s", "N/m" or a bare N (per second); "" is no limit.
+func parseRate(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	num, unit, _ := strings.Cut(s, "/")
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("want a positive rate such as 200/s or 6000/m")
+	}
+	switch unit {
+	case "", "s":
+		return v, nil
+	case "m":
+		return v / 60, nil
+	}
+	return 0, fmt.Errorf("unit %q: want /s or /m", unit)
 }
 
 // envName is the environment variable of a flag: data-dir → STOCKD_DATA_DIR.
@@ -425,6 +491,8 @@ func printUsage(w io.Writer) {
 Usage:
   stockd --id ID --data-dir DIR [--bootstrap | --join ADDR[,ADDR...]] [flags]
   stockd dev [--nodes 3|5] [--base-dir DIR] [--keep]   (a local cluster in one process; stockd dev --help)
+  stockd restore FILE --id ID --data-dir EMPTY_DIR [flags]   (seed a NEW cluster's first node from a backup)
+  stockd recover --peers FILE --id ID --data-dir DIR [flags] (lost quorum: rewrite a STOPPED node's membership)
 
 Examples:
   # first node of a new cluster
@@ -479,6 +547,8 @@ var flagGroups = []struct {
 	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs"}},
 	{"Limits", []string{"max-inflight", "request-timeout", "expire-interval", "dedup-window", "ledger-per-sku"}},
 	{"Mutual TLS between nodes", []string{"raft-tls-cert", "raft-tls-key", "raft-tls-ca"}},
+	{"HTTP API security", []string{"http-tls-cert", "http-tls-key", "http-tls-ca", "token-file", "auth-reads", "rate-limit", "rate-burst"}},
+	{"Observability and the disk watchdog", []string{"pprof", "stock-metrics-skus", "stock-metrics-top", "disk-stall-timeout"}},
 	{"Process", []string{"config", "log-level", "log-json", "shutdown-timeout"}},
 	{"Testing", []string{"raft-dial-rewrite"}},
 }

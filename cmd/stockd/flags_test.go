@@ -189,6 +189,12 @@ func TestParseOptions_Errors(t *testing.T) {
 		{name: "half of tls", args: append([]string{"--raft-tls-cert", "c.pem"}, required...), want: []string{"--raft-tls-key", "--raft-tls-ca"}},
 		{name: "log level", args: append([]string{"--log-level", "loud"}, required...), want: []string{"--log-level", `"loud"`}},
 		{name: "nonvoter without join", args: append([]string{"--join-as-nonvoter"}, required...), want: []string{"--join-as-nonvoter needs --join"}},
+		{name: "half of http tls", args: append([]string{"--http-tls-key", "k.pem"}, required...), want: []string{"--http-tls-cert and --http-tls-key"}},
+		{name: "http ca alone", args: append([]string{"--http-tls-ca", "ca.pem"}, required...), want: []string{"--http-tls-ca needs"}},
+		{name: "auth reads", args: append([]string{"--auth-reads", "sometimes"}, required...), want: []string{"--auth-reads", `"sometimes"`}},
+		{name: "rate unit", args: append([]string{"--rate-limit", "5/h"}, required...), want: []string{"--rate-limit", "/s or /m"}},
+		{name: "rate value", args: append([]string{"--rate-limit", "lots"}, required...), want: []string{"--rate-limit", "200/s"}},
+		{name: "negative disk stall", args: append([]string{"--disk-stall-timeout", "-1s"}, required...), want: []string{"--disk-stall-timeout"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,7 +261,9 @@ func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 		"--heartbeat-timeout", "300ms", "--election-timeout", "400ms", "--leader-lease-timeout", "150ms",
 		"--commit-timeout", "2ms", "--max-append-entries", "64", "--snapshot-threshold", "100",
 		"--snapshot-interval", "5s", "--trailing-logs", "50", "--max-inflight", "10",
-		"--request-timeout", "3s", "--expire-interval", "2s", "--dedup-window", "1m", "--ledger-per-sku", "7")
+		"--request-timeout", "3s", "--expire-interval", "2s", "--dedup-window", "1m", "--ledger-per-sku", "7",
+		"--disk-stall-timeout", "4s", "--pprof", "--stock-metrics-skus", "a,b", "--stock-metrics-top", "5",
+		"--rate-limit", "120/m", "--rate-burst", "9")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,6 +279,8 @@ func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 		MaxAppendEntries: 64, SnapshotThreshold: 100, SnapshotInterval: 5 * time.Second, TrailingLogs: 50,
 		MaxInflight: 10, RequestTimeout: 3 * time.Second, ExpireInterval: 2 * time.Second,
 		DedupWindow: time.Minute, LedgerPerSKU: 7,
+		DiskStallTimeout: 4 * time.Second, EnablePprof: true, StockMetricsSKUs: []string{"a", "b"}, StockMetricsTop: 5,
+		RateLimit: 2, RateBurst: 9,
 	}
 	if cfg.UI == nil {
 		t.Error("no dashboard handler: every node serves /ui/")

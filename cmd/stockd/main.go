@@ -28,8 +28,15 @@ func main() {
 
 // run is main with its arguments and outputs passed in; it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "dev" {
-		return runDev(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "dev":
+			return runDev(args[1:], stdout, stderr)
+		case "restore":
+			return runRestore(args[1:], stdout, stderr)
+		case "recover":
+			return runRecover(args[1:], stdout, stderr)
+		}
 	}
 
 	opts, err := parseOptions(args, os.LookupEnv, os.ReadFile)
@@ -105,6 +112,13 @@ func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
 		}
 		cfg.RaftTLS, cfg.RaftClientTLS = server, client
 	}
+	if err := applySecurity(&cfg, o); err != nil {
+		return node.Config{}, err
+	}
+	cfg.EnablePprof = o.pprof
+	cfg.StockMetricsSKUs = o.stockMetricsSKUs
+	cfg.StockMetricsTop = o.stockMetricsTop
+	cfg.DiskStallTimeout = o.diskStallTimeout
 	if rw, _ := o.dialRewrites(); len(rw) > 0 {
 		logger.Warn("raft dials are rewritten (test harness setting)", "rewrites", o.raftDialRewrite.String())
 		cfg.RaftDial = rewritingDialer(rw)

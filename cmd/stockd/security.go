@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/flashstock/flashstock/node"
+)
+
+// applySecurity loads what the HTTP API security flags name: the API's TLS files, the
+// token file, and the rate limit.
+func applySecurity(cfg *node.Config, o *options) error {
+	if o.httpTLSCert != "" {
+		server, client, err := node.HTTPTLS(o.httpTLSCert, o.httpTLSKey, o.httpTLSCA)
+		if err != nil {
+			return fmt.Errorf("--http-tls-cert/--http-tls-key/--http-tls-ca: %w", err)
+		}
+		cfg.HTTPTLS, cfg.HTTPClientTLS = server, client
+	}
+	if o.tokenFile != "" {
+		tokens, err := node.LoadTokens(o.tokenFile)
+		if err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+		cfg.Auth = tokens
+		cfg.PublicReads = o.authReads == "public"
+	}
+	rate, err := parseRate(o.rateLimit)
+	if err != nil {
+		return fmt.Errorf("--rate-limit: %w", err)
+	}
+	cfg.RateLimit, cfg.RateBurst = rate, o.rateBurst
+	return nil
+}

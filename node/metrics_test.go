@@ -1,0 +1,133 @@
+package node
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// scrape returns the /metrics text of a node.
+func scrape(t testing.TB, c *testCluster, n *Node) string {
+	t.Helper()
+	a := do(t, c.client, "GET", "http://"+n.HTTPAddr()+"/metrics", nil, "")
+	if a.status != 200 {
+		t.Fatalf("metrics: %d %v", a.status, a.err)
+	}
+	return string(a.body)
+}
+
+// sample finds the value of the series whose line starts with prefix (name and labels).
+func sample(text, prefix string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok && strings.HasPrefix(rest, " ") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+func TestMetrics_NodeAndRaftSeries(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) { cfg.StockMetricsSKUs = []string{"tee"}; cfg.StockMetricsTop = 1 })
+	c.createSKU("tee", 3)
+	c.createSKU("cap", 9)
+	_, l := c.waitLeader()
+	for i := range 4 { // three sales, then sold out through the log (no first-try header)
+		c.call(l.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
+	}
+	if code, _ := c.deductTry(l.HTTPAddr(), "tee", "first", 1, 1); code != 409 {
+		t.Fatalf("first try on a sold-out SKU: %d", code)
+	}
+	c.call(l.HTTPAddr(), "POST", "/v1/skus/cap/deduct", api.DeductRequest{Qty: 2, RequestID: "c1", UserID: "u"}, nil)
+
+	want := map[string]float64{
+		`flashstock_deductions_total{duplicate="false"}`:                                              4,
+		`flashstock_deducted_units_total`:                                                             5,
+		`flashstock_rejections_total{command="deduct",path="log",reason="sold_out"}`:                  1,
+		`flashstock_rejections_total{command="deduct",path="fast_path",reason="sold_out"}`:            1,
+		`flashstock_http_requests_total{code="200",method="POST",route="POST /v1/skus/{sku}/deduct"}`: 4,
+		`flashstock_sku_units{column="sold",sku="tee"}`:                                               3,
+		`flashstock_sku_units{column="available",sku="tee"}`:                                          0,
+		`flashstock_raft_leader`:                                                                      1,
+	}
+	var text string
+	// raft reports some of its metrics after the answer went out: poll.
+	eventually(t, 10*time.Second, func() error {
+		text = scrape(t, c, l)
+		for series, v := range want {
+			if got, ok := sample(text, series); !ok || got != v {
+				return fmt.Errorf("%s = %v (present %v), want %v", series, got, ok, v)
+			}
+		}
+		for _, name := range []string{
+			// hashicorp/raft's own, through go-metrics' compat package and our sink.
+			"raft_commitTime", "raft_fsm_applyBatch", "raft_apply",
+			// ours around the fsm and the log store.
+			"flashstock_fsm_apply_batch_seconds_count", "flashstock_raft_store_logs_seconds_count",
+			"flashstock_http_request_duration_seconds_bucket", `flashstock_raft_state{state="leader"} 1`,
+			"flashstock_raft_commit_index", "flashstock_fsm_applied_index", "flashstock_raft_last_contact_seconds",
+		} {
+			if !strings.Contains(text, "\n"+name) {
+				return fmt.Errorf("no %s series", name)
+			}
+		}
+		return nil
+	})
+	// The stock series are bounded: only the listed SKU and the top seller (tee again).
+	if strings.Contains(text, `sku="cap"`) {
+		t.Errorf("stock series of an unchosen SKU:\n%s", grep(text, "flashstock_sku_units"))
+	}
+	// A follower reports its own view.
+	f := c.get((indexOfNode(c, l) + 1) % 3)
+	ftext := scrape(t, c, f)
+	if v, ok := sample(ftext, "flashstock_raft_leader"); !ok || v != 0 {
+		t.Errorf("follower's flashstock_raft_leader = %v %v", v, ok)
+	}
+}
+
+func grep(text, substr string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func indexOfNode(c *testCluster, n *Node) int {
+	for i, m := range c.running() {
+		if m == n {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestOptionalHandlers_PprofForAdminsAndUIForReaders(t *testing.T) {
+	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "dashboard at "+r.URL.Path) })
+	c := newCluster(t, 1, func(cfg *Config) { cfg.EnablePprof, cfg.Auth, cfg.UI = true, testTokens(t), ui })
+	addr := "http://" + c.get(0).HTTPAddr()
+	if a := do(t, c.client, "GET", addr+"/debug/pprof/cmdline", nil, readTok); a.status != 403 {
+		t.Fatalf("pprof with a read token: %d", a.status)
+	}
+	if a := do(t, c.client, "GET", addr+"/debug/pprof/cmdline", nil, adminTok); a.status != 200 {
+		t.Fatalf("pprof with the admin token: %d %v", a.status, a.err)
+	}
+	if a := do(t, c.client, "GET", addr+"/ui/", nil, ""); a.status != 401 {
+		t.Fatalf("ui without a token while reads need one: %d", a.status)
+	}
+	if a := do(t, c.client, "GET", addr+"/ui/app.js", nil, readTok); a.status != 200 || string(a.body) != "dashboard at /ui/app.js" {
+		t.Fatalf("ui with a read token: %d %s", a.status, a.body)
+	}
+	c2 := newCluster(t, 1, nil)
+	if a := do(t, c2.client, "GET", "http://"+c2.get(0).HTTPAddr()+"/debug/pprof/cmdline", nil, ""); a.status != 404 {
+		t.Fatalf("pprof without EnablePprof: %d", a.status)
+	}
+}
