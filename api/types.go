@@ -180,6 +180,10 @@ type Cluster struct {
 	Leader string `json:"leader"`
 	Term   uint64 `json:"term"`
 	Nodes  []Node `json:"nodes"`
+	// ConfigIndex is the log index of the configuration shown. A membership change that
+	// carries it applies only to that configuration: of two changes made from the same
+	// view, one fails with failed_precondition, however they are timed.
+	ConfigIndex uint64 `json:"config_index"`
 }
 
 // JoinRequest is the body of POST /v1/cluster/members.
@@ -188,6 +192,9 @@ type JoinRequest struct {
 	RaftAddr string `json:"raft_addr"`
 	HTTPAddr string `json:"http_addr"`
 	Nonvoter bool   `json:"nonvoter,omitempty"`
+	// ConfigIndex, when set, is the Cluster.ConfigIndex the caller saw; the join fails
+	// with failed_precondition if the configuration has changed since.
+	ConfigIndex uint64 `json:"config_index,omitempty"`
 }
 
 // TransferRequest is the body of POST /v1/cluster/leader (leadership transfer); an empty

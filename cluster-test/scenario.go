@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -273,6 +274,9 @@ func (e *env) report(ops []Op, res porcupine.CheckResult, info porcupine.Lineari
 		}
 		for _, m := range e.c.Members {
 			r.copyFile(m.ID+".log", m.LogPath)
+			// The state itself, for comparing replicas that disagree (open it with fsm.Open
+			// on a copy; it may have been copied mid-write).
+			r.copyFile(m.ID+"-state.db", filepath.Join(m.DataDir, "state.db"))
 		}
 		if r.err != nil {
 			e.t.Logf("results dir %s: %v", r.dir, r.err)

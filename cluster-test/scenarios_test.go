@@ -543,7 +543,16 @@ func TestMembershipChanges(t *testing.T) {
 		// read the same configuration and race at its raft; one must fail.
 		leader := e.leader()
 		e.events.fault("racing additions of %s and %s at leader %s", a.ID, b.ID, leader.ID)
-		errs := raceJoins(ctx, leader.HTTPAddr, join(a), join(b))
+		// Both calls are made from the same view of the configuration, as two operators
+		// reading `stockctl cluster status` and then joining would: exactly one may win,
+		// however the two are timed.
+		view, err := cl.ClusterStatus(ctx)
+		if err != nil || view.ConfigIndex == 0 {
+			e.fatal("read the configuration index: %v (index %d)", err, view.ConfigIndex)
+		}
+		ja, jb := join(a), join(b)
+		ja.ConfigIndex, jb.ConfigIndex = view.ConfigIndex, view.ConfigIndex
+		errs := raceJoins(ctx, leader.HTTPAddr, ja, jb)
 		errA, errB := errs[0], errs[1]
 		wins := 0
 		for _, err := range errs {

@@ -302,6 +302,11 @@ func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
 		}
 	}
 	if !present {
+		// A member already present makes this a retry or a restart's join: it needs no
+		// change, so the caller's view of the configuration matters only here.
+		if index, err = expectConfig(index, req.ConfigIndex); err != nil {
+			return err
+		}
 		// prevIndex: of two racing changes made against the same configuration, one fails.
 		var f raft.IndexFuture
 		if req.Nonvoter {
@@ -322,9 +327,12 @@ func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
 // removeMember is the leader's side of a leave. A removal that would leave the cluster
 // unable to commit is refused unless forced (see checkRemoval); removing the last voter
 // is refused always.
-func (n *Node) removeMember(ctx context.Context, id string, force bool) error {
+func (n *Node) removeMember(ctx context.Context, id string, force bool, seen uint64) error {
 	cfg, index, err := n.configuration()
 	if err != nil {
+		return err
+	}
+	if index, err = expectConfig(index, seen); err != nil {
 		return err
 	}
 	found, voters, isVoter := false, 0, false
@@ -357,6 +365,19 @@ func (n *Node) removeMember(ctx context.Context, id string, force bool) error {
 	}
 	n.log.Info("member removed", "id", id)
 	return nil
+}
+
+// expectConfig checks a caller's view of the configuration (0: none given) against the
+// current one and returns the prevIndex to change it with: the caller's, so that raft
+// itself refuses the change if another one gets in between.
+func expectConfig(current, seen uint64) (uint64, error) {
+	if seen == 0 {
+		return current, nil
+	}
+	if seen != current {
+		return 0, api.Errorf(api.FailedPrecondition, "membership changed since configuration %d (it is now %d); read the cluster and retry", seen, current)
+	}
+	return seen, nil
 }
 
 // membershipError maps a failed configuration change. One made against a configuration

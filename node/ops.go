@@ -56,13 +56,13 @@ func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
 // report of its role and applied index (asked in parallel, briefly); a member that does not
 // answer shows role "unknown".
 func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
-	cfg, _, err := n.configuration()
+	cfg, cfgIndex, err := n.configuration()
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
 	_, leader := n.raft.LeaderWithID()
-	out := api.Cluster{Leader: string(leader), Term: n.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers))}
+	out := api.Cluster{Leader: string(leader), Term: n.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -152,7 +152,14 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "force: %v", err))
 		return
 	}
-	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.removeMember(ctx, id, force) })
+	var seen uint64
+	if v := r.URL.Query().Get("config_index"); v != "" {
+		if seen, err = strconv.ParseUint(v, 10, 64); err != nil || seen == 0 {
+			n.writeError(w, api.Errorf(api.InvalidArgument, "config_index must be a positive integer, got %q", v))
+			return
+		}
+	}
+	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.removeMember(ctx, id, force, seen) })
 }
 
 func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {

@@ -65,3 +65,34 @@ func TestJoin_WipedVoterIsRemovedThenAdded(t *testing.T) {
 		t.Fatalf("the rejoined node has %+v", s)
 	}
 }
+
+// A membership change made from a view of the configuration (config_index) applies only to
+// that configuration: the second of two changes made from one view fails, whenever it
+// comes; a retry of a join that already took effect still succeeds.
+func TestMembership_ConfigIndexFencesChanges(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	_, l := c.waitLeader()
+	var view api.Cluster
+	c.mustCall(l.HTTPAddr(), "GET", "/v1/cluster", nil, &view)
+	if view.ConfigIndex == 0 {
+		t.Fatalf("cluster view without a configuration index: %+v", view)
+	}
+	// Learners that never start: they change the configuration without taking part.
+	first := api.JoinRequest{ID: "x1", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2", Nonvoter: true, ConfigIndex: view.ConfigIndex}
+	second := api.JoinRequest{ID: "x2", RaftAddr: "127.0.0.1:3", HTTPAddr: "127.0.0.1:4", Nonvoter: true, ConfigIndex: view.ConfigIndex}
+	c.mustCall(l.HTTPAddr(), "POST", "/v1/cluster/members", first, nil)
+	if code, err := c.call(l.HTTPAddr(), "POST", "/v1/cluster/members", second, nil); code != 409 || err.(*api.Error).Code != api.FailedPrecondition {
+		t.Fatalf("second change from the same view: %d %v", code, err)
+	}
+	c.mustCall(l.HTTPAddr(), "POST", "/v1/cluster/members", first, nil) // a retry: no change needed
+	var after api.Cluster
+	c.mustCall(l.HTTPAddr(), "GET", "/v1/cluster", nil, &after)
+	if after.ConfigIndex <= view.ConfigIndex || len(after.Nodes) != 4 {
+		t.Fatalf("after: %+v", after)
+	}
+	stale := fmt.Sprintf("/v1/cluster/members/x1?config_index=%d", view.ConfigIndex)
+	if code, err := c.call(l.HTTPAddr(), "DELETE", stale, nil, nil); code != 409 || err.(*api.Error).Code != api.FailedPrecondition {
+		t.Fatalf("leave from a stale view: %d %v", code, err)
+	}
+	c.mustCall(l.HTTPAddr(), "DELETE", fmt.Sprintf("/v1/cluster/members/x1?config_index=%d", after.ConfigIndex), nil, nil)
+}
