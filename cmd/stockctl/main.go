@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand: run gets the arguments after its name and the output streams.
@@ -38,6 +39,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	args = globalsAfterCommand(args)
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -76,4 +78,36 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'stockctl <command> --help' for its flags and examples.")
 	fmt.Fprintln(w, "\n"+globalHelp+"\n\n"+exitCodesHelp)
+}
+
+// globalFlags take a value; globalBools do not. They are the flags every cluster command
+// accepts (cli.go).
+var (
+	globalFlags = map[string]bool{"endpoints": true, "timeout": true, "token": true, "cacert": true, "cert": true, "key": true}
+	globalBools = map[string]bool{"json": true}
+)
+
+// globalsAfterCommand moves global flags given before the command name to the end, so
+// `stockctl --endpoints a,b cluster status` works as etcdctl users expect: every leaf
+// command parses them with its own flags, in any position after its subcommand.
+func globalsAfterCommand(args []string) []string {
+	var globals []string
+	i := 0
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "-h" && args[i] != "--help" {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		switch {
+		case globalBools[name] || globalFlags[name] && hasValue:
+			globals = append(globals, args[i])
+			i++
+		case globalFlags[name] && i+1 < len(args):
+			globals = append(globals, args[i], args[i+1])
+			i += 2
+		default:
+			return args // not ours: let the usual errors name it
+		}
+	}
+	if len(globals) == 0 || i == len(args) {
+		return args
+	}
+	return append(append([]string{}, args[i:]...), globals...)
 }

@@ -38,3 +38,18 @@ func TestRun_Usage(t *testing.T) {
 		}
 	}
 }
+
+func TestGlobalsAfterCommand(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"--endpoints a,b cluster status", "cluster status --endpoints a,b"},
+		{"--endpoints=a --json sku get phone", "sku get phone --endpoints=a --json"},
+		{"--json --timeout 3s deduct tee 1 --user u", "deduct tee 1 --user u --json --timeout 3s"},
+		{"sku get phone --endpoints a", "sku get phone --endpoints a"},
+		{"--bogus cluster status", "--bogus cluster status"},
+		{"--help", "--help"},
+	} {
+		if got := strings.Join(globalsAfterCommand(strings.Fields(tc.in)), " "); got != tc.want {
+			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
