@@ -115,12 +115,12 @@ func (n *Node) membershipLoop() {
 		}
 		if n.raft.State() == raft.Shutdown {
 			n.log.Warn("raft stopped (removed from the cluster?); stopping the node")
-			go n.Shutdown(context.Background()) // not n.spawn: Shutdown waits for spawned loops
+			go n.stopSelf()
 			return
 		}
 		if n.removed() {
 			n.log.Warn("this node is no longer in the cluster's configuration; stopping")
-			go n.Shutdown(context.Background())
+			go n.stopSelf()
 			return
 		}
 		if err := n.reconcileMembership(); err != nil {
@@ -136,6 +136,21 @@ func (n *Node) membershipLoop() {
 }
 
 var errNotInConfig = errors.New("not in the raft configuration yet")
+
+// selfStopGrace bounds the graceful part of a shutdown the node starts on its own: open
+// requests get this long, then their connections are closed (a watch stream never ends by
+// itself, and a removed node must not linger answering for a cluster it left).
+const selfStopGrace = 3 * time.Second
+
+// stopSelf shuts the node down from one of its own loops (not n.spawn: Shutdown waits for
+// the spawned loops).
+func (n *Node) stopSelf() {
+	ctx, cancel := context.WithTimeout(context.Background(), selfStopGrace)
+	defer cancel()
+	if err := n.Shutdown(ctx); err != nil {
+		n.log.Warn("shutdown after leaving the cluster", "error", err)
+	}
+}
 
 // removed finds out whether this node was removed from the cluster. hashicorp/raft stops
 // replicating to a removed follower before it sees its removal, so the follower would sit
@@ -380,10 +395,15 @@ func expectConfig(current, seen uint64) (uint64, error) {
 	return seen, nil
 }
 
-// membershipError maps a failed configuration change. One made against a configuration
-// that another change replaced meanwhile (two racing CLI calls) is a conflict the caller
-// can resolve by reading the cluster again, not a server fault.
+// membershipError maps a failed configuration change. One that raft refused because another
+// change got in first (the configuration is no longer the one at index) is a conflict the
+// caller resolves by reading the cluster again. A wait that ended on a deadline is not: the
+// change may have committed (then the index moved because of it), so the outcome stays
+// unknown and a retry finds out.
 func (n *Node) membershipError(err error, index uint64) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err
+	}
 	if _, now, cerr := n.configuration(); cerr == nil && now != index {
 		return api.Errorf(api.FailedPrecondition, "membership changed concurrently (configuration %d is now %d); read the cluster and retry: %v", index, now, err)
 	}
