@@ -18,8 +18,7 @@ const (
 	// may be answered sold_out from a linearizable read without a log write: no earlier try
 	// of it can still commit and contradict that answer. Without the header a deduction
 	// always goes through the log.
-	HeaderAttempt   = "X-Flashstock-Attempt"
-	HeaderRequestID = "X-Request-Id"
+	HeaderAttempt = "X-Flashstock-Attempt"
 )
 
 // SKU is a stock-keeping unit as the API shows it.

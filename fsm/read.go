@@ -109,17 +109,6 @@ func (m *Machine) History(sku string, limit int) ([]Movement, error) {
 	return out, err
 }
 
-// LogTime is the log's clock: the largest command time applied so far (Unix ms).
-func (m *Machine) LogTime() int64 {
-	var t int64
-	_ = m.view(func(tx *bolt.Tx) error {
-		md, err := decodeMeta(tx.Bucket(bucketMeta).Get(metaKey))
-		t = md.LogTime
-		return err
-	})
-	return t
-}
-
 // DedupLen is how many request ids the exactly-once table remembers.
 func (m *Machine) DedupLen() int {
 	n := 0

@@ -222,11 +222,3 @@ type Result struct {
 // OK reports whether the command was applied (or was applied the first time, for a
 // duplicate).
 func (r Result) OK() bool { return r.Code == api.OK }
-
-// Err turns a rejection into an *api.Error (nil for OK).
-func (r Result) Err() error {
-	if r.Code == api.OK {
-		return nil
-	}
-	return &api.Error{Code: r.Code, Message: r.Message}
-}

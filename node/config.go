@@ -51,8 +51,8 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
 
-	// MaxInflight bounds proposals waiting for commit on the leader; past it, mutations get
-	// 429 overloaded at once.
+	// MaxInflight bounds the clients' commands queued or in flight on the leader (a batch
+	// deduction counts each item); past it, mutations get 429 overloaded at once.
 	MaxInflight int
 	// RequestTimeout bounds a request whose client set no deadline.
 	RequestTimeout time.Duration

@@ -97,7 +97,7 @@ func (n *Node) newMetrics() (*metrics, error) {
 	gauge("flashstock_raft_commit_index", "Highest log index known committed.", func() float64 { return float64(n.raft.CommitIndex()) })
 	gauge("flashstock_fsm_applied_index", "Highest log index the state machine applied.", func() float64 { return float64(n.fsm.AppliedIndex()) })
 	gauge("flashstock_proposals_inflight", "Log entries proposed on the leader and not yet resolved.", func() float64 {
-		return float64(len(n.inflight))
+		return float64(n.inflight.Load())
 	})
 	gauge("flashstock_raft_last_contact_seconds", "Seconds since this node heard from the leader (0 on the leader, -1 never).", func() float64 {
 		ms := n.lastContactMS()

@@ -40,7 +40,7 @@ type Node struct {
 	fwd      *http.Client
 
 	members  atomic.Pointer[memberCache]
-	inflight chan struct{} // admission: one token per proposal waiting for commit
+	inflight atomic.Int64 // log entries proposed and not yet resolved (a gauge)
 	reads    *readIndex
 	coalesce *coalescer
 	watch    *hub
@@ -85,7 +85,6 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg:       cfg,
 		log:       cfg.Logger.With("node", cfg.ID),
-		inflight:  make(chan struct{}, cfg.MaxInflight),
 		watch:     newHub(),
 		termReady: make(chan struct{}),
 		done:      make(chan struct{}),

@@ -15,16 +15,12 @@ import (
 // applied. The leader stamps its clock into the command here, outside apply, so every
 // replica sees the same time.
 //
-// Admission: at most MaxInflight proposals wait for commit; past that the answer is
-// overloaded at once, before anything enters the log, instead of an unbounded queue.
+// Admission is not done here but where clients' commands enter (the coalescer, which
+// counts commands, not entries); the node's own proposals (hold expiry, member records,
+// term no-ops) come from loops that wait for each one, so they are bounded already.
 func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
 	if n.raft.State() != raft.Leader {
 		return fsm.Result{}, errNotLeader
-	}
-	select {
-	case n.inflight <- struct{}{}:
-	default:
-		return fsm.Result{}, &api.Error{Code: api.Overloaded, Message: "too many commands in flight; retry after a moment"}
 	}
 	now := time.Now().UnixMilli()
 	cmd.Time = now
@@ -33,7 +29,6 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 	}
 	data, err := fsm.Encode(cmd)
 	if err != nil {
-		<-n.inflight
 		return fsm.Result{}, &api.Error{Code: api.InvalidArgument, Message: err.Error()}
 	}
 	timeout := n.cfg.RequestTimeout
@@ -41,16 +36,16 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 		timeout = time.Until(dl)
 	}
 	if timeout <= 0 { // raft reads 0 as "wait forever"
-		<-n.inflight
 		return fsm.Result{}, context.DeadlineExceeded
 	}
+	n.inflight.Add(1)
 	f := n.raft.Apply(data, timeout)
 	// raft resolves every future (commit, lost leadership or shutdown), so this goroutine
 	// ends; the caller stops waiting earlier if its context ends.
 	resolved := make(chan error, 1)
 	go func() {
 		resolved <- f.Error()
-		<-n.inflight
+		n.inflight.Add(-1)
 	}()
 	select {
 	case err := <-resolved:
