@@ -1,7 +1,7 @@
 package fsm
 
 import (
-	"bytes"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -34,6 +34,36 @@ type applier struct {
 
 	membersChanged bool
 	scratch        []byte // reused by fingerprint
+
+	// bbolt keeps the key and value slices given to Put until the transaction ends, so
+	// records are encoded into shared chunks (the arena) instead of one allocation each.
+	arena []byte
+	w     writer
+}
+
+// record starts encoding a key or value into the arena; done returns the bytes.
+func (a *applier) record() *writer {
+	if cap(a.arena)-len(a.arena) < 512 {
+		a.arena = make([]byte, 0, 16<<10)
+	}
+	a.w.b = a.arena[len(a.arena):len(a.arena)]
+	return &a.w
+}
+
+func (a *applier) done() []byte {
+	b := a.w.b
+	// Still in the chunk (else append moved it to a slice of its own): claim the bytes.
+	if cap(b) == cap(a.arena)-len(a.arena) {
+		a.arena = a.arena[:len(a.arena)+len(b)]
+	}
+	return b
+}
+
+// seqKey encodes a sequence number as an 8-byte big-endian key in the arena.
+func (a *applier) seqKey(seq uint64) []byte {
+	w := a.record()
+	w.b = binary.BigEndian.AppendUint64(w.b, seq)
+	return a.done()
 }
 
 func newApplier(tx *bolt.Tx, md *meta, base *dedupIndex) *applier {
@@ -44,11 +74,10 @@ func newApplier(tx *bolt.Tx, md *meta, base *dedupIndex) *applier {
 		cache: make(map[string]*skuRecord), dirty: make(map[string]bool),
 		base: base, pending: make(map[string]uint64), gone: make(map[string]uint64),
 	}
-	// Both buckets grow at the end of a key range (the dedup table always, the ledger per
-	// SKU), so full pages waste nothing; bbolt's default of half-full pages would double
-	// the bytes written and fsynced per batch.
+	// Both buckets only grow at their end, so full pages waste nothing; bbolt's default of
+	// half-full pages would double the bytes written and fsynced per batch.
 	a.dedupB.FillPercent = 1.0
-	a.ledger.FillPercent = 0.9
+	a.ledger.FillPercent = 1.0
 	return a
 }
 
@@ -213,27 +242,29 @@ func (a *applier) flush() error {
 	return nil
 }
 
-// move appends a movement to the SKU's ledger and drops the oldest past the retention.
+// move appends a movement to the ledger, linked to the SKU's previous one, and drops the
+// oldest movement of all once the ledger holds more than its retention.
 func (a *applier) move(s *skuRecord, kind MovementKind, qty int64, c Command) error {
 	a.meta.MoveSeq++
-	m := Movement{Index: a.index, Kind: kind, Qty: qty, OrderID: c.OrderID, RequestID: c.RequestID, UserID: c.UserID, Time: a.time}
-	if err := a.ledger.Put(skuKey(s.SKU.SKU, u64(a.meta.MoveSeq)), m.encode()); err != nil {
+	seq := a.meta.MoveSeq
+	m := movementRecord{Movement: Movement{Index: a.index, SKU: s.SKU.SKU, Kind: kind, Qty: qty,
+		OrderID: c.OrderID, RequestID: c.RequestID, UserID: c.UserID, Time: a.time}, Prev: s.LastMove}
+	key := a.seqKey(seq)
+	m.encode(a.record())
+	if err := a.ledger.Put(key, a.done()); err != nil {
 		return fmt.Errorf("put movement: %w", err)
 	}
-	s.LedgerCount++
-	if s.LedgerCount <= a.meta.LedgerPerSKU {
+	s.LastMove = seq
+	if seq <= a.meta.LedgerMax {
 		return nil
 	}
-	prefix := skuKey(s.SKU.SKU, nil)
+	// Seqs have no holes and go oldest first, so one delete per append keeps the bound.
 	c2 := a.ledger.Cursor()
-	k, _ := c2.Seek(prefix)
-	if k == nil || !bytes.HasPrefix(k, prefix) {
-		return fmt.Errorf("ledger of %q: retained count %d but no movement found", s.SKU.SKU, s.LedgerCount)
+	if k, _ := c2.First(); k != nil && beUint64(k) <= seq-a.meta.LedgerMax {
+		if err := c2.Delete(); err != nil {
+			return fmt.Errorf("prune movement: %w", err)
+		}
 	}
-	if err := c2.Delete(); err != nil {
-		return fmt.Errorf("prune movement: %w", err)
-	}
-	s.LedgerCount--
 	return nil
 }
 

@@ -391,32 +391,47 @@ func TestApply_IndexesMustIncrease(t *testing.T) {
 }
 
 func TestHistory(t *testing.T) {
-	r := newReplica(t, Options{LedgerPerSKU: 3})
+	r := newReplica(t, Options{LedgerMax: 4})
 	r.one(create("a", 10, 0))
 	r.one(deduct("d1", "a", "u1", 1))
 	r.one(reserve("r1", "o1", "u2", 100, 1000, Line{"a", 2}))
 	r.one(orderCmd(KindConfirm, "c1", "o1", 1001))
-	h, err := r.m.History("a", 10)
-	if err != nil {
+	kinds := func(sku string, limit int) []MovementKind {
+		t.Helper()
+		h, err := r.m.History(sku, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []MovementKind{}
+		for _, mv := range h {
+			if mv.SKU != sku {
+				t.Fatalf("history of %s holds %+v", sku, mv)
+			}
+			out = append(out, mv.Kind)
+		}
+		return out
+	}
+	if got := kinds("a", 10); !slices.Equal(got, []MovementKind{MoveCreate, MoveDeduct, MoveReserve, MoveConfirm}) {
+		t.Fatalf("history kinds %v", got)
+	}
+	h, _ := r.m.History("a", 10)
+	if h[3].OrderID != "o1" || h[3].UserID != "u2" || h[3].Qty != 2 || h[3].Index != 4 || h[3].Seq != 4 {
+		t.Fatalf("confirm movement %+v", h[3])
+	}
+	if got := kinds("a", 1); !slices.Equal(got, []MovementKind{MoveConfirm}) {
+		t.Fatalf("limit 1 gave %v", got)
+	}
+	// A fifth movement, of another SKU, pushes the oldest of all out of the ledger; the
+	// two SKUs' histories stay apart.
+	r.one(create("a2", 1, 0))
+	if got := kinds("a", 10); !slices.Equal(got, []MovementKind{MoveDeduct, MoveReserve, MoveConfirm}) {
+		t.Fatalf("after retention: history kinds %v", got)
+	}
+	if got := kinds("a2", 10); !slices.Equal(got, []MovementKind{MoveCreate}) {
+		t.Fatalf("history of a2: %v", got)
+	}
+	if err := r.m.CheckInvariants(); err != nil {
 		t.Fatal(err)
-	}
-	kinds := []MovementKind{}
-	for _, mv := range h {
-		kinds = append(kinds, mv.Kind)
-	}
-	want := []MovementKind{MoveDeduct, MoveReserve, MoveConfirm} // create dropped by retention
-	if len(kinds) != 3 || kinds[0] != want[0] || kinds[1] != want[1] || kinds[2] != want[2] {
-		t.Fatalf("history kinds %v, want %v", kinds, want)
-	}
-	if h[2].OrderID != "o1" || h[2].UserID != "u2" || h[2].Qty != 2 || h[2].Index != 4 {
-		t.Fatalf("confirm movement %+v", h[2])
-	}
-	if h, _ := r.m.History("a", 1); len(h) != 1 || h[0].Kind != MoveConfirm {
-		t.Fatalf("limit 1 gave %+v", h)
-	}
-	r.one(create("a2", 1, 0)) // a neighbour SKU's movements stay out of a's history
-	if h, _ := r.m.History("a", 10); len(h) != 3 {
-		t.Fatalf("history mixed SKUs: %+v", h)
 	}
 	if _, err := r.m.History("zz", 10); err == nil {
 		t.Fatal("history of unknown sku")

@@ -57,7 +57,8 @@ func (m *Machine) HashAt() (uint64, [32]byte, error) {
 //   - reserved == the units of the SKU in held orders;
 //   - every held order has exactly one hold entry and every hold entry a held order;
 //   - per-user counts never exceed the SKU's limit;
-//   - the ledger keeps at most the retention per SKU, and its count matches;
+//   - the ledger keeps at most its retention; every movement it keeps is on its SKU's
+//     chain of links (newest first, each to an older movement of the same SKU);
 //   - the dedup table has one record per request id, oldest first, within its bound.
 func (m *Machine) CheckInvariants() error {
 	var errs []error
@@ -80,8 +81,8 @@ func (m *Machine) CheckInvariants() error {
 			if s.Total() != s.Restocked {
 				fail("sku %q: available+reserved+sold = %d, restocked %d", s.SKU.SKU, s.Total(), s.Restocked)
 			}
-			if s.LedgerCount > md.LedgerPerSKU {
-				fail("sku %q: ledger keeps %d movements, retention %d", s.SKU.SKU, s.LedgerCount, md.LedgerPerSKU)
+			if s.LastMove > md.MoveSeq {
+				fail("sku %q: newest movement %d is past the ledger's last seq %d", s.SKU.SKU, s.LastMove, md.MoveSeq)
 			}
 			return nil
 		})
@@ -134,18 +135,44 @@ func (m *Machine) CheckInvariants() error {
 		if err != nil {
 			return err
 		}
-		ledger := map[string]uint64{}
-		err = tx.Bucket(bucketLedger).ForEach(func(k, _ []byte) error {
-			name, _, _ := bytes.Cut(k, []byte{0})
-			ledger[string(name)]++
+		kept := map[string]int{}
+		ledger := tx.Bucket(bucketLedger)
+		err = ledger.ForEach(func(k, v []byte) error {
+			mv, err := decodeMovement(beUint64(k), v)
+			if err != nil {
+				return err
+			}
+			if _, ok := skus[mv.SKU]; !ok {
+				fail("movement %d of unknown sku %q", mv.Seq, mv.SKU)
+			}
+			kept[mv.SKU]++
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		if n := ledger.Stats().KeyN; uint64(n) > md.LedgerMax {
+			fail("ledger holds %d movements, retention %d", n, md.LedgerMax)
+		}
 		for name, s := range skus {
-			if ledger[name] != s.LedgerCount {
-				fail("sku %q: ledger holds %d movements, record says %d", name, ledger[name], s.LedgerCount)
+			chain := 0
+			for seq := s.LastMove; seq != 0; chain++ {
+				v := ledger.Get(u64(seq))
+				if v == nil {
+					break
+				}
+				mv, err := decodeMovement(seq, v)
+				if err != nil {
+					return err
+				}
+				if mv.SKU != name {
+					fail("sku %q: its chain reaches movement %d of %q", name, seq, mv.SKU)
+					break
+				}
+				seq = mv.Prev
+			}
+			if chain != kept[name] {
+				fail("sku %q: %d movements on its chain, the ledger keeps %d", name, chain, kept[name])
 			}
 		}
 		seen := map[string]bool{}

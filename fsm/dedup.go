@@ -38,7 +38,9 @@ func (a *applier) remember(id string, fp uint64, res Result) error {
 	a.meta.DedupSeq++
 	res.Batch, res.Duplicate, res.Skipped = nil, false, false
 	d := dedupRecord{RequestID: id, Time: a.meta.LogTime, Fingerprint: fp, Result: res}
-	if err := a.dedupB.Put(u64(a.meta.DedupSeq), d.encode()); err != nil {
+	key := a.seqKey(a.meta.DedupSeq)
+	d.encode(a.record())
+	if err := a.dedupB.Put(key, a.done()); err != nil {
 		return fmt.Errorf("put dedup: %w", err)
 	}
 	a.pending[id] = a.meta.DedupSeq
@@ -83,6 +85,9 @@ func dedupHead(b []byte) (string, int64, error) {
 
 // pruneDedupCount keeps the table within DedupMax by forgetting the oldest.
 func (a *applier) pruneDedupCount() error {
+	if a.meta.DedupSeq <= a.meta.DedupMax {
+		return nil // fewer records than the bound were ever written
+	}
 	c := a.dedupB.Cursor()
 	k, v := c.First()
 	if k == nil || a.meta.DedupSeq-beUint64(k)+1 <= a.meta.DedupMax {

@@ -45,8 +45,9 @@ type Options struct {
 	// DedupMax bounds the exactly-once table; past it the oldest entries go first.
 	// Default 2,000,000.
 	DedupMax uint64
-	// LedgerPerSKU bounds the movements kept per SKU; older ones are dropped. Default 100,000.
-	LedgerPerSKU uint64
+	// LedgerMax bounds the movements the audit ledger keeps, across all SKUs; the oldest
+	// go first. Default 2,000,000.
+	LedgerMax uint64
 	// NoSync skips fsync on commit. Only for tests and benchmarks of CPU cost: a replica
 	// without fsync may lose acknowledged writes on power loss.
 	NoSync bool
@@ -61,8 +62,8 @@ func (o Options) withDefaults() Options {
 	if o.DedupMax == 0 {
 		o.DedupMax = 2_000_000
 	}
-	if o.LedgerPerSKU == 0 {
-		o.LedgerPerSKU = 100_000
+	if o.LedgerMax == 0 {
+		o.LedgerMax = 2_000_000
 	}
 	if o.Mode == 0 {
 		o.Mode = 0o600
@@ -103,16 +104,18 @@ type Machine struct {
 
 // meta is the state kept in bucketMeta.
 type meta struct {
-	Applied      uint64
-	LogTime      int64 // largest command time seen: the clock of the log
-	MoveSeq      uint64
-	DedupSeq     uint64
-	DedupWindow  int64 // ms
-	DedupMax     uint64
-	LedgerPerSKU uint64
+	Applied     uint64
+	LogTime     int64 // largest command time seen: the clock of the log
+	MoveSeq     uint64
+	DedupSeq    uint64
+	DedupWindow int64 // ms
+	DedupMax    uint64
+	LedgerMax   uint64
 }
 
-const formatVersion = 1
+// formatVersion is the layout of the whole state file. 2: one append-only ledger for all
+// SKUs with per-SKU links and a global retention (1 kept a key range per SKU).
+const formatVersion = 2
 
 var metaKey = []byte("state")
 
@@ -125,7 +128,7 @@ func (m *meta) encode() []byte {
 	w.uvarint(m.DedupSeq)
 	w.varint(m.DedupWindow)
 	w.uvarint(m.DedupMax)
-	w.uvarint(m.LedgerPerSKU)
+	w.uvarint(m.LedgerMax)
 	return w.b
 }
 
@@ -135,7 +138,7 @@ func decodeMeta(b []byte) (meta, error) {
 		return meta{}, fmt.Errorf("state format version %d, this build reads %d", v, formatVersion)
 	}
 	m := meta{Applied: r.uvarint(), LogTime: r.varint(), MoveSeq: r.uvarint(), DedupSeq: r.uvarint(),
-		DedupWindow: r.varint(), DedupMax: r.uvarint(), LedgerPerSKU: r.uvarint()}
+		DedupWindow: r.varint(), DedupMax: r.uvarint(), LedgerMax: r.uvarint()}
 	if err := r.done(); err != nil {
 		return meta{}, fmt.Errorf("meta record: %w", err)
 	}
@@ -180,7 +183,7 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 		if b.Get(metaKey) != nil {
 			return nil
 		}
-		fresh := meta{DedupWindow: opts.DedupWindow.Milliseconds(), DedupMax: opts.DedupMax, LedgerPerSKU: opts.LedgerPerSKU}
+		fresh := meta{DedupWindow: opts.DedupWindow.Milliseconds(), DedupMax: opts.DedupMax, LedgerMax: opts.LedgerMax}
 		return b.Put(metaKey, fresh.encode())
 	})
 	if err != nil {

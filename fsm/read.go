@@ -3,6 +3,8 @@ package fsm
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -77,35 +79,38 @@ func (m *Machine) GetOrder(id string) (Order, error) {
 	return o, err
 }
 
-// History returns a SKU's most recent movements, at most limit, oldest first, or an
-// *api.Error with code not_found for an unknown SKU.
+// History returns a SKU's most recent movements still in the ledger, at most limit, oldest
+// first, or an *api.Error with code not_found for an unknown SKU.
 func (m *Machine) History(sku string, limit int) ([]Movement, error) {
 	out := []Movement{}
 	err := m.view(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketSKUs).Get([]byte(sku)) == nil {
+		v := tx.Bucket(bucketSKUs).Get([]byte(sku))
+		if v == nil {
 			return api.Errorf(api.NotFound, "sku %q not found", sku)
 		}
-		prefix := skuKey(sku, nil)
-		c := tx.Bucket(bucketLedger).Cursor()
-		// Walk backwards from the end of this SKU's range: the newest are wanted.
-		var k, v []byte
-		if end, _ := c.Seek(skuKey(sku, u64(^uint64(0)))); end == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
+		s, err := decodeSKU(sku, v)
+		if err != nil {
+			return err
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Prev() {
-			mv, err := decodeMovement(sku, beUint64(k[len(prefix):]), v)
+		ledger := tx.Bucket(bucketLedger)
+		for seq := s.LastMove; seq != 0 && len(out) < limit; {
+			v := ledger.Get(u64(seq))
+			if v == nil {
+				return nil // older movements went with the ledger's retention
+			}
+			mv, err := decodeMovement(seq, v)
 			if err != nil {
 				return err
 			}
-			out = append(out, mv)
+			if mv.SKU != sku {
+				return fmt.Errorf("history of %q: movement %d belongs to %q", sku, seq, mv.SKU)
+			}
+			out = append(out, mv.Movement)
+			seq = mv.Prev
 		}
 		return nil
 	})
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out)
 	return out, err
 }
 

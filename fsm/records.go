@@ -15,37 +15,37 @@ var (
 	bucketOrders  = []byte("orders")  // order id → Order
 	bucketHolds   = []byte("holds")   // expires_at(8) ‖ order id → empty: held orders by expiry
 	bucketUsers   = []byte("users")   // sku ‖ 0 ‖ user → units bought or held (SKUs with a limit)
-	bucketLedger  = []byte("ledger")  // sku ‖ 0 ‖ seq(8) → Movement
+	bucketLedger  = []byte("ledger")  // seq(8) → Movement (with its SKU and the SKU's previous seq)
 	bucketDedup   = []byte("dedup")   // seq(8) → dedupRecord, oldest first (log time is monotone)
 	bucketMembers = []byte("members") // member id → Member
 
 	allBuckets = [][]byte{bucketMeta, bucketSKUs, bucketOrders, bucketHolds, bucketUsers, bucketLedger, bucketDedup, bucketMembers}
 )
 
-// skuRecord is a SKU as stored: the public fields plus what the invariants and the ledger's
-// retention need.
+// skuRecord is a SKU as stored: the public fields plus what the invariants and the ledger
+// need.
 type skuRecord struct {
 	SKU
-	Restocked   int64  // initial stock plus every restock: the invariant's "total"
-	LedgerCount uint64 // movements retained in the ledger
+	Restocked int64  // initial stock plus every restock: the invariant's "total"
+	LastMove  uint64 // seq of the SKU's newest movement: the head of its history chain
 }
 
 func (s *skuRecord) encode() []byte {
 	w := writer{b: make([]byte, 0, 48)}
-	w.byte(1) // record version
+	w.byte(2) // record version
 	w.varint(s.Available)
 	w.varint(s.Reserved)
 	w.varint(s.Sold)
 	w.varint(s.PerUserLimit)
 	w.uvarint(s.Version)
 	w.varint(s.Restocked)
-	w.uvarint(s.LedgerCount)
+	w.uvarint(s.LastMove)
 	return w.b
 }
 
 func decodeSKU(name string, b []byte) (skuRecord, error) {
 	r := reader{b: b}
-	if v := r.byte(); v != 1 && r.err == nil {
+	if v := r.byte(); v != 2 && r.err == nil {
 		return skuRecord{}, fmt.Errorf("sku %q: record version %d", name, v)
 	}
 	s := skuRecord{SKU: SKU{SKU: name}}
@@ -55,7 +55,7 @@ func decodeSKU(name string, b []byte) (skuRecord, error) {
 	s.PerUserLimit = r.varint()
 	s.Version = r.uvarint()
 	s.Restocked = r.varint()
-	s.LedgerCount = r.uvarint()
+	s.LastMove = r.uvarint()
 	if err := r.done(); err != nil {
 		return skuRecord{}, fmt.Errorf("sku %q: %w", name, err)
 	}
@@ -111,9 +111,19 @@ func decodeOrder(b []byte) (Order, error) {
 	return o, nil
 }
 
-func (m *Movement) encode() []byte {
-	w := writer{b: make([]byte, 0, 48)}
-	w.byte(1)
+// movementRecord is a ledger line as stored: the movement and a link to the previous
+// movement of the same SKU. The ledger is one append-only sequence for all SKUs, so a batch
+// spread over a thousand SKUs dirties the few pages at its end instead of one page per SKU;
+// a SKU's history is read by following the links back from its newest movement.
+type movementRecord struct {
+	Movement
+	Prev uint64 // seq of the SKU's previous movement, 0 for none
+}
+
+func (m *movementRecord) encode(w *writer) {
+	w.byte(2)
+	w.string(m.SKU)
+	w.uvarint(m.Prev)
 	w.uvarint(m.Index)
 	w.byte(byte(m.Kind))
 	w.varint(m.Qty)
@@ -121,15 +131,15 @@ func (m *Movement) encode() []byte {
 	w.string(m.RequestID)
 	w.string(m.UserID)
 	w.varint(m.Time)
-	return w.b
 }
 
-func decodeMovement(sku string, seq uint64, b []byte) (Movement, error) {
+func decodeMovement(seq uint64, b []byte) (movementRecord, error) {
 	r := reader{b: b}
-	if v := r.byte(); v != 1 && r.err == nil {
-		return Movement{}, fmt.Errorf("movement record version %d", v)
+	if v := r.byte(); v != 2 && r.err == nil {
+		return movementRecord{}, fmt.Errorf("movement record version %d", v)
 	}
-	m := Movement{SKU: sku, Seq: seq}
+	m := movementRecord{Movement: Movement{Seq: seq, SKU: r.string(maxDecodeString)}}
+	m.Prev = r.uvarint()
 	m.Index = r.uvarint()
 	m.Kind = MovementKind(r.byte())
 	m.Qty = r.varint()
@@ -138,7 +148,10 @@ func decodeMovement(sku string, seq uint64, b []byte) (Movement, error) {
 	m.UserID = r.string(maxDecodeString)
 	m.Time = r.varint()
 	if err := r.done(); err != nil {
-		return Movement{}, fmt.Errorf("movement %d: %w", seq, err)
+		return movementRecord{}, fmt.Errorf("movement %d: %w", seq, err)
+	}
+	if m.Prev >= seq {
+		return movementRecord{}, fmt.Errorf("movement %d: links forward to %d", seq, m.Prev)
 	}
 	return m, nil
 }
@@ -151,14 +164,12 @@ type dedupRecord struct {
 	Result      Result
 }
 
-func (d *dedupRecord) encode() []byte {
-	w := writer{b: make([]byte, 0, 64)}
+func (d *dedupRecord) encode(w *writer) {
 	w.byte(1)
 	w.string(d.RequestID)
 	w.varint(d.Time)
 	w.uvarint(d.Fingerprint)
-	encodeResult(&w, &d.Result)
-	return w.b
+	encodeResult(w, &d.Result)
 }
 
 func decodeDedup(b []byte) (dedupRecord, error) {

@@ -58,10 +58,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// ExpireInterval is how often the leader releases expired holds.
 	ExpireInterval time.Duration
-	// DedupWindow and LedgerPerSKU shape a new state file (see fsm.Options); an existing one
+	// DedupWindow and LedgerMax shape a new state file (see fsm.Options); an existing one
 	// keeps the values it was created with.
-	DedupWindow  time.Duration
-	LedgerPerSKU uint64
+	DedupWindow time.Duration
+	LedgerMax   uint64
 
 	// RaftTLS and RaftClientTLS switch on mTLS between nodes (see transport.MutualTLS).
 	RaftTLS, RaftClientTLS *tls.Config
@@ -128,7 +128,7 @@ func DefaultConfig() Config {
 		RequestTimeout:     10 * time.Second,
 		ExpireInterval:     time.Second,
 		DedupWindow:        15 * time.Minute,
-		LedgerPerSKU:       100_000,
+		LedgerMax:          2_000_000,
 		DiskStallTimeout:   10 * time.Second,
 	}
 }

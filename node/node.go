@@ -121,7 +121,7 @@ func (n *Node) start() error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	n.fsm, err = fsm.Open(filepath.Join(n.cfg.DataDir, stateDBName), fsm.Options{
-		DedupWindow: n.cfg.DedupWindow, LedgerPerSKU: n.cfg.LedgerPerSKU,
+		DedupWindow: n.cfg.DedupWindow, LedgerMax: n.cfg.LedgerMax,
 	})
 	if err != nil {
 		return err

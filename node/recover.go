@@ -55,7 +55,7 @@ func SeedFromBackup(cfg Config, backup io.Reader) (SeedResult, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return SeedResult{}, fmt.Errorf("seed: create data dir: %w", err)
 	}
-	m, err := fsm.Open(filepath.Join(cfg.DataDir, stateDBName), fsm.Options{DedupWindow: cfg.DedupWindow, LedgerPerSKU: cfg.LedgerPerSKU})
+	m, err := fsm.Open(filepath.Join(cfg.DataDir, stateDBName), fsm.Options{DedupWindow: cfg.DedupWindow, LedgerMax: cfg.LedgerMax})
 	if err != nil {
 		return SeedResult{}, err
 	}
@@ -151,7 +151,7 @@ func RecoverCluster(cfg Config, peers raft.Configuration) (SeedResult, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	m, err := fsm.Open(filepath.Join(cfg.DataDir, stateDBName), fsm.Options{DedupWindow: cfg.DedupWindow, LedgerPerSKU: cfg.LedgerPerSKU})
+	m, err := fsm.Open(filepath.Join(cfg.DataDir, stateDBName), fsm.Options{DedupWindow: cfg.DedupWindow, LedgerMax: cfg.LedgerMax})
 	if err != nil {
 		return SeedResult{}, err
 	}

@@ -51,7 +51,7 @@ type options struct {
 	requestTimeout time.Duration
 	expireInterval time.Duration
 	dedupWindow    time.Duration
-	ledgerPerSKU   uint64
+	ledgerMax      uint64
 
 	raftTLSCert string
 	raftTLSKey  string
@@ -112,7 +112,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.requestTimeout, "request-timeout", d.RequestTimeout, "bound of a request whose client set no deadline")
 	fs.DurationVar(&o.expireInterval, "expire-interval", d.ExpireInterval, "how often the leader releases expired holds")
 	fs.DurationVar(&o.dedupWindow, "dedup-window", d.DedupWindow, "how long a request_id is remembered (fixed when the state file is created)")
-	fs.Uint64Var(&o.ledgerPerSKU, "ledger-per-sku", d.LedgerPerSKU, "movements kept per SKU in the audit ledger (fixed when the state file is created)")
+	fs.Uint64Var(&o.ledgerMax, "ledger-retention", d.LedgerMax, "movements the audit ledger keeps across all SKUs, oldest dropped first (fixed when the state file is created)")
 
 	fs.StringVar(&o.raftTLSCert, "raft-tls-cert", "", "PEM `file` of this node's certificate: turns on mutual TLS between nodes")
 	fs.StringVar(&o.raftTLSKey, "raft-tls-key", "", "PEM `file` of this node's private key (with --raft-tls-cert)")
@@ -545,7 +545,7 @@ var flagGroups = []struct {
 	{"Identity and addresses", []string{"id", "data-dir", "http-addr", "http-advertise", "raft-addr", "raft-advertise"}},
 	{"Cluster membership", []string{"bootstrap", "join", "join-as-nonvoter"}},
 	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs"}},
-	{"Limits", []string{"max-inflight", "request-timeout", "expire-interval", "dedup-window", "ledger-per-sku"}},
+	{"Limits", []string{"max-inflight", "request-timeout", "expire-interval", "dedup-window", "ledger-retention"}},
 	{"Mutual TLS between nodes", []string{"raft-tls-cert", "raft-tls-key", "raft-tls-ca"}},
 	{"HTTP API security", []string{"http-tls-cert", "http-tls-key", "http-tls-ca", "token-file", "auth-reads", "rate-limit", "rate-burst"}},
 	{"Observability and the disk watchdog", []string{"pprof", "stock-metrics-skus", "stock-metrics-top", "disk-stall-timeout"}},

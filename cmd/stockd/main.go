@@ -102,7 +102,7 @@ func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
 	cfg.RequestTimeout = o.requestTimeout
 	cfg.ExpireInterval = o.expireInterval
 	cfg.DedupWindow = o.dedupWindow
-	cfg.LedgerPerSKU = o.ledgerPerSKU
+	cfg.LedgerMax = o.ledgerMax
 	cfg.Logger = logger
 	cfg.UI = ui.Handler()
 	if o.raftTLSCert != "" {
