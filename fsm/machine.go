@@ -48,8 +48,10 @@ type Options struct {
 	// LedgerMax bounds the movements the audit ledger keeps, across all SKUs; the oldest
 	// go first. Default 2,000,000.
 	LedgerMax uint64
-	// NoSync skips fsync on commit. Only for tests and benchmarks of CPU cost: a replica
-	// without fsync may lose acknowledged writes on power loss.
+	// NoSync skips fsync on commit: a crash of the process loses nothing (the writes are in
+	// the page cache), but after a crash of the machine the file may be stale or torn. Only
+	// for a caller that can rebuild the state from elsewhere (a replica: from its raft
+	// snapshot and log) and calls Sync before a clean Close.
 	NoSync bool
 	// Mode is the file mode for new state files. Default 0600.
 	Mode os.FileMode
@@ -220,6 +222,16 @@ func (m *Machine) adopt(db *bolt.DB) error {
 	m.membersVersion.Add(1)
 	m.setApplied(md.Applied)
 	return nil
+}
+
+// Sync flushes every committed transaction to disk (for a machine opened with NoSync).
+func (m *Machine) Sync() error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.db == nil {
+		return errors.New("fsm: sync of a closed machine")
+	}
+	return m.db.Sync()
 }
 
 // Close closes the state file.

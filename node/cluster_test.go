@@ -191,6 +191,13 @@ func (c *testCluster) waitMembers(size int) {
 		if err != nil || len(m) != size {
 			return fmt.Errorf("%d member records, want %d (%v)", len(m), size, err)
 		}
+		// A member that has not yet applied the leader's member record cannot forward (it
+		// answers no_leader); tests that go through followers at once expect them to.
+		for _, n := range c.running() {
+			if n.leaderHTTP() == "" {
+				return fmt.Errorf("%s does not know the leader's address yet", n.ID())
+			}
+		}
 		return nil
 	})
 }

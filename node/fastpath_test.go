@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -148,9 +149,19 @@ func TestCoalescer_ConcurrentDeductsShareLogEntries(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				if code, err := c.deductTry(l.HTTPAddr(), "hot", fmt.Sprintf("c%d-%d", b, i), 1, 1); code != 200 {
-					errs <- fmt.Errorf("buyer %d: %d %v", b, code, err)
-					return
+				// Retried with its request id as a client would: a loaded machine may
+				// see an election mid-test.
+				for try := 1; ; try++ {
+					code, err := c.deductTry(c.leaderAddr(), "hot", fmt.Sprintf("c%d-%d", b, i), 1, try)
+					if code == 200 {
+						break
+					}
+					var ae *api.Error
+					if try == 20 || !errors.As(err, &ae) || !ae.Code.Retryable() {
+						errs <- fmt.Errorf("buyer %d: %d %v", b, code, err)
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
 				}
 			}
 		}()
@@ -160,6 +171,7 @@ func TestCoalescer_ConcurrentDeductsShareLogEntries(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	_, l = c.waitLeader()
 	entries := l.raft.LastIndex() - before
 	var s api.SKU
 	c.mustCall(l.HTTPAddr(), "GET", "/v1/skus/hot", nil, &s)

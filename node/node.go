@@ -120,9 +120,7 @@ func (n *Node) start() error {
 	if n.metrics, err = n.newMetrics(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	n.fsm, err = fsm.Open(filepath.Join(n.cfg.DataDir, stateDBName), fsm.Options{
-		DedupWindow: n.cfg.DedupWindow, LedgerMax: n.cfg.LedgerMax,
-	})
+	n.fsm, err = openState(n.cfg.DataDir, fsm.Options{DedupWindow: n.cfg.DedupWindow, LedgerMax: n.cfg.LedgerMax}, n.log)
 	if err != nil {
 		return err
 	}
@@ -174,9 +172,11 @@ func (n *Node) start() error {
 	return nil
 }
 
-// catchUpFromSnapshot covers a crash between raft saving a received snapshot and the fsm
-// adopting it: raft does not restore on start (NoSnapshotRestoreOnStart, because the fsm is
-// durable), and the log before the snapshot may be gone, so the fsm must not stay behind it.
+// catchUpFromSnapshot brings a state that is behind the newest snapshot up to it: one set
+// aside after a machine crash (see openState), or a crash between raft saving a received
+// snapshot and the fsm adopting it. raft does not restore on start
+// (NoSnapshotRestoreOnStart: the state file normally is ahead of every snapshot), and the
+// log before the snapshot may be gone, so the state must not stay behind it.
 func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	list, err := snaps.List()
 	if err != nil || len(list) == 0 {
@@ -396,7 +396,7 @@ func (n *Node) closeResources() error {
 		errs = append(errs, n.logStore.Close())
 	}
 	if n.fsm != nil {
-		errs = append(errs, n.fsm.Close())
+		errs = append(errs, closeState(n.fsm, n.cfg.DataDir))
 	}
 	return errors.Join(errs...)
 }

@@ -151,11 +151,11 @@ func RecoverCluster(cfg Config, peers raft.Configuration) (SeedResult, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	m, err := fsm.Open(filepath.Join(cfg.DataDir, stateDBName), fsm.Options{DedupWindow: cfg.DedupWindow, LedgerMax: cfg.LedgerMax})
+	m, err := openState(cfg.DataDir, fsm.Options{DedupWindow: cfg.DedupWindow, LedgerMax: cfg.LedgerMax}, logger)
 	if err != nil {
 		return SeedResult{}, err
 	}
-	defer m.Close()
+	defer closeState(m, cfg.DataDir)
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, raftDBName)})
 	if err != nil {
 		return SeedResult{}, fmt.Errorf("recover: open raft log (is the node still running?): %w", err)
