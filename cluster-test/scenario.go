@@ -280,9 +280,10 @@ func (e *env) report(ops []Op, res porcupine.CheckResult, info porcupine.Lineari
 		}
 		for _, m := range e.c.Members {
 			r.copyFile(m.ID+".log", m.LogPath)
-			// The state itself, for comparing replicas that disagree (open it with fsm.Open
-			// on a copy; it may have been copied mid-write).
+			// The state and the raft log, for comparing replicas that disagree (open copies;
+			// they may have been copied mid-write).
 			r.copyFile(m.ID+"-state.db", filepath.Join(m.DataDir, "state.db"))
+			r.copyFile(m.ID+"-raft.db", filepath.Join(m.DataDir, "raft.db"))
 		}
 		if r.err != nil {
 			e.t.Logf("results dir %s: %v", r.dir, r.err)

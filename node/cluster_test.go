@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -254,10 +255,22 @@ func (c *testCluster) call(addr, method, path string, body any, out any) (int, e
 	return resp.StatusCode, nil
 }
 
+// mustCall is call that must succeed. An answer that says retry (an election on a loaded
+// machine: no_leader, timeout) is retried with the same body, request id included, as the
+// client does.
 func (c *testCluster) mustCall(addr, method, path string, body any, out any) {
 	c.t.Helper()
-	if _, err := c.call(addr, method, path, body, out); err != nil {
-		c.t.Fatalf("%s %s via %s: %v", method, path, addr, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.call(addr, method, path, body, out)
+		if err == nil {
+			return
+		}
+		var ae *api.Error
+		if !errors.As(err, &ae) || !ae.Code.Retryable() || time.Now().After(deadline) {
+			c.t.Fatalf("%s %s via %s: %v", method, path, addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -29,7 +29,7 @@ type Node struct {
 	fsm      *fsm.Machine
 	raft     *raft.Raft
 	logStore *raftboltdb.BoltStore
-	trans    *raft.NetworkTransport
+	trans    serialTransport
 	snaps    raft.SnapshotStore
 	disk     *watchedLogStore // times log writes for the metrics and the disk watchdog
 	fence    *fencedLayer     // lets the disk watchdog cut this node off from raft
@@ -211,9 +211,9 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	}
 	n.raftAddr = layer.Addr().String()
 	n.fence = newFencedLayer(layer)
-	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	n.trans = serialTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: n.cfg.Logger.Named("raft-net"),
-	})
+	})}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.ID)
 	rc.Logger = n.cfg.Logger.Named("raft").With("node", n.cfg.ID)
@@ -226,8 +226,9 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	rc.SnapshotInterval = n.cfg.SnapshotInterval
 	rc.TrailingLogs = n.cfg.TrailingLogs
-	// The fsm is durable and knows its own applied index: restoring the snapshot on every
-	// start would only throw that state away and replay it.
+	// The state file knows its own applied index (and is rebuilt when it cannot be trusted,
+	// see openState): restoring the snapshot on every start would only throw that state
+	// away and replay it.
 	rc.NoSnapshotRestoreOnStart = true
 	sm := timedFSM{&stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.publish}, n.metrics}
 	var inner raft.LogStore = n.logStore
@@ -389,7 +390,7 @@ func (n *Node) closeResources() error {
 		n.metrics.detachRaft()
 	}
 	var errs []error
-	if n.trans != nil {
+	if n.trans.NetworkTransport != nil {
 		errs = append(errs, n.trans.Close())
 	}
 	if n.logStore != nil {
