@@ -30,7 +30,7 @@ func TestSerialTransport_HeartbeatsGoThroughTheMainLoop(t *testing.T) {
 
 	heartbeat := raft.AppendEntriesRequest{
 		RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("n2"), Addr: []byte(send.LocalAddr())},
-		Term:      8, Leader: []byte(send.LocalAddr()),
+		Term:      8,
 	}
 	done := make(chan error, 1)
 	go func() {
