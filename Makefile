@@ -40,6 +40,8 @@ lint: fmt-check vet staticcheck ## gofmt, go vet and staticcheck
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./fsm -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./fsm -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzDecodeBatchDeductRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzDecodeBatchDeductResponse$$' -fuzztime $(FUZZTIME)
 
 bench: ## benchmarks (fsync on); compare runs with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 3 ./fsm/ ./node/ ./client/

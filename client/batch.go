@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,10 @@ import (
 // item of a request whose outcome is unknown, goes back into the queue after a backoff, with
 // its attempt number raised (only a first attempt may be answered from a read, see
 // api.HeaderAttempt).
+//
+// Batches travel in api.BatchContentType, not JSON, to a node known to read it: one that has
+// answered a batch in it. Until then a node gets JSON, asked for a binary answer, so a node
+// of a release without the encoding is never sent a body it cannot read.
 type batcher struct {
 	c     *Client
 	p     *pool
@@ -26,6 +31,8 @@ type batcher struct {
 	queue []*pendingDeduct
 	kick  chan struct{}
 	slots chan struct{}
+
+	binary sync.Map // addresses of nodes that answered in api.BatchContentType
 }
 
 type pendingDeduct struct {
@@ -134,19 +141,26 @@ func (b *batcher) send(batch []*pendingDeduct) {
 		d.tries.Store(int64(d.item.Attempt))
 		req.Items[i] = d.item
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		for _, d := range batch {
-			d.done <- deductOutcome{err: err}
-		}
-		return
-	}
 	e := b.p.pickLeader()
+	call := &request{method: http.MethodPost, path: "/v1/batch/deduct", route: toLeader, accept: batchContentType}
+	_, binary := b.binary.Load(e.addr)
+	if binary {
+		call.body, call.contentType = api.AppendBatchDeductRequest(nil, &req), batchContentType
+	} else {
+		body, err := json.Marshal(req)
+		if err != nil {
+			for _, d := range batch {
+				d.done <- deductOutcome{err: err}
+			}
+			return
+		}
+		call.body = body
+	}
 	e.outstanding.Add(1)
 	defer e.outstanding.Add(-1)
 	ctx, cancel := context.WithTimeout(b.c.ctx, b.c.cfg.AttemptTimeout)
 	defer cancel()
-	resp, err := b.c.send(ctx, e, &request{method: http.MethodPost, path: "/v1/batch/deduct", body: body, route: toLeader})
+	resp, err := b.c.send(ctx, e, call)
 	if err != nil {
 		b.p.failed(e)
 		b.retryAll(batch, &transportError{addr: e.addr, err: err}, -1)
@@ -155,6 +169,11 @@ func (b *batcher) send(batch []*pendingDeduct) {
 	defer drainClose(resp.Body)
 	if resp.StatusCode/100 != 2 {
 		ae := readError(resp)
+		if binary && ae.Code == api.InvalidArgument {
+			// What refuses a well-formed binary batch whole is a node that cannot read it
+			// (rolled back to a release without it): the next batch asks it in JSON again.
+			b.binary.Delete(e.addr)
+		}
 		if !ae.Code.Retryable() {
 			for _, d := range batch {
 				d.done <- deductOutcome{err: ae}
@@ -175,8 +194,12 @@ func (b *batcher) send(batch []*pendingDeduct) {
 		b.retryAll(batch, ae, wait)
 		return
 	}
-	var out api.BatchDeductResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Results) != len(batch) {
+	binaryAnswer := api.IsMediaType(resp.Header.Get("Content-Type"), api.BatchContentType)
+	if binaryAnswer && !binary {
+		b.binary.Store(e.addr, struct{}{})
+	}
+	out, err := readBatchAnswer(resp.Body, binaryAnswer)
+	if err != nil || len(out.Results) != len(batch) {
 		// An answer we cannot read: its items' outcome is unknown.
 		b.retryAll(batch, &transportError{addr: e.addr, err: errBadBatchAnswer}, -1)
 		return
@@ -198,6 +221,23 @@ func (b *batcher) send(batch []*pendingDeduct) {
 }
 
 var errBadBatchAnswer = errors.New("unreadable batch answer")
+
+var batchContentType = []string{api.BatchContentType}
+
+// readBatchAnswer decodes a 2xx batch answer, binary or JSON as its Content-Type says: a node
+// of a release without the binary encoding ignores Accept and answers JSON.
+func readBatchAnswer(body io.Reader, binary bool) (api.BatchDeductResponse, error) {
+	if !binary {
+		var out api.BatchDeductResponse
+		err := json.NewDecoder(body).Decode(&out)
+		return out, err
+	}
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return api.BatchDeductResponse{}, err
+	}
+	return api.DecodeBatchDeductResponse(raw)
+}
 
 func (b *batcher) retryAll(batch []*pendingDeduct, err error, wait time.Duration) {
 	for _, d := range batch {

@@ -42,6 +42,11 @@ type request struct {
 	// attempt numbers the try being sent (1 = first): the server may answer a first try of
 	// a deduction sold_out without writing its log (api.HeaderAttempt).
 	attempt int
+
+	// contentType is the body's Content-Type, JSON when nil; accept, when set, is the
+	// Accept header: only batches speak another encoding than JSON.
+	contentType []string
+	accept      []string
 }
 
 // newRequestID is a request_id for one logical call: 128 random bits from crypto/rand, so
@@ -151,7 +156,13 @@ func (c *Client) send(ctx context.Context, e *Endpoint, r *request) (*http.Respo
 	}
 	if r.body != nil {
 		req.Header["Content-Type"] = jsonContentType
+		if r.contentType != nil {
+			req.Header["Content-Type"] = r.contentType
+		}
 		req.Header[api.HeaderAttempt] = []string{strconv.Itoa(r.attempt)}
+	}
+	if r.accept != nil {
+		req.Header["Accept"] = r.accept
 	}
 	if c.auth != "" {
 		req.Header.Set("Authorization", c.auth)

@@ -32,7 +32,17 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 		n.writeError(w, err)
 		return
 	}
-	req.Header.Set("Content-Type", "application/json")
+	// The body goes as it came, so its Content-Type goes with it; Accept too, so the leader
+	// answers in the encoding the client asked for (POST /v1/batch/deduct has two) and the
+	// answer is copied back unchanged.
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/json"
+	}
+	req.Header.Set("Content-Type", ct)
+	if a := r.Header.Values("Accept"); len(a) > 0 {
+		req.Header["Accept"] = a
+	}
 	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID)
 	if a := r.Header.Get(api.HeaderAttempt); a != "" {
 		req.Header.Set(api.HeaderAttempt, a)

@@ -150,8 +150,7 @@ func (n *Node) handleDeduct(w http.ResponseWriter, r *http.Request) {
 // concurrent calls), answers each on its own, and proposes the ones that need the log
 // together.
 func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
-	var req api.BatchDeductRequest
-	body, err := readRequest(w, r, &req)
+	req, body, err := readBatchRequest(w, r)
 	if err == nil && (len(req.Items) == 0 || len(req.Items) > api.MaxBatchItems) {
 		err = api.Errorf(api.InvalidArgument, "a batch needs 1..%d items, got %d", api.MaxBatchItems, len(req.Items))
 	}
@@ -206,7 +205,7 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 			out.Results[i].Error = &api.Error{Code: res.Code, Message: res.Message}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeBatchAnswer(w, r, &out)
 }
 
 func (n *Node) handleReserve(w http.ResponseWriter, r *http.Request) {

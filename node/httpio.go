@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/flashstock/flashstock/api"
 )
@@ -36,6 +37,49 @@ func readRequest(w http.ResponseWriter, r *http.Request, v any) ([]byte, error) 
 		return nil, err
 	}
 	return body, decodeStrict(body, v)
+}
+
+// readBatchRequest reads a batch in the encoding its Content-Type names, with readRequest's
+// body limit and strictness for either; it returns the raw body too, for forwarding.
+func readBatchRequest(w http.ResponseWriter, r *http.Request) (api.BatchDeductRequest, []byte, error) {
+	if !api.IsMediaType(r.Header.Get("Content-Type"), api.BatchContentType) {
+		var req api.BatchDeductRequest
+		body, err := readRequest(w, r, &req)
+		return req, body, err
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return api.BatchDeductRequest{}, nil, err
+	}
+	req, err := api.DecodeBatchDeductRequest(body)
+	return req, body, err
+}
+
+// writeBatchAnswer answers a batch in binary to a client whose Accept names it, in JSON to
+// every other. Only this 200 answer has two encodings: errors of the whole request keep
+// the one JSON error body.
+func writeBatchAnswer(w http.ResponseWriter, r *http.Request, out *api.BatchDeductResponse) {
+	if !accepts(r, api.BatchContentType) {
+		writeJSON(w, http.StatusOK, out)
+		return
+	}
+	b := api.AppendBatchDeductResponse(nil, out)
+	w.Header().Set("Content-Type", api.BatchContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// accepts reports whether r's Accept headers name mediaType.
+func accepts(r *http.Request, mediaType string) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			if api.IsMediaType(part, mediaType) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var errTooLarge = &api.Error{Code: api.InvalidArgument, Message: fmt.Sprintf("request body larger than %d bytes", maxBody)}
