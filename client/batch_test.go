@@ -1,13 +1,18 @@
 package client_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/client"
 )
 
@@ -68,5 +73,58 @@ func TestBatcher_ConcurrentDeductsShareRequests(t *testing.T) {
 	s, err := cl.GetSKU(ctx, "hot")
 	if err != nil || s.Sold != stock || s.Available != 0 {
 		t.Fatalf("sku %+v %v", s, err)
+	}
+}
+
+// The batcher keeps one request in flight while few calls wait, so calls gather into large
+// requests; a queue of at least a quarter of a batch's bound may go while another request is
+// still out.
+func TestBatcher_OneRequestInFlightUntilTheQueueIsLong(t *testing.T) {
+	var inflight, most, requests atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/cluster/self", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, api.Node{Role: api.RoleLeader})
+	})
+	mux.HandleFunc("POST /v1/batch/deduct", func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		requests.Add(1)
+		var req api.BatchDeductRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, 400, api.ErrorBody{Error: &api.Error{Code: api.InvalidArgument, Message: err.Error()}})
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // the cluster's round trip, long enough for a queue
+		writeJSON(w, 200, api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	cl := newClient(t, client.Config{Endpoints: []string{strings.TrimPrefix(srv.URL, "http://")}})
+	ctx := testContext(t)
+	buy := func(calls int) {
+		var wg sync.WaitGroup
+		for i := range calls {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := cl.Deduct(ctx, "hot", 1, fmt.Sprintf("u%d", i)); err != nil {
+					t.Errorf("call %d: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	buy(500)
+	if most.Load() != 1 {
+		t.Fatalf("500 calls: up to %d requests in flight at once, want 1", most.Load())
+	}
+	if requests.Load() > 10 {
+		t.Fatalf("500 calls took %d requests: they did not gather", requests.Load())
+	}
+	buy(5000)
+	if most.Load() < 2 {
+		t.Fatalf("5000 calls: never more than %d request in flight", most.Load())
 	}
 }
