@@ -20,7 +20,13 @@
 //     (metrics.go, raftmetrics.go: the one process-wide piece, explained there), pprof;
 //   - recovery: seeding a new cluster from a backup and rewriting a stopped node's
 //     membership after a lost quorum (recover.go), and the disk watchdog that takes a
-//     leader with a hung log write out of raft until the write returns (watchdog.go).
+//     leader with a hung log write out of raft until the write returns (watchdog.go);
+//   - durability: the raft log and snapshots are fsynced; the state file is not, and is
+//     rebuilt from them after a machine crash (statefile.go);
+//   - two hashicorp/raft v1.7.3 defects worked around: GetConfiguration().Index() is always
+//     0, so membership changes find the real index in the log (cluster.go); heartbeats run
+//     concurrently with the main loop and can make a deposed leader write entries under the
+//     new term (hashicorp/raft#695), so they go through the main loop (transport.go).
 //
 // What it must never do: decide stock outside the fsm (the handler only validates and
 // proposes; "is there stock?" is answered in apply), read its own clock inside apply, or
