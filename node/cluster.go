@@ -196,7 +196,7 @@ func (n *Node) removed() bool {
 }
 
 func (n *Node) reconcileMembership() error {
-	cfg, _, err := n.configuration()
+	cfg, cfgIndex, err := n.configuration()
 	if err != nil {
 		return err
 	}
@@ -208,11 +208,18 @@ func (n *Node) reconcileMembership() error {
 	defer cancel()
 	self := api.JoinRequest{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Nonvoter: n.cfg.JoinAsNonvoter}
 	if !inConfig {
-		if n.hadState || len(n.cfg.Join) == 0 {
-			return errNotInConfig // bootstrap pending, or waiting to be added by an operator
+		if n.hadState || n.wasMember.Load() || len(n.cfg.Join) == 0 {
+			// Bootstrap pending, waiting to be added by an operator, or removed: --join
+			// is for a first start, never for undoing a removal.
+			return errNotInConfig
 		}
-		return n.joinVia(ctx, n.cfg.Join, self)
+		if err := n.joinVia(ctx, n.cfg.Join, self); err != nil {
+			return err
+		}
+		n.wasMember.Store(true)
+		return nil
 	}
+	n.wasMember.Store(true)
 	mine := fsm.Member{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr}
 	members, err := n.fsm.Members()
 	if err != nil {
@@ -231,6 +238,10 @@ func (n *Node) reconcileMembership() error {
 	if leader == "" {
 		return errNoLeader
 	}
+	// Only the member record is missing: the join must not add this node back if an
+	// operator removed it since the configuration it saw (its removal may not have reached
+	// it), so it names that configuration and the leader refuses a newer one without it.
+	self.ConfigIndex = cfgIndex
 	return n.joinVia(ctx, []string{leader}, self)
 }
 

@@ -45,6 +45,9 @@ type Node struct {
 	coalesce *coalescer
 	watch    *hub
 	hadState bool // raft state existed at start: no bootstrap, no join
+	// wasMember: this run has seen itself in the configuration; it never joins by itself
+	// again (a removal must stick).
+	wasMember atomic.Bool
 
 	metrics     *metrics
 	limiter     *rateLimiter // nil: no rate limit

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/fsm"
 )
 
 // A voter that comes back with its data wiped is removed and added again before it takes
@@ -95,4 +97,77 @@ func TestMembership_ConfigIndexFencesChanges(t *testing.T) {
 		t.Fatalf("leave from a stale view: %d %v", code, err)
 	}
 	c.mustCall(l.HTTPAddr(), "DELETE", fmt.Sprintf("/v1/cluster/members/x1?config_index=%d", after.ConfigIndex), nil, nil)
+}
+
+// A removed member must not add itself back, whichever way its membership loop sees the
+// removal. The chaos suite saw a node removed 0.1 s after its join re-add itself and keep
+// running: its own member record was not applied yet, so it asked the leader to record it,
+// and that join arrived after the removal.
+func TestMembership_RemovalSticks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		join bool // started with --join (else added by an operator)
+		cut  bool // the removal never reaches it (its raft links are cut first)
+	}{
+		{"added by an operator, removal unseen, record missing", false, true},
+		{"started with --join, removal seen", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 3, nil)
+			_, l := c.waitLeader()
+			cfg := fastConfig(t, "n4")
+			if tc.join {
+				cfg.Join = []string{l.HTTPAddr()}
+			}
+			n4 := c.add(cfg)
+			if !tc.join {
+				c.mustCall(l.HTTPAddr(), "POST", "/v1/cluster/members", api.JoinRequest{ID: "n4", RaftAddr: n4.RaftAddr(), HTTPAddr: n4.HTTPAddr()}, nil)
+			}
+			c.waitMembers(4)
+			ctx := context.Background()
+			_, l = c.waitLeader()
+			// n4's record goes first, and n4 applies that while still a member, so its
+			// loop has something to register.
+			if _, err := l.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: "n4"}}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, func() error {
+				ms, err := n4.fsm.Members()
+				for _, m := range ms {
+					if m.ID == "n4" {
+						return fmt.Errorf("n4 still holds its record")
+					}
+				}
+				return err
+			})
+			if tc.cut {
+				c.isolate(3)
+			}
+			if err := l.raft.RemoveServer("n4", 0, 5*time.Second).Error(); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.cut {
+				eventually(t, 10*time.Second, func() error {
+					conf, _, err := n4.configuration()
+					for _, s := range conf.Servers {
+						if s.ID == "n4" {
+							return fmt.Errorf("n4 has not seen its removal")
+						}
+					}
+					return err
+				})
+			}
+			// What its loop would do next (an error is expected; the point is no re-add).
+			t.Logf("reconcile after the removal: %v", n4.reconcileMembership())
+			conf, _, err := l.configuration()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range conf.Servers {
+				if s.ID == "n4" {
+					t.Fatalf("n4 is back in the configuration: %+v", conf.Servers)
+				}
+			}
+		})
+	}
 }
