@@ -130,6 +130,11 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 // exit when it is a temp dir nobody asked to keep.
 func createBaseDir(o *devOptions) (dir string, remove func(), err error) {
 	if o.baseDir != "" {
+		// The members' raft addresses are in the data: a restart on free ports would start
+		// nodes that can never reach each other.
+		if (o.httpPort == 0 || o.raftPort == 0) && node.HasState(filepath.Join(o.baseDir, "n1")) {
+			return "", nil, fmt.Errorf("--base-dir %s holds a cluster: restart it on the ports it was started with (--http-port and --raft-port other than 0)", o.baseDir)
+		}
 		if err := os.MkdirAll(o.baseDir, 0o700); err != nil {
 			return "", nil, fmt.Errorf("--base-dir: %w", err)
 		}
@@ -308,7 +313,7 @@ Usage:
 Examples:
   stockd dev                                   # 3 nodes: HTTP 127.0.0.1:4001-4003, raft 5001-5003
   stockd dev --nodes 5 --http-port 0 --raft-port 0   # 5 nodes on free ports
-  stockd dev --base-dir ./devdata              # data kept in ./devdata (restart with the same flags)
+  stockd dev --base-dir ./devdata              # data kept in ./devdata (restart with the same flags and fixed ports)
 
 Flags:
 `)

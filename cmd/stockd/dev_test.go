@@ -65,6 +65,16 @@ func TestDevCluster_StartsServesAndStops(t *testing.T) {
 			t.Errorf("%s still running after shutdown", n.ID())
 		}
 	}
+	// The data holds the members' raft addresses: a restart on free ports could never
+	// reach them, so it is refused; on fixed ports it may go ahead.
+	if _, _, err := createBaseDir(o); err == nil || !strings.Contains(err.Error(), "holds a cluster") {
+		t.Errorf("restart on free ports over a kept cluster: %v", err)
+	}
+	fixed := *o
+	fixed.httpPort, fixed.raftPort = 4001, 5001
+	if _, _, err := createBaseDir(&fixed); err != nil {
+		t.Errorf("restart on fixed ports: %v", err)
+	}
 }
 
 func TestCreateBaseDir_TempRemovedUnlessKept(t *testing.T) {
