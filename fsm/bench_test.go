@@ -65,25 +65,46 @@ func benchDeduct(b *testing.B, batch, skus int) {
 // BenchmarkApply_CoalescedBatch: deductions arrive as Batch commands of 256 (what the
 // node's coalescer proposes under load), 8 entries per transaction. One op is one deduction.
 func BenchmarkApply_CoalescedBatch(b *testing.B) {
+	benchBatchEntries(b, 1, 256, 8)
+}
+
+// BenchmarkApply_Sale is the shape a 3-node cluster under a flash sale hands each replica:
+// Batch entries of 64 deductions (one per client batch request), 3 entries per
+// transaction, request ids as the Go client makes them (26 characters), one user per buyer.
+// One op is one deduction.
+func BenchmarkApply_Sale(b *testing.B) {
+	for _, skus := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("skus=%d", skus), func(b *testing.B) {
+			benchBatchEntries(b, skus, 64, 3)
+		})
+	}
+}
+
+// benchBatchEntries applies b.N deductions spread over skus SKUs, as Batch entries of per
+// deductions, entriesPerTx entries per transaction.
+func benchBatchEntries(b *testing.B, skus, per, entriesPerTx int) {
 	m, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{NoSync: benchNoSync})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	data, _ := Encode(create("hot", MaxInitial, 0))
-	if _, err := m.ApplyBatch([]Entry{{Index: 1, Data: data}}); err != nil {
+	var setup []Entry
+	for s := 0; s < skus; s++ {
+		data, _ := Encode(create(fmt.Sprintf("bench-x7k2p9-%d", s), MaxInitial, 0))
+		setup = append(setup, Entry{Index: uint64(s + 1), Data: data})
+	}
+	if _, err := m.ApplyBatch(setup); err != nil {
 		b.Fatal(err)
 	}
-	const per, entriesPerTx = 256, 8
 	var entries []Entry
 	for i := 0; i < b.N; i += per {
 		cmd := Command{Kind: KindBatch, Time: int64(i)}
 		for j := i; j < min(i+per, b.N); j++ {
-			cmd.Batch = append(cmd.Batch, Command{Kind: KindDeduct, RequestID: fmt.Sprintf("req-%d", j),
-				SKU: "hot", UserID: fmt.Sprintf("user-%d", j%5000), Qty: 1, Time: int64(i)})
+			cmd.Batch = append(cmd.Batch, Command{Kind: KindDeduct, RequestID: fmt.Sprintf("%026d", j*7919),
+				SKU: fmt.Sprintf("bench-x7k2p9-%d", (j*31)%skus), UserID: fmt.Sprintf("bench-x7k2p9-u%d", j%512), Qty: 1, Time: int64(i)})
 		}
 		data, _ := Encode(cmd)
-		entries = append(entries, Entry{Index: uint64(len(entries) + 2), Data: data})
+		entries = append(entries, Entry{Index: uint64(skus + len(entries) + 1), Data: data})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -98,52 +119,4 @@ func BenchmarkApply_CoalescedBatch(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deductions/s")
-}
-
-// BenchmarkApply_Sale is the shape a 3-node cluster under a flash sale hands each replica:
-// Batch entries of 64 deductions (one per client batch request), 3 entries per
-// transaction, request ids as the Go client makes them (26 characters), one user per buyer.
-// One op is one deduction.
-func BenchmarkApply_Sale(b *testing.B) {
-	for _, skus := range []int{1, 1000} {
-		b.Run(fmt.Sprintf("skus=%d", skus), func(b *testing.B) {
-			m, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{NoSync: benchNoSync})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
-			var setup []Entry
-			for s := 0; s < skus; s++ {
-				data, _ := Encode(create(fmt.Sprintf("bench-x7k2p9-%d", s), MaxInitial, 0))
-				setup = append(setup, Entry{Index: uint64(s + 1), Data: data})
-			}
-			if _, err := m.ApplyBatch(setup); err != nil {
-				b.Fatal(err)
-			}
-			const per, entriesPerTx = 64, 3
-			var entries []Entry
-			for i := 0; i < b.N; i += per {
-				cmd := Command{Kind: KindBatch, Time: int64(i)}
-				for j := i; j < min(i+per, b.N); j++ {
-					cmd.Batch = append(cmd.Batch, Command{Kind: KindDeduct, RequestID: fmt.Sprintf("%026d", j*7919),
-						SKU: fmt.Sprintf("bench-x7k2p9-%d", (j*31)%skus), UserID: fmt.Sprintf("bench-x7k2p9-u%d", j%512), Qty: 1, Time: int64(i)})
-				}
-				data, _ := Encode(cmd)
-				entries = append(entries, Entry{Index: uint64(skus + len(entries) + 1), Data: data})
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < len(entries); i += entriesPerTx {
-				res, err := m.ApplyBatch(entries[i:min(i+entriesPerTx, len(entries))])
-				if err != nil {
-					b.Fatal(err)
-				}
-				if !res[0].Batch[0].OK() {
-					b.Fatalf("deduct rejected: %+v", res[0].Batch[0])
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deductions/s")
-		})
-	}
 }
