@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +15,9 @@ import (
 )
 
 // batcher sends concurrent Deduct calls together as POST /v1/batch/deduct. It adds no delay:
-// an idle batcher sends a call at once; calls made while maxBatchesInFlight requests are
-// out wait and leave together in the next one. Each call keeps its own request_id and gets
+// an idle batcher sends a call at once (after letting goroutines already runnable queue
+// theirs, see settle); calls made while maxBatchesInFlight requests are out wait and leave
+// together in the next one. Each call keeps its own request_id and gets
 // its own answer and retries: an item the server answers with a retryable error, or every
 // item of a request whose outcome is unknown, goes back into the queue after a backoff, with
 // its attempt number raised (only a first attempt may be answered from a read, see
@@ -59,6 +61,9 @@ const (
 	// own rather than a wait for the answer in flight: at 512 buyers 256 beat 1024 in six
 	// interleaved rounds (by 5-24%), and 128 lost to both.
 	pipelineMin = 256
+	// maxSettleYields bounds settle: enough for hundreds of woken callers to queue, few
+	// enough that a steady trickle of new calls cannot hold a request back.
+	maxSettleYields = 16
 )
 
 func newBatcher(c *Client, p *pool) *batcher {
@@ -115,6 +120,9 @@ func (b *batcher) run() {
 				<-b.slots
 				break // the request in flight kicks when it is done
 			}
+			if len(b.slots) == 1 {
+				b.settle()
+			}
 			batch := b.take()
 			if len(batch) == 0 {
 				<-b.slots
@@ -130,6 +138,26 @@ func (b *batcher) run() {
 				return
 			}
 		}
+	}
+}
+
+// settle lets the callers an answer just released come back before the next request goes.
+// Buyers in a closed loop call again the moment their answer arrives, but they wake one by
+// one after the request's goroutine hands the answers out; taking the queue at once sent
+// the first few back alone and left the rest a whole round trip behind them, so requests
+// alternated between a handful of calls and the others. Yielding to runnable goroutines
+// until the queue stops growing costs no timer: an idle batcher still sends a lone call at
+// once. At 128 buyers on 3 local nodes, calls per request went from ~60 to ~100 and
+// deductions/s up 55-65% (stockctl bench, three interleaved rounds, 1000 SKUs).
+func (b *batcher) settle() {
+	n := b.waiting()
+	for range maxSettleYields {
+		runtime.Gosched()
+		m := b.waiting()
+		if m == n {
+			return
+		}
+		n = m
 	}
 }
 

@@ -127,3 +127,52 @@ func TestBatcher_OneRequestInFlightUntilTheQueueIsLong(t *testing.T) {
 		t.Fatalf("5000 calls: never more than %d request in flight", most.Load())
 	}
 }
+
+// Buyers answered together come back together: a closed loop of buyers, each deducting
+// again as soon as its call returns, should ride one request per round, not split into a
+// request of the first few back and another of everyone else.
+func TestBatcher_CallersReleasedByAnAnswerLeaveTogether(t *testing.T) {
+	var requests atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/cluster/self", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, 200, api.Node{Role: api.RoleLeader})
+	})
+	mux.HandleFunc("POST /v1/batch/deduct", func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		var req api.BatchDeductRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, 400, api.ErrorBody{Error: &api.Error{Code: api.InvalidArgument, Message: err.Error()}})
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+		writeJSON(w, 200, api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	cl := newClient(t, client.Config{Endpoints: []string{strings.TrimPrefix(srv.URL, "http://")}})
+	ctx := testContext(t)
+	const buyers, rounds = 64, 30
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range buyers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for j := range rounds {
+				if _, err := cl.Deduct(ctx, "hot", 1, fmt.Sprintf("u%d-%d", i, j)); err != nil {
+					t.Errorf("buyer %d call %d: %v", i, j, err)
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	// One request per round, plus slack for the first round's stragglers and a scheduler
+	// that now and then lets a request go before the last buyer is back.
+	if n := requests.Load(); n > rounds*3/2 {
+		t.Fatalf("%d buyers x %d calls took %d requests: answered buyers did not leave together (%.1f calls per request)",
+			buyers, rounds, n, float64(buyers*rounds)/float64(n))
+	}
+}
