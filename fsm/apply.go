@@ -21,6 +21,10 @@ type applier struct {
 
 	cache map[string]*skuRecord
 	dirty map[string]bool
+	// changed lists the SKUs changed by the current batch (numbered batch, from 1), for
+	// the machine's staged view of them.
+	changed []*skuRecord
+	batch   int
 
 	// The dedup index seen through this transaction: pending (added here) wins over gone
 	// (pruned here, id → seq), which wins over base (committed).
@@ -225,6 +229,10 @@ func (a *applier) touch(s *skuRecord) {
 	s.Version = a.index
 	a.cache[s.SKU.SKU] = s
 	a.dirty[s.SKU.SKU] = true
+	if s.listed != a.batch {
+		s.listed = a.batch
+		a.changed = append(a.changed, s)
+	}
 }
 
 // flush writes the SKUs changed in this batch, in key order.

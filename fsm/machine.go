@@ -53,6 +53,12 @@ type Options struct {
 	// for a caller that can rebuild the state from elsewhere (a replica: from its raft
 	// snapshot and log) and calls Sync before a clean Close.
 	NoSync bool
+	// DeferCommit lets ApplyBatch leave its transaction open for the next batches (see
+	// stagedTx). Reads still see every batch applied (read.go); AppliedIndex is the last
+	// one committed, and the caller calls Flush now and then so it keeps up. Only for a
+	// caller that can replay from its log what a crash of the process took (a replica),
+	// like NoSync.
+	DeferCommit bool
 	// Mode is the file mode for new state files. Default 0600.
 	Mode os.FileMode
 }
@@ -95,7 +101,19 @@ type Machine struct {
 	dedupMu sync.RWMutex
 	idHash  func(string) uint64 // the dedup index's hash; nil: FNV-1a (tests set a colliding one)
 
-	applied atomic.Uint64
+	// wmu guards open: ApplyBatch, Flush and whatever ends the file (Close, Restore) take it
+	// after mu.
+	wmu  sync.Mutex
+	open *stagedTx // the write transaction ApplyBatch left open, or nil
+
+	applied atomic.Uint64 // the last entry committed: what reads see
+	staged  atomic.Uint64 // the last entry applied, committed or not
+	waiters atomic.Int64  // readers in WaitApplied; ApplyBatch commits at once for them
+	// stagedSKUs holds the SKUs changed since the last commit, as of the last batch: GetSKU
+	// looks here first, so the read a flash sale makes most (stock, on every deduction's
+	// way in) neither waits for nor forces a commit.
+	stagedMu   sync.RWMutex
+	stagedSKUs map[string]SKU
 	// membersVersion moves whenever the member records may have changed, so readers can
 	// cache them.
 	membersVersion atomic.Uint64
@@ -150,7 +168,7 @@ func decodeMeta(b []byte) (meta, error) {
 // Open opens or creates the state file at path.
 func Open(path string, opts Options) (*Machine, error) {
 	opts = opts.withDefaults()
-	m := &Machine{path: path, opts: opts, notify: make(chan struct{})}
+	m := &Machine{path: path, opts: opts, notify: make(chan struct{}), stagedSKUs: map[string]SKU{}}
 	db, err := openDB(path, opts)
 	if err != nil {
 		return nil, err
@@ -220,43 +238,70 @@ func (m *Machine) adopt(db *bolt.DB) error {
 	m.db, m.meta, m.dedup = db, md, dedup
 	m.dedupMu.Unlock()
 	m.membersVersion.Add(1)
+	m.staged.Store(md.Applied)
 	m.setApplied(md.Applied)
 	return nil
 }
 
 // Sync flushes every committed transaction to disk (for a machine opened with NoSync).
 func (m *Machine) Sync() error {
+	if err := m.Flush(); err != nil {
+		return err
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.db == nil {
-		return errors.New("fsm: sync of a closed machine")
+		return errClosed
 	}
 	return m.db.Sync()
 }
 
-// Close closes the state file.
+// Close commits what is staged and closes the state file.
 func (m *Machine) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.db == nil {
 		return nil
 	}
-	err := m.db.Close()
+	m.wmu.Lock()
+	var err error
+	if m.poisoned.Load() {
+		m.discardLocked()
+	} else {
+		err = m.commitLocked()
+		m.discardLocked() // after a failed commit
+	}
+	m.wmu.Unlock()
+	err = errors.Join(err, m.db.Close())
 	m.db = nil
 	return err
+}
+
+// discardLocked rolls back the staged transaction, if any: bbolt cannot close a file while
+// a write transaction is open. The caller holds m.wmu.
+func (m *Machine) discardLocked() {
+	if m.open != nil {
+		m.open.tx.Rollback()
+		m.open = nil
+	}
+	m.stagedMu.Lock()
+	clear(m.stagedSKUs)
+	m.stagedMu.Unlock()
 }
 
 // Remembers reports whether the exactly-once table holds requestID as of the last applied
 // batch: a request it holds must go through the log to get its first answer back.
 func (m *Machine) Remembers(requestID string) bool {
-	m.dedupMu.RLock()
-	seq, ok := m.dedup.candidate(requestID)
-	m.dedupMu.RUnlock()
-	if !ok {
-		return false
-	}
 	found := false
 	_ = m.view(func(tx *bolt.Tx) error {
+		// Looked up after view committed what was staged: the index then holds every id
+		// applied so far.
+		m.dedupMu.RLock()
+		seq, ok := m.dedup.candidate(requestID)
+		m.dedupMu.RUnlock()
+		if !ok {
+			return nil
+		}
 		if v := tx.Bucket(bucketDedup).Get(u64(seq)); v != nil {
 			id, _, err := dedupHead(v)
 			found = err == nil && id == requestID
@@ -273,8 +318,11 @@ func (m *Machine) MembersVersion() uint64 { return m.membersVersion.Load() }
 // Path is the state file's location.
 func (m *Machine) Path() string { return m.path }
 
-// AppliedIndex is the index of the last entry whose effects are durable.
+// AppliedIndex is the index of the last entry whose effects are committed: what reads see.
 func (m *Machine) AppliedIndex() uint64 { return m.applied.Load() }
+
+// StagedIndex is the index of the last entry applied, committed or still staged.
+func (m *Machine) StagedIndex() uint64 { return m.staged.Load() }
 
 func (m *Machine) setApplied(idx uint64) {
 	m.applied.Store(idx)
@@ -284,15 +332,25 @@ func (m *Machine) setApplied(idx uint64) {
 	m.notifyMu.Unlock()
 }
 
-// WaitApplied blocks until the applied index reaches idx or ctx ends. A linearizable read
-// waits here for the commit index it recorded.
+// WaitApplied blocks until the applied index reaches idx (committing it if it is staged)
+// or ctx ends. A linearizable read waits here for the commit index it recorded.
 func (m *Machine) WaitApplied(ctx context.Context, idx uint64) error {
+	// Counted before staged is read: an ApplyBatch that stages idx after our look either
+	// sees a waiter and commits, or staged shows it to us.
+	m.waiters.Add(1)
+	defer m.waiters.Add(-1)
 	for {
 		m.notifyMu.Lock()
 		ch := m.notify
 		m.notifyMu.Unlock()
 		if m.applied.Load() >= idx {
 			return nil
+		}
+		if m.staged.Load() >= idx {
+			if err := m.Flush(); err != nil {
+				return err
+			}
+			continue
 		}
 		select {
 		case <-ch:
@@ -302,7 +360,8 @@ func (m *Machine) WaitApplied(ctx context.Context, idx uint64) error {
 	}
 }
 
-// ApplyBatch applies entries in one bbolt transaction. See Replica.
+// ApplyBatch applies entries in one bbolt transaction. See Replica. With
+// Options.DeferCommit the transaction may stay open for later batches (see stagedTx).
 func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 	if m.poisoned.Load() {
 		return nil, ErrPoisoned
@@ -312,61 +371,164 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 	if m.db == nil {
 		return nil, errors.New("fsm: apply on a closed machine")
 	}
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if m.open == nil {
+		tx, err := m.db.Begin(true)
+		if err != nil {
+			m.poisoned.Store(true)
+			return nil, fmt.Errorf("fsm: apply batch (fatal): %w", err)
+		}
+		p := &stagedTx{tx: tx, next: m.meta} // a copy: adopted only if the transaction commits
+		p.a = newApplier(tx, &p.next, m.dedup)
+		m.open = p
+	}
+	p := m.open
+	p.a.batch++
 	results := make([]Result, len(entries))
-	next := m.meta // work on a copy: it is adopted only if the transaction commits
-	var added, removed map[string]uint64
-	var membersChanged bool
-	err := m.db.Update(func(tx *bolt.Tx) error {
-		a := newApplier(tx, &next, m.dedup)
-		last := next.Applied
-		for i, e := range entries {
-			if e.Index <= next.Applied {
-				results[i] = Result{Code: api.OK, Skipped: true}
-				continue
-			}
-			if e.Index <= last {
-				return fmt.Errorf("entry index %d after %d: indexes must increase", e.Index, last)
-			}
-			last = e.Index
-			res, err := a.applyEntry(e)
-			if err != nil {
-				return fmt.Errorf("apply entry %d: %w", e.Index, err)
-			}
-			results[i] = res
-		}
-		if last > next.Applied {
-			next.Applied = last
-		}
-		if err := a.flush(); err != nil {
-			return err
-		}
-		added, removed, membersChanged = a.pending, a.gone, a.membersChanged
-		return tx.Bucket(bucketMeta).Put(metaKey, next.encode())
-	})
-	if err != nil {
-		// The transaction rolled back, but the in-memory dedup index may have seen part of
-		// it and other replicas applied these entries: this replica cannot go on.
+	if err := p.apply(entries, results); err != nil {
+		// The in-memory dedup index may have seen part of the transaction and other
+		// replicas applied these entries: this replica cannot go on.
+		m.open = nil
+		p.tx.Rollback()
 		m.poisoned.Store(true)
 		return nil, fmt.Errorf("fsm: apply batch (fatal): %w", err)
 	}
-	// Removals first: an id pruned and then used again within the batch is in both.
-	m.dedupMu.Lock()
-	for id, seq := range removed {
-		m.dedup.remove(id, seq)
+	if m.opts.DeferCommit {
+		m.stageSKUs(p.a)
 	}
-	for id, seq := range added {
-		m.dedup.add(id, seq)
-	}
-	m.dedupMu.Unlock()
-	m.meta = next
-	if membersChanged {
-		m.membersVersion.Add(1)
-	}
-	if next.Applied != m.applied.Load() {
-		m.setApplied(next.Applied)
+	m.staged.Store(p.next.Applied)
+	p.batches++
+	if !m.opts.DeferCommit || p.batches >= maxStagedBatches || p.ops >= maxStagedOps || m.waiters.Load() > 0 {
+		if err := m.commitLocked(); err != nil {
+			return nil, err
+		}
 	}
 	return results, nil
 }
+
+// stagedTx is a write transaction and its applier. Committing a bbolt transaction costs
+// far more than a batch of deductions in it: the touched pages of every bucket are read
+// into nodes, rebalanced, spilled and written back, the SKUs changed are put again, the
+// meta page written. With Options.DeferCommit, ApplyBatch leaves the transaction open and
+// later batches go on in it (with the same applier: a SKU changed by ten batches is put
+// once), so a sale spreads those costs over many batches, as etcd's backend does.
+//
+// Reads see committed state only; the index they see is AppliedIndex, and WaitApplied
+// commits (through Flush) when what a reader waits for is staged here. Nothing is lost by
+// waiting to commit: the state file is not fsynced per commit anyway, and a replica
+// rebuilds what a crash took from its log (Replica: "applied" entries are replayed from
+// AppliedIndex).
+type stagedTx struct {
+	tx      *bolt.Tx
+	a       *applier
+	next    meta
+	batches int // ApplyBatch calls in this transaction
+	ops     int // commands applied in it, a batch's commands each
+}
+
+// A staged transaction commits after this many ApplyBatch calls or commands, bounding the
+// memory it holds (bbolt keeps every value put until the end) and how much a commit
+// writes at once.
+const (
+	maxStagedBatches = 64
+	maxStagedOps     = 2048
+)
+
+func (p *stagedTx) apply(entries []Entry, results []Result) error {
+	last := p.next.Applied
+	for i, e := range entries {
+		if e.Index <= p.next.Applied {
+			results[i] = Result{Code: api.OK, Skipped: true}
+			continue
+		}
+		if e.Index <= last {
+			return fmt.Errorf("entry index %d after %d: indexes must increase", e.Index, last)
+		}
+		last = e.Index
+		res, err := p.a.applyEntry(e)
+		if err != nil {
+			return fmt.Errorf("apply entry %d: %w", e.Index, err)
+		}
+		results[i] = res
+		p.ops += max(1, len(res.Batch))
+	}
+	p.next.Applied = max(p.next.Applied, last)
+	return nil
+}
+
+// commitLocked commits the staged transaction, if any, and publishes it: dedup index,
+// meta, members version, applied index. The caller holds m.mu (read) and m.wmu.
+func (m *Machine) commitLocked() error {
+	p := m.open
+	if p == nil {
+		return nil
+	}
+	m.open = nil
+	err := p.a.flush()
+	if err == nil {
+		err = p.tx.Bucket(bucketMeta).Put(metaKey, p.next.encode())
+	}
+	if err == nil {
+		err = p.tx.Commit()
+	} else {
+		p.tx.Rollback()
+	}
+	if err != nil {
+		m.poisoned.Store(true)
+		return fmt.Errorf("fsm: commit (fatal): %w", err)
+	}
+	// Removals first: an id pruned and then used again within the transaction is in both.
+	m.dedupMu.Lock()
+	for id, seq := range p.a.gone {
+		m.dedup.remove(id, seq)
+	}
+	for id, seq := range p.a.pending {
+		m.dedup.add(id, seq)
+	}
+	m.dedupMu.Unlock()
+	m.meta = p.next
+	if p.a.membersChanged {
+		m.membersVersion.Add(1)
+	}
+	if p.next.Applied != m.applied.Load() {
+		m.setApplied(p.next.Applied)
+	}
+	// Only now: until the commit, a reader missing the staged view would read the file.
+	m.stagedMu.Lock()
+	clear(m.stagedSKUs)
+	m.stagedMu.Unlock()
+	return nil
+}
+
+// stageSKUs shows the SKUs the batch changed to GetSKU before they are committed.
+func (m *Machine) stageSKUs(a *applier) {
+	m.stagedMu.Lock()
+	for _, s := range a.changed {
+		m.stagedSKUs[s.SKU.SKU] = s.SKU
+	}
+	m.stagedMu.Unlock()
+	a.changed = a.changed[:0]
+}
+
+// Flush commits what ApplyBatch left staged (Options.DeferCommit), so reads see it. A
+// caller deferring commits calls it when its log goes quiet, or on a timer: nothing else
+// commits the last batches of a burst until a reader waits for them.
+func (m *Machine) Flush() error {
+	if m.poisoned.Load() {
+		return ErrPoisoned
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.db == nil {
+		return errClosed
+	}
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	return m.commitLocked()
+}
+
+var errClosed = errors.New("fsm: use of a closed machine")
 
 func beUint64(b []byte) uint64 {
 	if len(b) < 8 {

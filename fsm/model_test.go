@@ -320,7 +320,34 @@ func TestModel_RandomSequencesAgree(t *testing.T) {
 		if run%3 == 1 { // small dedup table and window: pruning happens
 			window, dmax = time.Duration(100+rng.IntN(500))*time.Millisecond, 5+rng.IntN(10)
 		}
-		if err := modelRun(t, rng, steps, window, dmax); err != nil {
+		if err := modelRun(t, rng, steps, Options{DedupWindow: window, DedupMax: uint64(dmax)}); err != nil {
+			t.Fatalf("seed %d (run %d of base seed %d): %v", runSeed, run, seed, err)
+		}
+	}
+}
+
+// The same sequences with commits deferred over several batches (Options.DeferCommit):
+// every answer must match the model although the transaction spans batches, and the state
+// must match it whenever the staged batches are flushed.
+func TestModel_DeferredCommitsAgree(t *testing.T) {
+	seed := *modelSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	runs := *modelRuns
+	if testing.Short() {
+		runs = min(runs, 50)
+	}
+	t.Logf("seed %d (rerun: go test ./fsm -run TestModel_Deferred -fsm.seed=%d)", seed, seed)
+	for run := 0; run < runs; run++ {
+		runSeed := seed + uint64(run)
+		rng := rand.New(rand.NewPCG(runSeed, 2))
+		opts := Options{DedupWindow: 24 * time.Hour, DedupMax: 1_000_000, LedgerMax: 1_000_000, DeferCommit: true}
+		if run%2 == 1 { // pruning within and across staged batches
+			opts.DedupWindow, opts.DedupMax = time.Duration(100+rng.IntN(500))*time.Millisecond, uint64(5+rng.IntN(10))
+			opts.LedgerMax = uint64(5 + rng.IntN(20))
+		}
+		if err := modelRun(t, rng, 80, opts); err != nil {
 			t.Fatalf("seed %d (run %d of base seed %d): %v", runSeed, run, seed, err)
 		}
 	}
@@ -339,15 +366,15 @@ func TestModel_CollidingDedupHashAgrees(t *testing.T) {
 	for run := 0; run < 40; run++ {
 		rng := rand.New(rand.NewPCG(seed+uint64(run), 1))
 		window, dmax := time.Duration(100+rng.IntN(500))*time.Millisecond, 5+rng.IntN(10)
-		if err := modelRun(t, rng, 80, window, dmax); err != nil {
+		if err := modelRun(t, rng, 80, Options{DedupWindow: window, DedupMax: uint64(dmax)}); err != nil {
 			t.Fatalf("seed %d (run %d of base seed %d): %v", seed+uint64(run), run, seed, err)
 		}
 	}
 }
 
-func modelRun(t *testing.T, rng *rand.Rand, steps int, window time.Duration, dmax int) error {
-	r := newReplica(t, Options{DedupWindow: window, DedupMax: uint64(dmax)})
-	ref := newModel(window, dmax)
+func modelRun(t *testing.T, rng *rand.Rand, steps int, opts Options) error {
+	r := newReplica(t, opts)
+	ref := newModel(opts.DedupWindow, int(opts.DedupMax))
 	g := &gen{rng: rng, clock: 1000}
 	for step := 0; step < steps; {
 		// Several entries per transaction, as raft's batches deliver them.
@@ -364,6 +391,28 @@ func modelRun(t *testing.T, rng *rand.Rand, steps int, window time.Duration, dma
 			}
 		}
 		step += n
+		if opts.DeferCommit {
+			if rng.IntN(3) > 0 && step < steps {
+				if r.m.AppliedIndex() > r.index || r.m.StagedIndex() != r.index {
+					return fmt.Errorf("after step %d: applied %d, staged %d, last entry %d", step, r.m.AppliedIndex(), r.m.StagedIndex(), r.index)
+				}
+				// Staged: GetSKU answers from the staged view, everything else is checked at
+				// the next flush (other reads would commit).
+				for name, want := range ref.skus {
+					if got, err := r.m.GetSKU(name); err != nil || got != *want {
+						return fmt.Errorf("after step %d: staged GetSKU %+v (%v), model %+v", step, got, err, *want)
+					}
+				}
+				continue
+			}
+			if err := r.m.Flush(); err != nil {
+				return err
+			}
+			if r.m.AppliedIndex() != r.index {
+				return fmt.Errorf("after step %d and a flush: applied %d, last entry %d", step, r.m.AppliedIndex(), r.index)
+			}
+			r.check(cmds)
+		}
 		if err := sameState(r.m, ref); err != nil {
 			return fmt.Errorf("after step %d: %v", step, err)
 		}

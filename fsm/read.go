@@ -11,10 +11,21 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
-// Reads see the last committed batch. They are local: making them linearizable (or saying
-// how stale they are) is the caller's job.
+// Reads see every batch applied. They are local: making them linearizable (or saying how
+// stale they are) is the caller's job. With Options.DeferCommit a read commits what is
+// staged first, except GetSKU, which finds staged SKUs in the machine's staged view.
 
 func (m *Machine) view(fn func(tx *bolt.Tx) error) error {
+	if m.staged.Load() > m.applied.Load() {
+		if err := m.Flush(); err != nil {
+			return err
+		}
+	}
+	return m.viewCommitted(fn)
+}
+
+// viewCommitted reads the last commit, however many batches are staged after it.
+func (m *Machine) viewCommitted(fn func(tx *bolt.Tx) error) error {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.db == nil {
@@ -25,8 +36,15 @@ func (m *Machine) view(fn func(tx *bolt.Tx) error) error {
 
 // GetSKU returns a SKU, or an *api.Error with code not_found.
 func (m *Machine) GetSKU(sku string) (SKU, error) {
+	m.stagedMu.RLock()
+	staged, ok := m.stagedSKUs[sku]
+	m.stagedMu.RUnlock()
+	if ok {
+		return staged, nil
+	}
+	// Not changed since the last commit (a commit in between only makes the file newer).
 	var s skuRecord
-	err := m.view(func(tx *bolt.Tx) error {
+	err := m.viewCommitted(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketSKUs).Get([]byte(sku))
 		if v == nil {
 			return api.Errorf(api.NotFound, "sku %q not found", sku)

@@ -33,8 +33,12 @@ type Snapshot struct {
 	applied uint64
 }
 
-// Snapshot captures the state now. It is cheap: the copy happens in WriteTo.
+// Snapshot captures the state now, staged batches included. It is cheap: the copy happens
+// in WriteTo.
 func (m *Machine) Snapshot() (*Snapshot, error) {
+	if err := m.Flush(); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.db == nil {
@@ -104,6 +108,9 @@ func (m *Machine) Restore(r io.Reader) error {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.wmu.Lock()
+	m.discardLocked() // staged batches are older than the snapshot replacing them
+	m.wmu.Unlock()
 	if m.db != nil {
 		if err := m.db.Close(); err != nil {
 			return fmt.Errorf("restore: close old state: %w", err)

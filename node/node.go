@@ -168,6 +168,7 @@ func (n *Node) start() error {
 	n.spawn(n.coalesce.run)
 	n.spawn(n.leadershipLoop)
 	n.spawn(n.expireLoop)
+	n.spawn(n.flushLoop)
 	n.spawn(n.membershipLoop)
 	if n.cfg.DiskStallTimeout > 0 {
 		n.spawn(n.watchdogLoop)

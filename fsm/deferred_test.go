@@ -1,0 +1,107 @@
+package fsm
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// With commits deferred, reads still see every batch applied: GetSKU from the staged view
+// without a commit, other reads by committing first. Waiting for an index commits it.
+func TestDeferCommit_ReadsSeeStagedBatches(t *testing.T) {
+	r := newReplica(t, Options{DeferCommit: true})
+	r.apply(create("hot", 1000, 0))
+	r.apply(deduct("d-1", "hot", "u", 1))
+	if got := r.m.AppliedIndex(); got != 0 || r.m.StagedIndex() != 2 {
+		t.Fatalf("applied %d staged %d after two batches, want 0 and 2 (nothing committed yet)", got, r.m.StagedIndex())
+	}
+	if s, err := r.m.GetSKU("hot"); err != nil || s.Sold != 1 || s.Version != 2 {
+		t.Fatalf("GetSKU of a staged SKU: %+v, %v", s, err)
+	}
+	if r.m.AppliedIndex() != 0 {
+		t.Fatalf("GetSKU committed (applied %d)", r.m.AppliedIndex())
+	}
+	if !r.m.Remembers("d-1") || r.m.AppliedIndex() != 2 {
+		t.Fatalf("Remembers a staged request id: false or no commit (applied %d)", r.m.AppliedIndex())
+	}
+	r.apply(deduct("d-x", "hot", "u", 1))
+	if h, err := r.m.History("hot", 10); err != nil || len(h) != 3 {
+		t.Fatalf("History of a staged SKU: %+v, %v", h, err)
+	}
+	if r.m.AppliedIndex() != 3 {
+		t.Fatalf("a read of the file did not commit what was staged (applied %d)", r.m.AppliedIndex())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.apply(deduct("d-2", "hot", "u", 1))
+	if err := r.m.WaitApplied(ctx, 4); err != nil || r.m.AppliedIndex() != 4 {
+		t.Fatalf("WaitApplied(4): %v, applied %d", err, r.m.AppliedIndex())
+	}
+
+	// Readers racing the applier: whatever index a reader waits for, the read after it
+	// shows at least that many deductions.
+	const n = 400
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				idx := r.m.StagedIndex() + 1 // an entry not applied yet, now and then
+				if idx > n+4 {
+					return
+				}
+				if err := r.m.WaitApplied(ctx, idx); err != nil {
+					errs <- err
+					return
+				}
+				if got := r.m.AppliedIndex(); got < idx {
+					errs <- fmt.Errorf("WaitApplied(%d) returned at applied index %d", idx, got)
+					return
+				}
+				s, err := r.m.GetSKU("hot")
+				if err != nil || s.Sold < int64(idx-1) {
+					errs <- fmt.Errorf("waited for %d, read %+v (%v)", idx, s, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range n {
+		if _, err := r.m.ApplyBatch([]Entry{r.entry(deduct(fmt.Sprintf("d-%d", i+4), "hot", "u", 1))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := r.m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	r.check(nil)
+}
+
+// Close commits what is staged; the file reopens with every batch in it.
+func TestDeferCommit_CloseCommitsStagedBatches(t *testing.T) {
+	r := newReplica(t, Options{DeferCommit: true})
+	r.apply(create("hot", 10, 0))
+	r.apply(deduct("d-1", "hot", "u", 3))
+	path := r.m.Path()
+	if err := r.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := m.GetSKU("hot")
+	if err != nil || s.Sold != 3 || m.AppliedIndex() != 2 {
+		t.Fatalf("reopened: %+v, %v, applied %d", s, err, m.AppliedIndex())
+	}
+}
