@@ -235,7 +235,7 @@ func (a *applier) touch(s *skuRecord) {
 	}
 }
 
-// flush writes the SKUs changed in this batch, in key order.
+// flush writes the SKUs changed in this transaction, in key order.
 func (a *applier) flush() error {
 	names := make([]string, 0, len(a.dirty))
 	for n := range a.dirty {

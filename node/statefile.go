@@ -72,9 +72,9 @@ func openState(dataDir string, opts fsm.Options, log hclog.Logger) (*fsm.Machine
 }
 
 // stateFlushInterval bounds how long applied batches stay staged, uncommitted, when no
-// reader waits for them (fsm.Options.DeferCommit): how far stale reads, the applied-index
-// header and the readiness check lag what the fsm applied. etcd commits its backend every
-// 100ms for the same reason.
+// reader needs them (fsm.Options.DeferCommit; reads see staged batches either way): how far
+// the applied index (its header, the readiness check, /metrics) lags what the fsm applied,
+// and how much a crashed process replays. etcd commits its backend every 100ms likewise.
 const stateFlushInterval = 50 * time.Millisecond
 
 // flushLoop commits the state's staged batches now and then; linearizable reads commit
