@@ -303,16 +303,24 @@ var (
 	modelRuns = flag.Int("fsm.runs", 200, "random command sequences in the model-based test")
 )
 
-func TestModel_RandomSequencesAgree(t *testing.T) {
+// modelSeedAndRuns is the base seed (-fsm.seed, else the clock, logged for a rerun) and
+// the number of runs (-fsm.runs, at most 50 with -short) of a model-based test.
+func modelSeedAndRuns(t *testing.T, name string) (uint64, int) {
 	seed := *modelSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
-	runs, steps := *modelRuns, 60
+	runs := *modelRuns
 	if testing.Short() {
 		runs = min(runs, 50)
 	}
-	t.Logf("seed %d (rerun: go test ./fsm -run TestModel -fsm.seed=%d)", seed, seed)
+	t.Logf("seed %d (rerun: go test ./fsm -run %s -fsm.seed=%d)", seed, name, seed)
+	return seed, runs
+}
+
+func TestModel_RandomSequencesAgree(t *testing.T) {
+	seed, runs := modelSeedAndRuns(t, "TestModel")
+	const steps = 60
 	for run := 0; run < runs; run++ {
 		runSeed := seed + uint64(run)
 		rng := rand.New(rand.NewPCG(runSeed, 0))
@@ -330,15 +338,7 @@ func TestModel_RandomSequencesAgree(t *testing.T) {
 // every answer must match the model although the transaction spans batches, and the state
 // must match it whenever the staged batches are flushed.
 func TestModel_DeferredCommitsAgree(t *testing.T) {
-	seed := *modelSeed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	runs := *modelRuns
-	if testing.Short() {
-		runs = min(runs, 50)
-	}
-	t.Logf("seed %d (rerun: go test ./fsm -run TestModel_Deferred -fsm.seed=%d)", seed, seed)
+	seed, runs := modelSeedAndRuns(t, "TestModel_Deferred")
 	for run := 0; run < runs; run++ {
 		runSeed := seed + uint64(run)
 		rng := rand.New(rand.NewPCG(runSeed, 2))
