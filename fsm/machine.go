@@ -414,11 +414,11 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 // later batches go on in it (with the same applier: a SKU changed by ten batches is put
 // once), so a sale spreads those costs over many batches, as etcd's backend does.
 //
-// Reads see committed state only; the index they see is AppliedIndex, and WaitApplied
-// commits (through Flush) when what a reader waits for is staged here. Nothing is lost by
-// waiting to commit: the state file is not fsynced per commit anyway, and a replica
-// rebuilds what a crash took from its log (Replica: "applied" entries are replayed from
-// AppliedIndex).
+// Reads still see every batch applied: GetSKU through the staged view (stageSKUs), every
+// other read by committing first (read.go), WaitApplied by committing what it waits for.
+// AppliedIndex is the last entry committed. Nothing is lost by waiting to commit: the
+// state file is not fsynced per commit anyway, and a replica replays what a crash of the
+// process took from its log, from AppliedIndex on, as after any restart.
 type stagedTx struct {
 	tx      *bolt.Tx
 	a       *applier
