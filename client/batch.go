@@ -148,7 +148,7 @@ func (b *batcher) run() {
 // alternated between a handful of calls and the others. Yielding to runnable goroutines
 // until the queue stops growing costs no timer: an idle batcher still sends a lone call at
 // once. At 128 buyers on 3 local nodes, calls per request went from ~60 to ~100 and
-// deductions/s up 55-65% (stockctl bench, three interleaved rounds, 1000 SKUs).
+// deductions/s up 44-66% (stockctl bench, three interleaved rounds, 1000 SKUs).
 func (b *batcher) settle() {
 	n := b.waiting()
 	for range maxSettleYields {

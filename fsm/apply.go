@@ -22,7 +22,8 @@ type applier struct {
 	cache map[string]*skuRecord
 	dirty map[string]bool
 	// changed lists the SKUs changed by the current batch (numbered batch, from 1), for
-	// the machine's staged view of them.
+	// the machine's staged view of them; only if stage (Options.DeferCommit).
+	stage   bool
 	changed []*skuRecord
 	batch   int
 
@@ -229,7 +230,7 @@ func (a *applier) touch(s *skuRecord) {
 	s.Version = a.index
 	a.cache[s.SKU.SKU] = s
 	a.dirty[s.SKU.SKU] = true
-	if s.listed != a.batch {
+	if a.stage && s.listed != a.batch {
 		s.listed = a.batch
 		a.changed = append(a.changed, s)
 	}

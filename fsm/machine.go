@@ -284,6 +284,10 @@ func (m *Machine) discardLocked() {
 		m.open.tx.Rollback()
 		m.open = nil
 	}
+	m.clearStagedSKUs()
+}
+
+func (m *Machine) clearStagedSKUs() {
 	m.stagedMu.Lock()
 	clear(m.stagedSKUs)
 	m.stagedMu.Unlock()
@@ -381,6 +385,7 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 		}
 		p := &stagedTx{tx: tx, next: m.meta} // a copy: adopted only if the transaction commits
 		p.a = newApplier(tx, &p.next, m.dedup)
+		p.a.stage = m.opts.DeferCommit
 		m.open = p
 	}
 	p := m.open
@@ -495,9 +500,7 @@ func (m *Machine) commitLocked() error {
 		m.setApplied(p.next.Applied)
 	}
 	// Only now: until the commit, a reader missing the staged view would read the file.
-	m.stagedMu.Lock()
-	clear(m.stagedSKUs)
-	m.stagedMu.Unlock()
+	m.clearStagedSKUs()
 	return nil
 }
 
