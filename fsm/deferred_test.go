@@ -3,6 +3,9 @@ package fsm
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,5 +106,63 @@ func TestDeferCommit_CloseCommitsStagedBatches(t *testing.T) {
 	s, err := m.GetSKU("hot")
 	if err != nil || s.Sold != 3 || m.AppliedIndex() != 2 {
 		t.Fatalf("reopened: %+v, %v, applied %d", s, err, m.AppliedIndex())
+	}
+}
+
+// A file that is never synced does not sync when it grows either (bbolt's grow is a
+// truncate and a full fsync, tens of milliseconds of a sale's unsynced pages with the state
+// lock held). It then grows by writing past its end, and the image a killed process leaves
+// behind still opens with every committed batch: the page cache holds what was written.
+func TestNoSync_GrowsWithoutSyncAndSurvivesAKill(t *testing.T) {
+	r := newReplica(t, Options{DeferCommit: true})
+	if !r.m.db.NoGrowSync {
+		t.Fatal("a NoSync state file syncs when it grows")
+	}
+	r.apply(create("hot", 1_000_000, 0))
+	before, err := os.Stat(r.m.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		cmds := make([]Command, 100)
+		for j := range cmds {
+			cmds[j] = deduct(fmt.Sprintf("grow-%04d-%03d-%s", i, j, strings.Repeat("x", 40)), "hot", "u", 1)
+		}
+		r.apply(Command{Kind: KindBatch, Batch: cmds})
+	}
+	if err := r.m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(r.m.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size() <= before.Size() {
+		t.Fatalf("the file did not grow (%d → %d bytes): the test proves nothing", before.Size(), after.Size())
+	}
+	image, err := os.ReadFile(r.m.Path()) // the machine stays open, as a killed process leaves it
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "killed.db")
+	if err := os.WriteFile(path, image, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.db.NoGrowSync {
+		t.Error("a synced state file skips the sync when it grows")
+	}
+	if s, err := m.GetSKU("hot"); err != nil || s.Sold != 4000 || m.AppliedIndex() != 41 {
+		t.Fatalf("the killed image: %+v, %v, applied %d; want 4000 sold at index 41", s, err, m.AppliedIndex())
+	}
+	if err := m.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := (&replica{t: t, m: m}).hash(), r.hash(); got != want {
+		t.Fatal("the killed image hashes differently from the live state")
 	}
 }
