@@ -187,7 +187,8 @@ func openDB(path string, opts Options) (*bolt.DB, error) {
 		// Growing the file truncates it and fsyncs it, which without NoSync is the cost of
 		// one more sync, but with it flushes every page written since the last one: 16 MB of
 		// a busy sale's ledger at a time, tens of milliseconds with the state lock held. A
-		// file that is never synced gains nothing from syncing its size.
+		// file that is never synced gains nothing from syncing its size (etcd's backend
+		// pairs the two options the same way).
 		NoGrowSync: opts.NoSync,
 		// A large initial mapping keeps the file from being remapped as it grows; a remap
 		// waits for every read transaction, and a snapshot being streamed is one.
