@@ -32,6 +32,12 @@ type applier struct {
 	base    *dedupIndex
 	pending map[string]uint64
 	gone    map[string]uint64
+	// The records the entry being applied remembered, stored as one group at its end.
+	group      [][]byte
+	groupFirst uint64
+	// The oldest stored group, split, while the count bound walks through it.
+	oldest    [][]byte
+	oldestKey uint64
 
 	// The entry being applied.
 	index uint64
@@ -89,6 +95,15 @@ func newApplier(tx *bolt.Tx, md *meta, base *dedupIndex) *applier {
 // applyEntry applies one log entry. Only storage failures are errors; a malformed or
 // rejected command is a Result, identical on every replica.
 func (a *applier) applyEntry(e Entry) (Result, error) {
+	res, err := a.applyCommands(e)
+	if err != nil {
+		a.group = a.group[:0]
+		return Result{}, err
+	}
+	return res, a.storeDedupGroup()
+}
+
+func (a *applier) applyCommands(e Entry) (Result, error) {
 	a.index = e.Index
 	if len(e.Data) == 0 {
 		return Result{Code: api.OK}, nil

@@ -177,8 +177,9 @@ func (m *Machine) CheckInvariants() error {
 		}
 		seen := map[string]bool{}
 		prevTime := int64(-1 << 63)
-		err = tx.Bucket(bucketDedup).ForEach(func(k, v []byte) error {
-			d, err := decodeDedup(v)
+		next := uint64(0) // the seq after the last record seen
+		err = eachDedup(tx.Bucket(bucketDedup).Cursor(), dedupFloor(&md), func(seq uint64, rec []byte) error {
+			d, err := decodeDedup(rec)
 			if err != nil {
 				return err
 			}
@@ -187,11 +188,17 @@ func (m *Machine) CheckInvariants() error {
 			}
 			seen[d.RequestID] = true
 			if d.Time < prevTime {
-				fail("dedup record %d is older than the one before it", beUint64(k))
+				fail("dedup record %d is older than the one before it", seq)
 			}
-			prevTime = d.Time
+			if next != 0 && seq != next {
+				fail("dedup record %d follows %d: the live records are not contiguous", seq, next-1)
+			}
+			prevTime, next = d.Time, seq+1
 			return nil
 		})
+		if err == nil && next != 0 && next-1 != md.DedupSeq {
+			fail("the newest dedup record is %d, the sequence is at %d", next-1, md.DedupSeq)
+		}
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,10 @@ func (w *writer) string(s string) {
 	w.uvarint(uint64(len(s)))
 	w.b = append(w.b, s...)
 }
+func (w *writer) bytes(b []byte) {
+	w.uvarint(uint64(len(b)))
+	w.b = append(w.b, b...)
+}
 func (w *writer) bool(v bool) {
 	if v {
 		w.byte(1)
@@ -101,6 +105,17 @@ func (r *reader) string(max int) string {
 	s := string(r.b[:n])
 	r.b = r.b[n:]
 	return s
+}
+
+// bytes reads a length-prefixed byte string without copying it.
+func (r *reader) bytes(max int) []byte {
+	n := r.count(max)
+	if r.err != nil {
+		return nil
+	}
+	b := r.b[:n:n]
+	r.b = r.b[n:]
+	return b
 }
 
 func (r *reader) bool() bool {

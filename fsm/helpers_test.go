@@ -78,14 +78,18 @@ func (r *replica) check(cmds []Command) {
 func (m *Machine) checkDedupIndex() error {
 	n := 0
 	err := m.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketDedup).ForEach(func(k, v []byte) error {
-			id, _, err := dedupHead(v)
+		md, err := decodeMeta(tx.Bucket(bucketMeta).Get(metaKey))
+		if err != nil {
+			return err
+		}
+		return eachDedup(tx.Bucket(bucketDedup).Cursor(), dedupFloor(&md), func(seq uint64, rec []byte) error {
+			id, _, err := dedupHead(rec)
 			if err != nil {
 				return err
 			}
 			n++
-			if seq, ok := m.dedup.candidate(id); !ok || seq != beUint64(k) {
-				return fmt.Errorf("index nominates %d (%v) for %q, record is %d", seq, ok, id, beUint64(k))
+			if got, ok := m.dedup.candidate(id); !ok || got != seq {
+				return fmt.Errorf("index nominates %d (%v) for %q, record is %d", got, ok, id, seq)
 			}
 			return nil
 		})

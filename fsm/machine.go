@@ -133,9 +133,12 @@ type meta struct {
 	LedgerMax   uint64
 }
 
-// formatVersion is the layout of the whole state file. 2: one append-only ledger for all
-// SKUs with per-SKU links and a global retention (1 kept a key range per SKU).
-const formatVersion = 2
+// formatVersion is the layout of the whole state file. 3: an entry's exactly-once records
+// are one value (dedup.go). 2: one append-only ledger for all SKUs with per-SKU links and a
+// global retention (1 kept a key range per SKU). A format-2 file is a valid format-3 file
+// (its records are groups of one) and is read as one; the first commit marks it 3, so an
+// older build refuses it instead of misreading a group.
+const formatVersion = 3
 
 var metaKey = []byte("state")
 
@@ -154,8 +157,8 @@ func (m *meta) encode() []byte {
 
 func decodeMeta(b []byte) (meta, error) {
 	r := reader{b: b}
-	if v := r.byte(); v != formatVersion && r.err == nil {
-		return meta{}, fmt.Errorf("state format version %d, this build reads %d", v, formatVersion)
+	if v := r.byte(); v != formatVersion && v != 2 && r.err == nil {
+		return meta{}, fmt.Errorf("state format version %d, this build reads 2 and %d", v, formatVersion)
 	}
 	m := meta{Applied: r.uvarint(), LogTime: r.varint(), MoveSeq: r.uvarint(), DedupSeq: r.uvarint(),
 		DedupWindow: r.varint(), DedupMax: r.uvarint(), LedgerMax: r.uvarint()}
@@ -228,12 +231,12 @@ func (m *Machine) adopt(db *bolt.DB) error {
 		if md, err = decodeMeta(tx.Bucket(bucketMeta).Get(metaKey)); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketDedup).ForEach(func(k, v []byte) error {
-			d, err := decodeDedup(v)
+		return eachDedup(tx.Bucket(bucketDedup).Cursor(), dedupFloor(&md), func(seq uint64, rec []byte) error {
+			id, _, err := dedupHead(rec)
 			if err != nil {
 				return err
 			}
-			dedup.add(d.RequestID, beUint64(k))
+			dedup.add(id, seq)
 			return nil
 		})
 	})
@@ -312,8 +315,12 @@ func (m *Machine) Remembers(requestID string) bool {
 		if !ok {
 			return nil
 		}
-		if v := tx.Bucket(bucketDedup).Get(u64(seq)); v != nil {
-			id, _, err := dedupHead(v)
+		md, err := decodeMeta(tx.Bucket(bucketMeta).Get(metaKey))
+		if err != nil || seq < dedupFloor(&md) { // below the floor: forgotten, maybe still stored
+			return nil
+		}
+		if rec, err := findDedup(tx.Bucket(bucketDedup).Cursor(), seq); rec != nil && err == nil {
+			id, _, err := dedupHead(rec)
 			found = err == nil && id == requestID
 		}
 		return nil

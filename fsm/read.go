@@ -136,7 +136,17 @@ func (m *Machine) History(sku string, limit int) ([]Movement, error) {
 func (m *Machine) DedupLen() int {
 	n := 0
 	_ = m.view(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketDedup).Stats().KeyN
+		// The live records are every seq from the first stored one (or the floor) to the
+		// newest: pruning only ever takes the oldest.
+		k, _ := tx.Bucket(bucketDedup).Cursor().First()
+		if k == nil {
+			return nil
+		}
+		md, err := decodeMeta(tx.Bucket(bucketMeta).Get(metaKey))
+		if err != nil {
+			return err
+		}
+		n = int(md.DedupSeq - max(beUint64(k), dedupFloor(&md)) + 1)
 		return nil
 	})
 	return n

@@ -16,7 +16,7 @@ var (
 	bucketHolds   = []byte("holds")   // expires_at(8) ‖ order id → empty: held orders by expiry
 	bucketUsers   = []byte("users")   // sku ‖ 0 ‖ user → units bought or held (SKUs with a limit)
 	bucketLedger  = []byte("ledger")  // seq(8) → Movement (with its SKU and the SKU's previous seq)
-	bucketDedup   = []byte("dedup")   // seq(8) → dedupRecord, oldest first (log time is monotone)
+	bucketDedup   = []byte("dedup")   // first seq(8) → one entry's dedupRecords, oldest first (dedup.go)
 	bucketMembers = []byte("members") // member id → Member
 
 	allBuckets = [][]byte{bucketMeta, bucketSKUs, bucketOrders, bucketHolds, bucketUsers, bucketLedger, bucketDedup, bucketMembers}

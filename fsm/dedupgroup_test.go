@@ -1,0 +1,142 @@
+package fsm
+
+import (
+	"path/filepath"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// An entry's records are one stored value; the count bound forgets records inside a group,
+// even records of the entry being applied, and drops a group once it has passed all of it.
+func TestDedup_AnEntrysRecordsAreOneValue(t *testing.T) {
+	r := newReplica(t, Options{DedupMax: 3})
+	r.one(create("a", 100, 0))
+	batch := func(ids ...string) Command {
+		c := Command{Kind: KindBatch, Time: 1000}
+		for _, id := range ids {
+			c.Batch = append(c.Batch, deduct(id, "a", "u", 1))
+		}
+		return c
+	}
+	// Five records against a bound of three: the first two are forgotten before the entry
+	// ends, and the group is stored with all five.
+	res := r.one(batch("b1", "b2", "b3", "b4", "b5"))
+	for i, sub := range res.Batch {
+		if !sub.OK() || sub.Duplicate {
+			t.Fatalf("deduction %d: %+v", i, sub)
+		}
+	}
+	if n, keys := r.m.DedupLen(), dedupKeys(t, r.m); n != 3 || keys != 1 {
+		t.Fatalf("after one entry of five: %d live records in %d values, want 3 in 1", n, keys)
+	}
+	if r.m.Remembers("b2") || !r.m.Remembers("b3") || !r.m.Remembers("b5") {
+		t.Fatal("remembers b2, or forgot b3 or b5")
+	}
+	// A forgotten id is new again; a remembered one is a duplicate, also within one entry.
+	res = r.one(batch("b1", "b4", "b1"))
+	if res.Batch[0].Duplicate || !res.Batch[1].Duplicate || !res.Batch[2].Duplicate {
+		t.Fatalf("b1 (forgotten), b4 (remembered), b1 again: %+v", res.Batch)
+	}
+	// One record more (b1): the floor is at b4, so the first group still holds two live
+	// records and stays.
+	if keys := dedupKeys(t, r.m); keys != 2 {
+		t.Fatalf("%d stored values, want 2", keys)
+	}
+	r.one(deduct("c1", "a", "u", 1))
+	r.one(deduct("c2", "a", "u", 1))
+	if keys := dedupKeys(t, r.m); keys != 3 {
+		t.Fatalf("%d stored values after the floor passed the first group, want 3", keys)
+	}
+	if r.m.Remembers("b5") || !r.m.Remembers("c2") || r.m.DedupLen() != 3 {
+		t.Fatalf("b5 remembered or c2 forgotten (live %d)", r.m.DedupLen())
+	}
+	r.check(nil)
+
+	// What reopening rebuilds agrees.
+	path := r.m.Path()
+	if err := r.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.checkDedupIndex(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A state file of format 2 stored each record as its own value; this build reads it, and
+// marks it format 3 at its next commit.
+func TestDedup_ReadsFormat2Records(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	m, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{t: t, m: m}
+	r.one(create("a", 100, 0))
+	// Rewrite the state as format 2 left it: two single records, the meta marked 2.
+	err = m.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDedup)
+		for i, id := range []string{"old-1", "old-2"} {
+			d := dedupRecord{RequestID: id, Time: 900, Fingerprint: 1,
+				Result: Result{Code: "ok", SKU: SKU{SKU: "a", Available: 100 - int64(i) - 1}}}
+			var w writer
+			d.encode(&w)
+			if err := b.Put(u64(uint64(i+1)), w.b); err != nil {
+				return err
+			}
+		}
+		md := m.meta
+		md.DedupSeq = 2
+		v := md.encode()
+		v[0] = 2
+		return tx.Bucket(bucketMeta).Put(metaKey, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = Open(path, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r = &replica{t: t, m: m, index: 1}
+	if !m.Remembers("old-2") || m.DedupLen() != 2 {
+		t.Fatalf("format-2 records: remembers old-2 %v, live %d", m.Remembers("old-2"), m.DedupLen())
+	}
+	if err := m.checkDedupIndex(); err != nil {
+		t.Fatal(err)
+	}
+	r.one(deduct("new-1", "a", "u", 1))
+	err = m.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(metaKey); v[0] != formatVersion {
+			t.Errorf("meta still marked format %d after a commit", v[0])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.DedupLen() != 3 || !m.Remembers("old-1") || !m.Remembers("new-1") {
+		t.Fatalf("after a new record: live %d", m.DedupLen())
+	}
+	r.check(nil)
+}
+
+func dedupKeys(t *testing.T, m *Machine) int {
+	t.Helper()
+	n := 0
+	if err := m.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketDedup).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
