@@ -32,12 +32,11 @@ type applier struct {
 	base    *dedupIndex
 	pending map[string]uint64
 	gone    map[string]uint64
-	// The records the entry being applied remembered, stored as one group at its end.
-	group      [][]byte
-	groupFirst uint64
-	// The oldest stored group, split, while the count bound walks through it.
-	oldest    [][]byte
-	oldestKey uint64
+	// What the entry being applied appends to the table and the ledger, stored as one
+	// value each at its end; readers of what is stored.
+	dedupNew, ledgerNew seqGroup
+	dedupOld            seqReader
+	ledgerOldEnd        uint64 // the seq after the oldest stored ledger group, 0: unknown
 
 	// The entry being applied.
 	index uint64
@@ -89,6 +88,8 @@ func newApplier(tx *bolt.Tx, md *meta, base *dedupIndex) *applier {
 	// half-full pages would double the bytes written and fsynced per batch.
 	a.dedupB.FillPercent = 1.0
 	a.ledger.FillPercent = 1.0
+	a.dedupNew.l, a.ledgerNew.l = dedupLayout, ledgerLayout
+	a.dedupOld = seqReader{l: dedupLayout, b: a.dedupB}
 	return a
 }
 
@@ -96,11 +97,17 @@ func newApplier(tx *bolt.Tx, md *meta, base *dedupIndex) *applier {
 // rejected command is a Result, identical on every replica.
 func (a *applier) applyEntry(e Entry) (Result, error) {
 	res, err := a.applyCommands(e)
+	if err == nil {
+		err = a.dedupNew.store(a.dedupB, dedupFloor(a.meta), a.seqKey)
+	}
+	if err == nil {
+		err = a.ledgerNew.store(a.ledger, ledgerFloor(a.meta), a.seqKey)
+	}
 	if err != nil {
-		a.group = a.group[:0]
+		a.dedupNew.recs, a.ledgerNew.recs = a.dedupNew.recs[:0], a.ledgerNew.recs[:0]
 		return Result{}, err
 	}
-	return res, a.storeDedupGroup()
+	return res, nil
 }
 
 func (a *applier) applyCommands(e Entry) (Result, error) {
@@ -266,28 +273,37 @@ func (a *applier) flush() error {
 	return nil
 }
 
-// move appends a movement to the ledger, linked to the SKU's previous one, and drops the
-// oldest movement of all once the ledger holds more than its retention.
+// move appends a movement to the ledger, linked to the SKU's previous one. The ledger
+// keeps the newest LedgerMax movements of all: older ones are gone even while their
+// entry's group still holds newer ones, and a group goes once all of it is older.
 func (a *applier) move(s *skuRecord, kind MovementKind, qty int64, c Command) error {
 	a.meta.MoveSeq++
 	seq := a.meta.MoveSeq
 	m := movementRecord{Movement: Movement{Index: a.index, SKU: s.SKU.SKU, Kind: kind, Qty: qty,
 		OrderID: c.OrderID, RequestID: c.RequestID, UserID: c.UserID, Time: a.time}, Prev: s.LastMove}
-	key := a.seqKey(seq)
 	m.encode(a.record())
-	if err := a.ledger.Put(key, a.done()); err != nil {
-		return fmt.Errorf("put movement: %w", err)
-	}
+	a.ledgerNew.add(seq, a.done())
 	s.LastMove = seq
-	if seq <= a.meta.LedgerMax {
+	floor := ledgerFloor(a.meta)
+	if floor == 0 || floor < a.ledgerOldEnd {
 		return nil
 	}
-	// Seqs have no holes and go oldest first, so one delete per append keeps the bound.
+	// The floor moves by one per movement, so at most one group comes to its end.
 	c2 := a.ledger.Cursor()
-	if k, _ := c2.First(); k != nil && beUint64(k) <= seq-a.meta.LedgerMax {
-		if err := c2.Delete(); err != nil {
-			return fmt.Errorf("prune movement: %w", err)
-		}
+	k, v := c2.First()
+	if k == nil {
+		return nil
+	}
+	n, err := ledgerLayout.count(v)
+	if err != nil {
+		return err
+	}
+	if a.ledgerOldEnd = beUint64(k) + uint64(n); a.ledgerOldEnd > floor {
+		return nil
+	}
+	a.ledgerOldEnd = 0
+	if err := c2.Delete(); err != nil {
+		return fmt.Errorf("prune movement: %w", err)
 	}
 	return nil
 }

@@ -137,8 +137,9 @@ func (m *Machine) CheckInvariants() error {
 		}
 		kept := map[string]int{}
 		ledger := tx.Bucket(bucketLedger)
-		err = ledger.ForEach(func(k, v []byte) error {
-			mv, err := decodeMovement(beUint64(k), v)
+		floor, live := ledgerFloor(&md), uint64(0)
+		err = ledgerLayout.each(ledger, floor, func(seq uint64, rec []byte) error {
+			mv, err := decodeMovement(seq, rec)
 			if err != nil {
 				return err
 			}
@@ -146,18 +147,23 @@ func (m *Machine) CheckInvariants() error {
 				fail("movement %d of unknown sku %q", mv.Seq, mv.SKU)
 			}
 			kept[mv.SKU]++
+			live++
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if n := ledger.Stats().KeyN; uint64(n) > md.LedgerMax {
-			fail("ledger holds %d movements, retention %d", n, md.LedgerMax)
+		if live > md.LedgerMax {
+			fail("ledger holds %d movements, retention %d", live, md.LedgerMax)
 		}
+		moves := seqReader{l: ledgerLayout, b: ledger}
 		for name, s := range skus {
 			chain := 0
-			for seq := s.LastMove; seq != 0; chain++ {
-				v := ledger.Get(u64(seq))
+			for seq := s.LastMove; seq != 0 && seq >= floor; chain++ {
+				v, err := moves.get(seq)
+				if err != nil {
+					return err
+				}
 				if v == nil {
 					break
 				}
@@ -178,7 +184,7 @@ func (m *Machine) CheckInvariants() error {
 		seen := map[string]bool{}
 		prevTime := int64(-1 << 63)
 		next := uint64(0) // the seq after the last record seen
-		err = eachDedup(tx.Bucket(bucketDedup).Cursor(), dedupFloor(&md), func(seq uint64, rec []byte) error {
+		err = dedupLayout.each(tx.Bucket(bucketDedup), dedupFloor(&md), func(seq uint64, rec []byte) error {
 			d, err := decodeDedup(rec)
 			if err != nil {
 				return err

@@ -82,7 +82,7 @@ func (m *Machine) checkDedupIndex() error {
 		if err != nil {
 			return err
 		}
-		return eachDedup(tx.Bucket(bucketDedup).Cursor(), dedupFloor(&md), func(seq uint64, rec []byte) error {
+		return dedupLayout.each(tx.Bucket(bucketDedup), dedupFloor(&md), func(seq uint64, rec []byte) error {
 			id, _, err := dedupHead(rec)
 			if err != nil {
 				return err

@@ -134,10 +134,11 @@ type meta struct {
 }
 
 // formatVersion is the layout of the whole state file. 3: an entry's exactly-once records
-// are one value (dedup.go). 2: one append-only ledger for all SKUs with per-SKU links and a
-// global retention (1 kept a key range per SKU). A format-2 file is a valid format-3 file
-// (its records are groups of one) and is read as one; the first commit marks it 3, so an
-// older build refuses it instead of misreading a group.
+// are one value, and so are its ledger movements (seqgroup.go). 2: one append-only ledger
+// for all SKUs with per-SKU links and a global retention (1 kept a key range per SKU). A
+// format-2 file is a valid format-3 file (its records are groups of one) and is read as
+// one; the first commit marks it 3, so an older build refuses it instead of misreading a
+// group.
 const formatVersion = 3
 
 var metaKey = []byte("state")
@@ -231,7 +232,7 @@ func (m *Machine) adopt(db *bolt.DB) error {
 		if md, err = decodeMeta(tx.Bucket(bucketMeta).Get(metaKey)); err != nil {
 			return err
 		}
-		return eachDedup(tx.Bucket(bucketDedup).Cursor(), dedupFloor(&md), func(seq uint64, rec []byte) error {
+		return dedupLayout.each(tx.Bucket(bucketDedup), dedupFloor(&md), func(seq uint64, rec []byte) error {
 			id, _, err := dedupHead(rec)
 			if err != nil {
 				return err
@@ -319,7 +320,8 @@ func (m *Machine) Remembers(requestID string) bool {
 		if err != nil || seq < dedupFloor(&md) { // below the floor: forgotten, maybe still stored
 			return nil
 		}
-		if rec, err := findDedup(tx.Bucket(bucketDedup).Cursor(), seq); rec != nil && err == nil {
+		r := seqReader{l: dedupLayout, b: tx.Bucket(bucketDedup)}
+		if rec, err := r.get(seq); rec != nil && err == nil {
 			id, _, err := dedupHead(rec)
 			found = err == nil && id == requestID
 		}

@@ -110,11 +110,19 @@ func (m *Machine) History(sku string, limit int) ([]Movement, error) {
 		if err != nil {
 			return err
 		}
-		ledger := tx.Bucket(bucketLedger)
-		for seq := s.LastMove; seq != 0 && len(out) < limit; {
-			v := ledger.Get(u64(seq))
+		md, err := decodeMeta(tx.Bucket(bucketMeta).Get(metaKey))
+		if err != nil {
+			return err
+		}
+		floor := ledgerFloor(&md) // older movements went with the ledger's retention
+		moves := seqReader{l: ledgerLayout, b: tx.Bucket(bucketLedger)}
+		for seq := s.LastMove; seq != 0 && seq >= floor && len(out) < limit; {
+			v, err := moves.get(seq)
+			if err != nil {
+				return err
+			}
 			if v == nil {
-				return nil // older movements went with the ledger's retention
+				return nil
 			}
 			mv, err := decodeMovement(seq, v)
 			if err != nil {

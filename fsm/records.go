@@ -15,7 +15,7 @@ var (
 	bucketOrders  = []byte("orders")  // order id → Order
 	bucketHolds   = []byte("holds")   // expires_at(8) ‖ order id → empty: held orders by expiry
 	bucketUsers   = []byte("users")   // sku ‖ 0 ‖ user → units bought or held (SKUs with a limit)
-	bucketLedger  = []byte("ledger")  // seq(8) → Movement (with its SKU and the SKU's previous seq)
+	bucketLedger  = []byte("ledger")  // first seq(8) → one entry's Movements (with SKU and the SKU's previous seq)
 	bucketDedup   = []byte("dedup")   // first seq(8) → one entry's dedupRecords, oldest first (dedup.go)
 	bucketMembers = []byte("members") // member id → Member
 
@@ -112,6 +112,11 @@ func decodeOrder(b []byte) (Order, error) {
 	}
 	return o, nil
 }
+
+var ledgerLayout = seqLayout{single: 2, group: 3, name: "ledger"}
+
+// ledgerFloor is the lowest seq the ledger's retention keeps.
+func ledgerFloor(md *meta) uint64 { return seqFloor(md.MoveSeq, md.LedgerMax) }
 
 // movementRecord is a ledger line as stored: the movement and a link to the previous
 // movement of the same SKU. The ledger is one append-only sequence for all SKUs, so a batch

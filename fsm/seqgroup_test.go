@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -68,6 +69,45 @@ func TestDedup_AnEntrysRecordsAreOneValue(t *testing.T) {
 	}
 }
 
+// An entry's movements are one stored value; the ledger's retention counts movements, not
+// values, and History stops at it although the group still holds older ones.
+func TestLedger_AnEntrysMovementsAreOneValue(t *testing.T) {
+	r := newReplica(t, Options{LedgerMax: 3})
+	r.one(create("a", 100, 0)) // movement 1
+	c := Command{Kind: KindBatch, Time: 1000}
+	for _, id := range []string{"b1", "b2", "b3", "b4", "b5"} { // movements 2..6
+		c.Batch = append(c.Batch, deduct(id, "a", "u", 1))
+	}
+	r.one(c)
+	history := func(want ...string) {
+		t.Helper()
+		h, err := r.m.History("a", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, mv := range h {
+			got = append(got, mv.RequestID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("history %v, want %v", got, want)
+		}
+	}
+	history("b3", "b4", "b5")
+	if n := bucketKeys(t, r.m, bucketLedger); n != 1 {
+		t.Fatalf("%d ledger values after the batch, want 1 (the create's went with the retention)", n)
+	}
+	r.one(deduct("c1", "a", "u", 1))
+	history("b4", "b5", "c1")
+	r.one(deduct("c2", "a", "u", 1))
+	r.one(deduct("c3", "a", "u", 1))
+	history("c1", "c2", "c3")
+	if n := bucketKeys(t, r.m, bucketLedger); n != 3 {
+		t.Fatalf("%d ledger values once the retention passed the batch, want 3", n)
+	}
+	r.check(nil)
+}
+
 // A state file of format 2 stored each record as its own value; this build reads it, and
 // marks it format 3 at its next commit.
 func TestDedup_ReadsFormat2Records(t *testing.T) {
@@ -78,8 +118,17 @@ func TestDedup_ReadsFormat2Records(t *testing.T) {
 	}
 	r := &replica{t: t, m: m}
 	r.one(create("a", 100, 0))
-	// Rewrite the state as format 2 left it: two single records, the meta marked 2.
+	// Rewrite the state as format 2 left it: the create's movement and two exactly-once
+	// records stored alone, the meta marked 2.
 	err = m.db.Update(func(tx *bolt.Tx) error {
+		l := tx.Bucket(bucketLedger)
+		recs, err := ledgerLayout.split(l.Get(u64(1)))
+		if err != nil || len(recs) != 1 {
+			return fmt.Errorf("the create's movement: %d records, %v", len(recs), err)
+		}
+		if err := l.Put(u64(1), append([]byte(nil), recs[0]...)); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketDedup)
 		for i, id := range []string{"old-1", "old-2"} {
 			d := dedupRecord{RequestID: id, Time: 900, Fingerprint: 1,
@@ -126,14 +175,19 @@ func TestDedup_ReadsFormat2Records(t *testing.T) {
 	if m.DedupLen() != 3 || !m.Remembers("old-1") || !m.Remembers("new-1") {
 		t.Fatalf("after a new record: live %d", m.DedupLen())
 	}
+	if h, err := m.History("a", 10); err != nil || len(h) != 2 || h[0].Kind != MoveCreate || h[1].RequestID != "new-1" {
+		t.Fatalf("history over a format-2 movement and a new one: %+v, %v", h, err)
+	}
 	r.check(nil)
 }
 
-func dedupKeys(t *testing.T, m *Machine) int {
+func dedupKeys(t *testing.T, m *Machine) int { return bucketKeys(t, m, bucketDedup) }
+
+func bucketKeys(t *testing.T, m *Machine, bucket []byte) int {
 	t.Helper()
 	n := 0
 	if err := m.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketDedup).Stats().KeyN
+		n = tx.Bucket(bucket).Stats().KeyN
 		return nil
 	}); err != nil {
 		t.Fatal(err)
