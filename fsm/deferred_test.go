@@ -94,14 +94,7 @@ func TestDeferCommit_CloseCommitsStagedBatches(t *testing.T) {
 	r := newReplica(t, Options{DeferCommit: true})
 	r.apply(create("hot", 10, 0))
 	r.apply(deduct("d-1", "hot", "u", 3))
-	path := r.m.Path()
-	if err := r.m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := r.reopen(Options{})
 	defer m.Close()
 	s, err := m.GetSKU("hot")
 	if err != nil || s.Sold != 3 || m.AppliedIndex() != 2 {

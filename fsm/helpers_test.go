@@ -33,6 +33,20 @@ func newReplica(t testing.TB, opts Options) *replica {
 	return &replica{t: t, m: m}
 }
 
+// reopen closes the replica's file and opens it again with opts; the caller closes it.
+func (r *replica) reopen(opts Options) *Machine {
+	r.t.Helper()
+	path := r.m.Path()
+	if err := r.m.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	m, err := Open(path, opts)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return m
+}
+
 // entry encodes c as the next log entry.
 func (r *replica) entry(c Command) Entry {
 	r.t.Helper()

@@ -55,14 +55,7 @@ func TestDedup_AnEntrysRecordsAreOneValue(t *testing.T) {
 	r.check(nil)
 
 	// What reopening rebuilds agrees.
-	path := r.m.Path()
-	if err := r.m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	m, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := r.reopen(Options{})
 	defer m.Close()
 	if err := m.checkDedupIndex(); err != nil {
 		t.Fatal(err)
