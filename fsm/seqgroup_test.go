@@ -187,3 +187,33 @@ func bucketKeys(t *testing.T, m *Machine, bucket []byte) int {
 	}
 	return n
 }
+
+// A stored value that is not a record or a well-formed group is refused, never misread.
+// count reads only the header, so only a bad header fails it.
+func TestSeqLayout_RefusesMalformedValues(t *testing.T) {
+	for _, c := range []struct {
+		v         []byte
+		badHeader bool
+	}{
+		{nil, true},
+		{[]byte{9}, true},                // neither a record's version nor a group's
+		{[]byte{2, 0}, true},             // a group of no records
+		{[]byte{2, 2, 1, 'x'}, false},    // two records promised, one there
+		{[]byte{2, 1, 5, 'x'}, false},    // a record longer than the bytes left
+		{[]byte{2, 1, 1, 'x', 0}, false}, // a trailing byte
+	} {
+		if recs, err := dedupLayout.split(c.v); err == nil {
+			t.Errorf("split(%v) = %q, want an error", c.v, recs)
+		}
+		if _, err := dedupLayout.count(c.v); (err != nil) != c.badHeader {
+			t.Errorf("count(%v): error %v, want one: %v", c.v, err, c.badHeader)
+		}
+	}
+	recs, err := dedupLayout.split([]byte{2, 2, 1, 'x', 2, 'y', 'z'})
+	if err != nil || len(recs) != 2 || string(recs[0]) != "x" || string(recs[1]) != "yz" {
+		t.Fatalf("a well-formed group: %q, %v", recs, err)
+	}
+	if n, err := ledgerLayout.count([]byte{2, 'a'}); n != 1 || err != nil {
+		t.Fatalf("a movement stored alone counts %d, %v", n, err)
+	}
+}
