@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -38,14 +37,7 @@ func (n *Node) leadershipLoop() {
 // expireLoop proposes ExpireHolds with the leader's clock. It also keeps the log clock
 // moving while no buyer writes, which is what ages the exactly-once table.
 func (n *Node) expireLoop() {
-	t := time.NewTicker(n.cfg.ExpireInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
+	n.every(n.cfg.ExpireInterval, func() bool {
 		for n.raft.State() == raft.Leader {
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
 			res, err := n.propose(ctx, fsm.Command{Kind: fsm.KindExpireHolds})
@@ -61,5 +53,6 @@ func (n *Node) expireLoop() {
 				break // a full batch means more are due: go again at once
 			}
 		}
-	}
+		return true
+	})
 }

@@ -306,6 +306,23 @@ func (n *Node) spawn(fn func()) {
 	}()
 }
 
+// every runs fn each interval until the node stops or fn returns false: the shape of the
+// node's background loops (state flush, hold expiry, disk watchdog).
+func (n *Node) every(interval time.Duration, fn func() bool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !fn() {
+			return
+		}
+	}
+}
+
 // HasState reports whether dataDir already holds a node's raft log: a node started on it
 // rejoins its cluster from that state and ignores bootstrap and join.
 func HasState(dataDir string) bool {

@@ -80,21 +80,13 @@ const stateFlushInterval = 50 * time.Millisecond
 // flushLoop commits the state's staged batches now and then; linearizable reads commit
 // what they wait for themselves (fsm.Machine.WaitApplied).
 func (n *Node) flushLoop() {
-	t := time.NewTicker(stateFlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
+	n.every(stateFlushInterval, func() bool {
+		err := n.fsm.Flush()
+		if err != nil && n.ctx.Err() == nil {
+			n.cfg.OnFatal(fmt.Errorf("state machine: %w", err))
 		}
-		if err := n.fsm.Flush(); err != nil {
-			if n.ctx.Err() == nil {
-				n.cfg.OnFatal(fmt.Errorf("state machine: %w", err))
-			}
-			return
-		}
-	}
+		return err == nil
+	})
 }
 
 // closeState syncs and closes the state file and clears its unclean mark. On any failure

@@ -76,14 +76,7 @@ func (w *watchedLogStore) oldestWrite() time.Time {
 // watchdogLoop checks the log writes a few times per stall timeout.
 func (n *Node) watchdogLoop() {
 	limit := n.cfg.DiskStallTimeout
-	t := time.NewTicker(max(limit/4, 5*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		}
+	n.every(max(limit/4, 5*time.Millisecond), func() bool {
 		oldest := n.disk.oldestWrite()
 		stalled := !oldest.IsZero() && time.Since(oldest) > limit
 		switch {
@@ -103,7 +96,8 @@ func (n *Node) watchdogLoop() {
 			n.fence.lift()
 			n.log.Warn("disk stall over: the raft log write returned; rejoining raft")
 		}
-	}
+		return true
+	})
 }
 
 // fencedLayer wraps raft's stream layer so the watchdog can cut this node off from raft
