@@ -27,11 +27,9 @@ type applier struct {
 	changed []*skuRecord
 	batch   int
 
-	// The dedup index seen through this transaction: pending (added here) wins over gone
-	// (pruned here, id → seq), which wins over base (committed).
-	base    *dedupIndex
-	pending map[string]uint64
-	gone    map[string]uint64
+	// ids is the machine's dedup index, changed as records are added and forgotten: a
+	// failed transaction poisons the machine, so it never needs undoing.
+	ids *dedupIndex
 	// What the entry being applied appends to the table and the ledger, stored as one
 	// value each at its end; readers of what is stored.
 	dedupNew, ledgerNew seqGroup
@@ -76,13 +74,13 @@ func (a *applier) seqKey(seq uint64) []byte {
 	return a.done()
 }
 
-func newApplier(tx *bolt.Tx, md *meta, base *dedupIndex) *applier {
+func newApplier(tx *bolt.Tx, md *meta, ids *dedupIndex) *applier {
 	a := &applier{
 		tx: tx, meta: md,
 		skus: tx.Bucket(bucketSKUs), orders: tx.Bucket(bucketOrders), holds: tx.Bucket(bucketHolds),
 		users: tx.Bucket(bucketUsers), ledger: tx.Bucket(bucketLedger), dedupB: tx.Bucket(bucketDedup),
 		cache: make(map[string]*skuRecord), dirty: make(map[string]bool),
-		base: base, pending: make(map[string]uint64), gone: make(map[string]uint64),
+		ids: ids,
 	}
 	// Both buckets only grow at their end, so full pages waste nothing; bbolt's default of
 	// half-full pages would double the bytes written and fsynced per batch.
@@ -155,10 +153,10 @@ func (a *applier) applyOnce(cmd Command) (Result, error) {
 	if cmd.Time != 0 {
 		a.time = cmd.Time
 	}
-	var fp uint64
+	var fp, h uint64
 	if cmd.RequestID != "" {
-		fp = a.fingerprint(cmd)
-		d, found, err := a.lookupDedup(cmd.RequestID)
+		fp, h = a.fingerprint(cmd), a.ids.hash(cmd.RequestID)
+		d, found, err := a.lookupDedup(cmd.RequestID, h)
 		if err != nil {
 			return Result{}, err
 		}
@@ -176,7 +174,7 @@ func (a *applier) applyOnce(cmd Command) (Result, error) {
 		return Result{}, err
 	}
 	if cmd.RequestID != "" {
-		if err := a.remember(cmd.RequestID, fp, res); err != nil {
+		if err := a.remember(cmd.RequestID, h, fp, res); err != nil {
 			return Result{}, err
 		}
 	}

@@ -16,15 +16,11 @@ var dedupLayout = seqLayout{single: 1, group: 2, name: "dedup"}
 // dedupFloor is the lowest seq the count bound keeps.
 func dedupFloor(md *meta) uint64 { return seqFloor(md.DedupSeq, md.DedupMax) }
 
-func (a *applier) lookupDedup(id string) (dedupRecord, bool, error) {
-	seq, ok := a.pending[id]
+// lookupDedup finds the live record of id (h: its hash in the index).
+func (a *applier) lookupDedup(id string, h uint64) (dedupRecord, bool, error) {
+	seq, ok := a.ids.candidate(id, h)
 	if !ok {
-		if _, pruned := a.gone[id]; pruned {
-			return dedupRecord{}, false, nil
-		}
-		if seq, ok = a.base.candidate(id); !ok || seq < dedupFloor(a.meta) {
-			return dedupRecord{}, false, nil
-		}
+		return dedupRecord{}, false, nil
 	}
 	rec, ok := a.dedupNew.get(seq)
 	if !ok {
@@ -33,29 +29,25 @@ func (a *applier) lookupDedup(id string) (dedupRecord, bool, error) {
 			return dedupRecord{}, false, err
 		}
 	}
-	if rec == nil {
-		// The committed index may nominate (by hash) a record pruned earlier in this batch;
-		// pruning goes oldest first, so such a seq lies below every record left.
-		if first, _ := a.dedupB.Cursor().First(); first == nil || seq < beUint64(first) {
-			return dedupRecord{}, false, nil
-		}
-		return dedupRecord{}, false, fmt.Errorf("dedup index names seq %d for %q but the record is missing", seq, id)
+	if rec == nil || seq < dedupFloor(a.meta) {
+		// The index forgets a record when the table does (forgetRecord), in the same step.
+		return dedupRecord{}, false, fmt.Errorf("dedup index names seq %d for %q but the table does not hold it", seq, id)
 	}
 	d, err := decodeDedup(rec)
 	if err != nil {
 		return dedupRecord{}, false, err
 	}
-	// The base index nominates by hash: another id's record means this one is not there.
+	// The index nominates by hash: another id's record means this one is not there.
 	return d, d.RequestID == id, nil
 }
 
-func (a *applier) remember(id string, fp uint64, res Result) error {
+func (a *applier) remember(id string, h, fp uint64, res Result) error {
 	a.meta.DedupSeq++
 	res.Batch, res.Duplicate, res.Skipped = nil, false, false
 	d := dedupRecord{RequestID: id, Time: a.meta.LogTime, Fingerprint: fp, Result: res}
 	d.encode(a.record())
 	a.dedupNew.add(a.meta.DedupSeq, a.done())
-	a.pending[id] = a.meta.DedupSeq
+	a.ids.add(id, h, a.meta.DedupSeq)
 	return a.pruneDedupCount()
 }
 
@@ -142,14 +134,6 @@ func (a *applier) forgetRecord(seq uint64, rec []byte) error {
 	if err != nil {
 		return err
 	}
-	if a.pending[id] == seq {
-		delete(a.pending, id)
-	}
-	// Keep the first seq pruned: records go oldest first, so it is the one the committed
-	// index may hold; later ones (the id used and pruned again within this batch) never
-	// reached it.
-	if _, seen := a.gone[id]; !seen {
-		a.gone[id] = seq
-	}
+	a.ids.remove(id, a.ids.hash(id), seq)
 	return nil
 }

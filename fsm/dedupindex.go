@@ -29,19 +29,21 @@ func hashID(id string) uint64 {
 	return h.Sum64()
 }
 
+// The methods take h, the index's hash of id, from the caller: apply hashes a request id
+// once for its lookup and its record.
+
 // candidate returns the seq whose record may hold id; the caller confirms the id.
-func (x *dedupIndex) candidate(id string) (uint64, bool) {
+func (x *dedupIndex) candidate(id string, h uint64) (uint64, bool) {
 	if seq, ok := x.exact[id]; ok {
 		return seq, true
 	}
-	seq, ok := x.byHash[x.hash(id)]
+	seq, ok := x.byHash[h]
 	return seq, ok
 }
 
 // add records a live id. Live ids are unique in the table, so a hash already held belongs
 // to another id.
-func (x *dedupIndex) add(id string, seq uint64) {
-	h := x.hash(id)
+func (x *dedupIndex) add(id string, h, seq uint64) {
 	if _, taken := x.byHash[h]; taken {
 		x.exact[id] = seq
 		return
@@ -50,12 +52,12 @@ func (x *dedupIndex) add(id string, seq uint64) {
 }
 
 // remove forgets the record seq of id.
-func (x *dedupIndex) remove(id string, seq uint64) {
+func (x *dedupIndex) remove(id string, h, seq uint64) {
 	if s, ok := x.exact[id]; ok && s == seq {
 		delete(x.exact, id)
 		return
 	}
-	if h := x.hash(id); x.byHash[h] == seq {
+	if x.byHash[h] == seq {
 		delete(x.byHash, h)
 	}
 }

@@ -102,7 +102,7 @@ func (m *Machine) checkDedupIndex() error {
 				return err
 			}
 			n++
-			if got, ok := m.dedup.candidate(id); !ok || got != seq {
+			if got, ok := m.dedup.candidate(id, m.dedup.hash(id)); !ok || got != seq {
 				return fmt.Errorf("index nominates %d (%v) for %q, record is %d", got, ok, id, seq)
 			}
 			return nil

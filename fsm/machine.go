@@ -95,8 +95,8 @@ type Machine struct {
 	meta meta
 	// dedup indexes request_id → seq of its record in bucketDedup. It is rebuilt from the
 	// bucket on Open and Restore, kept in memory so a lookup costs no B+tree walk and the
-	// bucket stays append-only. Apply reads it freely (it is the only writer); writes and
-	// other readers (Remembers) take dedupMu.
+	// bucket stays append-only. Apply changes it as it adds and forgets records, staged or
+	// not, holding dedupMu for the batch; other readers (Remembers) take dedupMu too.
 	dedup   *dedupIndex
 	dedupMu sync.RWMutex
 	idHash  func(string) uint64 // the dedup index's hash; nil: FNV-1a (tests set a colliding one)
@@ -237,7 +237,7 @@ func (m *Machine) adopt(db *bolt.DB) error {
 			if err != nil {
 				return err
 			}
-			dedup.add(id, seq)
+			dedup.add(id, dedup.hash(id), seq)
 			return nil
 		})
 	})
@@ -308,10 +308,12 @@ func (m *Machine) clearStagedSKUs() {
 func (m *Machine) Remembers(requestID string) bool {
 	found := false
 	_ = m.view(func(tx *bolt.Tx) error {
-		// Looked up after view committed what was staged: the index then holds every id
-		// applied so far.
+		// view committed what was staged, so this read holds every record the index named
+		// then. A batch applied since may have named records the read cannot see (found
+		// stays false: they came later than it) or forgotten some (pruned since, as the log
+		// would find them now).
 		m.dedupMu.RLock()
-		seq, ok := m.dedup.candidate(requestID)
+		seq, ok := m.dedup.candidate(requestID, m.dedup.hash(requestID))
 		m.dedupMu.RUnlock()
 		if !ok {
 			return nil
@@ -406,7 +408,10 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 	p := m.open
 	p.a.batch++
 	results := make([]Result, len(entries))
-	if err := p.apply(entries, results); err != nil {
+	m.dedupMu.Lock()
+	err := p.apply(entries, results)
+	m.dedupMu.Unlock()
+	if err != nil {
 		// The in-memory dedup index may have seen part of the transaction and other
 		// replicas applied these entries: this replica cannot go on.
 		m.open = nil
@@ -477,8 +482,9 @@ func (p *stagedTx) apply(entries []Entry, results []Result) error {
 	return nil
 }
 
-// commitLocked commits the staged transaction, if any, and publishes it: dedup index,
-// meta, members version, applied index. The caller holds m.mu (read) and m.wmu.
+// commitLocked commits the staged transaction, if any, and publishes it: meta, members
+// version, applied index (apply changed the dedup index already). The caller holds m.mu
+// (read) and m.wmu.
 func (m *Machine) commitLocked() error {
 	p := m.open
 	if p == nil {
@@ -498,15 +504,6 @@ func (m *Machine) commitLocked() error {
 		m.poisoned.Store(true)
 		return fmt.Errorf("fsm: commit (fatal): %w", err)
 	}
-	// Removals first: an id pruned and then used again within the transaction is in both.
-	m.dedupMu.Lock()
-	for id, seq := range p.a.gone {
-		m.dedup.remove(id, seq)
-	}
-	for id, seq := range p.a.pending {
-		m.dedup.add(id, seq)
-	}
-	m.dedupMu.Unlock()
 	m.meta = p.next
 	if p.a.membersChanged {
 		m.membersVersion.Add(1)

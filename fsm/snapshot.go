@@ -108,20 +108,22 @@ func (m *Machine) Restore(r io.Reader) error {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.wmu.Lock()
-	m.discardLocked() // staged batches are older than the snapshot replacing them
-	m.wmu.Unlock()
-	if m.db != nil {
-		if err := m.db.Close(); err != nil {
-			return fmt.Errorf("restore: close old state: %w", err)
-		}
-		m.db = nil
-	}
-	// From here the old state is closed: failing to adopt the new one leaves no usable
-	// state, so the machine is poisoned and the caller must stop.
+	// From here the old state is gone: batches staged in it are discarded (they are older
+	// than the snapshot replacing them, but the dedup index holds their ids), and it is
+	// closed. Failing to adopt the new state leaves no usable one, so the machine is
+	// poisoned and the caller must stop.
 	fail := func(err error) error {
 		m.poisoned.Store(true)
 		return fmt.Errorf("restore (fatal): %w", err)
+	}
+	m.wmu.Lock()
+	m.discardLocked()
+	m.wmu.Unlock()
+	if m.db != nil {
+		if err := m.db.Close(); err != nil {
+			return fail(fmt.Errorf("close old state: %w", err))
+		}
+		m.db = nil
 	}
 	if err := os.Rename(tmp, m.path); err != nil {
 		return fail(err)
