@@ -11,21 +11,24 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
-// applier is the working state of one ApplyBatch transaction. SKU records are cached and
-// written once per batch, so a hot SKU costs one put per batch, not one per buyer.
+// applier is the working state of one ApplyBatch transaction. SKU records are cached (by
+// the machine, across transactions) and written once per transaction, so a hot SKU costs
+// one put per commit, not one per buyer, and a read of the B+tree only when it is new to
+// the cache.
 type applier struct {
 	tx   *bolt.Tx
 	meta *meta
 
 	skus, orders, holds, users, ledger, dedupB *bolt.Bucket
 
-	cache map[string]*skuRecord
+	cache map[string]*skuRecord // the machine's: see Machine.skus
 	dirty map[string]bool
-	// changed lists the SKUs changed by the current batch (numbered batch, from 1), for
-	// the machine's staged view of them; only if stage (Options.DeferCommit).
+	// changed lists the SKUs changed by the current batch (numbered by the machine, from
+	// 1, never reused), for the machine's staged view of them; only if stage
+	// (Options.DeferCommit).
 	stage   bool
 	changed []*skuRecord
-	batch   int
+	batch   uint64
 
 	// ids is the machine's dedup index, changed as records are added and forgotten: a
 	// failed transaction poisons the machine, so it never needs undoing.
@@ -74,12 +77,12 @@ func (a *applier) seqKey(seq uint64) []byte {
 	return a.done()
 }
 
-func newApplier(tx *bolt.Tx, md *meta, ids *dedupIndex) *applier {
+func newApplier(tx *bolt.Tx, md *meta, ids *dedupIndex, skus map[string]*skuRecord) *applier {
 	a := &applier{
 		tx: tx, meta: md,
 		skus: tx.Bucket(bucketSKUs), orders: tx.Bucket(bucketOrders), holds: tx.Bucket(bucketHolds),
 		users: tx.Bucket(bucketUsers), ledger: tx.Bucket(bucketLedger), dedupB: tx.Bucket(bucketDedup),
-		cache: make(map[string]*skuRecord), dirty: make(map[string]bool),
+		cache: skus, dirty: make(map[string]bool),
 		ids: ids,
 	}
 	// Both buckets only grow at their end, so full pages waste nothing; bbolt's default of

@@ -159,3 +159,52 @@ func TestNoSync_GrowsWithoutSyncAndSurvivesAKill(t *testing.T) {
 		t.Fatal("the killed image hashes differently from the live state")
 	}
 }
+
+// The SKU cache and the staged view outlive a commit, so a sale over many SKUs reads none
+// from the file again; past their bound a commit empties both, and reads and deductions go
+// on from the file.
+func TestDeferCommit_SKUCacheKeptAcrossCommitsWithinItsBound(t *testing.T) {
+	defer func(n int) { maxCachedSKUs = n }(maxCachedSKUs)
+	maxCachedSKUs = 4
+	r := newReplica(t, Options{DeferCommit: true})
+	skus := []string{"s0", "s1", "s2", "s3", "s4"}
+	sold := map[string]int64{}
+	for _, s := range skus[:4] {
+		r.apply(create(s, 100, 0))
+	}
+	for round := range 3 {
+		for i, s := range skus[:4] {
+			r.apply(deduct(fmt.Sprintf("a%d-%d", round, i), s, "u", int64(i+1)))
+			sold[s] += int64(i + 1)
+		}
+		if err := r.m.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if len(r.m.skus) != 4 || len(r.m.stagedSKUs) != 4 {
+			t.Fatalf("after commit %d: %d cached, %d in the staged view; want all 4 kept", round, len(r.m.skus), len(r.m.stagedSKUs))
+		}
+	}
+	r.apply(create("s4", 100, 0), deduct("b", "s4", "u", 7))
+	sold["s4"] = 7
+	if err := r.m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.m.skus) != 0 || len(r.m.stagedSKUs) != 0 {
+		t.Fatalf("past the bound: %d cached, %d in the staged view; want both emptied", len(r.m.skus), len(r.m.stagedSKUs))
+	}
+	for i, s := range skus {
+		if got := r.sku(s); got.Sold != sold[s] || got.Available != 100-sold[s] {
+			t.Fatalf("%s after the cache was emptied: %+v, want %d sold", s, got, sold[s])
+		}
+		r.apply(deduct(fmt.Sprintf("c%d", i), s, "u", 1))
+		if got := r.sku(s); got.Sold != sold[s]+1 {
+			t.Fatalf("%s: sold %d after one more deduction, want %d", s, got.Sold, sold[s]+1)
+		}
+	}
+	if err := r.m.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.m.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -109,9 +109,16 @@ type Machine struct {
 	applied atomic.Uint64 // the last entry committed: what reads see
 	staged  atomic.Uint64 // the last entry applied, committed or not
 	waiters atomic.Int64  // readers in WaitApplied; ApplyBatch commits at once for them
-	// stagedSKUs holds the SKUs changed since the last commit, as of the last batch: GetSKU
-	// looks here first, so the read a flash sale makes most (stock, on every deduction's
-	// way in) neither waits for nor forces a commit.
+	// skus caches SKU records as of the last batch applied, committed or staged, for
+	// apply alone (under wmu): a sale over many SKUs would otherwise read each from the
+	// B+tree again in every transaction. Kept across commits, bounded by maxCachedSKUs,
+	// dropped with a discarded transaction. batches numbers ApplyBatch calls for it.
+	skus    map[string]*skuRecord
+	batches uint64
+	// stagedSKUs holds the SKUs changed since the cache was last dropped, as of the last
+	// batch (with Options.DeferCommit; else it stays empty): GetSKU looks here first, so
+	// the read a flash sale makes most (stock, on every deduction's way in) neither waits
+	// for nor forces a commit, nor reads the B+tree.
 	stagedMu   sync.RWMutex
 	stagedSKUs map[string]SKU
 	// membersVersion moves whenever the member records may have changed, so readers can
@@ -172,7 +179,7 @@ func decodeMeta(b []byte) (meta, error) {
 // Open opens or creates the state file at path.
 func Open(path string, opts Options) (*Machine, error) {
 	opts = opts.withDefaults()
-	m := &Machine{path: path, opts: opts, notify: make(chan struct{}), stagedSKUs: map[string]SKU{}}
+	m := &Machine{path: path, opts: opts, notify: make(chan struct{}), skus: map[string]*skuRecord{}, stagedSKUs: map[string]SKU{}}
 	db, err := openDB(path, opts)
 	if err != nil {
 		return nil, err
@@ -294,10 +301,12 @@ func (m *Machine) discardLocked() {
 		m.open.tx.Rollback()
 		m.open = nil
 	}
-	m.clearStagedSKUs()
+	m.dropSKUs()
 }
 
-func (m *Machine) clearStagedSKUs() {
+// dropSKUs empties the SKU cache and the staged view. The caller holds m.wmu.
+func (m *Machine) dropSKUs() {
+	clear(m.skus)
 	m.stagedMu.Lock()
 	clear(m.stagedSKUs)
 	m.stagedMu.Unlock()
@@ -401,12 +410,13 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 			return nil, fmt.Errorf("fsm: apply batch (fatal): %w", err)
 		}
 		p := &stagedTx{tx: tx, next: m.meta} // a copy: adopted only if the transaction commits
-		p.a = newApplier(tx, &p.next, m.dedup)
+		p.a = newApplier(tx, &p.next, m.dedup, m.skus)
 		p.a.stage = m.opts.DeferCommit
 		m.open = p
 	}
 	p := m.open
-	p.a.batch++
+	m.batches++
+	p.a.batch = m.batches
 	results := make([]Result, len(entries))
 	m.dedupMu.Lock()
 	err := p.apply(entries, results)
@@ -511,10 +521,17 @@ func (m *Machine) commitLocked() error {
 	if p.next.Applied != m.applied.Load() {
 		m.setApplied(p.next.Applied)
 	}
-	// Only now: until the commit, a reader missing the staged view would read the file.
-	m.clearStagedSKUs()
+	// Only after the commit: until then, a reader missing the staged view would read the
+	// file from before the batches it missed.
+	if len(m.skus) > maxCachedSKUs {
+		m.dropSKUs()
+	}
 	return nil
 }
+
+// maxCachedSKUs bounds the SKU cache and the staged view: a sale's working set fits, a
+// catalogue of millions does not stay in memory. A variable for tests.
+var maxCachedSKUs = 1 << 16
 
 // stageSKUs shows the SKUs the batch changed to GetSKU before they are committed.
 func (m *Machine) stageSKUs(a *applier) {

@@ -29,7 +29,7 @@ type skuRecord struct {
 	Restocked int64  // initial stock plus every restock: the invariant's "total"
 	LastMove  uint64 // seq of the SKU's newest movement: the head of its history chain
 
-	listed int // not stored: the applier's batch that last listed the record as changed
+	listed uint64 // not stored: the batch that last listed the record as changed
 }
 
 func (s *skuRecord) encode() []byte {

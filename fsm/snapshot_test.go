@@ -195,3 +195,36 @@ func TestDedup_PrunedByLogTimeAndCount(t *testing.T) {
 		t.Fatalf("table holds %d after the window passed", n)
 	}
 }
+
+// A replica restoring an older snapshot of its own state forgets what it cached and
+// staged after it: reads and the next commands see the snapshot's numbers.
+func TestRestore_OlderSnapshotOverCachedState(t *testing.T) {
+	for _, deferred := range []bool{false, true} {
+		r := newReplica(t, Options{DeferCommit: deferred})
+		r.apply(create("a", 10, 0))
+		r.apply(deduct("d1", "a", "u", 1))
+		snap := snapshotBytes(t, r.m)
+		at := r.index
+		r.apply(deduct("d2", "a", "u", 4), create("later", 5, 0))
+		if got := r.sku("a").Available; got != 5 {
+			t.Fatalf("deferred=%v: available %d before the restore, want 5", deferred, got)
+		}
+		if err := r.m.Restore(bytes.NewReader(snap)); err != nil {
+			t.Fatal(err)
+		}
+		r.index = at
+		if got := r.sku("a").Available; got != 9 {
+			t.Fatalf("deferred=%v: available %d after restoring the snapshot, want 9", deferred, got)
+		}
+		if res := r.one(deduct("d3", "a", "u", 1)); res.Code != api.OK || res.SKU.Available != 8 {
+			t.Fatalf("deferred=%v: deduct after restore: %+v, want 8 remaining", deferred, res)
+		}
+		wantCode(t, r.one(create("later", 5, 0)), api.OK)
+		if err := r.m.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.m.CheckInvariants(); err != nil {
+			t.Fatalf("deferred=%v: %v", deferred, err)
+		}
+	}
+}
