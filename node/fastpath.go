@@ -22,16 +22,18 @@ import (
 // The rejection is the same code the fsm gives: sold_out at zero stock; insufficient_stock
 // only for SKUs without a per-user limit (with a limit, the fsm may say limit_exceeded
 // first, and that needs the user's count, which only apply sees).
+//
+// Stock is read with fsm.GetSKU, from the machine's in-memory view of the SKUs a sale
+// touches: cheap enough per call that nothing is cached here.
 type rejecter struct {
-	n     *Node
-	ctx   context.Context
-	read  bool // the read index was taken
-	err   error
-	cache map[string]fsm.SKU
+	n    *Node
+	ctx  context.Context
+	read bool // the read index was taken
+	err  error
 }
 
 func (n *Node) newRejecter(ctx context.Context) *rejecter {
-	return &rejecter{n: n, ctx: ctx, cache: map[string]fsm.SKU{}}
+	return &rejecter{n: n, ctx: ctx}
 }
 
 // reject returns the rejection for a first try of cmd, or false to send it to the log.
@@ -44,8 +46,8 @@ func (r *rejecter) reject(cmd fsm.Command, firstTry bool) (fsm.Result, bool) {
 		return fsm.Result{}, false
 	}
 	if !r.read {
+		// What was read before the read index proves nothing: the SKU is read again below.
 		r.read, r.err = true, r.n.strongRead(r.ctx)
-		clear(r.cache) // what was read before the read index proves nothing
 	}
 	if r.err != nil || r.n.fsm.Remembers(cmd.RequestID) {
 		return fsm.Result{}, false
@@ -62,15 +64,8 @@ func (r *rejecter) reject(cmd fsm.Command, firstTry bool) (fsm.Result, bool) {
 }
 
 func (r *rejecter) sku(name string) (fsm.SKU, bool) {
-	if s, ok := r.cache[name]; ok {
-		return s, true
-	}
 	s, err := r.n.fsm.GetSKU(name)
-	if err != nil {
-		return fsm.SKU{}, false
-	}
-	r.cache[name] = s
-	return s, true
+	return s, err == nil
 }
 
 func cannotTake(s fsm.SKU, qty int64) bool {
