@@ -25,8 +25,25 @@ type coalescer struct {
 }
 
 type waiter struct {
-	cmd  fsm.Command
-	done chan outcome // buffered: the proposer never blocks on a caller that left
+	cmd fsm.Command
+	g   *group
+	i   int // the command's place in g
+}
+
+// group is the commands of one submit call. Its commands may go out in several batches,
+// proposed concurrently: each proposer writes its commands' outcomes, and the last one
+// closes done. The proposer never blocks on a caller that left.
+type group struct {
+	res  []outcome
+	left atomic.Int64
+	done chan struct{}
+}
+
+func (w *waiter) settle(o outcome) {
+	w.g.res[w.i] = o
+	if w.g.left.Add(-1) == 0 {
+		close(w.g.done)
+	}
 }
 
 type outcome struct {
@@ -42,37 +59,39 @@ func newCoalescer(n *Node) *coalescer {
 }
 
 // submit proposes cmds (through the next batches) and waits for their results, or until
-// ctx ends: then the outcome of what was queued is unknown to the caller. Past the
+// ctx ends: then the outcome of every command is unknown to the caller. Past the
 // admission bound nothing is queued and every command gets overloaded.
 func (c *coalescer) submit(ctx context.Context, cmds []fsm.Command) []outcome {
-	out := make([]outcome, len(cmds))
 	if c.queued.Add(int64(len(cmds))) > int64(c.n.cfg.MaxInflight) {
 		c.queued.Add(-int64(len(cmds)))
-		for i := range out {
-			out[i].err = errOverloaded
-		}
-		return out
+		return failed(len(cmds), errOverloaded)
 	}
-	ws := make([]*waiter, len(cmds))
+	g := &group{res: make([]outcome, len(cmds)), done: make(chan struct{})}
+	g.left.Store(int64(len(cmds)))
+	ws := make([]waiter, len(cmds))
 	c.mu.Lock()
 	for i, cmd := range cmds {
-		ws[i] = &waiter{cmd: cmd, done: make(chan outcome, 1)}
-		c.queue = append(c.queue, ws[i])
+		ws[i] = waiter{cmd: cmd, g: g, i: i}
+		c.queue = append(c.queue, &ws[i])
 	}
 	c.mu.Unlock()
 	select {
 	case c.kick <- struct{}{}:
 	default:
 	}
-	for i, w := range ws {
-		select {
-		case out[i] = <-w.done:
-		case <-ctx.Done():
-			for j := i; j < len(out); j++ {
-				out[j].err = ctx.Err()
-			}
-			return out
-		}
+	select {
+	case <-g.done:
+		return g.res
+	case <-ctx.Done():
+		// g.res is the proposers' until done: the caller gets a slice of its own.
+		return failed(len(cmds), ctx.Err())
+	}
+}
+
+func failed(n int, err error) []outcome {
+	out := make([]outcome, n)
+	for i := range out {
+		out[i].err = err
 	}
 	return out
 }
@@ -119,7 +138,7 @@ func (c *coalescer) propose(batch []*waiter) {
 	defer cancel()
 	if len(batch) == 1 {
 		res, err := c.n.propose(ctx, batch[0].cmd)
-		batch[0].done <- outcome{res, err}
+		batch[0].settle(outcome{res, err})
 		return
 	}
 	cmd := fsm.Command{Kind: fsm.KindBatch, Batch: make([]fsm.Command, len(batch))}
@@ -130,11 +149,11 @@ func (c *coalescer) propose(batch []*waiter) {
 	for i, w := range batch {
 		switch {
 		case err != nil:
-			w.done <- outcome{err: err}
+			w.settle(outcome{err: err})
 		case len(res.Batch) != len(batch): // a batch the fsm refused as a whole
-			w.done <- outcome{res: fsm.Result{Code: res.Code, Message: res.Message}}
+			w.settle(outcome{res: fsm.Result{Code: res.Code, Message: res.Message}})
 		default:
-			w.done <- outcome{res: res.Batch[i]}
+			w.settle(outcome{res: res.Batch[i]})
 		}
 	}
 }
@@ -144,7 +163,7 @@ func (c *coalescer) fail(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.queue {
-		w.done <- outcome{err: err}
+		w.settle(outcome{err: err})
 	}
 	c.queue = nil
 }

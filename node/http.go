@@ -168,9 +168,8 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
 	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
-	results := make([]fsm.Result, len(req.Items))
-	var logged []fsm.Command
-	var at []int // index in req.Items of each logged command
+	logged := make([]fsm.Command, 0, len(req.Items))
+	at := make([]int, 0, len(req.Items)) // index in req.Items of each logged command
 	rej := n.newRejecter(ctx)
 	for i, it := range req.Items {
 		cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: it.SKU, Qty: it.Qty, RequestID: it.RequestID, UserID: it.UserID}
@@ -179,7 +178,7 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if res, ok := rej.reject(cmd, it.Attempt == 1); ok {
-			results[i] = res
+			out.Results[i] = deductResult(res)
 			n.countResult(cmd, res, true)
 			continue
 		}
@@ -192,20 +191,18 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 				out.Results[at[j]].Error = n.apiError(o.err)
 				continue
 			}
-			results[at[j]] = o.res
+			out.Results[at[j]] = deductResult(o.res)
 			n.countResult(logged[j], o.res, false)
 		}
 	}
-	for i, res := range results {
-		switch {
-		case out.Results[i].Error != nil:
-		case res.OK():
-			out.Results[i] = api.DeductResult{Remaining: res.SKU.Available, Duplicate: res.Duplicate}
-		default:
-			out.Results[i].Error = &api.Error{Code: res.Code, Message: res.Message}
-		}
-	}
 	writeBatchAnswer(w, r, &out)
+}
+
+func deductResult(res fsm.Result) api.DeductResult {
+	if !res.OK() {
+		return api.DeductResult{Error: &api.Error{Code: res.Code, Message: res.Message}}
+	}
+	return api.DeductResult{Remaining: res.SKU.Available, Duplicate: res.Duplicate}
 }
 
 func (n *Node) handleReserve(w http.ResponseWriter, r *http.Request) {
