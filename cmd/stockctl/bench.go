@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +72,7 @@ type benchFlags struct {
 	stockd         string
 	stockdArgs     stringsFlag
 	stockdWait     time.Duration
+	cpuProfile     string
 	set            func(name string) bool // whether a flag was given
 	sweepBuyers    []int
 	chartW, chartH int
@@ -103,6 +105,7 @@ func bindBenchFlags(c *cli) *benchFlags {
 	fs.StringVar(&f.stockd, "stockd", "", "`path` of a stockd binary: start a fresh 3-node loopback cluster for the run, stop it after")
 	fs.Var(&f.stockdArgs, "stockd-arg", "extra flag for every stockd of --stockd, e.g. --stockd-arg=--max-inflight=4096 (repeatable)")
 	fs.DurationVar(&f.stockdWait, "stockd-wait", 30*time.Second, "--stockd: longest wait for the cluster to have 3 members and a leader")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the client side, warm-up included) to `file`; stockd serves its own with --pprof")
 	f.set = c.isSet
 	return f
 }
@@ -274,6 +277,13 @@ examples:
 	}
 	defer env.close()
 
+	if f.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	points := f.sweepBuyers
 	if len(points) == 0 {
 		points = []int{f.buyers}
@@ -490,4 +500,20 @@ func (env *benchEnv) counters() (attempts, overloaded uint64) {
 		overloaded += ct.overloaded.Load()
 	}
 	return attempts, overloaded
+}
+
+// startCPUProfile profiles this process into path until the returned function runs.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,10 +87,14 @@ func TestBench_EndToEnd_SellsOutExactly(t *testing.T) {
 	}
 	eps := strings.Join(inProcessCluster(t), ",")
 
+	profile := filepath.Join(t.TempDir(), "client.prof")
 	out, errs, code := stockctl("bench", "--endpoints", eps, "--buyers", "32", "--stock", "500", "--duration", "2s",
-		"--warmup", "0s", "--json", "--chart", filepath.Join(t.TempDir(), "run.png"))
+		"--warmup", "0s", "--json", "--chart", filepath.Join(t.TempDir(), "run.png"), "--cpuprofile", profile)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("--cpuprofile wrote %d bytes (%v), want a gzipped pprof profile", len(b), err)
 	}
 	var r benchResult
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
