@@ -22,8 +22,12 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
+// heartbeatTimeout is the members' --heartbeat-timeout: a follower that has heard nothing
+// from its leader for this long may start an election.
+const heartbeatTimeout = 300 * time.Millisecond
+
 // fastTiming makes failover take about a second.
-var fastTiming = []string{"--heartbeat-timeout", "300ms", "--election-timeout", "300ms", "--leader-lease-timeout", "150ms"}
+var fastTiming = []string{"--heartbeat-timeout", heartbeatTimeout.String(), "--election-timeout", "300ms", "--leader-lease-timeout", "150ms"}
 
 // requestTimeout is the nodes' bound on a request (--request-timeout); clients wait a
 // little longer for each attempt.
