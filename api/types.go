@@ -172,6 +172,12 @@ type Node struct {
 	Suffrage      string `json:"suffrage"`
 	AppliedIndex  uint64 `json:"applied_index"`
 	LastContactMS int64  `json:"last_contact_ms"`
+	// WallClockMS is the member's wall clock when it answered (Unix ms). A new leader asks
+	// the voters for it to start cluster time (docs/DESIGN.md, "Cluster time").
+	WallClockMS int64 `json:"wall_clock_ms,omitempty"`
+	// ClusterTimeMS is the cluster time the member judges reads by: the time holds expire
+	// by (expires_at_ms) and the exactly-once window counts.
+	ClusterTimeMS int64 `json:"cluster_time_ms,omitempty"`
 }
 
 // Cluster answers GET /v1/cluster.

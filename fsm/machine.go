@@ -108,6 +108,7 @@ type Machine struct {
 
 	applied atomic.Uint64 // the last entry committed: what reads see
 	staged  atomic.Uint64 // the last entry applied, committed or not
+	logTime atomic.Int64  // meta.LogTime as of the last entry applied, committed or not
 	waiters atomic.Int64  // readers in WaitApplied; ApplyBatch commits at once for them
 	// skus caches SKU records as of the last batch applied, committed or staged, for
 	// apply alone (under wmu): a sale over many SKUs would otherwise read each from the
@@ -256,6 +257,7 @@ func (m *Machine) adopt(db *bolt.DB) error {
 	m.dedupMu.Unlock()
 	m.membersVersion.Add(1)
 	m.staged.Store(md.Applied)
+	m.logTime.Store(md.LogTime)
 	m.setApplied(md.Applied)
 	return nil
 }
@@ -351,6 +353,10 @@ func (m *Machine) Path() string { return m.path }
 // AppliedIndex is the index of the last entry whose effects are committed: what reads see.
 func (m *Machine) AppliedIndex() uint64 { return m.applied.Load() }
 
+// LogTime is the log's clock (cluster time, in ms) as of the last entry applied: the
+// largest time stamped into a command so far. A new leader continues cluster time from it.
+func (m *Machine) LogTime() int64 { return m.logTime.Load() }
+
 // StagedIndex is the index of the last entry applied, committed or still staged.
 func (m *Machine) StagedIndex() uint64 { return m.staged.Load() }
 
@@ -433,6 +439,7 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 		m.stageSKUs(p.a)
 	}
 	m.staged.Store(p.next.Applied)
+	m.logTime.Store(p.next.LogTime)
 	p.batches++
 	if !m.opts.DeferCommit || p.batches >= maxStagedBatches || p.ops >= maxStagedOps || m.waiters.Load() > 0 {
 		if err := m.commitLocked(); err != nil {

@@ -106,6 +106,11 @@ type Config struct {
 	// WrapLogStore, when set, wraps the raft log store (tests inject slow disks with it).
 	WrapLogStore func(raft.LogStore) raft.LogStore
 
+	// WallClock is the node's wall clock (default time.Now). Cluster time starts from a
+	// majority's wall clocks, never this one alone (clusterclock.go); the faults build of
+	// stockd shifts it to test that.
+	WallClock func() time.Time
+
 	// Logger receives the node's and raft's logs. Default: hclog to stderr at info.
 	Logger hclog.Logger
 	// OnFatal is called when the state machine cannot go on (a storage failure inside

@@ -28,6 +28,7 @@ func (n *Node) leadershipLoop() {
 				continue
 			}
 			if n.raft.CurrentTerm() == term {
+				n.startClock(n.ctx, term)
 				n.setTermReady(term)
 			}
 		}

@@ -57,6 +57,9 @@ type Node struct {
 	// readyTerm is the term whose first entry (our no-op) this leader has applied; strong
 	// reads and the sold-out answers they give need it (RAFT-NOTES.md, "Reads").
 	readyTerm atomic.Uint64
+	// clock is cluster time, stamped into commands under proposeMu (clusterclock.go).
+	clock     clusterClock
+	proposeMu sync.Mutex
 	termReady chan struct{} // closed and replaced when readyTerm moves
 
 	ctx    context.Context // ends background loops
@@ -234,7 +237,7 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	// see openState): restoring the snapshot on every start would only throw that state
 	// away and replay it.
 	rc.NoSnapshotRestoreOnStart = true
-	sm := timedFSM{&stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.publish}, n.metrics}
+	sm := timedFSM{&stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.afterApply}, n.metrics}
 	var inner raft.LogStore = n.logStore
 	if n.cfg.WrapLogStore != nil {
 		inner = n.cfg.WrapLogStore(inner)
@@ -321,6 +324,12 @@ func (n *Node) every(interval time.Duration, fn func() bool) {
 			return
 		}
 	}
+}
+
+// afterApply runs on the FSM goroutine after each applied batch; it must not block.
+func (n *Node) afterApply(entries []fsm.Entry, results []fsm.Result) {
+	n.clock.observe(n.fsm.LogTime(), time.Now())
+	n.publish(entries, results)
 }
 
 // HasState reports whether dataDir already holds a node's raft log: a node started on it

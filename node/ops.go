@@ -45,7 +45,8 @@ func roleOf(s raft.RaftState) string {
 // self is this node's own entry of the cluster view.
 func (n *Node) self() api.Node {
 	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.raft.State()),
-		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS()}
+		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS(),
+		WallClockMS: n.wallClock().UnixMilli(), ClusterTimeMS: n.clusterNow()}
 }
 
 func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
@@ -86,6 +87,7 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 			defer wg.Done()
 			if got, err := n.askSelf(ctx, dst.HTTPAddr); err == nil {
 				dst.Role, dst.AppliedIndex, dst.LastContactMS = got.Role, got.AppliedIndex, got.LastContactMS
+				dst.WallClockMS, dst.ClusterTimeMS = got.WallClockMS, got.ClusterTimeMS
 			}
 		}(&out.Nodes[i])
 	}

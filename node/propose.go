@@ -12,8 +12,8 @@ import (
 )
 
 // propose puts a command through the log and returns its result once it is committed and
-// applied. The leader stamps its clock into the command here, outside apply, so every
-// replica sees the same time.
+// applied. The leader stamps cluster time (clusterclock.go) into the command here, outside
+// apply, so every replica sees the same time.
 //
 // Admission is not done here but where clients' commands enter (the coalescer, which
 // counts commands, not entries); the node's own proposals (hold expiry, member records,
@@ -22,14 +22,10 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 	if n.raft.State() != raft.Leader {
 		return fsm.Result{}, errNotLeader
 	}
-	now := time.Now().UnixMilli()
-	cmd.Time = now
-	for i := range cmd.Batch {
-		cmd.Batch[i].Time = now
-	}
-	data, err := fsm.Encode(cmd)
-	if err != nil {
-		return fsm.Result{}, &api.Error{Code: api.InvalidArgument, Message: err.Error()}
+	// Commands carry cluster time, which a leader has only once its term is ready.
+	term := n.raft.CurrentTerm()
+	if err := n.waitTermReady(ctx, term, 2*n.cfg.ElectionTimeout); err != nil {
+		return fsm.Result{}, err
 	}
 	timeout := n.cfg.RequestTimeout
 	if dl, ok := ctx.Deadline(); ok {
@@ -38,8 +34,25 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 	if timeout <= 0 { // raft reads 0 as "wait forever"
 		return fsm.Result{}, context.DeadlineExceeded
 	}
+	// Stamp and append under one lock, so the times in the log never decrease.
+	n.proposeMu.Lock()
+	now, ok := n.clock.stamp(term, time.Now())
+	if !ok {
+		n.proposeMu.Unlock()
+		return fsm.Result{}, errNotLeader // a newer term started since the wait
+	}
+	cmd.Time = now
+	for i := range cmd.Batch {
+		cmd.Batch[i].Time = now
+	}
+	data, err := fsm.Encode(cmd)
+	if err != nil {
+		n.proposeMu.Unlock()
+		return fsm.Result{}, &api.Error{Code: api.InvalidArgument, Message: err.Error()}
+	}
 	n.inflight.Add(1)
 	f := n.raft.Apply(data, timeout)
+	n.proposeMu.Unlock()
 	// raft resolves every future (commit, lost leadership or shutdown), so this goroutine
 	// ends; the caller stops waiting earlier if its context ends.
 	resolved := make(chan error, 1)

@@ -91,7 +91,7 @@ func (r *readIndex) round() (uint64, error) {
 	// A new leader learns the commit index only when an entry of its own term commits;
 	// until its no-op is applied, CommitIndex may be behind what was acknowledged.
 	term := n.raft.CurrentTerm()
-	if err := n.waitTermReady(term, 2*n.cfg.ElectionTimeout); err != nil {
+	if err := n.waitTermReady(n.ctx, term, 2*n.cfg.ElectionTimeout); err != nil {
 		return 0, err
 	}
 	idx := n.raft.CommitIndex()
@@ -104,8 +104,9 @@ func (r *readIndex) round() (uint64, error) {
 	return idx, nil
 }
 
-// waitTermReady waits until the leader's no-op of term has been applied.
-func (n *Node) waitTermReady(term uint64, limit time.Duration) error {
+// waitTermReady waits until the leader's no-op of term has been applied and its cluster
+// time started, for at most limit.
+func (n *Node) waitTermReady(ctx context.Context, term uint64, limit time.Duration) error {
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	for {
@@ -124,6 +125,8 @@ func (n *Node) waitTermReady(term uint64, limit time.Duration) error {
 			return &api.Error{Code: api.NoLeader, Message: "the new leader has not committed an entry of its term yet"}
 		case <-n.ctx.Done():
 			return errNoLeader
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

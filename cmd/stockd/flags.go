@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,6 +78,8 @@ type options struct {
 	logLevel        string
 	logJSON         bool
 	shutdownTimeout time.Duration
+
+	faults faultOptions // only the faults build has any
 }
 
 // newFlagSet binds every option to a flag whose default comes from node.DefaultConfig. The
@@ -136,6 +139,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON lines instead of text")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "bound of a graceful shutdown after SIGTERM or SIGINT")
+	addFaultFlags(fs, &o.faults)
 	return fs
 }
 
@@ -515,7 +519,7 @@ second signal exits at once.
 Flags:
 `)
 	fs := newFlagSet(&options{})
-	for _, g := range flagGroups {
+	for _, g := range helpGroups() {
 		fmt.Fprintf(w, "\n %s:\n", g.title)
 		for _, name := range g.flags {
 			printFlag(w, fs.Lookup(name))
@@ -538,10 +542,7 @@ func printFlag(w io.Writer, f *flag.Flag) {
 }
 
 // flagGroups orders the help text; every flag belongs to exactly one group.
-var flagGroups = []struct {
-	title string
-	flags []string
-}{
+var flagGroups = []flagGroup{
 	{"Identity and addresses", []string{"id", "data-dir", "http-addr", "http-advertise", "raft-addr", "raft-advertise"}},
 	{"Cluster membership", []string{"bootstrap", "join", "join-as-nonvoter"}},
 	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs"}},
@@ -551,4 +552,17 @@ var flagGroups = []struct {
 	{"Observability and the disk watchdog", []string{"pprof", "stock-metrics-skus", "stock-metrics-top", "disk-stall-timeout"}},
 	{"Process", []string{"config", "log-level", "log-json", "shutdown-timeout"}},
 	{"Testing", []string{"raft-dial-rewrite"}},
+}
+
+type flagGroup = struct {
+	title string
+	flags []string
+}
+
+// helpGroups is flagGroups plus, in the faults build, its own flags.
+func helpGroups() []flagGroup {
+	if len(faultFlagNames) == 0 {
+		return flagGroups
+	}
+	return append(slices.Clip(flagGroups), flagGroup{"Fault injection (faults build only)", faultFlagNames})
 }

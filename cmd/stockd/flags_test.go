@@ -229,7 +229,7 @@ func TestPrintUsage_ListsEveryFlagOnceWithExamples(t *testing.T) {
 		}
 	}
 	seen := map[string]int{}
-	for _, g := range flagGroups {
+	for _, g := range helpGroups() {
 		for _, name := range g.flags {
 			seen[name]++
 		}

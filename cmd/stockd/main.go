@@ -57,6 +57,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	stopFaults, err := startFaults(&cfg, &opts.faults, logger)
+	if err != nil {
+		logger.Error("invalid configuration", "error", err)
+		return 2
+	}
+	defer stopFaults()
+
 	logStartPlan(logger, cfg)
 	n, err := node.New(cfg)
 	if err != nil {

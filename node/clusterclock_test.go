@@ -1,0 +1,184 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+func TestClusterClock_NeverRunsBackwards(t *testing.T) {
+	var c clusterClock
+	t0 := time.Now()
+	if _, ok := c.stamp(1, t0); ok {
+		t.Fatal("stamped before the term's clock started")
+	}
+	c.startTerm(1, 10_000, t0)
+	if got, _ := c.stamp(1, t0.Add(250*time.Millisecond)); got != 10_250 {
+		t.Fatalf("stamp 250 ms into the term = %d, want 10250", got)
+	}
+	// A stamp taken with an earlier monotonic reading (a caller that read the clock before
+	// another) still does not go below what was stamped.
+	if got, _ := c.stamp(1, t0.Add(100*time.Millisecond)); got != 10_250 {
+		t.Fatalf("stamp after a later one = %d, want 10250", got)
+	}
+	if _, ok := c.stamp(2, t0.Add(time.Second)); ok {
+		t.Fatal("stamped for a term whose clock was not started")
+	}
+	// A new term whose base is behind what this node stamped continues from the stamp.
+	c.startTerm(2, 5_000, t0.Add(time.Second))
+	if got, _ := c.stamp(2, t0.Add(time.Second)); got != 10_250 {
+		t.Fatalf("first stamp of a term based behind the last = %d, want 10250", got)
+	}
+}
+
+func TestClusterClock_FollowerEstimateCarriesLogTimeForward(t *testing.T) {
+	var c clusterClock
+	t0 := time.Now()
+	c.observe(50_000, t0)
+	c.observe(40_000, t0.Add(time.Second)) // an older log time (a restore) is ignored
+	if got := c.estimate(7, t0.Add(2*time.Second)); got != 52_000 {
+		t.Fatalf("estimate = %d, want 52000", got)
+	}
+	c.startTerm(7, 60_000, t0.Add(2*time.Second))
+	if got := c.estimate(7, t0.Add(3*time.Second)); got != 61_000 {
+		t.Fatalf("leader's estimate = %d, want 61000", got)
+	}
+}
+
+// The failure of issue 15 as a new user met it: a node whose wall clock is two hours ahead
+// takes over leadership. Before cluster time, its first expiry round released every hold
+// and the exactly-once table forgot r1, so sending r1 again sold a second item.
+func TestClusterTime_FastLeaderExpiresNothingAndForgetsNothing(t *testing.T) {
+	const skew = 2 * time.Hour
+	c := newCluster(t, 3, func(cfg *Config) {
+		if cfg.ID == "n3" {
+			cfg.WallClock = func() time.Time { return time.Now().Add(skew) }
+		}
+	})
+	c.createSKU("phone", 10)
+	_, first := c.waitLeader()
+	if first.ID() == "n3" {
+		t.Fatal("n1 bootstrapped, so n3 should not lead yet")
+	}
+	deduct := map[string]any{"qty": 1, "request_id": "r1", "user_id": "alice"}
+	var d api.DeductResponse
+	c.mustCall(first.HTTPAddr(), "POST", "/v1/skus/phone/deduct", deduct, &d)
+	for _, o := range []struct {
+		id  string
+		ttl int64
+	}{{"o20", 20_000}, {"o60", 60_000}} {
+		c.mustCall(first.HTTPAddr(), "POST", "/v1/orders", map[string]any{"order_id": o.id, "user_id": "bob",
+			"lines": []map[string]any{{"sku": "phone", "qty": 1}}, "ttl_ms": o.ttl, "request_id": "reserve-" + o.id}, nil)
+	}
+	before := c.get(0).clusterNow()
+
+	c.mustCall(first.HTTPAddr(), "POST", "/v1/cluster/leader", map[string]any{"id": "n3"}, nil)
+	eventually(t, 10*time.Second, func() error {
+		if _, l := c.leader(); l == nil || l.ID() != "n3" {
+			return fmt.Errorf("n3 does not lead yet")
+		}
+		return nil
+	})
+	fast := c.get(2)
+	// Several expiry rounds of the fast leader (ExpireInterval is 100 ms here).
+	time.Sleep(time.Second)
+
+	for _, id := range []string{"o20", "o60"} {
+		var o api.Order
+		c.mustCall(fast.HTTPAddr(), "GET", "/v1/orders/"+id, nil, &o)
+		if o.Status != "held" {
+			t.Errorf("order %s is %q a second after a +2h leader took over, want held", id, o.Status)
+		}
+	}
+	var again api.DeductResponse
+	c.mustCall(fast.HTTPAddr(), "POST", "/v1/skus/phone/deduct", deduct, &again)
+	if !again.Duplicate || again.Remaining != d.Remaining {
+		t.Errorf("r1 sent again = %+v, want the first answer (remaining %d) as a duplicate", again, d.Remaining)
+	}
+	var s api.SKU
+	c.mustCall(fast.HTTPAddr(), "GET", "/v1/skus/phone", nil, &s)
+	if s.Sold != 1 || s.Reserved != 2 {
+		t.Errorf("sku = %+v, want sold 1, reserved 2", s)
+	}
+	now := fast.clusterNow()
+	if now < before {
+		t.Errorf("cluster time ran backwards across the transfer: %d → %d", before, now)
+	}
+	if drift := time.Duration(now-time.Now().UnixMilli()) * time.Millisecond; drift > time.Minute || drift < -time.Minute {
+		t.Errorf("cluster time under the fast leader is %v from real time, want within a minute", drift)
+	}
+}
+
+// A leader whose clock is behind must not keep holds late: cluster time continues from the
+// log by the leader's monotonic clock, so a 1 s hold made under it is released about a
+// second later.
+func TestClusterTime_SlowLeaderReleasesHoldsOnTime(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) {
+		if cfg.ID == "n2" {
+			cfg.WallClock = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+		}
+	})
+	c.createSKU("tv", 5)
+	_, first := c.waitLeader()
+	c.mustCall(first.HTTPAddr(), "POST", "/v1/cluster/leader", map[string]any{"id": "n2"}, nil)
+	eventually(t, 10*time.Second, func() error {
+		if _, l := c.leader(); l == nil || l.ID() != "n2" {
+			return fmt.Errorf("n2 does not lead yet")
+		}
+		return nil
+	})
+	slow := c.get(1)
+	var o api.Order
+	c.mustCall(slow.HTTPAddr(), "POST", "/v1/orders", map[string]any{"order_id": "o1", "user_id": "bob",
+		"lines": []map[string]any{{"sku": "tv", "qty": 2}}, "ttl_ms": 1000, "request_id": "reserve-o1"}, &o)
+	if d := time.Duration(o.ExpiresAtMS-time.Now().UnixMilli()) * time.Millisecond; d > time.Minute || d < -time.Minute {
+		t.Fatalf("a 1 s hold under a -2h leader expires %v from now, want about 1 s", d)
+	}
+	// The bound: the hold's TTL, an expiry round, and a loaded test machine's slack.
+	eventually(t, 5*time.Second, func() error {
+		var s api.SKU
+		if _, err := c.call(slow.HTTPAddr(), "GET", "/v1/skus/tv", nil, &s); err != nil {
+			return err
+		}
+		if s.Available != 5 || s.Reserved != 0 {
+			return fmt.Errorf("sku %+v: hold not released yet", s)
+		}
+		return nil
+	})
+}
+
+// After a whole-cluster outage, every clock agrees that time has moved on: cluster time
+// follows the majority forward, and holds that ran out during the outage are released.
+// The outage is simulated by restarting every node with its wall clock an hour ahead.
+func TestClusterTime_WholeClusterRestartMovesForwardWithTheMajority(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.createSKU("lamp", 4)
+	_, l := c.waitLeader()
+	c.mustCall(l.HTTPAddr(), "POST", "/v1/orders", map[string]any{"order_id": "o1", "user_id": "bob",
+		"lines": []map[string]any{{"sku": "lamp", "qty": 1}}, "ttl_ms": 20 * 60_000, "request_id": "reserve-o1"}, nil)
+	for _, n := range c.running() {
+		n.Kill()
+	}
+	const outage = time.Hour
+	for i := range 3 {
+		c.cfgs[i].WallClock = func() time.Time { return time.Now().Add(outage) }
+		c.restart(i)
+	}
+	_, l = c.waitLeader()
+	want := time.Now().Add(outage).UnixMilli()
+	eventually(t, 10*time.Second, func() error {
+		var o api.Order
+		if _, err := c.call(l.HTTPAddr(), "GET", "/v1/orders/o1", nil, &o); err != nil {
+			return err
+		}
+		if o.Status != "expired" {
+			return fmt.Errorf("order is %q after the outage, want expired", o.Status)
+		}
+		return nil
+	})
+	if got := l.clusterNow(); got < want-60_000 {
+		t.Errorf("cluster time after the outage = %d, want about %d (the majority's clocks)", got, want)
+	}
+}
