@@ -33,14 +33,16 @@ var fastTiming = []string{"--heartbeat-timeout", heartbeatTimeout.String(), "--e
 // little longer for each attempt.
 const requestTimeout = 2 * time.Second
 
-// buildStockd compiles cmd/stockd into dir and returns the binary's path.
+// buildStockd compiles cmd/stockd into dir, with the faults build tag (the clock nemesis
+// needs --fault-addr; without those flags the binary behaves as the normal build), and
+// returns the binary's path.
 func buildStockd(dir string) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return "", fmt.Errorf("the go command is needed to build stockd: %w", err)
 	}
 	bin := filepath.Join(dir, "stockd")
-	out, err := exec.Command(goBin, "build", "-o", bin, "github.com/flashstock/flashstock/cmd/stockd").CombinedOutput()
+	out, err := exec.Command(goBin, "build", "-tags", "faults", "-o", bin, "github.com/flashstock/flashstock/cmd/stockd").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build stockd: %v\n%s", err, out)
 	}
@@ -61,6 +63,9 @@ type ClusterConfig struct {
 	Standby []int
 	// Extra flags for every node, after the defaults (a later flag wins).
 	Extra []string
+	// FaultControl gives every member a control listener of the faults build
+	// (--fault-addr), through which SetClockOffset shifts its wall clock.
+	FaultControl bool
 }
 
 // Member is one stockd slot: its addresses and data never change across restarts.
@@ -70,7 +75,9 @@ type Member struct {
 	RaftAddr string
 	DataDir  string
 	LogPath  string
-	args     []string
+	// FaultAddr is the faults build's control listener ("" without ClusterConfig.FaultControl).
+	FaultAddr string
+	args      []string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -78,6 +85,8 @@ type Member struct {
 	stopped  bool          // SIGSTOPped and not continued
 	starts   int
 	exitCode int
+	// clockOffset is the wall-clock shift given to the member, kept across restarts.
+	clockOffset time.Duration
 }
 
 // Running reports whether the member's process is alive (stopped counts as alive).
@@ -112,16 +121,24 @@ func NewCluster(t testing.TB, bin string, cfg ClusterConfig, seed int64, events 
 	t.Helper()
 	c := &Cluster{t: t, bin: bin, dir: t.TempDir(), hc: newHTTPClient(), events: events}
 	t.Cleanup(c.close)
-	ports, release := reservePorts(t, 2*cfg.Slots)
+	perSlot := 2
+	if cfg.FaultControl {
+		perSlot = 3
+	}
+	ports, release := reservePorts(t, perSlot*cfg.Slots)
 	for i := range cfg.Slots {
 		id := fmt.Sprintf("n%d", i+1)
-		c.Members = append(c.Members, &Member{
+		m := &Member{
 			ID:       id,
-			HTTPAddr: fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
-			RaftAddr: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
+			HTTPAddr: fmt.Sprintf("127.0.0.1:%d", ports[perSlot*i]),
+			RaftAddr: fmt.Sprintf("127.0.0.1:%d", ports[perSlot*i+1]),
 			DataDir:  filepath.Join(c.dir, id),
 			LogPath:  filepath.Join(c.dir, id+".log"),
-		})
+		}
+		if cfg.FaultControl {
+			m.FaultAddr = fmt.Sprintf("127.0.0.1:%d", ports[perSlot*i+2])
+		}
+		c.Members = append(c.Members, m)
 	}
 	var err error
 	c.Net, err = newNet(c.Members, seed) // while the members' ports are held, so no proxy takes one
@@ -147,6 +164,9 @@ func NewCluster(t testing.TB, bin string, cfg ClusterConfig, seed int64, events 
 		m.args = append(m.args, fastTiming...)
 		m.args = append(m.args, "--request-timeout", requestTimeout.String(), "--expire-interval", "1h",
 			"--raft-dial-rewrite", c.Net.rewrites(m.ID))
+		if m.FaultAddr != "" {
+			m.args = append(m.args, "--fault-addr", m.FaultAddr)
+		}
 		m.args = append(m.args, cfg.Extra...)
 	}
 	for _, i := range start {
@@ -173,8 +193,14 @@ func (c *Cluster) Start(m *Member) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	fmt.Fprintf(f, "=== %s: stockd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(m.args, " "))
-	cmd := exec.Command(c.bin, m.args...)
+	args := m.args
+	m.mu.Lock()
+	if m.clockOffset != 0 {
+		args = append(slices.Clip(args), "--fault-clock-offset", m.clockOffset.String())
+	}
+	m.mu.Unlock()
+	fmt.Fprintf(f, "=== %s: stockd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
+	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -280,6 +306,36 @@ func (c *Cluster) Terminate(m *Member, d time.Duration) {
 		c.t.Errorf("%s still running %v after SIGTERM; killing it", m.ID, d)
 		c.Kill(m)
 	}
+}
+
+// SetClockOffset shifts m's wall clock by d from now on, through its fault control
+// listener while it runs and by flag on its next starts: a clock nemesis's bump.
+func (c *Cluster) SetClockOffset(ctx context.Context, m *Member, d time.Duration) error {
+	if m.FaultAddr == "" {
+		return fmt.Errorf("%s has no fault control listener (ClusterConfig.FaultControl)", m.ID)
+	}
+	m.mu.Lock()
+	m.clockOffset = d
+	m.mu.Unlock()
+	if !m.Running() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+m.FaultAddr+"/clock-offset", strings.NewReader(d.String()))
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("set %s's clock offset: %w (is stockd built with -tags faults?)", m.ID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("set %s's clock offset: HTTP %d %s", m.ID, resp.StatusCode, bytes.TrimSpace(body))
+	}
+	return nil
 }
 
 // Wipe deletes a stopped member's data dir.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,12 +17,11 @@ import (
 //
 //  1. Only a leader stamps, and only once its term's no-op is applied, so the log time of
 //     every earlier entry (fsm.Machine.LogTime) is known.
-//  2. At the start of its term the leader asks the voters for their wall clocks and takes
-//     the smallest reading among the first majority to answer (itself included), each
-//     carried forward by this node's monotonic clock from when it arrived: a lower bound
-//     on the clock of at least one member of every majority. Cluster time starts at the
-//     larger of that and the log time. So it never runs backwards, and it moves forward to
-//     real time after a whole-cluster restart, but no clock that only a minority of voters
+//  2. At the start of its term the leader asks the voters (itself included) for their wall
+//     clocks and takes the largest reading that a minority of wrong clocks cannot have
+//     pushed up (majorityWallClock: the median when all answer). Cluster time starts at
+//     the larger of that and the log time. So it never runs backwards, it moves forward to
+//     real time after a whole-cluster restart, and no clock that only a minority of voters
 //     shares can move it forward. Without a majority's answer within clockSampleLimit it
 //     starts at the log time.
 //  3. Through the term it advances by the leader's monotonic clock alone (which no wall
@@ -44,6 +44,9 @@ type clusterClock struct {
 // commands wait for it (the term is not ready before), so it must stay well inside an
 // election's time.
 const clockSampleLimit = 300 * time.Millisecond
+
+// clockGrace is how much longer the voters beyond a majority may take to answer.
+const clockGrace = 50 * time.Millisecond
 
 // startTerm starts the leader's clock for term at base, now.
 func (c *clusterClock) startTerm(term uint64, base int64, now time.Time) {
@@ -131,11 +134,17 @@ func (n *Node) startClock(ctx context.Context, term uint64) {
 	n.clock.startTerm(term, base, now)
 }
 
-// majorityWallClock asks every voter for its wall clock, in parallel, and returns, once a
-// majority has answered, the smallest of their readings as a function of a later
-// monotonic time. A reading w that arrived at monotonic time t bounds that member's clock
-// at a later time T from below by w + (T - t): the member read its clock before the
-// answer arrived.
+// majorityWallClock asks every voter for its wall clock, in parallel, and returns the
+// largest reading a minority of wrong clocks cannot have pushed up, as a function of a later
+// monotonic time; ok is false when fewer than a majority answered within clockSampleLimit.
+//
+// Of N voters, at most f = (N-1)/2 clocks are assumed wrong. With k answers sorted, the
+// (k-f)-th smallest is at most some right clock: were it above every right one, it and the
+// f larger ones would be f+1 wrong clocks. All answers (k = N) give the median; a bare
+// majority (k = f+1) the smallest. Once a majority has answered the rest get clockGrace
+// more, so a dead voter costs little. A reading w that arrived at monotonic time t bounds
+// that member's clock at a later T from below by w + (T - t): it read its clock before
+// the answer arrived.
 func (n *Node) majorityWallClock(ctx context.Context) (func(time.Time) int64, bool) {
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil {
@@ -147,7 +156,7 @@ func (n *Node) majorityWallClock(ctx context.Context) (func(time.Time) int64, bo
 			voters = append(voters, s)
 		}
 	}
-	need := len(voters)/2 + 1
+	wrong := (len(voters) - 1) / 2
 	type reading struct {
 		wall int64
 		at   time.Time
@@ -158,8 +167,7 @@ func (n *Node) majorityWallClock(ctx context.Context) (func(time.Time) int64, bo
 	asked := 0
 	for _, s := range voters {
 		if string(s.ID) == n.cfg.ID {
-			now := time.Now()
-			answers <- reading{n.wallClock().UnixMilli(), now}
+			answers <- reading{n.wallClock().UnixMilli(), time.Now()}
 			asked++
 			continue
 		}
@@ -178,6 +186,8 @@ func (n *Node) majorityWallClock(ctx context.Context) (func(time.Time) int64, bo
 		}()
 	}
 	var got []reading
+	var grace <-chan time.Time
+collect:
 	for range asked {
 		select {
 		case r := <-answers:
@@ -185,21 +195,31 @@ func (n *Node) majorityWallClock(ctx context.Context) (func(time.Time) int64, bo
 				got = append(got, r)
 			}
 		case <-ctx.Done():
+			break collect
+		case <-grace:
+			break collect
 		}
-		if len(got) >= need || ctx.Err() != nil {
-			break
+		if len(got) == wrong+1 {
+			t := time.NewTimer(clockGrace)
+			defer t.Stop()
+			grace = t.C
 		}
 	}
-	if len(got) < need {
+	if len(got) <= wrong {
 		return nil, false
 	}
 	return func(now time.Time) int64 {
-		floor := int64(0)
+		vals := make([]int64, len(got))
 		for i, r := range got {
-			if v := r.wall + now.Sub(r.at).Milliseconds(); i == 0 || v < floor {
-				floor = v
-			}
+			vals[i] = r.wall + now.Sub(r.at).Milliseconds()
 		}
-		return floor
+		return trustedReading(vals, wrong)
 	}, true
+}
+
+// trustedReading is the (k-wrong)-th smallest of k readings (k > wrong): the largest one
+// that wrong clocks, however far ahead, cannot have pushed up. It sorts readings.
+func trustedReading(readings []int64, wrong int) int64 {
+	slices.Sort(readings)
+	return readings[len(readings)-wrong-1]
 }

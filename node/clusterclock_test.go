@@ -33,6 +33,29 @@ func TestClusterClock_NeverRunsBackwards(t *testing.T) {
 	}
 }
 
+func TestTrustedReading_NoMinorityMovesItForward(t *testing.T) {
+	const real, hours = 1_000_000, 7_200_000
+	for _, tc := range []struct {
+		name     string
+		readings []int64
+		wrong    int
+		want     int64
+	}{
+		{"one voter", []int64{real}, 0, real},
+		{"3 of 3, one fast", []int64{real + hours, real, real - 5}, 1, real},
+		{"3 of 3, one slow", []int64{real - hours, real, real + 5}, 1, real},
+		{"2 of 3, one fast", []int64{real + hours, real}, 1, real},
+		{"2 of 3, one slow: no forward move past it", []int64{real - hours, real}, 1, real - hours},
+		{"5 of 5, two fast", []int64{real + hours, real + 2*hours, real, real - 3, real + 3}, 2, real + 3},
+		{"3 of 5, two fast", []int64{real + hours, real + 2*hours, real}, 2, real},
+		{"4 of 5, two fast", []int64{real + hours, real + 2*hours, real, real + 3}, 2, real + 3},
+	} {
+		if got := trustedReading(tc.readings, tc.wrong); got != tc.want {
+			t.Errorf("%s: trustedReading = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestClusterClock_FollowerEstimateCarriesLogTimeForward(t *testing.T) {
 	var c clusterClock
 	t0 := time.Now()
