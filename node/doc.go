@@ -5,13 +5,13 @@
 // What it owns:
 //   - bootstrap exactly once, join through any member, leave, graceful shutdown that hands
 //     leadership over first;
-//   - mutations: validated, admitted under a bound of in-flight proposals, stamped with the
-//     leader's clock, proposed, and answered only after commit and apply — or forwarded to
+//   - mutations: validated, admitted under a bound of in-flight proposals, stamped with
+//     cluster time (clusterclock.go: never a leader's wall clock as it is), proposed, and answered only after commit and apply — or forwarded to
 //     the leader when this node is a follower;
 //   - reads: strong (linearizable, ReadIndex-style: one VerifyLeader round shared by the
 //     reads waiting for it) or stale (local, saying how stale);
-//   - the leader's timers: hold expiry (which also moves the log clock that ages the
-//     exactly-once table).
+//   - the leader's timers: hold expiry (which also moves cluster time in the log, which ages
+//     the exactly-once table).
 //   - protection of the API: bearer tokens with roles (auth.go), a per-client token bucket
 //     (ratelimit.go), HTTPS with optional client certificates, also between members
 //     (tlsconfig.go), and refusing a member removal that would leave no working quorum

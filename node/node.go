@@ -55,7 +55,7 @@ type Node struct {
 	diskStalled atomic.Bool
 
 	// readyTerm is the term whose first entry (our no-op) this leader has applied; strong
-	// reads and the sold-out answers they give need it (RAFT-NOTES.md, "Reads").
+	// reads and the sold-out answers they give need it (docs/RAFT-NOTES.md, "Reads").
 	readyTerm atomic.Uint64
 	// clock is cluster time, stamped into commands under proposeMu (clusterclock.go).
 	clock     clusterClock

@@ -8,7 +8,7 @@ import (
 
 // raft and raft-boltdb report their metrics to go-metrics' global sink, through the
 // go-metrics compat package: to armon/go-metrics by default, to hashicorp/go-metrics with
-// -tags hashicorpmetrics (RAFT-NOTES.md, "Versions"). This file uses that same compat
+// -tags hashicorpmetrics (docs/RAFT-NOTES.md, "Versions"). This file uses that same compat
 // package, so whichever of the two a build really uses is the one that gets our sink.
 //
 // That global is process-wide, and raft's metric keys do not name the node; so this is the

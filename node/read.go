@@ -12,7 +12,7 @@ import (
 )
 
 // readIndex makes strong reads linearizable without writing to the log (the recipe in
-// RAFT-NOTES.md): the leader must have applied an entry of its current term; it records the
+// docs/RAFT-NOTES.md): the leader must have applied an entry of its current term; it records the
 // commit index, confirms with a VerifyLeader round that a quorum still follows it and that
 // the term did not change, and the read then waits until the fsm has applied that index.
 // Reads that arrive while a round is running share the next round, as etcd's ReadIndex

@@ -124,7 +124,7 @@ func ReadPeersFile(path string) (raft.Configuration, error) {
 // for good). Run it on every surviving node with the same peers, then start them as usual;
 // new nodes can join afterwards to restore the cluster's size.
 //
-// The risk (RAFT-NOTES.md, "Lost quorum"): the survivors' logs may hold entries that were
+// The risk (docs/RAFT-NOTES.md, "Lost quorum"): the survivors' logs may hold entries that were
 // never committed — accepted by this node but not by a majority, and never acknowledged to
 // a client as done — and recovery applies and commits them. A client that got a timeout
 // for such a request sees it done; one that retried with the same request_id gets the

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// The disk watchdog (RAFT-NOTES.md, "Disk"): a leader whose log write hangs keeps the
+// The disk watchdog (docs/RAFT-NOTES.md, "Disk"): a leader whose log write hangs keeps the
 // cluster without a leader for as long as it hangs, because hashicorp/raft writes the
 // leader's log on the leader loop itself (#503): that loop can then neither commit, nor
 // notice it lost its lease, nor carry out a leadership transfer, while its replication
