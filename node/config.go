@@ -43,6 +43,10 @@ type Config struct {
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
 	CommitTimeout      time.Duration
+	// LogStore is the kind of raft log and stable store: LogStoreBolt ("bolt", the default,
+	// also when empty) or LogStoreWAL ("wal"). A data dir keeps the kind it was created
+	// with; see logstore.go.
+	LogStore string
 	// MaxAppendEntries is the most entries per AppendEntries RPC and per fsm batch.
 	MaxAppendEntries int
 	// SnapshotThreshold, SnapshotInterval, TrailingLogs: see raft.Config. TrailingLogs must
@@ -167,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInflight < 1 {
 		bad("max inflight must be at least 1")
+	}
+	if c.LogStore != "" && c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL {
+		bad("log store %q: want %s or %s", c.LogStore, LogStoreBolt, LogStoreWAL)
 	}
 	if c.RequestTimeout <= 0 || c.ExpireInterval <= 0 {
 		bad("request timeout and expire interval must be positive")

@@ -73,8 +73,9 @@ func (n *Node) newMetrics() (*metrics, error) {
 	m.applySize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flashstock_fsm_apply_batch_entries",
 		Help: "Log entries per applied batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
 	m.storeLogs = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flashstock_raft_store_logs_seconds",
-		Help:    "Time one write of entries to the raft log takes, fsync included.",
-		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18)})
+		Help:        "Time one write of entries to the raft log takes, fsync included; store is the log store's kind.",
+		ConstLabels: prometheus.Labels{"store": n.logStoreKind()},
+		Buckets:     prometheus.ExponentialBuckets(0.0001, 2, 18)})
 	m.diskStalls = prometheus.NewCounter(prometheus.CounterOpts{Name: "flashstock_disk_stalls_total",
 		Help: "Raft log writes that took longer than the disk stall timeout."})
 	// The Go runtime and process collectors describe the process, not the node; with

@@ -7,15 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/flashstock/flashstock/fsm"
 	"github.com/flashstock/flashstock/transport"
@@ -28,7 +25,7 @@ type Node struct {
 
 	fsm      *fsm.Machine
 	raft     *raft.Raft
-	logStore *raftboltdb.BoltStore
+	logStore raftStore // raft's log and stable store (logstore.go)
 	trans    serialTransport
 	snaps    raft.SnapshotStore
 	disk     *watchedLogStore // times log writes for the metrics and the disk watchdog
@@ -130,14 +127,9 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	n.logStore, err = raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(n.cfg.DataDir, raftDBName),
-		// fsync stays on (NoSync false). Not syncing the freelist is etcd's setting too: it
-		// is rebuilt on open, and every commit writes less.
-		BoltOptions: &bolt.Options{Timeout: time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType},
-	})
+	n.logStore, err = openLogStore(n.cfg.DataDir, n.cfg.LogStore, n.cfg.Logger)
 	if err != nil {
-		return fmt.Errorf("open raft log: %w", err)
+		return err
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.cfg.Logger.Named("snapshot"))
 	if err != nil {
@@ -332,11 +324,11 @@ func (n *Node) afterApply(entries []fsm.Entry, results []fsm.Result) {
 	n.publish(entries, results)
 }
 
-// HasState reports whether dataDir already holds a node's raft log: a node started on it
-// rejoins its cluster from that state and ignores bootstrap and join.
+// HasState reports whether dataDir already holds a node's raft log, of either kind: a node
+// started on it rejoins its cluster from that state and ignores bootstrap and join.
 func HasState(dataDir string) bool {
-	_, err := os.Stat(filepath.Join(dataDir, raftDBName))
-	return err == nil
+	kind, err := DetectLogStore(dataDir)
+	return kind != "" || err != nil // both kinds (an interrupted migration) is state too
 }
 
 // ID is the member's id.

@@ -226,8 +226,17 @@ func TestCluster_JoinRemoveRestart(t *testing.T) {
 	}
 }
 
+// Each log store kind: raft-wal is a MonotonicLogStore, so raft drops its whole log after
+// installing a snapshot instead of leaving a gap.
 func TestCluster_CatchUpThroughSnapshot(t *testing.T) {
+	for _, kind := range []string{LogStoreBolt, LogStoreWAL} {
+		t.Run(kind, func(t *testing.T) { testCatchUpThroughSnapshot(t, kind) })
+	}
+}
+
+func testCatchUpThroughSnapshot(t *testing.T, kind string) {
 	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.LogStore = kind
 		cfg.SnapshotThreshold = 64
 		cfg.SnapshotInterval = 50 * time.Millisecond
 		cfg.TrailingLogs = 16
@@ -246,6 +255,7 @@ func TestCluster_CatchUpThroughSnapshot(t *testing.T) {
 		return nil
 	})
 	cfg := fastConfig(t, "n4")
+	cfg.LogStore = kind
 	cfg.Join = []string{l.HTTPAddr()}
 	n4 := c.add(cfg)
 	c.waitMembers(4)

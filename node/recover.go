@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/flashstock/flashstock/fsm"
 )
@@ -47,7 +46,7 @@ func SeedFromBackup(cfg Config, backup io.Reader) (SeedResult, error) {
 	case addr == "" || hasPortZero(addr):
 		return SeedResult{}, fmt.Errorf("seed: raft address %q must be the node's real address (it goes into the configuration)", addr)
 	}
-	for _, name := range []string{raftDBName, stateDBName} {
+	for _, name := range []string{raftDBName, walDirName, stateDBName} {
 		if _, err := os.Stat(filepath.Join(cfg.DataDir, name)); err == nil {
 			return SeedResult{}, fmt.Errorf("seed: %s already holds %s: a restore seeds a new cluster into an empty data dir", cfg.DataDir, name)
 		}
@@ -70,9 +69,9 @@ func SeedFromBackup(cfg Config, backup io.Reader) (SeedResult, error) {
 	}
 	res.SnapshotIdx = max(res.AppliedIndex, 1)
 
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, raftDBName)})
+	store, err := openLogStore(cfg.DataDir, cfg.LogStore, cfg.Logger)
 	if err != nil {
-		return SeedResult{}, fmt.Errorf("seed: open raft log: %w", err)
+		return SeedResult{}, fmt.Errorf("seed: %w", err)
 	}
 	defer store.Close()
 	// raft's own BootstrapCluster starts the term at 1 the same way.
@@ -156,9 +155,13 @@ func RecoverCluster(cfg Config, peers raft.Configuration) (SeedResult, error) {
 		return SeedResult{}, err
 	}
 	defer closeState(m, cfg.DataDir)
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, raftDBName)})
+	kind, err := DetectLogStore(cfg.DataDir)
 	if err != nil {
-		return SeedResult{}, fmt.Errorf("recover: open raft log (is the node still running?): %w", err)
+		return SeedResult{}, fmt.Errorf("recover: %w", err)
+	}
+	store, err := openLogStore(cfg.DataDir, kind, logger)
+	if err != nil {
+		return SeedResult{}, fmt.Errorf("recover: %w", err)
 	}
 	defer store.Close()
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, logger.Named("snapshot"))

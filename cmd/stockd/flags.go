@@ -47,6 +47,7 @@ type options struct {
 	snapshotThreshold  uint64
 	snapshotInterval   time.Duration
 	trailingLogs       uint64
+	raftLogStore       string
 
 	maxInflight    int
 	requestTimeout time.Duration
@@ -110,6 +111,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.Uint64Var(&o.snapshotThreshold, "snapshot-threshold", d.SnapshotThreshold, "raft: log entries since the last snapshot that trigger a new one")
 	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", d.SnapshotInterval, "raft: how often to check --snapshot-threshold")
 	fs.Uint64Var(&o.trailingLogs, "trailing-logs", d.TrailingLogs, "raft: log entries kept after a snapshot for slow followers")
+	fs.StringVar(&o.raftLogStore, "raft-log-store", node.LogStoreBolt, "raft log `store`: bolt (raft-boltdb, two fsyncs an append) or wal (raft-wal, one); a data dir keeps its kind (stockd migrate-log converts it)")
 
 	fs.IntVar(&o.maxInflight, "max-inflight", d.MaxInflight, "proposals waiting for commit on the leader before mutations get 429 overloaded")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", d.RequestTimeout, "bound of a request whose client set no deadline")
@@ -348,6 +350,9 @@ func (o *options) check() error {
 	if o.snapshotThreshold == 0 {
 		bad("--snapshot-threshold must be positive")
 	}
+	if o.raftLogStore != node.LogStoreBolt && o.raftLogStore != node.LogStoreWAL {
+		bad("--raft-log-store %q: want %s or %s", o.raftLogStore, node.LogStoreBolt, node.LogStoreWAL)
+	}
 	positive("snapshot-interval", o.snapshotInterval)
 	if o.maxInflight < 1 {
 		bad("--max-inflight must be at least 1, got %d", o.maxInflight)
@@ -545,7 +550,7 @@ func printFlag(w io.Writer, f *flag.Flag) {
 var flagGroups = []flagGroup{
 	{"Identity and addresses", []string{"id", "data-dir", "http-addr", "http-advertise", "raft-addr", "raft-advertise"}},
 	{"Cluster membership", []string{"bootstrap", "join", "join-as-nonvoter"}},
-	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs"}},
+	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs", "raft-log-store"}},
 	{"Limits", []string{"max-inflight", "request-timeout", "expire-interval", "dedup-window", "ledger-retention"}},
 	{"Mutual TLS between nodes", []string{"raft-tls-cert", "raft-tls-key", "raft-tls-ca"}},
 	{"HTTP API security", []string{"http-tls-cert", "http-tls-key", "http-tls-ca", "token-file", "auth-reads", "rate-limit", "rate-burst"}},

@@ -36,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runRestore(args[1:], stdout, stderr)
 		case "recover":
 			return runRecover(args[1:], stdout, stderr)
+		case "migrate-log":
+			return runMigrateLog(args[1:], stdout, stderr)
 		}
 	}
 
@@ -105,6 +107,7 @@ func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
 	cfg.SnapshotThreshold = o.snapshotThreshold
 	cfg.SnapshotInterval = o.snapshotInterval
 	cfg.TrailingLogs = o.trailingLogs
+	cfg.LogStore = o.raftLogStore
 	cfg.MaxInflight = o.maxInflight
 	cfg.RequestTimeout = o.requestTimeout
 	cfg.ExpireInterval = o.expireInterval
