@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -42,6 +43,8 @@ type applier struct {
 	// The entry being applied.
 	index uint64
 	time  int64
+
+	validate func(Command) error // Validate; see Machine.validate
 
 	membersChanged bool
 	scratch        []byte // reused by fingerprint
@@ -124,8 +127,8 @@ func (a *applier) applyCommands(e Entry) (Result, error) {
 	if err := a.prune(); err != nil {
 		return Result{}, err
 	}
-	if err := Validate(cmd); err != nil {
-		return Result{Code: api.InvalidArgument, Message: err.(*api.Error).Message}, nil
+	if err := a.validate(cmd); err != nil {
+		return invalid(err), nil
 	}
 	if cmd.Kind == KindBatch {
 		res := Result{Code: api.OK, Batch: make([]Result, len(cmd.Batch))}
@@ -216,6 +219,17 @@ func (a *applier) dispatch(c Command) (Result, error) {
 
 func reject(code api.Code, format string, args ...any) Result {
 	return Result{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// invalid is the Result of a command that fails validation inside apply: always
+// invalid_argument, whatever the error's type. Every replica applies the same entry, so a
+// panic here would stop them all on it, and again on every replay of the log.
+func invalid(err error) Result {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return Result{Code: api.InvalidArgument, Message: ae.Message} // the rule, without its code
+	}
+	return Result{Code: api.InvalidArgument, Message: err.Error()}
 }
 
 // fingerprint identifies a command apart from its time, which differs between retries. It

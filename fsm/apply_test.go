@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -376,6 +378,36 @@ func TestApply_GarbageIsRejectedNotFatal(t *testing.T) {
 	wantCode(t, res[1], api.OK)
 	if r.m.AppliedIndex() != 2 {
 		t.Fatalf("applied %d, want 2: garbage and no-ops still advance the index", r.m.AppliedIndex())
+	}
+}
+
+// Validate's errors are *api.Error today; apply must not depend on it. A panic there would
+// stop every replica on the same entry, and again on each replay of the log.
+func TestApply_ValidationErrorOfAnyTypeIsARejection(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		msg  string
+	}{
+		{"plain error", errors.New("rule broken"), "rule broken"},
+		{"wrapped api error", fmt.Errorf("line 3: %w", api.Errorf(api.InvalidArgument, "qty must be 1..9")), "qty must be 1..9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplica(t, Options{})
+			r.one(create("a", 5, 0))
+			r.m.validate = func(Command) error { return tc.err }
+			res := r.one(deduct("d", "a", "u", 1))
+			wantCode(t, res, api.InvalidArgument)
+			if res.Message != tc.msg {
+				t.Fatalf("message %q, want %q", res.Message, tc.msg)
+			}
+			if r.m.AppliedIndex() != r.index {
+				t.Fatalf("applied %d, want %d: a rejected entry is still applied", r.m.AppliedIndex(), r.index)
+			}
+			if a := r.sku("a"); a.Available != 5 {
+				t.Fatalf("rejected deduct changed %+v", a)
+			}
+		})
 	}
 }
 
