@@ -40,9 +40,10 @@ type applier struct {
 	dedupOld            seqReader
 	ledgerOldEnd        uint64 // the seq after the oldest stored ledger group, 0: unknown
 
-	// The entry being applied.
-	index uint64
-	time  int64
+	// The entry being applied, and the SKUs it changed so far (its Result.Changed).
+	index   uint64
+	time    int64
+	changes []string
 
 	validate func(Command) error // Validate; see Machine.validate
 
@@ -100,7 +101,11 @@ func newApplier(tx *bolt.Tx, md *meta, ids *dedupIndex, skus map[string]*skuReco
 // applyEntry applies one log entry. Only storage failures are errors; a malformed or
 // rejected command is a Result, identical on every replica.
 func (a *applier) applyEntry(e Entry) (Result, error) {
+	a.changes = a.changes[:0]
 	res, err := a.applyCommands(e)
+	if len(a.changes) > 0 {
+		res.Changed = slices.Clone(a.changes)
+	}
 	if err == nil {
 		err = a.dedupNew.store(a.dedupB, dedupFloor(a.meta), a.seqKey)
 	}
@@ -264,6 +269,9 @@ func (a *applier) sku(name string) (*skuRecord, error) {
 }
 
 func (a *applier) touch(s *skuRecord) {
+	if s.Version != a.index { // its first change in this entry: versions are entry indexes
+		a.changes = append(a.changes, s.SKU.SKU)
+	}
 	s.Version = a.index
 	a.cache[s.SKU.SKU] = s
 	a.dirty[s.SKU.SKU] = true

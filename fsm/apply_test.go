@@ -381,6 +381,31 @@ func TestApply_GarbageIsRejectedNotFatal(t *testing.T) {
 	}
 }
 
+func TestApply_ResultNamesEverySKUTheEntryChanged(t *testing.T) {
+	r := newReplica(t, Options{})
+	batch := Command{Kind: KindBatch, Time: 1000, Batch: []Command{
+		deduct("b1", "b", "u", 1), deduct("b2", "a", "u", 1), deduct("b3", "b", "u", 1), deduct("b4", "zz", "u", 1)}}
+	for _, tc := range []struct {
+		name string
+		cmd  Command
+		want []string
+	}{
+		{"create", create("a", 5, 0), []string{"a"}},
+		{"create another", create("b", 5, 0), []string{"b"}},
+		{"deduct", deduct("d", "a", "u", 1), []string{"a"}},
+		{"a duplicate changes nothing", deduct("d", "a", "u", 1), nil},
+		{"a rejection changes nothing", deduct("d2", "a", "u", 99), nil},
+		{"reserve, lines in order", reserve("r", "o", "u", 100, 1000, Line{"b", 1}, Line{"a", 1}), []string{"b", "a"}},
+		{"expiry", expire(1100), []string{"b", "a"}},
+		{"an empty expiry", expire(1200), nil},
+		{"a batch, each sku once", batch, []string{"b", "a"}},
+	} {
+		if got := r.one(tc.cmd).Changed; !slices.Equal(got, tc.want) {
+			t.Fatalf("%s: changed %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 // Validate's errors are *api.Error today; apply must not depend on it. A panic there would
 // stop every replica on the same entry, and again on each replay of the log.
 func TestApply_ValidationErrorOfAnyTypeIsARejection(t *testing.T) {

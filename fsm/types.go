@@ -217,6 +217,11 @@ type Result struct {
 	// Skipped marks an entry at or below the applied index: it was applied before (a log
 	// replayed after restart) and was not looked at again.
 	Skipped bool
+	// Changed lists every SKU the entry changed, in the order first changed, whatever the
+	// command (hold expiry included), so watchers need not know which command moves which
+	// SKU. Set on an entry's result only, not on a batch's sub-results; not remembered by
+	// the exactly-once table (a duplicate changes nothing).
+	Changed []string
 }
 
 // OK reports whether the command was applied (or was applied the first time, for a
