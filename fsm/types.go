@@ -199,7 +199,8 @@ type Movement struct {
 }
 
 // Result is the outcome of one command. Code is api.OK on success; otherwise the command
-// was rejected and changed nothing (except that its request_id now remembers this answer).
+// was rejected and changed nothing, except that its request_id now remembers this answer
+// and that an order it found past its hold was released as expired (code expired).
 type Result struct {
 	Code    api.Code
 	Message string

@@ -22,7 +22,7 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 	if n.raft.State() != raft.Leader {
 		return fsm.Result{}, errNotLeader
 	}
-	now := time.Now().UnixMilli()
+	now := n.clusterNow()
 	cmd.Time = now
 	for i := range cmd.Batch {
 		cmd.Batch[i].Time = now
