@@ -162,6 +162,24 @@ func TestWatch_HearsASnapshotRestore(t *testing.T) {
 	}
 }
 
+// Asking for the leader that already leads gets what was asked: 200 naming it, whether
+// sent to the leader or forwarded by a follower, and leadership stays where it was.
+func TestTransfer_ToTheCurrentLeaderIsANoOp(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	li, l := c.waitLeader()
+	term := l.raft.CurrentTerm()
+	for _, via := range []*Node{l, c.get(1 - li)} {
+		var out map[string]string
+		code, err := c.call(via.HTTPAddr(), "POST", "/v1/cluster/leader", api.TransferRequest{ID: l.ID()}, &out)
+		if err != nil || code != http.StatusOK || out["leader"] != l.ID() {
+			t.Fatalf("transfer to the leader via %s: %d %v %v", via.ID(), code, out, err)
+		}
+	}
+	if !l.IsLeader() || l.raft.CurrentTerm() != term {
+		t.Fatalf("leadership moved: %s leads %v, term %d → %d", l.ID(), l.IsLeader(), term, l.raft.CurrentTerm())
+	}
+}
+
 func TestBackup_RestoresToTheSameState(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.createSKU("tee", 10)
