@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -39,9 +40,12 @@ type applier struct {
 	dedupOld            seqReader
 	ledgerOldEnd        uint64 // the seq after the oldest stored ledger group, 0: unknown
 
-	// The entry being applied.
-	index uint64
-	time  int64
+	// The entry being applied, and the SKUs it changed so far (its Result.Changed).
+	index   uint64
+	time    int64
+	changes []string
+
+	validate func(Command) error // Validate; see Machine.validate
 
 	membersChanged bool
 	scratch        []byte // reused by fingerprint
@@ -97,7 +101,11 @@ func newApplier(tx *bolt.Tx, md *meta, ids *dedupIndex, skus map[string]*skuReco
 // applyEntry applies one log entry. Only storage failures are errors; a malformed or
 // rejected command is a Result, identical on every replica.
 func (a *applier) applyEntry(e Entry) (Result, error) {
+	a.changes = a.changes[:0]
 	res, err := a.applyCommands(e)
+	if len(a.changes) > 0 {
+		res.Changed = slices.Clone(a.changes)
+	}
 	if err == nil {
 		err = a.dedupNew.store(a.dedupB, dedupFloor(a.meta), a.seqKey)
 	}
@@ -124,8 +132,8 @@ func (a *applier) applyCommands(e Entry) (Result, error) {
 	if err := a.prune(); err != nil {
 		return Result{}, err
 	}
-	if err := Validate(cmd); err != nil {
-		return Result{Code: api.InvalidArgument, Message: err.(*api.Error).Message}, nil
+	if err := a.validate(cmd); err != nil {
+		return invalid(err), nil
 	}
 	if cmd.Kind == KindBatch {
 		res := Result{Code: api.OK, Batch: make([]Result, len(cmd.Batch))}
@@ -218,6 +226,17 @@ func reject(code api.Code, format string, args ...any) Result {
 	return Result{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// invalid is the Result of a command that fails validation inside apply: always
+// invalid_argument, whatever the error's type. Every replica applies the same entry, so a
+// panic here would stop them all on it, and again on every replay of the log.
+func invalid(err error) Result {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return Result{Code: api.InvalidArgument, Message: ae.Message} // the rule, without its code
+	}
+	return Result{Code: api.InvalidArgument, Message: err.Error()}
+}
+
 // fingerprint identifies a command apart from its time, which differs between retries. It
 // is stored in the replicated dedup records, so its bytes are part of the state's meaning:
 // exactly Encode's output with Time zeroed, forever (a replica hashing other bytes would
@@ -250,6 +269,9 @@ func (a *applier) sku(name string) (*skuRecord, error) {
 }
 
 func (a *applier) touch(s *skuRecord) {
+	if s.Version != a.index { // its first change in this entry: versions are entry indexes
+		a.changes = append(a.changes, s.SKU.SKU)
+	}
 	s.Version = a.index
 	a.cache[s.SKU.SKU] = s
 	a.dirty[s.SKU.SKU] = true

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -198,7 +200,7 @@ func TestReserve(t *testing.T) {
 			if !slices.Equal(before, after) {
 				t.Fatalf("rejected reserve changed SKUs: %+v → %+v", before, after)
 			}
-			if _, err := r.m.GetOrder("o1"); err == nil {
+			if _, err := r.m.GetOrder("o1", 1000); err == nil {
 				t.Fatal("rejected reserve created the order")
 			}
 		})
@@ -239,10 +241,25 @@ func TestOrderLifecycle(t *testing.T) {
 			{hold, api.OK, OrderHeld},
 			{orderCmd(KindCancel, "x", "o", 1050), api.OK, OrderCancelled},
 		}, 5, 0, 0},
-		{"confirm after ttl is expired even before the sweep", []step{
+		{"confirm after ttl is expired even before the sweep, and releases", []step{
 			{hold, api.OK, OrderHeld},
-			{orderCmd(KindConfirm, "c", "o", 1100), api.Expired, OrderHeld},
-		}, 3, 2, 0},
+			{orderCmd(KindConfirm, "c", "o", 1100), api.Expired, OrderExpired},
+			{orderCmd(KindCancel, "x", "o", 1101), api.Expired, OrderExpired},
+			{expire(1200), api.OK, OrderExpired},
+		}, 5, 0, 0},
+		{"cancel after ttl is expired, not cancelled", []step{
+			{hold, api.OK, OrderHeld},
+			{orderCmd(KindCancel, "x", "o", 1100), api.Expired, OrderExpired},
+		}, 5, 0, 0},
+		{"ship of a hold after ttl is expired", []step{
+			{hold, api.OK, OrderHeld},
+			{orderCmd(KindShip, "s", "o", 1100), api.Expired, OrderExpired},
+		}, 5, 0, 0},
+		{"ship of an expired order is expired", []step{
+			{hold, api.OK, OrderHeld},
+			{expire(1100), api.OK, OrderExpired},
+			{orderCmd(KindShip, "s", "o", 1200), api.Expired, OrderExpired},
+		}, 5, 0, 0},
 		{"sweep expires, then confirm and cancel say expired", []step{
 			{hold, api.OK, OrderHeld},
 			{expire(1099), api.OK, OrderHeld},
@@ -273,7 +290,7 @@ func TestOrderLifecycle(t *testing.T) {
 			for i, st := range tc.steps {
 				res := r.one(st.cmd)
 				wantCode(t, res, st.code)
-				o, err := r.m.GetOrder("o")
+				o, err := r.m.GetOrder("o", st.cmd.Time)
 				if err != nil {
 					t.Fatalf("step %d: %v", i, err)
 				}
@@ -293,6 +310,74 @@ func TestOrderLifecycle(t *testing.T) {
 			wantCode(t, r.one(orderCmd(k, "q"+k.String(), "nope", 1)), api.NotFound)
 		}
 	})
+}
+
+// An action that finds its order past the hold releases it as the expiry round would: the
+// ledger says expire, the user's limit is given back, and no later command can cancel it.
+func TestOrderPastHold_ReleasedAsExpiredByTheAction(t *testing.T) {
+	for _, k := range []Kind{KindConfirm, KindCancel, KindShip} {
+		t.Run(k.String(), func(t *testing.T) {
+			r := newReplica(t, Options{})
+			r.one(create("a", 5, 2))
+			r.one(reserve("r", "o", "u", 100, 1000, Line{"a", 2}))
+			act := orderCmd(k, "act", "o", 1100)
+			res := r.one(act)
+			wantCode(t, res, api.Expired)
+			if !slices.Equal(res.Changed, []string{"a"}) {
+				t.Fatalf("changed %q: watchers must hear of the release", res.Changed)
+			}
+			if a := r.sku("a"); a.Available != 5 || a.Reserved != 0 {
+				t.Fatalf("sku %+v, want the hold back in available", a)
+			}
+			if got := r.one(act); got.Code != api.Expired || !got.Duplicate {
+				t.Fatalf("retry %+v, want the first answer", got)
+			}
+			wantCode(t, r.one(orderCmd(KindCancel, "later", "o", 1101)), api.Expired)
+			if got := r.one(expire(1200)).Expired; got != 0 {
+				t.Fatalf("the sweep released %d holds again", got)
+			}
+			moves, err := r.m.History("a", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []MovementKind
+			for _, m := range moves {
+				kinds = append(kinds, m.Kind)
+			}
+			if want := []MovementKind{MoveCreate, MoveReserve, MoveExpire}; !slices.Equal(kinds, want) {
+				t.Fatalf("ledger %v, want %v", kinds, want)
+			}
+			// The limit counted the hold; the release gave it back.
+			wantCode(t, r.one(reserve("r2", "o2", "u", 100, 1200, Line{"a", 2})), api.OK)
+		})
+	}
+}
+
+// A read judges the hold by the reader's now; it changes nothing stored.
+func TestGetOrder_PastHoldReadsExpired(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.one(create("a", 5, 0))
+	r.one(reserve("r1", "held", "u", 100, 1000, Line{"a", 1}))
+	r.one(reserve("r2", "paid", "u", 100, 1000, Line{"a", 1}))
+	r.one(orderCmd(KindConfirm, "c", "paid", 1050))
+	for _, tc := range []struct {
+		id   string
+		now  int64
+		want OrderStatus
+	}{
+		{"held", 1099, OrderHeld},
+		{"held", 1100, OrderExpired},
+		{"held", 1099, OrderHeld}, // the read at 1100 stored nothing
+		{"paid", 9999, OrderConfirmed},
+	} {
+		o, err := r.m.GetOrder(tc.id, tc.now)
+		if err != nil || o.Status != tc.want {
+			t.Fatalf("%s at %d: %s (%v), want %s", tc.id, tc.now, o.Status, err, tc.want)
+		}
+	}
+	if a := r.sku("a"); a.Reserved != 1 {
+		t.Fatalf("sku %+v: a read released a hold", a)
+	}
 }
 
 func TestExpireHolds_ReleasesLimitAndOrder(t *testing.T) {
@@ -376,6 +461,61 @@ func TestApply_GarbageIsRejectedNotFatal(t *testing.T) {
 	wantCode(t, res[1], api.OK)
 	if r.m.AppliedIndex() != 2 {
 		t.Fatalf("applied %d, want 2: garbage and no-ops still advance the index", r.m.AppliedIndex())
+	}
+}
+
+func TestApply_ResultNamesEverySKUTheEntryChanged(t *testing.T) {
+	r := newReplica(t, Options{})
+	batch := Command{Kind: KindBatch, Time: 1000, Batch: []Command{
+		deduct("b1", "b", "u", 1), deduct("b2", "a", "u", 1), deduct("b3", "b", "u", 1), deduct("b4", "zz", "u", 1)}}
+	for _, tc := range []struct {
+		name string
+		cmd  Command
+		want []string
+	}{
+		{"create", create("a", 5, 0), []string{"a"}},
+		{"create another", create("b", 5, 0), []string{"b"}},
+		{"deduct", deduct("d", "a", "u", 1), []string{"a"}},
+		{"a duplicate changes nothing", deduct("d", "a", "u", 1), nil},
+		{"a rejection changes nothing", deduct("d2", "a", "u", 99), nil},
+		{"reserve, lines in order", reserve("r", "o", "u", 100, 1000, Line{"b", 1}, Line{"a", 1}), []string{"b", "a"}},
+		{"expiry", expire(1100), []string{"b", "a"}},
+		{"an empty expiry", expire(1200), nil},
+		{"a batch, each sku once", batch, []string{"b", "a"}},
+	} {
+		if got := r.one(tc.cmd).Changed; !slices.Equal(got, tc.want) {
+			t.Fatalf("%s: changed %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Validate's errors are *api.Error today; apply must not depend on it. A panic there would
+// stop every replica on the same entry, and again on each replay of the log.
+func TestApply_ValidationErrorOfAnyTypeIsARejection(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		msg  string
+	}{
+		{"plain error", errors.New("rule broken"), "rule broken"},
+		{"wrapped api error", fmt.Errorf("line 3: %w", api.Errorf(api.InvalidArgument, "qty must be 1..9")), "qty must be 1..9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newReplica(t, Options{})
+			r.one(create("a", 5, 0))
+			r.m.validate = func(Command) error { return tc.err }
+			res := r.one(deduct("d", "a", "u", 1))
+			wantCode(t, res, api.InvalidArgument)
+			if res.Message != tc.msg {
+				t.Fatalf("message %q, want %q", res.Message, tc.msg)
+			}
+			if r.m.AppliedIndex() != r.index {
+				t.Fatalf("applied %d, want %d: a rejected entry is still applied", r.m.AppliedIndex(), r.index)
+			}
+			if a := r.sku("a"); a.Available != 5 {
+				t.Fatalf("rejected deduct changed %+v", a)
+			}
+		})
 	}
 }
 

@@ -100,6 +100,8 @@ type Machine struct {
 	dedup   *dedupIndex
 	dedupMu sync.RWMutex
 	idHash  func(string) uint64 // the dedup index's hash; nil: FNV-1a (tests set a colliding one)
+	// validate is apply's input check: Validate (tests set one that fails another way).
+	validate func(Command) error
 
 	// wmu guards open: ApplyBatch, Flush and whatever ends the file (Close, Restore) take it
 	// after mu.
@@ -180,7 +182,8 @@ func decodeMeta(b []byte) (meta, error) {
 // Open opens or creates the state file at path.
 func Open(path string, opts Options) (*Machine, error) {
 	opts = opts.withDefaults()
-	m := &Machine{path: path, opts: opts, notify: make(chan struct{}), skus: map[string]*skuRecord{}, stagedSKUs: map[string]SKU{}}
+	m := &Machine{path: path, opts: opts, notify: make(chan struct{}), skus: map[string]*skuRecord{}, stagedSKUs: map[string]SKU{},
+		validate: Validate}
 	db, err := openDB(path, opts)
 	if err != nil {
 		return nil, err
@@ -418,6 +421,7 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 		p := &stagedTx{tx: tx, next: m.meta} // a copy: adopted only if the transaction commits
 		p.a = newApplier(tx, &p.next, m.dedup, m.skus)
 		p.a.stage = m.opts.DeferCommit
+		p.a.validate = m.validate
 		m.open = p
 	}
 	p := m.open

@@ -69,15 +69,11 @@ func (a *applier) reserve(c Command) (Result, error) {
 	return Result{Code: api.OK, Order: *o}, nil
 }
 
-// confirm turns a live hold into a sale. A hold whose time has passed cannot be confirmed
-// even before ExpireHolds has released it: the command's own time decides.
+// confirm turns a live hold into a sale.
 func (a *applier) confirm(c Command) (Result, error) {
 	o, res, err := a.heldOrder(c)
 	if o == nil || err != nil {
 		return res, err
-	}
-	if a.time >= o.ExpiresAt {
-		return reject(api.Expired, "order %q expired at %d", o.OrderID, o.ExpiresAt), nil
 	}
 	if err := a.endHold(o, OrderConfirmed, MoveConfirm, c); err != nil {
 		return Result{}, err
@@ -97,12 +93,9 @@ func (a *applier) cancel(c Command) (Result, error) {
 }
 
 func (a *applier) ship(c Command) (Result, error) {
-	o, err := a.order(c.OrderID)
-	if err != nil {
-		return Result{}, err
-	}
-	if o == nil {
-		return reject(api.NotFound, "order %q not found", c.OrderID), nil
+	o, res, err := a.actOn(c)
+	if o == nil || err != nil {
+		return res, err
 	}
 	if o.Status != OrderConfirmed {
 		return reject(api.FailedPrecondition, "order %q is %s; only a confirmed order ships", o.OrderID, o.Status), nil
@@ -117,19 +110,44 @@ func (a *applier) ship(c Command) (Result, error) {
 // heldOrder loads the order a confirm or cancel acts on; a nil order comes with the
 // rejection to give.
 func (a *applier) heldOrder(c Command) (*Order, Result, error) {
+	o, res, err := a.actOn(c)
+	if o == nil || err != nil {
+		return nil, res, err
+	}
+	if o.Status != OrderHeld {
+		return nil, reject(api.FailedPrecondition, "order %q is %s, not held", o.OrderID, o.Status), nil
+	}
+	return o, Result{}, nil
+}
+
+// actOn loads the order a confirm, cancel or ship acts on; a nil order comes with the
+// rejection to give. An order past its hold by the command's time is expired for every
+// action, whether or not an expiry round has released it: if none has, this command
+// releases it first, as that round would (the ledger says expire, whatever the action), so
+// no later command can still cancel or confirm it.
+func (a *applier) actOn(c Command) (*Order, Result, error) {
 	o, err := a.order(c.OrderID)
 	if err != nil {
 		return nil, Result{}, err
 	}
-	switch {
-	case o == nil:
+	if o == nil {
 		return nil, reject(api.NotFound, "order %q not found", c.OrderID), nil
-	case o.Status == OrderExpired:
+	}
+	if o.pastHold(a.time) {
+		if err := a.endHold(o, OrderExpired, MoveExpire, Command{}); err != nil {
+			return nil, Result{}, err
+		}
+	}
+	if o.Status == OrderExpired {
 		return nil, reject(api.Expired, "order %q expired at %d", o.OrderID, o.ExpiresAt), nil
-	case o.Status != OrderHeld:
-		return nil, reject(api.FailedPrecondition, "order %q is %s, not held", o.OrderID, o.Status), nil
 	}
 	return o, Result{}, nil
+}
+
+// pastHold reports whether o is still held although its hold ended at or before now (Unix
+// ms): it is expired for every action and every read, released or not.
+func (o *Order) pastHold(now int64) bool {
+	return o.Status == OrderHeld && now >= o.ExpiresAt
 }
 
 // endHold moves an order's held units out of reserved: to sold (confirm) or back to

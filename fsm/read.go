@@ -82,8 +82,10 @@ func (m *Machine) ListSKUs(prefix, after string, limit int) ([]SKU, error) {
 	return out, err
 }
 
-// GetOrder returns an order, or an *api.Error with code not_found.
-func (m *Machine) GetOrder(id string) (Order, error) {
+// GetOrder returns an order as of now (Unix ms, the caller's notion of the time the log
+// has reached), or an *api.Error with code not_found. An order past its hold at now reads
+// as expired, as any action on it would find it, even before a command has released it.
+func (m *Machine) GetOrder(id string, now int64) (Order, error) {
 	var o Order
 	err := m.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketOrders).Get([]byte(id))
@@ -94,6 +96,9 @@ func (m *Machine) GetOrder(id string) (Order, error) {
 		o, err = decodeOrder(v)
 		return err
 	})
+	if err == nil && o.pastHold(now) {
+		o.Status = OrderExpired
+	}
 	return o, err
 }
 

@@ -199,7 +199,8 @@ type Movement struct {
 }
 
 // Result is the outcome of one command. Code is api.OK on success; otherwise the command
-// was rejected and changed nothing (except that its request_id now remembers this answer).
+// was rejected and changed nothing, except that its request_id now remembers this answer
+// and that an order it found past its hold was released as expired (code expired).
 type Result struct {
 	Code    api.Code
 	Message string
@@ -217,6 +218,11 @@ type Result struct {
 	// Skipped marks an entry at or below the applied index: it was applied before (a log
 	// replayed after restart) and was not looked at again.
 	Skipped bool
+	// Changed lists every SKU the entry changed, in the order first changed, whatever the
+	// command (hold expiry included), so watchers need not know which command moves which
+	// SKU. Set on an entry's result only, not on a batch's sub-results; not remembered by
+	// the exactly-once table (a duplicate changes nothing).
+	Changed []string
 }
 
 // OK reports whether the command was applied (or was applied the first time, for a

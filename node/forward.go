@@ -2,7 +2,9 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/flashstock/flashstock/api"
@@ -54,6 +56,12 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	resp, err := n.fwd.Do(req)
 	if err != nil {
+		if notSent(err) {
+			// Nothing happened, as when no leader is known; the leader may be down, so the
+			// client backs off before it retries (not_leader would send it there at once).
+			n.writeError(w, &api.Error{Code: api.NoLeader, Message: "the leader could not be reached (" + err.Error() + "); the request was not sent: retry with the same request_id", Leader: leader})
+			return
+		}
 		// The leader may have received and committed the request before the connection
 		// failed: the outcome is unknown, which is what timeout says.
 		n.writeError(w, &api.Error{Code: api.Timeout, Message: "forwarding to the leader failed (" + err.Error() + "); the outcome is unknown: retry with the same request_id", Leader: leader})
@@ -67,4 +75,15 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+}
+
+// notSent reports whether a forwarding error proves the request never reached the leader:
+// only a failed dial does (refused, unreachable, timed out connecting). Once a connection
+// is open, any failure (a reset, EOF) may come after the leader read the request. The
+// transport itself only sends a POST again on a new connection when nothing of it was
+// written, so a dial error after such a retry still proves it (a GET it may resend in any
+// case, but a read changes nothing).
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

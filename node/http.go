@@ -327,7 +327,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	n.read(w, r, func() (any, error) {
-		o, err := n.fsm.GetOrder(id)
+		o, err := n.fsm.GetOrder(id, n.clusterNow())
 		return orderOut(o, false), err
 	})
 }

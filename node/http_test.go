@@ -130,18 +130,58 @@ func TestHTTP_OrderFlowAndHistory(t *testing.T) {
 	if strings.Join(kinds, ",") != "create,reserve,confirm" {
 		t.Fatalf("history %v", kinds)
 	}
-	// A hold left alone expires on the leader's timer and its units come back.
+	// A hold left alone expires on the leader's timer and its units come back (the order
+	// reads as expired as soon as its hold is over, maybe before the timer released it).
 	c.mustCall(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o2", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 3}}, TTLMillis: 50, RequestID: "r2"}, &o)
+	var s api.SKU
 	eventually(t, 5*time.Second, func() error {
 		c.mustCall(addr, "GET", "/v1/orders/o2", nil, &o)
+		c.mustCall(addr, "GET", "/v1/skus/tee", nil, &s)
+		if o.Status != api.OrderExpired || s.Reserved != 0 {
+			return fmt.Errorf("order o2 is %s, sku %+v", o.Status, s)
+		}
+		return nil
+	})
+	if s.Available != 3 || s.Sold != 2 {
+		t.Fatalf("sku %+v", s)
+	}
+}
+
+// With no expiry round to release it, an order past its hold is still expired for every
+// read and every action, and the first action releases it (the ledger says expire).
+func TestHTTP_OrderPastItsHoldIsExpiredForEveryActionAndRead(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) { cfg.ExpireInterval = time.Hour })
+	c.createSKU("tee", 5)
+	addr := c.get(0).HTTPAddr()
+	var o api.Order
+	c.mustCall(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o1", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 2}}, TTLMillis: 50, RequestID: "r1"}, &o)
+	eventually(t, 5*time.Second, func() error {
+		c.mustCall(addr, "GET", "/v1/orders/o1", nil, &o)
 		if o.Status != api.OrderExpired {
-			return fmt.Errorf("order o2 is %s", o.Status)
+			return fmt.Errorf("order o1 reads %s", o.Status)
 		}
 		return nil
 	})
 	var s api.SKU
-	c.mustCall(addr, "GET", "/v1/skus/tee", nil, &s)
-	if s.Available != 3 || s.Reserved != 0 || s.Sold != 2 {
-		t.Fatalf("sku %+v", s)
+	if c.mustCall(addr, "GET", "/v1/skus/tee", nil, &s); s.Reserved != 2 {
+		t.Fatalf("sku %+v: the read alone releases nothing", s)
+	}
+	for _, action := range []string{"confirm", "cancel", "ship"} {
+		_, err := c.call(addr, "POST", "/v1/orders/o1/"+action, api.OrderActionRequest{RequestID: action}, nil)
+		if ae, ok := err.(*api.Error); !ok || ae.Code != api.Expired {
+			t.Fatalf("%s of an order past its hold: %v", action, err)
+		}
+	}
+	if c.mustCall(addr, "GET", "/v1/skus/tee", nil, &s); s.Available != 5 || s.Reserved != 0 {
+		t.Fatalf("sku %+v: the first action releases the hold", s)
+	}
+	var h api.History
+	c.mustCall(addr, "GET", "/v1/skus/tee/history", nil, &h)
+	var kinds []string
+	for _, m := range h.Movements {
+		kinds = append(kinds, m.Kind)
+	}
+	if strings.Join(kinds, ",") != "create,reserve,expire" {
+		t.Fatalf("history %v", kinds)
 	}
 }

@@ -229,7 +229,7 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	// see openState): restoring the snapshot on every start would only throw that state
 	// away and replay it.
 	rc.NoSnapshotRestoreOnStart = true
-	sm := timedFSM{&stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.afterApply}, n.metrics}
+	sm := timedFSM{&stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.afterApply, restored: n.watch.notifyAll}, n.metrics}
 	var inner raft.LogStore = n.logStore
 	if n.cfg.WrapLogStore != nil {
 		inner = n.cfg.WrapLogStore(inner)

@@ -174,6 +174,10 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
+	if req.ID == n.cfg.ID && n.raft.State() == raft.Leader {
+		n.transferToSelf(w, r)
+		return
+	}
 	n.leaderOnly(w, r, body, func(ctx context.Context) error {
 		if req.ID == "" {
 			return waitFuture(ctx, n.raft.LeadershipTransfer())
@@ -189,6 +193,21 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		}
 		return api.Errorf(api.NotFound, "member %q not found", req.ID)
 	})
+}
+
+// transferToSelf answers a transfer to the member that already leads: the caller has what
+// it asked for, so it succeeds and changes nothing, as with etcd's MoveLeader (it returns
+// once the target leads, at once here) and Nomad's transfer-leadership (a no-op), not
+// raft's "cannot transfer leadership to itself" as a 500. A script moving leadership to a
+// node need not look first. The answer names the leader once a heartbeat round confirms it.
+func (n *Node) transferToSelf(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "leader": n.cfg.ID})
 }
 
 // handleBackup streams a consistent snapshot of this node's state (the same stream raft

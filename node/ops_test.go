@@ -17,26 +17,18 @@ import (
 	"github.com/flashstock/flashstock/fsm"
 )
 
-func TestWatch_StreamsChanges(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	c.createSKU("tee", 10)
-	li, _ := c.waitLeader()
-	// Watching through a follower right after the create: it may not have applied the SKU
-	// yet, and must wait for it rather than answer not_found.
-	follower := c.get((li + 1) % 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+follower.HTTPAddr()+"/v1/skus/tee/watch", nil)
+// watch opens a SKU's event stream on addr and returns a function that waits for its next
+// event (failing the test when ctx ends first).
+func watch(t *testing.T, ctx context.Context, addr, sku string) (next func() api.SKU, resp *http.Response) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/v1/skus/"+sku+"/watch", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("content type %q", ct)
-	}
-	if got := resp.Header.Get(api.HeaderLeader); got != c.get(li).HTTPAddr() {
-		t.Fatalf("leader hint %q, want %q", got, c.get(li).HTTPAddr())
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("watch %s: HTTP %d", sku, resp.StatusCode)
 	}
 	events := make(chan api.SKU, 16)
 	go func() {
@@ -51,7 +43,8 @@ func TestWatch_StreamsChanges(t *testing.T) {
 			}
 		}
 	}()
-	next := func() api.SKU {
+	return func() api.SKU {
+		t.Helper()
 		select {
 		case s, ok := <-events:
 			if !ok {
@@ -62,6 +55,33 @@ func TestWatch_StreamsChanges(t *testing.T) {
 			t.Fatal("no event")
 		}
 		return api.SKU{}
+	}, resp
+}
+
+// waitEvent reads events until one satisfies ok: a watcher may skip intermediate states.
+func waitEvent(next func() api.SKU, ok func(api.SKU) bool) api.SKU {
+	for {
+		if s := next(); ok(s) {
+			return s
+		}
+	}
+}
+
+func TestWatch_StreamsChanges(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.createSKU("tee", 10)
+	li, _ := c.waitLeader()
+	// Watching through a follower right after the create: it may not have applied the SKU
+	// yet, and must wait for it rather than answer not_found.
+	follower := c.get((li + 1) % 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	next, resp := watch(t, ctx, follower.HTTPAddr(), "tee")
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	if got := resp.Header.Get(api.HeaderLeader); got != c.get(li).HTTPAddr() {
+		t.Fatalf("leader hint %q, want %q", got, c.get(li).HTTPAddr())
 	}
 	if s := next(); s.Available != 10 {
 		t.Fatalf("first event %+v", s)
@@ -74,6 +94,89 @@ func TestWatch_StreamsChanges(t *testing.T) {
 				t.Fatalf("event %+v went past %d", s, want)
 			}
 		}
+	}
+}
+
+// Stock a hold gave back is a change like any other: the expiry round's entry names it.
+func TestWatch_HearsStockComeBackFromAnExpiredHold(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	c.createSKU("tee", 10)
+	addr := c.get(0).HTTPAddr()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	next, _ := watch(t, ctx, addr, "tee")
+	if s := next(); s.Available != 10 {
+		t.Fatalf("first event %+v", s)
+	}
+	c.mustCall(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o1", UserID: "u", RequestID: "r1",
+		TTLMillis: 300, Lines: []api.Line{{SKU: "tee", Qty: 3}}}, nil)
+	waitEvent(next, func(s api.SKU) bool { return s.Reserved == 3 })
+	// Nothing else writes to tee: only the expiry round can bring the stock back.
+	s := waitEvent(next, func(s api.SKU) bool { return s.Reserved == 0 })
+	if s.Available != 10 {
+		t.Fatalf("after the hold expired %+v, want 10 available", s)
+	}
+}
+
+// A follower that catches up by installing a snapshot gets its state without an entry
+// naming the SKUs that changed: its watchers must hear of the restore itself.
+func TestWatch_HearsASnapshotRestore(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.SnapshotThreshold = 16
+		cfg.SnapshotInterval = 50 * time.Millisecond
+		cfg.TrailingLogs = 8
+	})
+	c.createSKU("tee", 100)
+	li, l := c.waitLeader()
+	fi := (li + 1) % 3
+	f := c.get(fi)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next, _ := watch(t, ctx, f.HTTPAddr(), "tee")
+	if s := next(); s.Available != 100 {
+		t.Fatalf("first event %+v", s)
+	}
+	c.isolate(fi)
+	const sold = 40
+	for i := range sold {
+		c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("d%d", i), UserID: "u"}, nil)
+	}
+	// The leader snapshots past the last deduct (so no entry after the snapshot names tee)
+	// and drops the log the follower would need.
+	behind, lastDeduct := f.fsm.AppliedIndex(), l.fsm.AppliedIndex()
+	eventually(t, 15*time.Second, func() error {
+		_ = l.raft.Snapshot().Error() // or the interval takes one
+		snaps, err := l.snaps.List()
+		if err != nil || len(snaps) == 0 || snaps[0].Index < lastDeduct {
+			return fmt.Errorf("no snapshot past index %d yet (%v)", lastDeduct, err)
+		}
+		if first, err := l.logStore.FirstIndex(); err != nil || first <= behind+1 {
+			return fmt.Errorf("leader's log starts at %d, follower applied %d (%v)", first, behind, err)
+		}
+		return nil
+	})
+	c.heal()
+	s := waitEvent(next, func(s api.SKU) bool { return s.Sold == sold })
+	if s.Available != 100-sold {
+		t.Fatalf("after the restore %+v", s)
+	}
+}
+
+// Asking for the leader that already leads gets what was asked: 200 naming it, whether
+// sent to the leader or forwarded by a follower, and leadership stays where it was.
+func TestTransfer_ToTheCurrentLeaderIsANoOp(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	li, l := c.waitLeader()
+	term := l.raft.CurrentTerm()
+	for _, via := range []*Node{l, c.get(1 - li)} {
+		var out map[string]string
+		code, err := c.call(via.HTTPAddr(), "POST", "/v1/cluster/leader", api.TransferRequest{ID: l.ID()}, &out)
+		if err != nil || code != http.StatusOK || out["leader"] != l.ID() {
+			t.Fatalf("transfer to the leader via %s: %d %v %v", via.ID(), code, out, err)
+		}
+	}
+	if !l.IsLeader() || l.raft.CurrentTerm() != term {
+		t.Fatalf("leadership moved: %s leads %v, term %d → %d", l.ID(), l.IsLeader(), term, l.raft.CurrentTerm())
 	}
 }
 

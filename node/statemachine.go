@@ -19,6 +19,10 @@ type stateMachine struct {
 	// applied is called after each batch with the commands and their results, on the FSM
 	// goroutine; it must not block (watchers are fed without waiting).
 	applied func(entries []fsm.Entry, results []fsm.Result)
+	// restored is called after a snapshot replaced the whole state (a follower catching
+	// up), on the FSM goroutine; it must not block. No entry names what the snapshot
+	// changed, so watchers of every SKU look again.
+	restored func()
 }
 
 var _ raft.BatchingFSM = (*stateMachine)(nil)
@@ -72,6 +76,9 @@ func (s *stateMachine) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	if err := s.m.Restore(rc); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
+	}
+	if s.restored != nil {
+		s.restored()
 	}
 	return nil
 }

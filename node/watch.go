@@ -43,7 +43,18 @@ func (h *hub) notify(sku string) {
 	}
 }
 
-// publish runs on raft's FSM goroutine after each batch.
+// notifyAll tells every watcher to look again.
+func (h *hub) notifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sku := range h.subs {
+		h.notify(sku)
+	}
+}
+
+// publish runs on raft's FSM goroutine after each batch. The fsm names every SKU an entry
+// changed (those of expired holds too), so nothing here knows which command moves which
+// SKU.
 func (n *Node) publish(_ []fsm.Entry, results []fsm.Result) {
 	h := n.watch
 	h.mu.Lock()
@@ -51,22 +62,9 @@ func (n *Node) publish(_ []fsm.Entry, results []fsm.Result) {
 	if len(h.subs) == 0 {
 		return
 	}
-	var visit func(r fsm.Result)
-	visit = func(r fsm.Result) {
-		if !r.OK() || r.Duplicate {
-			return
-		}
-		if r.SKU.SKU != "" {
-			h.notify(r.SKU.SKU)
-		}
-		for _, l := range r.Order.Lines {
-			h.notify(l.SKU)
-		}
-		for _, sub := range r.Batch {
-			visit(sub)
-		}
-	}
 	for _, r := range results {
-		visit(r)
+		for _, sku := range r.Changed {
+			h.notify(sku)
+		}
 	}
 }
