@@ -178,6 +178,10 @@ type Node struct {
 	// ClusterTimeMS is the cluster time the member judges reads by: the time holds expire
 	// by (expires_at_ms) and the exactly-once window counts.
 	ClusterTimeMS int64 `json:"cluster_time_ms,omitempty"`
+	// ApplyLevel is the level of apply rules in force in the member's state, and
+	// MaxApplyLevel the highest its build knows (docs/DESIGN.md, "Rolling upgrades").
+	ApplyLevel    uint64 `json:"apply_level"`
+	MaxApplyLevel uint64 `json:"max_apply_level"`
 }
 
 // Cluster answers GET /v1/cluster.

@@ -214,6 +214,8 @@ func (a *applier) dispatch(c Command) (Result, error) {
 		a.membersChanged = true
 		m := c.Member
 		return Result{Code: api.OK}, a.tx.Bucket(bucketMembers).Put([]byte(m.ID), m.encode())
+	case KindSetLevel:
+		return a.setLevel(c)
 	case KindRemoveMember:
 		a.membersChanged = true
 		return Result{Code: api.OK}, a.tx.Bucket(bucketMembers).Delete([]byte(c.Member.ID))

@@ -286,6 +286,7 @@ func TestOrderLifecycle(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newReplica(t, Options{})
+			r.one(Command{Kind: KindSetLevel, Level: 1})
 			r.one(create("a", 5, 3))
 			for i, st := range tc.steps {
 				res := r.one(st.cmd)
@@ -318,6 +319,7 @@ func TestOrderPastHold_ReleasedAsExpiredByTheAction(t *testing.T) {
 	for _, k := range []Kind{KindConfirm, KindCancel, KindShip} {
 		t.Run(k.String(), func(t *testing.T) {
 			r := newReplica(t, Options{})
+			r.one(Command{Kind: KindSetLevel, Level: 1})
 			r.one(create("a", 5, 2))
 			r.one(reserve("r", "o", "u", 100, 1000, Line{"a", 2}))
 			act := orderCmd(k, "act", "o", 1100)
@@ -356,6 +358,7 @@ func TestOrderPastHold_ReleasedAsExpiredByTheAction(t *testing.T) {
 // A read judges the hold by the reader's now; it changes nothing stored.
 func TestGetOrder_PastHoldReadsExpired(t *testing.T) {
 	r := newReplica(t, Options{})
+	r.one(Command{Kind: KindSetLevel, Level: 1})
 	r.one(create("a", 5, 0))
 	r.one(reserve("r1", "held", "u", 100, 1000, Line{"a", 1}))
 	r.one(reserve("r2", "paid", "u", 100, 1000, Line{"a", 1}))
@@ -377,6 +380,60 @@ func TestGetOrder_PastHoldReadsExpired(t *testing.T) {
 	}
 	if a := r.sku("a"); a.Reserved != 1 {
 		t.Fatalf("sku %+v: a read released a hold", a)
+	}
+}
+
+// Until the log raises the apply level, an action on an order past its hold does what builds
+// before level 1 did (level.go), so replicas of both builds agree during a rolling upgrade;
+// from the SetLevel entry on, every replica uses the new rule.
+func TestApplyLevel_OrderPastHoldRulesSwitchAtTheSetLevelEntry(t *testing.T) {
+	r := newReplica(t, Options{})
+	r.one(create("a", 9, 0))
+	for _, id := range []string{"c", "x", "s", "late"} {
+		r.one(reserve("r-"+id, id, "u", 100, 1000, Line{"a", 1}))
+	}
+	wantCode(t, r.one(orderCmd(KindConfirm, "c1", "c", 1100)), api.Expired)
+	wantCode(t, r.one(orderCmd(KindCancel, "x1", "x", 1100)), api.OK) // level 0 cancels
+	wantCode(t, r.one(orderCmd(KindShip, "s1", "s", 1100)), api.FailedPrecondition)
+	if o, _ := r.m.GetOrder("c", 1100); o.Status != OrderHeld {
+		t.Fatalf("level 0: a refused confirm left the order %s, want held until the sweep", o.Status)
+	}
+	if a := r.sku("a"); a.Reserved != 3 || a.Available != 6 {
+		t.Fatalf("level 0: sku %+v, want 3 reserved (c, s, late) and 6 available", a)
+	}
+	if r.m.Level() != 0 {
+		t.Fatalf("level %d before any SetLevel", r.m.Level())
+	}
+
+	wantCode(t, r.one(Command{Kind: KindSetLevel, Level: 1}), api.OK)
+	if r.m.Level() != 1 {
+		t.Fatalf("level %d after SetLevel 1", r.m.Level())
+	}
+	wantCode(t, r.one(orderCmd(KindCancel, "x2", "late", 1101)), api.Expired)
+	if o, _ := r.m.GetOrder("c", 1101); o.Status != OrderExpired {
+		t.Fatalf("level 1: order c reads %s, want expired", o.Status)
+	}
+	if a := r.sku("a"); a.Reserved != 2 {
+		t.Fatalf("level 1: sku %+v, want late's hold released", a)
+	}
+	// A lower level changes nothing; the level survives a reopen.
+	wantCode(t, r.one(Command{Kind: KindSetLevel, Level: 1}), api.OK)
+	r.m = r.reopen(Options{NoSync: true})
+	if r.m.Level() != 1 {
+		t.Fatalf("level %d after reopening", r.m.Level())
+	}
+}
+
+// A level this build does not know stops the replica instead of applying the log under
+// older rules than the replicas that know it.
+func TestApplyLevel_UnknownLevelPoisons(t *testing.T) {
+	r := newReplica(t, Options{})
+	e := r.entry(Command{Kind: KindSetLevel, Level: ApplyLevel + 1})
+	if _, err := r.m.ApplyBatch([]Entry{e}); err == nil || !strings.Contains(err.Error(), "upgrade this node") {
+		t.Fatalf("apply of level %d: %v, want a fatal error", ApplyLevel+1, err)
+	}
+	if _, err := r.m.ApplyBatch([]Entry{r.entry(create("a", 1, 0))}); !errors.Is(err, ErrPoisoned) {
+		t.Fatalf("apply after the unknown level: %v, want ErrPoisoned", err)
 	}
 }
 

@@ -64,6 +64,8 @@ func encodeInto(w *writer, c Command, top bool) error {
 		w.string(c.Member.HTTPAddr)
 	case KindRemoveMember:
 		w.string(c.Member.ID)
+	case KindSetLevel:
+		w.uvarint(c.Level)
 	case KindBatch:
 		if !top {
 			return errors.New("encode: nested batch")
@@ -127,6 +129,8 @@ func decodeFrom(r *reader, top bool) Command {
 		c.Member = Member{ID: r.string(maxDecodeString), RaftAddr: r.string(maxDecodeString), HTTPAddr: r.string(maxDecodeString)}
 	case KindRemoveMember:
 		c.Member.ID = r.string(maxDecodeString)
+	case KindSetLevel:
+		c.Level = r.uvarint()
 	case KindBatch:
 		if !top {
 			r.fail(errors.New("nested batch"))

@@ -111,6 +111,7 @@ type Machine struct {
 	applied atomic.Uint64 // the last entry committed: what reads see
 	staged  atomic.Uint64 // the last entry applied, committed or not
 	logTime atomic.Int64  // meta.LogTime as of the last entry applied, committed or not
+	level   atomic.Uint64 // meta.Level likewise
 	waiters atomic.Int64  // readers in WaitApplied; ApplyBatch commits at once for them
 	// skus caches SKU records as of the last batch applied, committed or staged, for
 	// apply alone (under wmu): a sale over many SKUs would otherwise read each from the
@@ -141,6 +142,7 @@ type meta struct {
 	DedupWindow int64 // ms
 	DedupMax    uint64
 	LedgerMax   uint64
+	Level       uint64 // the apply level in force (level.go); stored only once raised
 }
 
 // formatVersion is the layout of the whole state file. 3: an entry's exactly-once records
@@ -163,6 +165,11 @@ func (m *meta) encode() []byte {
 	w.varint(m.DedupWindow)
 	w.uvarint(m.DedupMax)
 	w.uvarint(m.LedgerMax)
+	// Written only once raised, so a state that never left level 0 stays readable by the
+	// builds before levels (they refuse a meta record with more fields).
+	if m.Level > 0 {
+		w.uvarint(m.Level)
+	}
 	return w.b
 }
 
@@ -173,6 +180,9 @@ func decodeMeta(b []byte) (meta, error) {
 	}
 	m := meta{Applied: r.uvarint(), LogTime: r.varint(), MoveSeq: r.uvarint(), DedupSeq: r.uvarint(),
 		DedupWindow: r.varint(), DedupMax: r.uvarint(), LedgerMax: r.uvarint()}
+	if len(r.b) > 0 && r.err == nil {
+		m.Level = r.uvarint()
+	}
 	if err := r.done(); err != nil {
 		return meta{}, fmt.Errorf("meta record: %w", err)
 	}
@@ -261,6 +271,7 @@ func (m *Machine) adopt(db *bolt.DB) error {
 	m.membersVersion.Add(1)
 	m.staged.Store(md.Applied)
 	m.logTime.Store(md.LogTime)
+	m.level.Store(md.Level)
 	m.setApplied(md.Applied)
 	return nil
 }
@@ -444,6 +455,7 @@ func (m *Machine) ApplyBatch(entries []Entry) ([]Result, error) {
 	}
 	m.staged.Store(p.next.Applied)
 	m.logTime.Store(p.next.LogTime)
+	m.level.Store(p.next.Level)
 	p.batches++
 	if !m.opts.DeferCommit || p.batches >= maxStagedBatches || p.ops >= maxStagedOps || m.waiters.Load() > 0 {
 		if err := m.commitLocked(); err != nil {

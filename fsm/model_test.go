@@ -24,6 +24,7 @@ type model struct {
 	max     int
 	index   uint64
 	time    int64
+	level   uint64
 }
 
 type modelDedup struct {
@@ -167,15 +168,20 @@ func (m *model) exec(c Command) Result {
 		if o == nil {
 			return Result{Code: api.NotFound}
 		}
-		// Past its hold, an order is expired for every action: released now if no sweep has.
-		if o.Status == OrderHeld && m.time >= o.ExpiresAt {
+		// From level 1, past its hold an order is expired for every action: released now
+		// if no sweep has. At level 0 only confirm refuses it, and ship names its status.
+		if m.level >= 1 && o.Status == OrderHeld && m.time >= o.ExpiresAt {
 			m.release(o, OrderExpired)
 		}
 		switch {
+		case o.Status == OrderExpired && c.Kind == KindShip && m.level < 1:
+			return Result{Code: api.FailedPrecondition}
 		case o.Status == OrderExpired:
 			return Result{Code: api.Expired}
 		case c.Kind == KindShip && o.Status != OrderConfirmed, c.Kind != KindShip && o.Status != OrderHeld:
 			return Result{Code: api.FailedPrecondition}
+		case c.Kind == KindConfirm && m.time >= o.ExpiresAt:
+			return Result{Code: api.Expired}
 		}
 		if c.Kind != KindShip {
 			st := OrderConfirmed
@@ -188,6 +194,9 @@ func (m *model) exec(c Command) Result {
 		o.Status = OrderShipped
 		o.Version = m.index
 		return Result{Code: api.OK, Order: *o}
+	case KindSetLevel:
+		m.level = max(m.level, c.Level)
+		return Result{Code: api.OK}
 	case KindExpireHolds:
 		// Oldest expiry first, ties by order id, at most MaxExpirePerCommand.
 		var due []*Order
@@ -278,8 +287,10 @@ func (g *gen) command() Command {
 		c = Command{Kind: KindCancel, RequestID: req, OrderID: order}
 	case k < 83:
 		c = Command{Kind: KindShip, RequestID: req, OrderID: order}
-	case k < 90:
+	case k < 89:
 		c = Command{Kind: KindExpireHolds}
+	case k < 90: // the apply level goes up once in a while, as in a rolling upgrade
+		c = Command{Kind: KindSetLevel, Level: uint64(g.rng.IntN(ApplyLevel + 1))}
 	default:
 		c = Command{Kind: KindBatch}
 		for i := 0; i < 1+g.rng.IntN(5); i++ {
@@ -454,7 +465,7 @@ func sameState(m *Machine, ref *model) error {
 	}
 	for id, o := range ref.orders {
 		want := *o
-		if want.Status == OrderHeld && ref.time >= want.ExpiresAt {
+		if ref.level >= 1 && want.Status == OrderHeld && ref.time >= want.ExpiresAt {
 			want.Status = OrderExpired // what a read at the last command's time shows
 		}
 		got, err := m.GetOrder(id, ref.time)

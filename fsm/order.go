@@ -75,6 +75,11 @@ func (a *applier) confirm(c Command) (Result, error) {
 	if o == nil || err != nil {
 		return res, err
 	}
+	// Level 0: a hold past its time is refused but left for the expiry round (from level
+	// 1 actOn has released it already).
+	if a.time >= o.ExpiresAt {
+		return reject(api.Expired, "order %q expired at %d", o.OrderID, o.ExpiresAt), nil
+	}
 	if err := a.endHold(o, OrderConfirmed, MoveConfirm, c); err != nil {
 		return Result{}, err
 	}
@@ -94,6 +99,9 @@ func (a *applier) cancel(c Command) (Result, error) {
 
 func (a *applier) ship(c Command) (Result, error) {
 	o, res, err := a.actOn(c)
+	if a.meta.Level < 1 && res.Code == api.Expired {
+		res = reject(api.FailedPrecondition, "order %q is %s; only a confirmed order ships", c.OrderID, OrderExpired)
+	}
 	if o == nil || err != nil {
 		return res, err
 	}
@@ -124,7 +132,8 @@ func (a *applier) heldOrder(c Command) (*Order, Result, error) {
 // rejection to give. An order past its hold by the command's time is expired for every
 // action, whether or not an expiry round has released it: if none has, this command
 // releases it first, as that round would (the ledger says expire, whatever the action), so
-// no later command can still cancel or confirm it.
+// no later command can still cancel or confirm it. That is apply level 1 (level.go); at
+// level 0 an unreleased hold is left as it is.
 func (a *applier) actOn(c Command) (*Order, Result, error) {
 	o, err := a.order(c.OrderID)
 	if err != nil {
@@ -133,7 +142,7 @@ func (a *applier) actOn(c Command) (*Order, Result, error) {
 	if o == nil {
 		return nil, reject(api.NotFound, "order %q not found", c.OrderID), nil
 	}
-	if o.pastHold(a.time) {
+	if a.meta.Level >= 1 && o.pastHold(a.time) {
 		if err := a.endHold(o, OrderExpired, MoveExpire, Command{}); err != nil {
 			return nil, Result{}, err
 		}

@@ -84,7 +84,8 @@ func (m *Machine) ListSKUs(prefix, after string, limit int) ([]SKU, error) {
 
 // GetOrder returns an order as of now (Unix ms, the caller's notion of the time the log
 // has reached), or an *api.Error with code not_found. An order past its hold at now reads
-// as expired, as any action on it would find it, even before a command has released it.
+// as expired, as any action on it would find it, even before a command has released it
+// (from apply level 1, as the actions).
 func (m *Machine) GetOrder(id string, now int64) (Order, error) {
 	var o Order
 	err := m.view(func(tx *bolt.Tx) error {
@@ -96,7 +97,7 @@ func (m *Machine) GetOrder(id string, now int64) (Order, error) {
 		o, err = decodeOrder(v)
 		return err
 	})
-	if err == nil && o.pastHold(now) {
+	if err == nil && m.Level() >= 1 && o.pastHold(now) {
 		o.Status = OrderExpired
 	}
 	return o, err

@@ -22,13 +22,16 @@ const (
 	// snapshotted exactly like it, so it lives here.
 	KindSetMember    Kind = 10
 	KindRemoveMember Kind = 11
+	// KindSetLevel raises the apply level (level.go). 12 and 13 are the inventory
+	// corrections'.
+	KindSetLevel Kind = 14
 )
 
 var kindNames = map[Kind]string{
 	KindCreateSKU: "create_sku", KindRestock: "restock", KindDeduct: "deduct",
 	KindReserve: "reserve", KindConfirm: "confirm", KindCancel: "cancel", KindShip: "ship",
 	KindExpireHolds: "expire_holds", KindBatch: "batch", KindSetMember: "set_member",
-	KindRemoveMember: "remove_member",
+	KindRemoveMember: "remove_member", KindSetLevel: "set_level",
 }
 
 func (k Kind) String() string {
@@ -86,6 +89,7 @@ type Command struct {
 	TTLMillis    int64
 	Batch        []Command
 	Member       Member
+	Level        uint64 // SetLevel
 }
 
 // Member is the replicated record of one cluster member's addresses.

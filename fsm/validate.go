@@ -87,6 +87,11 @@ func Validate(c Command) error {
 			return bad("order_id must be 1-%d printable ASCII characters, not . or ..", MaxIDLen)
 		}
 		return nil
+	case KindSetLevel:
+		if c.Level == 0 {
+			return bad("set_level: level must be positive")
+		}
+		return nil
 	case KindExpireHolds:
 		return nil
 	case KindSetMember, KindRemoveMember:

@@ -328,6 +328,9 @@ func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
 		}
 	}
 	if !present {
+		if err := n.checkJoinerLevel(ctx, req); err != nil {
+			return err
+		}
 		// A member already present makes this a retry or a restart's join: it needs no
 		// change, so the caller's view of the configuration matters only here.
 		if index, err = expectConfig(index, req.ConfigIndex); err != nil {

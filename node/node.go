@@ -57,6 +57,7 @@ type Node struct {
 	// clock is cluster time, stamped into commands under proposeMu (clusterclock.go).
 	clock     clusterClock
 	proposeMu sync.Mutex
+	levelKick chan struct{} // level.go
 	termReady chan struct{} // closed and replaced when readyTerm moves
 
 	ctx    context.Context // ends background loops
@@ -90,6 +91,7 @@ func New(cfg Config) (*Node, error) {
 		log:       cfg.Logger.With("node", cfg.ID),
 		watch:     newHub(),
 		termReady: make(chan struct{}),
+		levelKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
 	if n.cfg.OnFatal == nil {
@@ -165,6 +167,7 @@ func (n *Node) start() error {
 	n.spawn(n.expireLoop)
 	n.spawn(n.flushLoop)
 	n.spawn(n.membershipLoop)
+	n.spawn(n.levelLoop)
 	if n.cfg.DiskStallTimeout > 0 {
 		n.spawn(n.watchdogLoop)
 	}

@@ -46,7 +46,8 @@ func roleOf(s raft.RaftState) string {
 func (n *Node) self() api.Node {
 	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.raft.State()),
 		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS(),
-		WallClockMS: n.wallClock().UnixMilli(), ClusterTimeMS: n.clusterNow()}
+		WallClockMS: n.wallClock().UnixMilli(), ClusterTimeMS: n.clusterNow(),
+		ApplyLevel: n.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel}
 }
 
 func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
@@ -88,6 +89,7 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 			if got, err := n.askSelf(ctx, dst.HTTPAddr); err == nil {
 				dst.Role, dst.AppliedIndex, dst.LastContactMS = got.Role, got.AppliedIndex, got.LastContactMS
 				dst.WallClockMS, dst.ClusterTimeMS = got.WallClockMS, got.ClusterTimeMS
+				dst.ApplyLevel, dst.MaxApplyLevel = got.ApplyLevel, got.MaxApplyLevel
 			}
 		}(&out.Nodes[i])
 	}

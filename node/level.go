@@ -1,0 +1,111 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/fsm"
+)
+
+// The apply level (fsm/level.go) rises only through the log, once every member's build
+// knows the new level, as etcd decides its cluster version: the leader asks each member of
+// the configuration (learners apply the log too) for the highest level its build applies
+// (GET /v1/cluster/self, max_apply_level) and proposes SetLevel with the lowest answer. A
+// member that does not answer, or whose build predates levels (it reports nothing: 0),
+// holds the level where it is. So during a rolling upgrade the new rules start, on every
+// replica at the same log index, only after the last member runs the new build.
+
+// levelCheckInterval is how often a leader whose log is below its build's level asks again.
+const levelCheckInterval = time.Second
+
+// levelLoop raises the apply level when it can: at once when this node's term is ready
+// (kicked through levelKick), then every levelCheckInterval while it leads.
+func (n *Node) levelLoop() {
+	t := time.NewTicker(levelCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		case <-n.levelKick:
+		}
+		if n.raft.State() != raft.Leader || n.fsm.Level() >= fsm.ApplyLevel {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+		if err := n.raiseLevel(ctx); err != nil {
+			n.log.Debug("apply level not raised", "level", n.fsm.Level(), "reason", err)
+		}
+		cancel()
+	}
+}
+
+// kickLevel asks levelLoop to check now.
+func (n *Node) kickLevel() {
+	select {
+	case n.levelKick <- struct{}{}:
+	default:
+	}
+}
+
+// raiseLevel proposes the highest level every member's build knows, if it is above the
+// log's.
+func (n *Node) raiseLevel(ctx context.Context) error {
+	cfg, _, err := n.configuration()
+	if err != nil {
+		return err
+	}
+	target := uint64(fsm.ApplyLevel)
+	for _, s := range cfg.Servers {
+		if string(s.ID) == n.cfg.ID {
+			continue
+		}
+		addr := n.memberHTTP(string(s.ID))
+		if addr == "" {
+			return fmt.Errorf("member %s has no known HTTP address yet", s.ID)
+		}
+		got, err := n.askSelf(ctx, addr)
+		if err != nil {
+			return fmt.Errorf("member %s: %w", s.ID, err)
+		}
+		target = min(target, got.MaxApplyLevel)
+	}
+	if target <= n.fsm.Level() {
+		return fmt.Errorf("a member's build applies up to level %d", target)
+	}
+	res, err := n.propose(ctx, fsm.Command{Kind: fsm.KindSetLevel, Level: target})
+	if err != nil {
+		return err
+	}
+	if !res.OK() {
+		return fmt.Errorf("set level %d: %s", target, res.Message)
+	}
+	n.log.Info("raised the apply level: every member's build knows it", "level", target)
+	return nil
+}
+
+// checkJoinerLevel refuses a member whose build applies a lower level than the log already
+// uses: it would apply the log's newer rules the old way and diverge. A joiner that does not
+// answer yet (an operator adding a node before starting it) is let in; the leader's level
+// loop will not raise the level past it later.
+func (n *Node) checkJoinerLevel(ctx context.Context, req api.JoinRequest) error {
+	level := n.fsm.Level()
+	if level == 0 || req.HTTPAddr == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	got, err := n.askSelf(ctx, req.HTTPAddr)
+	if err != nil {
+		return nil
+	}
+	if got.MaxApplyLevel < level {
+		return api.Errorf(api.FailedPrecondition, "member %q runs a build that applies up to level %d, and the cluster's log is at level %d: upgrade it first", req.ID, got.MaxApplyLevel, level)
+	}
+	return nil
+}
