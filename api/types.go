@@ -172,6 +172,10 @@ type Node struct {
 	Suffrage      string `json:"suffrage"`
 	AppliedIndex  uint64 `json:"applied_index"`
 	LastContactMS int64  `json:"last_contact_ms"`
+	// Version and Revision are the member's own build, as it reports it; empty when it
+	// does not answer (or predates the field).
+	Version  string `json:"version,omitempty"`
+	Revision string `json:"revision,omitempty"`
 }
 
 // Cluster answers GET /v1/cluster.
