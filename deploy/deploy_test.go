@@ -28,6 +28,7 @@ type stockdInfo struct {
 	bin             string          // stockd, built with the Dockerfile's command
 	flags           map[string]bool // every flag `stockd --help` lists
 	shutdownTimeout time.Duration   // default of --shutdown-timeout
+	removedExit     string          // the exit status `stockd --help` gives a node removed from the cluster
 	built           []string        // the binaries the Dockerfile's build produced
 }
 
@@ -101,8 +102,12 @@ func buildLikeDockerfile() (stockdInfo, error) {
 			}
 		}
 	}
-	if len(info.flags) < 10 || info.shutdownTimeout == 0 {
-		return info, fmt.Errorf("could not read the flags off `stockd --help` (%d flags, shutdown timeout %v):\n%s", len(info.flags), info.shutdownTimeout, out.String())
+	if m := regexp.MustCompile(`(?m)^\s+(\d+)\s+removed from the cluster`).FindStringSubmatch(out.String()); m != nil {
+		info.removedExit = m[1]
+	}
+	if len(info.flags) < 10 || info.shutdownTimeout == 0 || info.removedExit == "" {
+		return info, fmt.Errorf("could not read the flags and exit codes off `stockd --help` (%d flags, shutdown timeout %v, removed exit %q):\n%s",
+			len(info.flags), info.shutdownTimeout, info.removedExit, out.String())
 	}
 	return info, nil
 }
@@ -275,6 +280,10 @@ func TestSystemdUnit_HardenedAndGraceful(t *testing.T) {
 		if got, ok := svc[key]; !ok || got[len(got)-1] != want {
 			t.Errorf("[Service] %s = %q, want %q", key, got, want)
 		}
+	}
+	// A removed node must not be restarted in a loop by Restart=on-failure.
+	if got := svc["RestartPreventExitStatus"]; !slices.Contains(got, s.removedExit) {
+		t.Errorf("[Service] RestartPreventExitStatus = %q, want stockd's removed-from-the-cluster exit status %s", got, s.removedExit)
 	}
 	if got := svc["LimitNOFILE"]; len(got) == 0 {
 		t.Error("[Service] sets no LimitNOFILE")

@@ -123,7 +123,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	}
 
 	printDevBanner(stdout, c, view, baseDir, o)
-	return awaitShutdown(logger, sigs, nil, c.shutdown, o.shutdownTimeout)
+	return awaitShutdown(logger, sigs, nil, nil, c.shutdown, o.shutdownTimeout)
 }
 
 // createBaseDir makes the dir of the nodes' data dirs, and the function that removes it on
