@@ -490,7 +490,7 @@ func printUsage(w io.Writer) {
 
 Usage:
   stockd --id ID --data-dir DIR [--bootstrap | --join ADDR[,ADDR...]] [flags]
-  stockd dev [--nodes 3|5] [--base-dir DIR] [--keep]   (a local cluster in one process; stockd dev --help)
+  stockd dev [--nodes 3|5] [--base-dir DIR] [--keep]   (a local cluster, one process per node; stockd dev --help)
   stockd restore FILE --id ID --data-dir EMPTY_DIR [flags]   (seed a NEW cluster's first node from a backup)
   stockd recover --peers FILE --id ID --data-dir DIR [flags] (lost quorum: rewrite a STOPPED node's membership)
   stockd version | --version                              (the build: version, git revision, Go version)
