@@ -97,3 +97,15 @@ func Short(rev string) string {
 	}
 	return rev
 }
+
+// Label is a member's version for a table column: the version, and for a build that has
+// none, the commit it was built from ("devel@3f44f1354230"); "-" when unknown.
+func Label(version, revision string) string {
+	switch {
+	case version == "":
+		return "-"
+	case version == Devel && revision != "":
+		return Devel + "@" + Short(revision)
+	}
+	return version
+}

@@ -40,3 +40,16 @@ func TestResolve_LinkerFlagsWinOverBuildInfo(t *testing.T) {
 		})
 	}
 }
+
+func TestLabel_NamesTheCommitOfADevelBuild(t *testing.T) {
+	for _, tc := range []struct{ version, revision, want string }{
+		{"v1.4.0", "0123456789abcdef", "v1.4.0"},
+		{Devel, "0123456789abcdef", "devel@0123456789ab"},
+		{Devel, "", "devel"},
+		{"", "", "-"}, // a member that did not answer
+	} {
+		if got := Label(tc.version, tc.revision); got != tc.want {
+			t.Errorf("Label(%q, %q) = %q, want %q", tc.version, tc.revision, got, tc.want)
+		}
+	}
+}
