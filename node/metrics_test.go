@@ -132,7 +132,20 @@ func TestOptionalHandlers_PprofForAdminsAndUIForEveryone(t *testing.T) {
 	if a := do(t, c.client, "GET", addr+"/v1/cluster", nil, ""); a.status != 401 {
 		t.Fatalf("cluster view without a token while reads need one: %d", a.status)
 	}
+	// The node's bare address sends a browser to the dashboard.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
+		t.Fatalf("GET / without a token: %d, Location %q; want 302 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
+	}
 	c2 := newCluster(t, 1, nil)
+	if a := do(t, c2.client, "GET", "http://"+c2.get(0).HTTPAddr()+"/", nil, ""); a.status != 404 {
+		t.Fatalf("GET / without a dashboard: %d", a.status)
+	}
 	if a := do(t, c2.client, "GET", "http://"+c2.get(0).HTTPAddr()+"/debug/pprof/cmdline", nil, ""); a.status != 404 {
 		t.Fatalf("pprof without EnablePprof: %d", a.status)
 	}
