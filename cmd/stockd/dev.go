@@ -151,6 +151,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	}
 
 	printDevBanner(stdout, c, view, baseDir, o)
+	c.serving.Store(true)
 	for _, n := range c.nodes {
 		n.out.show() // from now on a node's warnings are news, not start-up chatter
 	}

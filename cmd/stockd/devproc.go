@@ -39,6 +39,7 @@ type devCluster struct {
 	exe      string
 	nodes    []*devNode
 	term     *lockedWriter
+	serving  atomic.Bool // set once the banner is out: a node's exit is news from then on
 	stopping atomic.Bool // set before the parent stops the nodes: exits from then on are expected
 	allGone  chan struct{}
 }
@@ -150,13 +151,14 @@ func devEnv(env []string) []string {
 	return out
 }
 
-// reap waits for n's process and, unless the parent is stopping the cluster, says that
-// the node is gone and how to bring it back.
+// reap waits for n's process and, while the cluster serves and the parent is not stopping
+// it, says that the node is gone and how to bring it back. (During start-up, waitReady
+// reports the exit.)
 func (c *devCluster) reap(n *devNode) {
 	n.err = n.cmd.Wait()
 	n.out.close()
 	close(n.exited)
-	if c.stopping.Load() {
+	if !c.serving.Load() || c.stopping.Load() {
 		return
 	}
 	up := 0
