@@ -62,6 +62,10 @@ func builtStockd(t *testing.T) stockdInfo {
 	return stockd
 }
 
+// buildArgs are the --build-arg values the test builds with: a version stamp that can
+// only come from the Dockerfile's -ldflags.
+var buildArgs = map[string]string{"VERSION": "v9.9.9-deploy-test", "REVISION": "0123456789abcdef0123456789abcdef01234567"}
+
 var goBuildLine = regexp.MustCompile(`(?s)CGO_ENABLED=0 GOOS=linux go build (.*?) -o /out/bin/ \\\s+(.*?)\s*\\?\s*\n\s*&&`)
 
 func buildLikeDockerfile() (stockdInfo, error) {
@@ -73,7 +77,9 @@ func buildLikeDockerfile() (stockdInfo, error) {
 	if m == nil {
 		return stockdInfo{}, errors.New("Dockerfile: no `CGO_ENABLED=0 GOOS=linux go build ... -o /out/bin/ PKGS && ...` line")
 	}
-	args := append([]string{"build"}, splitShellWords(string(m[1]))...)
+	// The build's ARGs as `docker build --build-arg` would set them.
+	flags := os.Expand(string(m[1]), func(name string) string { return buildArgs[name] })
+	args := append([]string{"build"}, splitShellWords(flags)...)
 	args = append(args, "-o", buildDir+string(filepath.Separator))
 	args = append(args, strings.Fields(string(m[2]))...)
 	cmd := exec.Command("go", args...)
@@ -162,6 +168,23 @@ func (s stockdInfo) checkArgs(t *testing.T, where string, args []string) {
 }
 
 // ---- Dockerfile ----
+
+// TestDockerfile_StampsTheVersion: the image's binaries report the VERSION and REVISION
+// build args (a wrong -X path would leave them "devel" without a word).
+func TestDockerfile_StampsTheVersion(t *testing.T) {
+	builtStockd(t)
+	for _, bin := range []string{"stockd", "stockctl"} {
+		args := []string{"version"}
+		if bin == "stockctl" {
+			args = append(args, "--endpoints", "127.0.0.1:1", "--timeout", "100ms") // no cluster: the client's line only
+		}
+		out, _ := exec.Command(filepath.Join(buildDir, bin), args...).Output()
+		want := bin + " " + buildArgs["VERSION"] + " (" + buildArgs["REVISION"][:12] + ", "
+		if !strings.HasPrefix(string(out), want) {
+			t.Errorf("%s version: %q, want it to start with %q", bin, out, want)
+		}
+	}
+}
 
 func TestDockerfile_BuildsStaticNonRootImage(t *testing.T) {
 	s := builtStockd(t)
