@@ -332,7 +332,9 @@ func printDevUsage(w io.Writer) {
 	fmt.Fprint(w, `stockd dev runs a whole flashstock cluster on loopback for trying the API out: each
 node is its own stockd process (kill -9 one, and the others go on). n1 bootstraps, the
 others join through it. Ctrl-C stops every node gracefully; the nodes also stop if this
-process dies. Each node logs to <base dir>/<id>.log.
+process dies. Each node logs to <base dir>/<id>.log; the terminal shows the nodes' warnings
+from the banner on. STOCKD_* variables are not passed to the nodes: their flags are the
+ones shown here.
 
 Usage:
   stockd dev [flags]
