@@ -6,17 +6,22 @@ STATICCHECK_VERSION ?= v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
+# The build's version (internal/version): a release tag or the commit, and the commit id.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X github.com/flashstock/flashstock/internal/version.version=$(VERSION) \
+             -X github.com/flashstock/flashstock/internal/version.revision=$(REVISION)
 
 .PHONY: help build run test race lint vet staticcheck fmt-check fuzz bench cover tidy-check ci clean chaos
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build every command into bin/
-	$(GO) build -o $(BIN)/ ./cmd/...
+build: ## build every command into bin/, stamped with the git version
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-run: ## a 3-node cluster on loopback (stockd dev), Ctrl-C stops it
-	$(GO) run ./cmd/stockd dev
+run: build ## a 3-node cluster on loopback (stockd dev, three processes), Ctrl-C stops it
+	$(BIN)/stockd dev $(DEV_FLAGS)
 
 test: ## the README's test command: every package, race detector on
 	$(GO) test -race -count=1 $(PKGS)

@@ -12,6 +12,9 @@ const (
 	OK Code = "ok"
 	// InvalidArgument: the request breaks an input rule. Never retry unchanged.
 	InvalidArgument Code = "invalid_argument"
+	// MethodNotAllowed: the path exists but not with this HTTP method (the Allow header
+	// lists the ones it takes). Never retry unchanged.
+	MethodNotAllowed Code = "method_not_allowed"
 	// Unauthorized: missing or wrong credentials. Retry only with new credentials.
 	Unauthorized Code = "unauthorized"
 	// NotFound: the SKU, order or member does not exist. Not retryable.
@@ -58,6 +61,7 @@ type codeInfo struct {
 var codes = map[Code]codeInfo{
 	OK:                 {http.StatusOK, false},
 	InvalidArgument:    {http.StatusBadRequest, false},
+	MethodNotAllowed:   {http.StatusMethodNotAllowed, false},
 	Unauthorized:       {http.StatusUnauthorized, false},
 	NotFound:           {http.StatusNotFound, false},
 	AlreadyExists:      {http.StatusConflict, false},
@@ -91,7 +95,7 @@ func (c Code) Retryable() bool { return codes[c].retryable }
 
 // Codes lists the vocabulary, for documentation and exhaustive tests.
 func Codes() []Code {
-	return []Code{OK, InvalidArgument, Unauthorized, NotFound, AlreadyExists, SoldOut,
+	return []Code{OK, InvalidArgument, MethodNotAllowed, Unauthorized, NotFound, AlreadyExists, SoldOut,
 		InsufficientStock, LimitExceeded, Expired, FailedPrecondition, Overflow, Overloaded,
 		NotLeader, NoLeader, Timeout, Internal}
 }

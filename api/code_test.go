@@ -25,7 +25,7 @@ func TestCodes_EveryCodeHasAStatus(t *testing.T) {
 
 func TestCode_HTTPStatus(t *testing.T) {
 	cases := map[Code]int{
-		InvalidArgument: 400, Unauthorized: 401, NotFound: 404, AlreadyExists: 409,
+		InvalidArgument: 400, MethodNotAllowed: 405, Unauthorized: 401, NotFound: 404, AlreadyExists: 409,
 		SoldOut: 409, InsufficientStock: 409, LimitExceeded: 409, Overloaded: 429,
 		NotLeader: 503, NoLeader: 503, Timeout: 504, Internal: 500,
 		Code("made_up"): http.StatusInternalServerError,
@@ -43,7 +43,7 @@ func TestCode_Retryable(t *testing.T) {
 			t.Errorf("%s should be retryable", c)
 		}
 	}
-	for _, c := range []Code{InvalidArgument, SoldOut, InsufficientStock, NotFound, AlreadyExists} {
+	for _, c := range []Code{InvalidArgument, MethodNotAllowed, SoldOut, InsufficientStock, NotFound, AlreadyExists} {
 		if c.Retryable() {
 			t.Errorf("%s must not be retryable", c)
 		}

@@ -182,6 +182,10 @@ type Node struct {
 	// MaxApplyLevel the highest its build knows (docs/DESIGN.md, "Rolling upgrades").
 	ApplyLevel    uint64 `json:"apply_level"`
 	MaxApplyLevel uint64 `json:"max_apply_level"`
+	// Version and Revision are the member's own build, as it reports it; empty when it
+	// does not answer (or predates the field).
+	Version  string `json:"version,omitempty"`
+	Revision string `json:"revision,omitempty"`
 }
 
 // Cluster answers GET /v1/cluster.

@@ -28,6 +28,7 @@ type stockdInfo struct {
 	bin             string          // stockd, built with the Dockerfile's command
 	flags           map[string]bool // every flag `stockd --help` lists
 	shutdownTimeout time.Duration   // default of --shutdown-timeout
+	removedExit     string          // the exit status `stockd --help` gives a node removed from the cluster
 	built           []string        // the binaries the Dockerfile's build produced
 }
 
@@ -61,6 +62,10 @@ func builtStockd(t *testing.T) stockdInfo {
 	return stockd
 }
 
+// buildArgs are the --build-arg values the test builds with: a version stamp that can
+// only come from the Dockerfile's -ldflags.
+var buildArgs = map[string]string{"VERSION": "v9.9.9-deploy-test", "REVISION": "0123456789abcdef0123456789abcdef01234567"}
+
 var goBuildLine = regexp.MustCompile(`(?s)CGO_ENABLED=0 GOOS=linux go build (.*?) -o /out/bin/ \\\s+(.*?)\s*\\?\s*\n\s*&&`)
 
 func buildLikeDockerfile() (stockdInfo, error) {
@@ -72,7 +77,9 @@ func buildLikeDockerfile() (stockdInfo, error) {
 	if m == nil {
 		return stockdInfo{}, errors.New("Dockerfile: no `CGO_ENABLED=0 GOOS=linux go build ... -o /out/bin/ PKGS && ...` line")
 	}
-	args := append([]string{"build"}, splitShellWords(string(m[1]))...)
+	// The build's ARGs as `docker build --build-arg` would set them.
+	flags := os.Expand(string(m[1]), func(name string) string { return buildArgs[name] })
+	args := append([]string{"build"}, splitShellWords(flags)...)
 	args = append(args, "-o", buildDir+string(filepath.Separator))
 	args = append(args, strings.Fields(string(m[2]))...)
 	cmd := exec.Command("go", args...)
@@ -101,8 +108,12 @@ func buildLikeDockerfile() (stockdInfo, error) {
 			}
 		}
 	}
-	if len(info.flags) < 10 || info.shutdownTimeout == 0 {
-		return info, fmt.Errorf("could not read the flags off `stockd --help` (%d flags, shutdown timeout %v):\n%s", len(info.flags), info.shutdownTimeout, out.String())
+	if m := regexp.MustCompile(`(?m)^\s+(\d+)\s+removed from the cluster`).FindStringSubmatch(out.String()); m != nil {
+		info.removedExit = m[1]
+	}
+	if len(info.flags) < 10 || info.shutdownTimeout == 0 || info.removedExit == "" {
+		return info, fmt.Errorf("could not read the flags and exit codes off `stockd --help` (%d flags, shutdown timeout %v, removed exit %q):\n%s",
+			len(info.flags), info.shutdownTimeout, info.removedExit, out.String())
 	}
 	return info, nil
 }
@@ -157,6 +168,23 @@ func (s stockdInfo) checkArgs(t *testing.T, where string, args []string) {
 }
 
 // ---- Dockerfile ----
+
+// TestDockerfile_StampsTheVersion: the image's binaries report the VERSION and REVISION
+// build args (a wrong -X path would leave them "devel" without a word).
+func TestDockerfile_StampsTheVersion(t *testing.T) {
+	builtStockd(t)
+	for _, bin := range []string{"stockd", "stockctl"} {
+		args := []string{"version"}
+		if bin == "stockctl" {
+			args = append(args, "--endpoints", "127.0.0.1:1", "--timeout", "100ms") // no cluster: the client's line only
+		}
+		out, _ := exec.Command(filepath.Join(buildDir, bin), args...).Output()
+		want := bin + " " + buildArgs["VERSION"] + " (" + buildArgs["REVISION"][:12] + ", "
+		if !strings.HasPrefix(string(out), want) {
+			t.Errorf("%s version: %q, want it to start with %q", bin, out, want)
+		}
+	}
+}
 
 func TestDockerfile_BuildsStaticNonRootImage(t *testing.T) {
 	s := builtStockd(t)
@@ -275,6 +303,10 @@ func TestSystemdUnit_HardenedAndGraceful(t *testing.T) {
 		if got, ok := svc[key]; !ok || got[len(got)-1] != want {
 			t.Errorf("[Service] %s = %q, want %q", key, got, want)
 		}
+	}
+	// A removed node must not be restarted in a loop by Restart=on-failure.
+	if got := svc["RestartPreventExitStatus"]; !slices.Contains(got, s.removedExit) {
+		t.Errorf("[Service] RestartPreventExitStatus = %q, want stockd's removed-from-the-cluster exit status %s", got, s.removedExit)
 	}
 	if got := svc["LimitNOFILE"]; len(got) == 0 {
 		t.Error("[Service] sets no LimitNOFILE")

@@ -202,7 +202,8 @@ var routeRoles = map[string]Role{
 	"/debug/pprof/trace":              RoleAdmin,
 	// A browser cannot attach a bearer token to loading a page; the files hold no data, and
 	// the API calls the page makes carry the token it asks for.
-	"/ui/": RoleNone,
+	"/ui/":     RoleNone,
+	"GET /{$}": RoleNone, // the redirect to /ui/
 }
 
 // roleFor is the role a matched route pattern needs under this node's settings.

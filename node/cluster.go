@@ -114,12 +114,18 @@ func (n *Node) membershipLoop() {
 		case <-time.After(backoff):
 		}
 		if n.raft.State() == raft.Shutdown {
-			n.log.Warn("raft stopped (removed from the cluster?); stopping the node")
+			if n.ctx.Err() != nil {
+				return // our own Shutdown, which ends n.ctx before it stops raft
+			}
+			// Else raft stopped itself: ShutdownOnRemove.
+			n.log.Warn("raft stopped: this node was removed from the cluster; stopping the node")
+			n.leftCluster.Store(true)
 			go n.stopSelf()
 			return
 		}
 		if n.removed() {
 			n.log.Warn("this node is no longer in the cluster's configuration; stopping")
+			n.leftCluster.Store(true)
 			go n.stopSelf()
 			return
 		}

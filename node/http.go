@@ -40,6 +40,10 @@ func (n *Node) routes() http.Handler {
 	}
 	if n.cfg.UI != nil {
 		mux.Handle("/ui/", n.cfg.UI)
+		// A browser pointed at the node's address gets the dashboard, not a JSON 404.
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/ui/", http.StatusFound)
+		})
 	}
 	// Outermost first: the leader hint on every answer; request metrics (refusals
 	// included); auth before anything is read or proposed; the per-client rate limit, which

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,7 +30,7 @@ func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 		code                     api.Code
 	}{
 		{"unknown route", "GET", "/v2/nothing", "", 404, api.NotFound},
-		{"wrong method", "DELETE", "/v1/skus/tee", "", 405, api.InvalidArgument},
+		{"wrong method", "DELETE", "/v1/skus/tee", "", 405, api.MethodNotAllowed},
 		{"bad sku id", "PUT", "/v1/skus/bad!id", `{"stock":1}`, 400, api.InvalidArgument},
 		{"sku id too long", "PUT", "/v1/skus/" + strings.Repeat("a", 65), `{"stock":1}`, 400, api.InvalidArgument},
 		{"missing stock", "PUT", "/v1/skus/new", `{}`, 400, api.InvalidArgument},
@@ -65,6 +66,14 @@ func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 		{"leave last voter", "DELETE", "/v1/cluster/members/n1", "", 409, api.FailedPrecondition},
 		{"body over 1 MiB", "PUT", "/v1/skus/big", `{"stock":1,"request_id":"` + strings.Repeat("x", 1<<20) + `"}`, 413, api.InvalidArgument},
 	}
+	// The messages speak of the request's JSON, never of the Go types behind it.
+	wantMessage := map[string]string{
+		"wrong method":     "method DELETE not allowed on /v1/skus/tee (allowed: GET, HEAD, PUT)",
+		"stock as string":  "stock: must be an integer",
+		"fractional stock": "stock: must be an integer",
+		"unknown field":    `unknown field "colour"`,
+		"malformed json":   "malformed JSON: the body ends inside a value",
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, "http://"+addr+tc.path, strings.NewReader(tc.body))
@@ -85,6 +94,14 @@ func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 			}
 			if eb.Error.Code != tc.code || eb.Error.Message == "" {
 				t.Fatalf("error %+v, want code %s with a message", eb.Error, tc.code)
+			}
+			if want, ok := wantMessage[tc.name]; ok && eb.Error.Message != want {
+				t.Errorf("message %q, want %q", eb.Error.Message, want)
+			}
+			for _, internal := range []string{"Go struct", "json:", "unmarshal", "int64", "api."} {
+				if strings.Contains(eb.Error.Message, internal) {
+					t.Errorf("message %q leaks %q", eb.Error.Message, internal)
+				}
 			}
 		})
 	}
@@ -183,5 +200,29 @@ func TestHTTP_OrderPastItsHoldIsExpiredForEveryActionAndRead(t *testing.T) {
 	}
 	if strings.Join(kinds, ",") != "create,reserve,expire" {
 		t.Fatalf("history %v", kinds)
+	}
+}
+
+// TestDecodeStrict_NamesTheJSONFieldNotTheGoType: a body of the wrong shape is described
+// by its JSON path and what the field must hold, at any depth.
+func TestDecodeStrict_NamesTheJSONFieldNotTheGoType(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		into any
+		want string
+	}{
+		{`{"qty":"1","request_id":"r","user_id":"u"}`, &api.DeductRequest{}, "qty: must be an integer"},
+		{`{"qty":1,"request_id":7,"user_id":"u"}`, &api.DeductRequest{}, "request_id: must be a string"},
+		{`{"order_id":"o","lines":[{"sku":"tee","qty":"2"}]}`, &api.ReserveRequest{}, "lines.qty: must be an integer"},
+		{`{"order_id":"o","lines":{"sku":"tee"}}`, &api.ReserveRequest{}, "lines: must be an array"},
+		{`{"id":"n4","nonvoter":"yes"}`, &api.JoinRequest{}, "nonvoter: must be true or false"},
+		{`[1,2]`, &api.DeductRequest{}, "the body must be a JSON object"},
+		{`{"qty":1,}`, &api.DeductRequest{}, "malformed JSON at byte 10: invalid character '}' looking for beginning of object key string"},
+	} {
+		err := decodeStrict([]byte(tc.body), tc.into)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != api.InvalidArgument || ae.Message != tc.want {
+			t.Errorf("%s: %v, want invalid_argument %q", tc.body, err, tc.want)
+		}
 	}
 }

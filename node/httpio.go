@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -93,12 +94,61 @@ func decodeStrict(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return api.Errorf(api.InvalidArgument, "malformed JSON: %v", err)
+		return api.Errorf(api.InvalidArgument, "%s", describeJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return api.Errorf(api.InvalidArgument, "malformed JSON: trailing data after the object")
 	}
 	return nil
+}
+
+// describeJSONError says what is wrong with a request body in the contract's terms: the
+// JSON field and what it must be, never the Go types behind it (encoding/json's own
+// messages name them: "cannot unmarshal string into Go struct field DeductRequest.qty of
+// type int64").
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return "the body must be a JSON object"
+		}
+		return fmt.Sprintf("%s: must be %s", field, jsonKind(typeErr.Type))
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: the body ends inside a value"
+	}
+	// DisallowUnknownFields' error has no type of its own: `json: unknown field "x"`.
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + field
+	}
+	return "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKind names what a request field holds, in JSON's words.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a valid value"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "an object"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -175,7 +225,7 @@ func (n *Node) withRouteErrors(mux *http.ServeMux) http.Handler {
 				w.Header().Set("Allow", allow)
 			}
 			w.Header().Del("X-Content-Type-Options")
-			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Error: api.Errorf(api.InvalidArgument, "method %s not allowed on %s", r.Method, r.URL.Path)})
+			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Error: api.Errorf(api.MethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, w.Header().Get("Allow"))})
 			return
 		}
 		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: api.Errorf(api.NotFound, "no route %s %s", r.Method, r.URL.Path)})

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/flashstock/flashstock/api"
 )
@@ -55,5 +57,34 @@ func TestLeave_ForceOverridesTheHealthCheck(t *testing.T) {
 	c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: "after", UserID: "u"}, &out)
 	if out.Remaining != 4 {
 		t.Fatalf("deduct after the forced removal: %+v", out)
+	}
+}
+
+// TestLeave_RemovedNodeStopsAndSaysSo: a removed member stops by itself and reports why,
+// so that stockd can exit with the code that tells a supervisor not to restart it; a
+// member shut down normally does not claim to have been removed.
+func TestLeave_RemovedNodeStopsAndSaysSo(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	li, l := c.waitLeader()
+	victim, other := (li+1)%3, (li+2)%3
+	v := c.get(victim)
+	c.mustCall(l.HTTPAddr(), "DELETE", "/v1/cluster/members/"+v.ID(), nil, nil)
+	select {
+	case <-v.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the removed node did not stop")
+	}
+	c.set(victim, nil)
+	if !v.Removed() {
+		t.Error("a removed node that stopped itself reports Removed() = false")
+	}
+
+	o := c.get(other)
+	if err := o.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.set(other, nil)
+	if o.Removed() {
+		t.Error("a node shut down by its owner reports Removed() = true")
 	}
 }

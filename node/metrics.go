@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flashstock/flashstock/fsm"
+	"github.com/flashstock/flashstock/internal/version"
 )
 
 // metrics is one node's Prometheus registry and the instruments the node updates. Each node
@@ -86,6 +87,15 @@ func (n *Node) newMetrics() (*metrics, error) {
 		m.authFailures, m.rateLimited, m.applyBatch, m.applySize, m.storeLogs, m.diskStalls} {
 		f(c)
 	}
+
+	// The usual *_build_info form: constant 1, the build in its labels, so a query can
+	// join it to any series or count the members still on an old version mid-upgrade.
+	build := version.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "flashstock_build_info",
+		Help:        "Always 1; the labels name the running build: version, git revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion}})
+	buildInfo.Set(1)
+	f(buildInfo)
 
 	gauge := func(name, help string, fn func() float64) {
 		f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))

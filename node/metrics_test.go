@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/version"
 )
 
 // scrape returns the /metrics text of a node.
@@ -56,6 +58,8 @@ func TestMetrics_NodeAndRaftSeries(t *testing.T) {
 		`flashstock_sku_units{column="available",sku="tee"}`:                                          0,
 		`flashstock_raft_leader`:                                                                      1,
 	}
+	build := version.Get()
+	want[fmt.Sprintf(`flashstock_build_info{goversion=%q,revision=%q,version=%q}`, build.GoVersion, build.Revision, build.Version)] = 1
 	var text string
 	// raft reports some of its metrics after the answer went out: poll.
 	eventually(t, 10*time.Second, func() error {
@@ -128,8 +132,49 @@ func TestOptionalHandlers_PprofForAdminsAndUIForEveryone(t *testing.T) {
 	if a := do(t, c.client, "GET", addr+"/v1/cluster", nil, ""); a.status != 401 {
 		t.Fatalf("cluster view without a token while reads need one: %d", a.status)
 	}
+	// The node's bare address sends a browser to the dashboard.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
+		t.Fatalf("GET / without a token: %d, Location %q; want 302 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
+	}
 	c2 := newCluster(t, 1, nil)
+	if a := do(t, c2.client, "GET", "http://"+c2.get(0).HTTPAddr()+"/", nil, ""); a.status != 404 {
+		t.Fatalf("GET / without a dashboard: %d", a.status)
+	}
 	if a := do(t, c2.client, "GET", "http://"+c2.get(0).HTTPAddr()+"/debug/pprof/cmdline", nil, ""); a.status != 404 {
 		t.Fatalf("pprof without EnablePprof: %d", a.status)
+	}
+}
+
+// TestClusterView_EachMemberReportsItsOwnVersion: the version in GET /v1/cluster is each
+// member's own answer, asked live, so a member that is down shows none rather than a
+// version it may no longer run (after an upgrade, say).
+func TestClusterView_EachMemberReportsItsOwnVersion(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	li, l := c.waitLeader()
+	down := (li + 1) % 3
+	downID := c.get(down).ID()
+	c.get(down).Shutdown(context.Background())
+	c.set(down, nil)
+
+	build := version.Get()
+	var cl api.Cluster
+	c.mustCall(l.HTTPAddr(), "GET", "/v1/cluster", nil, &cl)
+	if len(cl.Nodes) != 3 {
+		t.Fatalf("cluster view: %+v", cl)
+	}
+	for _, m := range cl.Nodes {
+		want := build.Version
+		if m.ID == downID {
+			want = ""
+		}
+		if m.Version != want || m.Version != "" && m.Revision != build.Revision {
+			t.Errorf("member %s: version %q revision %q, want %q %q", m.ID, m.Version, m.Revision, want, build.Revision)
+		}
 	}
 }

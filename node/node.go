@@ -45,6 +45,8 @@ type Node struct {
 	// wasMember: this run has seen itself in the configuration; it never joins by itself
 	// again (a removal must stick).
 	wasMember atomic.Bool
+	// leftCluster: the node stopped itself because it is no longer a member (Removed).
+	leftCluster atomic.Bool
 
 	metrics     *metrics
 	limiter     *rateLimiter // nil: no rate limit
@@ -346,6 +348,11 @@ func (n *Node) RaftAddr() string { return n.raftAddr }
 // Done is closed when the node has stopped, by Shutdown or on its own (removed from the
 // cluster).
 func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Removed reports whether the node stopped itself because it was removed from the
+// cluster. Starting it again would not make it a member again (a removal sticks), so a
+// supervisor should not restart it; stockd exits with its own code for this.
+func (n *Node) Removed() bool { return n.leftCluster.Load() }
 
 // IsLeader reports this node's own belief; only a strong read proves it.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }

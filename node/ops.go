@@ -16,6 +16,7 @@ import (
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
+	"github.com/flashstock/flashstock/internal/version"
 )
 
 // lastContactMS is how long since this node heard from the leader; 0 on the leader.
@@ -44,10 +45,12 @@ func roleOf(s raft.RaftState) string {
 
 // self is this node's own entry of the cluster view.
 func (n *Node) self() api.Node {
+	build := version.Get()
 	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.raft.State()),
 		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS(),
 		WallClockMS: n.wallClock().UnixMilli(), ClusterTimeMS: n.clusterNow(),
-		ApplyLevel: n.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel}
+		ApplyLevel: n.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel,
+		Version: build.Version, Revision: build.Revision}
 }
 
 func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
@@ -55,8 +58,14 @@ func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
 }
 
 // handleCluster shows the configuration as this node sees it, with each member's own
-// report of its role and applied index (asked in parallel, briefly); a member that does not
-// answer shows role "unknown".
+// report of its role, applied index and build (asked in parallel, briefly); a member that
+// does not answer shows role "unknown" and no version.
+//
+// A member's version is asked live, not kept in its replicated member record: a record
+// would say what the member ran when it last wrote it, so a node upgraded and restarted
+// would have to rewrite it through the log (and a node down would still show the version
+// it may no longer run); and a new field in the record would change the state format that
+// the old binaries still applying the log mid-upgrade must read.
 func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 	cfg, cfgIndex, err := n.configuration()
 	if err != nil {
@@ -90,6 +99,7 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 				dst.Role, dst.AppliedIndex, dst.LastContactMS = got.Role, got.AppliedIndex, got.LastContactMS
 				dst.WallClockMS, dst.ClusterTimeMS = got.WallClockMS, got.ClusterTimeMS
 				dst.ApplyLevel, dst.MaxApplyLevel = got.ApplyLevel, got.MaxApplyLevel
+				dst.Version, dst.Revision = got.Version, got.Revision
 			}
 		}(&out.Nodes[i])
 	}

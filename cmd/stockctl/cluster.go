@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/version"
 )
 
 var clusterCommand = group("cluster", "show and change the cluster's membership", []sub{
@@ -17,9 +18,10 @@ var clusterCommand = group("cluster", "show and change the cluster's membership"
 
 func runClusterStatus(args []string, stdout, stderr io.Writer) error {
 	c := newCLI("cluster status", "cluster status [flags]", `
-Lists the members as the leader sees them: role, voter or learner, applied log index and
-milliseconds since each heard from the leader. A member that does not answer shows role
-"unknown".
+Lists the members as the leader sees them: role, voter or learner, applied log index,
+milliseconds since each heard from the leader, and the version each runs (as it reports
+it: during a rolling upgrade, the members not yet upgraded). A member that does not
+answer shows role "unknown" and version "-".
 
 examples:
   stockctl cluster status
@@ -50,9 +52,10 @@ examples:
 		if n.LastContactMS >= 0 {
 			contact = strconv.FormatInt(n.LastContactMS, 10) + "ms"
 		}
-		rows = append(rows, []string{n.ID, dash(n.HTTPAddr), n.RaftAddr, n.Role, n.Suffrage, strconv.FormatUint(n.AppliedIndex, 10), contact})
+		rows = append(rows, []string{n.ID, dash(n.HTTPAddr), n.RaftAddr, n.Role, n.Suffrage, strconv.FormatUint(n.AppliedIndex, 10), contact,
+			version.Label(n.Version, n.Revision)})
 	}
-	return writeTable(stdout, "ID\tHTTP\tRAFT\tROLE\tSUFFRAGE\tAPPLIED\tLAST CONTACT", rows)
+	return writeTable(stdout, "ID\tHTTP\tRAFT\tROLE\tSUFFRAGE\tAPPLIED\tLAST CONTACT\tVERSION", rows)
 }
 
 func runClusterJoin(args []string, stdout, stderr io.Writer) error {

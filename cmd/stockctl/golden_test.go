@@ -65,8 +65,10 @@ func fakeCluster(t *testing.T) string {
 		},
 		"GET /v1/cluster": func(w http.ResponseWriter, r *http.Request) {
 			reply(w, 200, api.Cluster{Leader: "n1", Term: 3, Nodes: []api.Node{
-				{ID: "n1", RaftAddr: "10.0.0.1:5001", HTTPAddr: "10.0.0.1:4001", Role: api.RoleLeader, Suffrage: api.Voter, AppliedIndex: 120},
-				{ID: "n2", RaftAddr: "10.0.0.2:5001", HTTPAddr: "10.0.0.2:4001", Role: api.RoleFollower, Suffrage: api.Voter, AppliedIndex: 119, LastContactMS: 12},
+				{ID: "n1", RaftAddr: "10.0.0.1:5001", HTTPAddr: "10.0.0.1:4001", Role: api.RoleLeader, Suffrage: api.Voter, AppliedIndex: 120,
+					Version: "v1.4.0", Revision: "3f44f1354230b1c9e5d2a7f0c8e6b4a2d1f09e87"},
+				{ID: "n2", RaftAddr: "10.0.0.2:5001", HTTPAddr: "10.0.0.2:4001", Role: api.RoleFollower, Suffrage: api.Voter, AppliedIndex: 119, LastContactMS: 12,
+					Version: "devel", Revision: "0123456789abcdef0123456789abcdef01234567"},
 				{ID: "n3", RaftAddr: "10.0.0.3:5001", Role: api.RoleUnknown, Suffrage: api.Nonvoter, LastContactMS: -1},
 			}})
 		},

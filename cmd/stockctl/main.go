@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"backup":  {summary: "write a snapshot of the cluster's state to a file", run: runBackup},
 	"bench":   {summary: "measure a flash sale: throughput, latency, sell-out, and an oversell check", run: runBench},
 	"certs":   {summary: "make a development CA and node certificates for TLS", run: runCerts},
+	"version": {summary: "print stockctl's version and each cluster member's", run: runVersion},
 }
 
 // errUsage means the arguments were wrong and usage has been printed: exit status 2.
@@ -46,6 +47,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args[0] = "version"
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {

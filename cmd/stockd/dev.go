@@ -7,19 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"strconv"
-	"sync"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/node"
-	"github.com/flashstock/flashstock/ui"
 )
 
 // devOptions are the flags of "stockd dev".
@@ -80,7 +79,7 @@ func parseDevOptions(args []string) (*devOptions, error) {
 	return o, errors.Join(errs...)
 }
 
-// runDev runs "stockd dev": a whole cluster on loopback in this one process.
+// runDev runs "stockd dev": a whole cluster on loopback, each node its own stockd process.
 func runDev(args []string, stdout, stderr io.Writer) int {
 	o, err := parseDevOptions(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -89,23 +88,42 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		reportUsageError(stderr, "stockd dev", err)
-		return 2
+		return exitUsage
 	}
 
 	sigs := notifySignals()
-	logger := createLogger(o.logLevel, o.logJSON, stderr)
+	term := &lockedWriter{w: stderr}
+	logger := createLogger(o.logLevel, o.logJSON, term)
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "stockd dev: find this program to start the nodes with: %v\n", err)
+		return exitFailure
+	}
+	if o.baseDir == "" {
+		reportAbandoned(term, os.TempDir())
+	}
 	baseDir, removeBaseDir, err := createBaseDir(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "stockd dev: %v\n", err)
-		return 1
+		return exitFailure
 	}
 	defer removeBaseDir()
-
-	c, err := startDevCluster(o, baseDir, logger)
+	release, err := claimBaseDir(term, baseDir, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "stockd dev: %v\n", err)
-		return 1
+		return exitFailure
 	}
+	defer release()
+
+	c, err := newDevCluster(o, exe, baseDir, term)
+	if err == nil {
+		err = c.start(baseDir, !o.logJSON)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "stockd dev: %v\n", err)
+		return exitFailure
+	}
+	defer c.kill() // no node outlives the parent, whichever way it returns
 	var view *api.Cluster
 	sig, err := untilSignal(sigs, o.readyTimeout, func(ctx context.Context) (err error) {
 		view, err = c.waitReady(ctx)
@@ -115,15 +133,40 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		if sig != nil {
 			err = fmt.Errorf("interrupted by %v while waiting for the cluster", sig)
 		}
-		fmt.Fprintf(stderr, "stockd dev: %v\n", err)
-		ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout+devWaitTimeout)
 		defer cancel()
-		c.shutdown(ctx)
-		return 1
+		_ = c.shutdown(ctx)
+		fmt.Fprintf(stderr, "stockd dev: %v\n", err)
+		if sig == nil {
+			hint := ""
+			if o.httpPort != 0 || o.raftPort != 0 {
+				hint = " (ports taken? --http-port 0 --raft-port 0 picks free ones)"
+			}
+			fmt.Fprintf(stderr, "The nodes' last lines%s:\n", hint)
+			for _, n := range c.nodes {
+				fmt.Fprint(stderr, n.out.recent())
+			}
+		}
+		return exitFailure
 	}
 
 	printDevBanner(stdout, c, view, baseDir, o)
-	return awaitShutdown(logger, sigs, nil, c.shutdown, o.shutdownTimeout)
+	c.serving.Store(true)
+	for _, n := range c.nodes {
+		n.out.show() // from now on a node's warnings are news, not start-up chatter
+	}
+	code := awaitShutdown(logger, sigs, c.allGone, func() int {
+		fmt.Fprintln(term, "stockd dev: every node has exited")
+		return exitFailure
+	}, c.shutdown, o.shutdownTimeout+devWaitTimeout)
+	if code == 0 {
+		kept := "removed"
+		if o.baseDir != "" || o.keep {
+			kept = "kept in " + baseDir
+		}
+		fmt.Fprintf(stderr, "stockd dev: every node stopped cleanly; the data is %s.\n", kept)
+	}
+	return code
 }
 
 // createBaseDir makes the dir of the nodes' data dirs, and the function that removes it on
@@ -150,68 +193,33 @@ func createBaseDir(o *devOptions) (dir string, remove func(), err error) {
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
-// devCluster is the nodes of "stockd dev", n1 first.
-type devCluster struct {
-	nodes []*node.Node
-}
-
-// startDevCluster starts n1 with --bootstrap, then the others joining through n1.
-func startDevCluster(o *devOptions, baseDir string, logger hclog.Logger) (*devCluster, error) {
-	c := &devCluster{}
-	for i := range o.nodes {
-		cfg := node.DefaultConfig()
-		cfg.UI = ui.Handler()
-		cfg.ID = "n" + strconv.Itoa(i+1)
-		cfg.DataDir = filepath.Join(baseDir, cfg.ID)
-		cfg.HTTPAddr = devAddr(o.httpPort, i)
-		cfg.RaftAddr = devAddr(o.raftPort, i)
-		cfg.Logger = logger
-		if i == 0 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = []string{c.nodes[0].HTTPAddr()}
-		}
-		n, err := node.New(cfg)
-		if err != nil {
-			c.shutdown(context.Background())
-			hint := ""
-			if o.httpPort != 0 || o.raftPort != 0 {
-				hint = " (ports taken? --http-port 0 --raft-port 0 picks free ones)"
-			}
-			return nil, fmt.Errorf("start %s: %w%s", cfg.ID, err, hint)
-		}
-		c.nodes = append(c.nodes, n)
-	}
-	return c, nil
-}
-
-// devAddr is the loopback address of node i counting up from port, or a free port.
-func devAddr(port, i int) string {
-	if port == 0 {
-		return "127.0.0.1:0"
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i))
-}
-
 // waitReady waits until there is a leader and every node is a member, and returns the
-// cluster view.
+// cluster view. A node that exits meanwhile (its port taken, say) ends the wait.
 func (c *devCluster) waitReady(ctx context.Context) (*api.Cluster, error) {
-	if _, err := c.nodes[0].WaitLeader(ctx); err != nil {
-		return nil, err
-	}
-	url := "http://" + c.nodes[0].HTTPAddr() + "/v1/cluster"
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	var last error
+	last := errors.New("no node answers yet")
 	for {
-		view, err := getCluster(ctx, http.DefaultClient, url)
-		if err == nil {
-			err = checkDevView(view, len(c.nodes))
+		for _, n := range c.nodes {
+			select {
+			case <-n.exited:
+				return nil, fmt.Errorf("%s (pid %d) exited during start-up: %v", n.id, n.pid(), n.err)
+			default:
+			}
 		}
-		if err == nil {
-			return view, nil
+		for _, n := range c.nodes {
+			view, err := getCluster(ctx, http.DefaultClient, "http://"+n.httpAddr+"/v1/cluster")
+			if err == nil {
+				err = checkDevView(view, len(c.nodes))
+			}
+			if err == nil {
+				return view, nil
+			}
+			last = err
+			if view != nil {
+				break // a member answered: its view is the one to wait on
+			}
 		}
-		last = err
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("cluster not ready: %w", last)
@@ -237,21 +245,6 @@ func checkDevView(view *api.Cluster, want int) error {
 	return nil
 }
 
-// shutdown stops every node at once, bounded by ctx; a leader hands over first.
-func (c *devCluster) shutdown(ctx context.Context) error {
-	errs := make([]error, len(c.nodes))
-	var wg sync.WaitGroup
-	for i, n := range c.nodes {
-		wg.Go(func() {
-			if err := n.Shutdown(ctx); err != nil {
-				errs[i] = fmt.Errorf("%s: %w", n.ID(), err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
 // getCluster reads GET /v1/cluster.
 func getCluster(ctx context.Context, hc *http.Client, url string) (*api.Cluster, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -273,17 +266,25 @@ func getCluster(ctx context.Context, hc *http.Client, url string) (*api.Cluster,
 	return &view, nil
 }
 
-// printDevBanner shows the endpoints and a session to copy and paste.
+// printDevBanner shows the nodes with their PIDs and a session to copy and paste.
 func printDevBanner(w io.Writer, c *devCluster, view *api.Cluster, baseDir string, o *devOptions) {
 	roles := map[string]string{}
 	for _, m := range view.Nodes {
 		roles[m.ID] = m.Role
 	}
-	fmt.Fprintf(w, "\nflashstock dev cluster is up: %d nodes, leader %s (term %d)\n\n", len(c.nodes), view.Leader, view.Term)
+	fmt.Fprintf(w, "\nflashstock dev cluster is up: %d nodes, leader %s (term %d), each its own stockd process\n\n", len(c.nodes), view.Leader, view.Term)
+	leaderPID := 0
 	for _, n := range c.nodes {
-		fmt.Fprintf(w, "  %-3s %-8s http://%-21s raft %-21s data %s\n", n.ID(), roles[n.ID()], n.HTTPAddr(), n.RaftAddr(), filepath.Join(baseDir, n.ID()))
+		fmt.Fprintf(w, "  %-3s pid %-7d %-8s http://%-21s raft %-21s data %s\n", n.id, n.pid(), roles[n.id], n.httpAddr, n.raftAddr, n.dataDir)
+		if n.id == view.Leader {
+			leaderPID = n.pid()
+		}
 	}
-	a, b, last := c.nodes[0].HTTPAddr(), c.nodes[1].HTTPAddr(), c.nodes[len(c.nodes)-1].HTTPAddr()
+	var eps []string
+	for _, n := range c.nodes {
+		eps = append(eps, n.httpAddr)
+	}
+	a, b, last := c.nodes[0].httpAddr, c.nodes[1].httpAddr, c.nodes[len(c.nodes)-1].httpAddr
 	fmt.Fprintf(w, `
 Try it (any node answers; followers forward writes to the leader):
   curl -sS -X PUT  http://%[1]s/v1/skus/phone -d '{"stock":100,"per_user_limit":2}'
@@ -292,9 +293,12 @@ Try it (any node answers; followers forward writes to the leader):
   curl -sS 'http://%[3]s/v1/skus/phone?consistency=strong'
   curl -sS 'http://%[3]s/v1/skus/phone?consistency=stale'
   curl -sS http://%[1]s/v1/cluster
-  stockctl --endpoints %[1]s,%[2]s,%[3]s cluster status
+  %[4]s --endpoints %[5]s cluster status
+  kill -9 %[6]d      # the leader, %[7]s: the others elect a new one and go on serving
+  # the dashboard: http://%[1]s/ui/
 
-`, a, b, last)
+`, a, b, last, stockctlCommand(c.exe), strings.Join(eps, ","), leaderPID, view.Leader)
+	fmt.Fprintf(w, "Each node's log is %s/<id>.log; from here on, their warnings show below.\n", baseDir)
 	switch {
 	case o.baseDir == "" && !o.keep:
 		fmt.Fprintln(w, "Press Ctrl-C to stop; the data dirs are removed on exit (--keep keeps them).")
@@ -303,9 +307,34 @@ Try it (any node answers; followers forward writes to the leader):
 	}
 }
 
+// stockctlCommand is how to run stockctl from where the user is: the stockctl built next to
+// this stockd (make build puts both in bin/), one on PATH, or go run from the repository.
+func stockctlCommand(exe string) string {
+	beside := filepath.Join(filepath.Dir(exe), "stockctl")
+	if _, err := os.Stat(beside); err == nil {
+		if wd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(wd, beside); err == nil && !strings.HasPrefix(rel, "..") {
+				if !strings.Contains(rel, string(filepath.Separator)) {
+					rel = "." + string(filepath.Separator) + rel
+				}
+				return rel
+			}
+		}
+		return beside
+	}
+	if _, err := exec.LookPath("stockctl"); err == nil {
+		return "stockctl"
+	}
+	return "go run ./cmd/stockctl" // the README's way, from the repository's root
+}
+
 func printDevUsage(w io.Writer) {
-	fmt.Fprint(w, `stockd dev runs a whole flashstock cluster on loopback in this one process, for trying
-the API out. n1 bootstraps, the others join through it; Ctrl-C stops every node.
+	fmt.Fprint(w, `stockd dev runs a whole flashstock cluster on loopback for trying the API out: each
+node is its own stockd process (kill -9 one, and the others go on). n1 bootstraps, the
+others join through it. Ctrl-C stops every node gracefully; the nodes also stop if this
+process dies. Each node logs to <base dir>/<id>.log; the terminal shows the nodes' warnings
+from the banner on. STOCKD_* variables are not passed to the nodes: their flags are the
+ones shown here.
 
 Usage:
   stockd dev [flags]
@@ -318,4 +347,69 @@ Examples:
 Flags:
 `)
 	newDevFlagSet(&devOptions{}).VisitAll(func(f *flag.Flag) { printFlag(w, f) })
+}
+
+// devMarker is the file a running "stockd dev" keeps in its base dir and removes when it
+// exits cleanly: found later with its process gone, it means an unclean exit (the parent
+// killed) whose data is still there.
+type devMarker struct {
+	PID      int  `json:"pid"`
+	Nodes    int  `json:"nodes"`
+	HTTPPort int  `json:"http_port"` // 0: free ports, which a restart cannot reuse
+	RaftPort int  `json:"raft_port"`
+	Temp     bool `json:"temp"` // a temp dir, removed on a clean exit unless --keep
+}
+
+const devMarkerName = "dev.json"
+
+func readDevMarker(dir string) (devMarker, bool) {
+	var m devMarker
+	b, err := os.ReadFile(filepath.Join(dir, devMarkerName))
+	return m, err == nil && json.Unmarshal(b, &m) == nil && m.PID > 0
+}
+
+// processAlive reports whether pid is a running process (signal 0 checks without sending).
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	return err == nil && p.Signal(syscall.Signal(0)) == nil
+}
+
+// claimBaseDir refuses a base dir another "stockd dev" is running on, says so when the
+// last one on it did not exit cleanly, and writes this run's marker; release removes it.
+func claimBaseDir(w io.Writer, dir string, o *devOptions) (release func(), err error) {
+	if m, ok := readDevMarker(dir); ok {
+		if processAlive(m.PID) {
+			return nil, fmt.Errorf("%s is in use by another stockd dev (pid %d)", dir, m.PID)
+		}
+		fmt.Fprintf(w, "stockd dev: the cluster in %s did not stop cleanly last time (stockd dev pid %d); starting it again from its data\n", dir, m.PID)
+	}
+	m := devMarker{PID: os.Getpid(), Nodes: o.nodes, HTTPPort: o.httpPort, RaftPort: o.raftPort, Temp: o.baseDir == ""}
+	b, _ := json.Marshal(m)
+	path := filepath.Join(dir, devMarkerName)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return func() { os.Remove(path) }, nil
+}
+
+// reportAbandoned tells about temp base dirs whose "stockd dev" died without cleaning up,
+// and how --base-dir brings their data back.
+func reportAbandoned(w io.Writer, tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "stockd-dev-*"))
+	for _, dir := range dirs {
+		m, ok := readDevMarker(dir)
+		if !ok || processAlive(m.PID) {
+			continue
+		}
+		fmt.Fprintf(w, "stockd dev: an earlier stockd dev (pid %d) did not exit cleanly and left its %d nodes' data in %s.\n", m.PID, m.Nodes, dir)
+		if m.HTTPPort == 0 || m.RaftPort == 0 {
+			fmt.Fprintf(w, "  It ran on free ports, so it cannot be restarted; remove it: rm -r %s\n", dir)
+			continue
+		}
+		ports := ""
+		if m.HTTPPort != 4001 || m.RaftPort != 5001 {
+			ports = fmt.Sprintf(" --http-port %d --raft-port %d", m.HTTPPort, m.RaftPort)
+		}
+		fmt.Fprintf(w, "  To bring it back: stockd dev --base-dir %s%s --nodes %d   (or drop it: rm -r %s)\n", dir, ports, m.Nodes, dir)
+	}
 }

@@ -499,9 +499,10 @@ func printUsage(w io.Writer) {
 
 Usage:
   stockd --id ID --data-dir DIR [--bootstrap | --join ADDR[,ADDR...]] [flags]
-  stockd dev [--nodes 3|5] [--base-dir DIR] [--keep]   (a local cluster in one process; stockd dev --help)
+  stockd dev [--nodes 3|5] [--base-dir DIR] [--keep]   (a local cluster, one process per node; stockd dev --help)
   stockd restore FILE --id ID --data-dir EMPTY_DIR [flags]   (seed a NEW cluster's first node from a backup)
   stockd recover --peers FILE --id ID --data-dir DIR [flags] (lost quorum: rewrite a STOPPED node's membership)
+  stockd version | --version                              (the build: version, git revision, Go version)
 
 Examples:
   # first node of a new cluster
@@ -520,6 +521,12 @@ beats the config file, which beats the default.
 
 SIGTERM or SIGINT stops the node gracefully (a leader hands leadership over first); a
 second signal exits at once.
+
+Exit status:
+  0  stopped by a signal, cleanly
+  1  start-up failed, or the node stopped on a fatal error (worth a restart)
+  2  bad flags or configuration
+  3  removed from the cluster (do not restart: it would not be a member again)
 
 Flags:
 `)

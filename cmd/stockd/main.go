@@ -17,9 +17,19 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/flashstock/flashstock/internal/version"
 	"github.com/flashstock/flashstock/node"
 	"github.com/flashstock/flashstock/transport"
 	"github.com/flashstock/flashstock/ui"
+)
+
+// Exit codes. exitRemoved is distinct so that a supervisor can tell a node that must not
+// be restarted (deploy/systemd/stockd.service: RestartPreventExitStatus) from a failure
+// worth a restart; docs/OPERATIONS.md lists them and `stockd --help` prints them.
+const (
+	exitFailure = 1 // start-up failed, or the node stopped on a fatal error
+	exitUsage   = 2 // bad flags or configuration
+	exitRemoved = 3 // removed from the cluster: restarting would not make it a member again
 )
 
 func main() {
@@ -38,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runRecover(args[1:], stdout, stderr)
 		case "migrate-log":
 			return runMigrateLog(args[1:], stdout, stderr)
+		case "version", "--version", "-version":
+			fmt.Fprintf(stdout, "stockd %s\n", version.Get())
+			return 0
 		}
 	}
 
@@ -48,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		reportUsageError(stderr, "stockd", err)
-		return 2
+		return exitUsage
 	}
 
 	sigs := notifySignals()
@@ -56,13 +69,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := createNodeConfig(opts, logger)
 	if err != nil {
 		logger.Error("invalid configuration", "error", err)
-		return 2
+		return exitUsage
 	}
 
 	stopFaults, err := startFaults(&cfg, &opts.faults, logger)
 	if err != nil {
 		logger.Error("invalid configuration", "error", err)
-		return 2
+		return exitUsage
 	}
 	defer stopFaults()
 
@@ -70,11 +83,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	n, err := node.New(cfg)
 	if err != nil {
 		logger.Error("start-up failed", "error", err)
-		return 1
+		return exitFailure
 	}
 
 	go logLeaderElected(logger, n)
-	return awaitShutdown(logger, sigs, n.Done(), n.Shutdown, opts.shutdownTimeout)
+	return awaitShutdown(logger, sigs, n.Done(), func() int { return stoppedCode(logger, n.Removed()) }, n.Shutdown, opts.shutdownTimeout)
+}
+
+// stoppedCode reports a node that stopped on its own and returns the exit code for it.
+func stoppedCode(logger hclog.Logger, removed bool) int {
+	if removed {
+		logger.Error("removed from the cluster: exiting with code 3, which tells a supervisor not to restart this node (it would not be a member again)",
+			"exit_code", exitRemoved)
+		return exitRemoved
+	}
+	logger.Error("stopped on its own (a fatal error; see above)")
+	return exitFailure
 }
 
 // createLogger builds the one logger of the process; the node and raft log through it.
@@ -152,7 +176,7 @@ func rewritingDialer(rw map[string]string) func(ctx context.Context, network, ad
 
 // logStartPlan says who this node is and how it will find its cluster.
 func logStartPlan(logger hclog.Logger, cfg node.Config) {
-	logger.Info("starting stockd", "id", cfg.ID, "data_dir", cfg.DataDir,
+	logger.Info("starting stockd", "version", version.Get().String(), "id", cfg.ID, "data_dir", cfg.DataDir,
 		"http_addr", cfg.HTTPAddr, "raft_addr", cfg.RaftAddr, "tls", cfg.RaftTLS != nil)
 	switch {
 	case node.HasState(cfg.DataDir):

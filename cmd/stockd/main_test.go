@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,5 +119,48 @@ func TestStockd_SIGTERMHandsLeadershipOver(t *testing.T) {
 	}
 	if log := tail(p.logPath, 50); !strings.Contains(log, "shut down cleanly") {
 		t.Errorf("log of %s lacks the clean shutdown line:\n%s", leader, log)
+	}
+}
+
+// TestStockd_RemovedNodeExitsWithItsOwnCode: a member removed from the cluster stops by
+// itself and exits 3, the status the systemd unit's RestartPreventExitStatus names, not 1,
+// which Restart=on-failure would restart in a loop.
+func TestStockd_RemovedNodeExitsWithItsOwnCode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds stockd and runs three processes; run without -short")
+	}
+	c := startProcCluster(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leader, err := c.waitReady(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := "n3"
+	if leader == victim {
+		victim = "n2"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+c.byID(leader).httpAddr+"/v1/cluster/members/"+victim, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("remove %s: %s", victim, resp.Status)
+	}
+	p := c.byID(victim)
+	code, err := c.waitExit(p, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != exitRemoved {
+		t.Errorf("removed %s exited %d, want %d", victim, code, exitRemoved)
+	}
+	if log := tail(p.logPath, 20); !strings.Contains(log, "removed from the cluster") {
+		t.Errorf("log of %s does not say why it exited:\n%s", victim, log)
 	}
 }

@@ -23,12 +23,11 @@ func notifySignals() <-chan os.Signal {
 //
 // The first signal starts shutdown, bounded by timeout; a second signal returns at once
 // without waiting for it. done closing before any signal means the service stopped on its
-// own (removed from the cluster, fatal storage error): that is a failure.
-func awaitShutdown(logger hclog.Logger, sigs <-chan os.Signal, done <-chan struct{}, shutdown func(context.Context) error, timeout time.Duration) int {
+// own (removed from the cluster, fatal storage error): onStopped says with which exit code.
+func awaitShutdown(logger hclog.Logger, sigs <-chan os.Signal, done <-chan struct{}, onStopped func() int, shutdown func(context.Context) error, timeout time.Duration) int {
 	select {
 	case <-done:
-		logger.Error("stopped on its own (removed from the cluster, or a fatal error; see above)")
-		return 1
+		return onStopped()
 	case sig := <-sigs:
 		logger.Info("shutting down gracefully; send the signal again to exit at once", "signal", sig.String(), "timeout", timeout)
 	}

@@ -18,7 +18,7 @@ func TestAwaitShutdown(t *testing.T) {
 		sigs := make(chan os.Signal, 2)
 		sigs <- syscall.SIGTERM
 		var gotDeadline bool
-		code := awaitShutdown(logger, sigs, nil, func(ctx context.Context) error {
+		code := awaitShutdown(logger, sigs, nil, nil, func(ctx context.Context) error {
 			_, gotDeadline = ctx.Deadline()
 			return nil
 		}, time.Second)
@@ -30,7 +30,7 @@ func TestAwaitShutdown(t *testing.T) {
 	t.Run("failed shutdown exits non-zero", func(t *testing.T) {
 		sigs := make(chan os.Signal, 2)
 		sigs <- syscall.SIGINT
-		code := awaitShutdown(logger, sigs, nil, func(context.Context) error { return errors.New("disk gone") }, time.Second)
+		code := awaitShutdown(logger, sigs, nil, nil, func(context.Context) error { return errors.New("disk gone") }, time.Second)
 		if code != 1 {
 			t.Errorf("code %d, want 1", code)
 		}
@@ -46,7 +46,7 @@ func TestAwaitShutdown(t *testing.T) {
 			<-started
 			sigs <- syscall.SIGINT
 		}()
-		code := awaitShutdown(logger, sigs, nil, func(ctx context.Context) error {
+		code := awaitShutdown(logger, sigs, nil, nil, func(ctx context.Context) error {
 			close(started)
 			<-release // a shutdown that hangs
 			return nil
@@ -56,15 +56,18 @@ func TestAwaitShutdown(t *testing.T) {
 		}
 	})
 
-	t.Run("stopping on its own is a failure", func(t *testing.T) {
+	t.Run("stopping on its own is a failure, a removal its own code", func(t *testing.T) {
 		done := make(chan struct{})
 		close(done)
-		code := awaitShutdown(logger, make(chan os.Signal), done, func(context.Context) error {
-			t.Error("shutdown called")
-			return nil
-		}, time.Second)
-		if code != 1 {
-			t.Errorf("code %d, want 1", code)
+		for _, removed := range []bool{false, true} {
+			code := awaitShutdown(logger, make(chan os.Signal), done, func() int { return stoppedCode(logger, removed) },
+				func(context.Context) error {
+					t.Error("shutdown called")
+					return nil
+				}, time.Second)
+			if want := map[bool]int{false: exitFailure, true: exitRemoved}[removed]; code != want {
+				t.Errorf("removed %v: code %d, want %d", removed, code, want)
+			}
 		}
 	})
 }
