@@ -64,6 +64,12 @@ func encodeInto(w *writer, c Command, top bool) error {
 		w.string(c.Member.HTTPAddr)
 	case KindRemoveMember:
 		w.string(c.Member.ID)
+	case KindAdjust:
+		w.string(c.SKU)
+		w.varint(c.Qty)
+		w.string(c.Reason)
+	case KindRetire:
+		w.string(c.SKU)
 	case KindBatch:
 		if !top {
 			return errors.New("encode: nested batch")
@@ -127,6 +133,12 @@ func decodeFrom(r *reader, top bool) Command {
 		c.Member = Member{ID: r.string(maxDecodeString), RaftAddr: r.string(maxDecodeString), HTTPAddr: r.string(maxDecodeString)}
 	case KindRemoveMember:
 		c.Member.ID = r.string(maxDecodeString)
+	case KindAdjust:
+		c.SKU = r.string(maxDecodeString)
+		c.Qty = r.varint()
+		c.Reason = r.string(maxDecodeString)
+	case KindRetire:
+		c.SKU = r.string(maxDecodeString)
 	case KindBatch:
 		if !top {
 			r.fail(errors.New("nested batch"))

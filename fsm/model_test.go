@@ -92,6 +92,8 @@ func (m *model) once(c Command) Result {
 
 func (m *model) take(s *SKU, user string, qty int64) api.Code {
 	switch {
+	case s.Retired:
+		return api.FailedPrecondition
 	case s.Available == 0:
 		return api.SoldOut
 	case s.PerUserLimit > 0 && m.users[s.SKU+"\x00"+user]+qty > s.PerUserLimit:
@@ -122,8 +124,34 @@ func (m *model) exec(c Command) Result {
 		if s == nil {
 			return Result{Code: api.NotFound}
 		}
+		if s.Retired {
+			return Result{Code: api.FailedPrecondition}
+		}
 		s.Available += c.Qty
 		s.Version = m.index
+		return Result{Code: api.OK, SKU: *s}
+	case KindAdjust:
+		s := m.skus[c.SKU]
+		switch {
+		case s == nil:
+			return Result{Code: api.NotFound}
+		case s.Retired:
+			return Result{Code: api.FailedPrecondition}
+		case s.Available+c.Qty < 0:
+			return Result{Code: api.InsufficientStock}
+		}
+		s.Available += c.Qty
+		s.Version = m.index
+		return Result{Code: api.OK, SKU: *s}
+	case KindRetire:
+		s := m.skus[c.SKU]
+		switch {
+		case s == nil:
+			return Result{Code: api.NotFound}
+		case s.Retired || s.Reserved > 0:
+			return Result{Code: api.FailedPrecondition}
+		}
+		s.Available, s.Retired, s.Version = 0, true, m.index
 		return Result{Code: api.OK, SKU: *s}
 	case KindDeduct:
 		s := m.skus[c.SKU]
@@ -281,8 +309,12 @@ func (g *gen) command() Command {
 		c = Command{Kind: KindCancel, RequestID: req, OrderID: order}
 	case k < 83:
 		c = Command{Kind: KindShip, RequestID: req, OrderID: order}
-	case k < 90:
+	case k < 86:
 		c = Command{Kind: KindExpireHolds}
+	case k < 89:
+		c = Command{Kind: KindAdjust, RequestID: req, SKU: sku, Qty: qty - 2, Reason: "miscount"} // 0 is invalid
+	case k < 90:
+		c = Command{Kind: KindRetire, RequestID: req, SKU: sku}
 	default:
 		c = Command{Kind: KindBatch}
 		for i := 0; i < 1+g.rng.IntN(5); i++ {
