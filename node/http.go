@@ -19,6 +19,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/skus", n.handleListSKUs)
 	mux.HandleFunc("POST /v1/skus/{sku}/restock", n.handleRestock)
 	mux.HandleFunc("POST /v1/skus/{sku}/deduct", n.handleDeduct)
+	mux.HandleFunc("POST /v1/skus/{sku}/adjust", n.handleAdjust)
+	mux.HandleFunc("POST /v1/skus/{sku}/retire", n.handleRetire)
 	mux.HandleFunc("POST /v1/batch/deduct", n.handleBatchDeduct)
 	mux.HandleFunc("GET /v1/skus/{sku}/history", n.handleHistory)
 	mux.HandleFunc("GET /v1/skus/{sku}/watch", n.handleWatch)
@@ -128,6 +130,32 @@ func (n *Node) handleRestock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := fsm.Command{Kind: fsm.KindRestock, SKU: r.PathValue("sku"), Qty: req.Qty, RequestID: req.RequestID}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
+	})
+}
+
+func (n *Node) handleAdjust(w http.ResponseWriter, r *http.Request) {
+	var req api.AdjustRequest
+	body, err := readRequest(w, r, &req)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: fsm.KindAdjust, SKU: r.PathValue("sku"), Qty: req.Qty, Reason: req.Reason, RequestID: req.RequestID}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
+	})
+}
+
+func (n *Node) handleRetire(w http.ResponseWriter, r *http.Request) {
+	var req api.RetireRequest
+	body, err := readRequest(w, r, &req)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: fsm.KindRetire, SKU: r.PathValue("sku"), RequestID: req.RequestID}
 	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
 		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
 	})
@@ -318,7 +346,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		out := api.History{SKU: sku, Movements: make([]api.Movement, len(moves))}
 		for i, m := range moves {
 			out.Movements[i] = api.Movement{Index: m.Index, Seq: m.Seq, Kind: m.Kind.String(), Qty: m.Qty,
-				OrderID: m.OrderID, RequestID: m.RequestID, UserID: m.UserID, TimeMS: m.Time}
+				OrderID: m.OrderID, RequestID: m.RequestID, UserID: m.UserID, Reason: m.Reason, TimeMS: m.Time}
 		}
 		return out, err
 	})
@@ -345,7 +373,7 @@ func queryInt(s string, def, lo, hi int) (int, error) {
 
 func skuOut(s fsm.SKU, dup bool) api.SKU {
 	return api.SKU{SKU: s.SKU, Available: s.Available, Reserved: s.Reserved, Sold: s.Sold,
-		PerUserLimit: s.PerUserLimit, Version: s.Version, Duplicate: dup}
+		PerUserLimit: s.PerUserLimit, Version: s.Version, Retired: s.Retired, Duplicate: dup}
 }
 
 func orderOut(o fsm.Order, dup bool) api.Order {
