@@ -44,6 +44,19 @@ func fakeCluster(t *testing.T) string {
 			s.Available, s.Version = 147, 15
 			reply(w, 200, s)
 		},
+		"POST /v1/skus/tee/adjust": func(w http.ResponseWriter, r *http.Request) {
+			s := tee
+			s.Available, s.Version = 94, 13
+			reply(w, 200, s)
+		},
+		"POST /v1/skus/tee/retire": func(w http.ResponseWriter, r *http.Request) {
+			s := tee
+			s.Available, s.Reserved, s.Sold, s.Version, s.Retired = 0, 0, 3, 17, true
+			reply(w, 200, s)
+		},
+		"POST /v1/skus/cap/retire": func(w http.ResponseWriter, r *http.Request) {
+			fail(w, api.FailedPrecondition, `sku "cap" has 2 units held by orders; confirm, cancel or let them expire before retiring it`)
+		},
 		"POST /v1/skus/tee/deduct": func(w http.ResponseWriter, r *http.Request) {
 			reply(w, 200, api.DeductResponse{Remaining: 96})
 		},
@@ -52,6 +65,7 @@ func fakeCluster(t *testing.T) string {
 				{Index: 9, Seq: 1, Kind: "create", Qty: 100, TimeMS: 1731299000000},
 				{Index: 10, Seq: 2, Kind: "deduct", Qty: -1, RequestID: "r-1", UserID: "bob", TimeMS: 1731299100000},
 				{Index: 12, Seq: 3, Kind: "reserve", Qty: -2, OrderID: "o-1", UserID: "ann", TimeMS: 1731299400000},
+				{Index: 13, Seq: 4, Kind: "adjust", Qty: -3, RequestID: "count-1", Reason: "damage", TimeMS: 1731299500000},
 			}})
 		},
 		"POST /v1/orders": func(w http.ResponseWriter, r *http.Request) { reply(w, 201, order) },
@@ -134,6 +148,9 @@ func TestGolden_TablesAndJSON(t *testing.T) {
 		{"sku_list_json", "sku list --json"},
 		{"sku_restock", "sku restock tee --qty 50"},
 		{"sku_history", "sku history tee"},
+		{"sku_adjust", "sku adjust tee --qty -3 --reason damage"},
+		{"sku_retire", "sku retire tee"},
+		{"sku_retire_json", "sku retire tee --json"},
 		{"deduct", "deduct tee --user ann"},
 		{"deduct_json", "deduct tee --user ann --json"},
 		{"order_reserve", "order reserve o-1 --user ann --line tee:2 --line cap"},
@@ -192,6 +209,9 @@ func TestExitCodes(t *testing.T) {
 		{"sku create tee --stock -3", exitUsage, "--stock must be 0 or more"},
 		{"sku create tee --stock ten", exitUsage, `invalid value "ten" for flag -stock`},
 		{"sku restock tee", exitUsage, "--qty must be a positive"},
+		{"sku adjust tee --reason damage", exitUsage, "--qty must be a non-zero"},
+		{"sku adjust tee --qty -1", exitUsage, "--reason is required"},
+		{"sku retire cap", exitRejected, "held by orders"},
 		{"sku list --limit 0", exitUsage, "--limit must be 1..1000"},
 		{"deduct tee", exitUsage, "--user is required"},
 		{"deduct tee --user ann --qty 0", exitUsage, "--qty must be a positive"},
