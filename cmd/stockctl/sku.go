@@ -49,14 +49,16 @@ func (c *cli) positive(flag string, v int64) error {
 }
 
 func runSKUCreate(args []string, stdout, stderr io.Writer) error {
-	c := newCLI("sku create", "sku create <sku> --stock N [--limit K] [flags]", `
-Creates a SKU with N units available. --limit caps the units one user may buy (0: no cap).
+	c := newCLI("sku create", "sku create <sku> --stock N [--per-user-limit K] [flags]", `
+Creates a SKU with N units available. --per-user-limit caps the units one user may buy or
+hold (0: no cap); --limit is the same flag.
 
 examples:
   stockctl sku create tee-red-m --stock 100
-  stockctl sku create sneaker-42 --stock 5 --limit 1 --json`, stdout, stderr)
+  stockctl sku create sneaker-42 --stock 5 --per-user-limit 1 --json`, stdout, stderr)
 	stock := c.fs.Int64("stock", 0, "initial units available (required; 0 allowed)")
-	limit := c.fs.Int64("limit", 0, "per-user limit (0: none)")
+	limit := c.fs.Int64("per-user-limit", 0, "units one user may buy or hold (0: no cap); the API's per_user_limit")
+	c.fs.Int64Var(limit, "limit", 0, "the same as --per-user-limit")
 	pos, err := c.parse(args, 1, 1)
 	if err != nil {
 		return err
@@ -68,7 +70,7 @@ examples:
 		return c.usageError("--stock must be 0 or more, got %d", *stock)
 	}
 	if *limit < 0 {
-		return c.usageError("--limit must be 0 (none) or more, got %d", *limit)
+		return c.usageError("--per-user-limit must be 0 (none) or more, got %d", *limit)
 	}
 	cl, ctx, done, err := c.connect()
 	if err != nil {
@@ -300,7 +302,7 @@ examples:
   stockctl sku watch tee-red-m
   stockctl sku watch tee-red-m --json --count 10 | jq .available`, stdout, stderr)
 	count := c.fs.Int("count", 0, "stop after this many states (0: until Ctrl-C)")
-	c.timeout = 0
+	c.timeout, c.untimed = 0, true
 	pos, err := c.parse(args, 1, 1)
 	if err != nil {
 		return err
