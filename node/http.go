@@ -13,7 +13,34 @@ import (
 )
 
 func (n *Node) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := n.mux()
+	// Outermost first: the leader hint on every answer; request metrics (refusals
+	// included); auth before anything is read or proposed; the per-client rate limit, which
+	// keys on the identity auth found; the contract's error body for unknown routes.
+	return n.withLeaderHint(n.withMetrics(mux.ServeMux, n.withAuth(mux.ServeMux, n.withRateLimit(mux.ServeMux, n.withRouteErrors(mux.ServeMux)))))
+}
+
+// routeMux is a ServeMux that remembers the patterns registered on it, so the routes can
+// be listed where they are served (the API reference and the auth table are checked
+// against them).
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// mux registers every route of the node's configuration.
+func (n *Node) mux() *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	mux.HandleFunc("PUT /v1/skus/{sku}", n.handleCreateSKU)
 	mux.HandleFunc("GET /v1/skus/{sku}", n.handleGetSKU)
 	mux.HandleFunc("GET /v1/skus", n.handleListSKUs)
@@ -43,10 +70,7 @@ func (n *Node) routes() http.Handler {
 	if n.cfg.UI != nil {
 		mux.Handle("/ui/", n.cfg.UI)
 	}
-	// Outermost first: the leader hint on every answer; request metrics (refusals
-	// included); auth before anything is read or proposed; the per-client rate limit, which
-	// keys on the identity auth found; the contract's error body for unknown routes.
-	return n.withLeaderHint(n.withMetrics(mux, n.withAuth(mux, n.withRateLimit(mux, n.withRouteErrors(mux)))))
+	return mux
 }
 
 // withLeaderHint names the leader on every answer, so a client learns where to send writes
