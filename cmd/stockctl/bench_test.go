@@ -40,6 +40,7 @@ func TestBench_FlagErrorsNameTheFlag(t *testing.T) {
 		{"--sweep 16,x", "--sweep"},
 		{"--sweep 16,0", "--sweep"},
 		{"--chart-size 10x10", "--chart-size"},
+		{"--chart run.gif", "--chart"},
 		{"--timeout 0s", "--timeout"},
 		{"--per-user-limit -1", "--per-user-limit"},
 		{"--buyers", "-buyers"}, // missing value: the flag package's message
