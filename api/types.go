@@ -29,7 +29,9 @@ type SKU struct {
 	Sold         int64  `json:"sold"`
 	PerUserLimit int64  `json:"per_user_limit"`
 	Version      uint64 `json:"version"`
-	Duplicate    bool   `json:"duplicate,omitempty"`
+	// Retired SKUs are read-only: no stock comes in, nothing is sold (failed_precondition).
+	Retired   bool `json:"retired,omitempty"`
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // CreateSKURequest is the body of PUT /v1/skus/{sku}. Stock is required.
@@ -42,6 +44,20 @@ type CreateSKURequest struct {
 // RestockRequest is the body of POST /v1/skus/{sku}/restock.
 type RestockRequest struct {
 	Qty       int64  `json:"qty"`
+	RequestID string `json:"request_id"`
+}
+
+// AdjustRequest is the body of POST /v1/skus/{sku}/adjust: a correction of available
+// stock by Qty (negative: units damaged, lost, counted too high; positive: units found),
+// with a Reason of 1-64 characters of [A-Za-z0-9._:-] that the ledger keeps.
+type AdjustRequest struct {
+	Qty       int64  `json:"qty"`
+	Reason    string `json:"reason"`
+	RequestID string `json:"request_id"`
+}
+
+// RetireRequest is the body of POST /v1/skus/{sku}/retire.
+type RetireRequest struct {
 	RequestID string `json:"request_id"`
 }
 
@@ -144,6 +160,7 @@ type Movement struct {
 	OrderID   string `json:"order_id,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
 	UserID    string `json:"user_id,omitempty"`
+	Reason    string `json:"reason,omitempty"` // adjust only
 	TimeMS    int64  `json:"time_ms"`
 }
 

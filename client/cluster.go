@@ -17,7 +17,7 @@ func (c *Client) ClusterStatus(ctx context.Context) (api.Cluster, error) {
 	return out, err
 }
 
-// AddMember adds a node to the cluster (as a voter, or a learner with Nonvoter). The node
+// AddMember adds a node to the cluster (as a voter, or a nonvoter with Nonvoter). The node
 // must be running with its raft address reachable; adding a member that is already there
 // with the same addresses succeeds.
 func (c *Client) AddMember(ctx context.Context, m api.JoinRequest) error {

@@ -373,3 +373,33 @@ func TestClient_ClusterAdmin(t *testing.T) {
 		t.Fatalf("remove unknown member: %v", err)
 	}
 }
+
+func TestClient_AdjustAndRetire(t *testing.T) {
+	c := startCluster(t, 1)
+	ctx := testContext(t)
+	cl := newClient(t, client.Config{Endpoints: c.addrs()})
+	if _, err := cl.CreateSKU(ctx, "mug", 5); err != nil {
+		t.Fatal(err)
+	}
+	s, err := cl.Adjust(ctx, "mug", -2, "damage", client.WithRequestID("adj-1"))
+	if err != nil || s.Available != 3 {
+		t.Fatalf("adjust: %+v %v", s, err)
+	}
+	// The same request id again is the first answer, not another two units.
+	if s, err := cl.Adjust(ctx, "mug", -2, "damage", client.WithRequestID("adj-1")); err != nil || !s.Duplicate || s.Available != 3 {
+		t.Fatalf("adjust again: %+v %v", s, err)
+	}
+	if _, err := cl.Adjust(ctx, "mug", -4, "damage"); !errors.Is(err, client.ErrInsufficientStock) {
+		t.Fatalf("adjust below zero: %v", err)
+	}
+	if s, err = cl.Retire(ctx, "mug"); err != nil || !s.Retired || s.Available != 0 {
+		t.Fatalf("retire: %+v %v", s, err)
+	}
+	if _, err := cl.Deduct(ctx, "mug", 1, "u"); !errors.Is(err, client.ErrFailedPrecondition) {
+		t.Fatalf("deduct of a retired sku: %v", err)
+	}
+	h, err := cl.History(ctx, "mug")
+	if err != nil || len(h.Movements) != 3 || h.Movements[1].Reason != "damage" || h.Movements[2].Kind != "retire" {
+		t.Fatalf("history %+v %v", h, err)
+	}
+}

@@ -35,6 +35,31 @@ var (
 // no answer within AttemptTimeout).
 var ErrUnavailable = errors.New("flashstock: node unavailable")
 
+// ErrNotSent matches a call that no node can have received: every try failed before a
+// connection was made. A mutation that fails with it was not applied; calling again, with
+// the same request id or a new one, is safe.
+var ErrNotSent = errors.New("flashstock: request not sent")
+
+// UnreachableError is returned when every endpoint refused the connection (or could not be
+// dialed) and no try of the call had been sent before: the call stops at once instead of
+// backing off, and says the request was not sent. It matches ErrUnavailable and
+// ErrNotSent.
+type UnreachableError struct {
+	Attempts  int
+	RequestID string // empty for reads
+	Last      error  // the last dial error
+}
+
+func (e *UnreachableError) Error() string {
+	msg := fmt.Sprintf("flashstock: cannot reach any endpoint (%d attempt(s)); last error: %v", e.Attempts, e.Last)
+	if e.RequestID != "" {
+		msg += " (not sent: nothing was applied; request_id " + e.RequestID + ")"
+	}
+	return msg
+}
+
+func (e *UnreachableError) Unwrap() []error { return []error{ErrUnavailable, ErrNotSent, e.Last} }
+
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("flashstock: client closed")
 

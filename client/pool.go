@@ -112,6 +112,20 @@ func (p *pool) candidates() []*Endpoint {
 	return *p.all.Load()
 }
 
+// allIn reports whether set holds every configured node (a DNS name's as resolved).
+func (p *pool) allIn(set map[*Endpoint]bool) bool {
+	all := *p.all.Load()
+	if len(all) == 0 {
+		return false
+	}
+	for _, e := range all {
+		if !set[e] {
+			return false
+		}
+	}
+	return true
+}
+
 // pickLeader is the node for a mutation or a strong read: the leader if known; otherwise
 // any healthy node, which forwards to the leader or names it.
 func (p *pool) pickLeader() *Endpoint {

@@ -62,6 +62,11 @@ func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.
 	}
 	var last error
 	hops := 0 // leader hints followed in a row without a pause
+	// refused holds the nodes this call could not connect to. While no try has been sent, a
+	// call that every node refused is over: nothing was sent, so nothing was applied, and
+	// backing off to knock again on closed doors only hides that.
+	var refused map[*Endpoint]bool
+	sent := false
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return c.gaveUp(r, attempt-1, err, last)
@@ -85,10 +90,19 @@ func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.
 			p.failed(e)
 			last = &transportError{addr: e.addr, err: err}
 			if !isDialError(err) {
+				sent = true
 				r.unknown = true
 				if r.noRepeat {
 					return last
 				}
+				break
+			}
+			if refused == nil {
+				refused = map[*Endpoint]bool{}
+			}
+			refused[e] = true
+			if !sent && p.allIn(refused) {
+				return &UnreachableError{Attempts: attempt, RequestID: r.reqID, Last: last}
 			}
 		case resp.StatusCode/100 == 2:
 			err := handle(resp, e)
@@ -96,6 +110,7 @@ func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.
 			e.outstanding.Add(-1)
 			return err
 		default:
+			sent = true
 			ae := readError(resp)
 			drainClose(resp.Body)
 			e.outstanding.Add(-1)

@@ -360,3 +360,30 @@ func TestClient_ReusesConnections(t *testing.T) {
 		t.Fatalf("%d connections for 200 sequential calls", n)
 	}
 }
+
+// Every endpoint refuses: the call stops at once and says nothing was sent, for a read and
+// for a mutation, which keeps its request id.
+func TestDo_EveryEndpointRefusingFailsFastAsNotSent(t *testing.T) {
+	var dead []string
+	for i := 0; i < 3; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dead = append(dead, ln.Addr().String())
+		ln.Close()
+	}
+	// Only the context bounds the tries: without failing fast the calls would run to it.
+	cl := newClient(t, client.Config{Endpoints: dead, MaxAttempts: -1, DisableBatching: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := cl.GetSKU(ctx, "tee")
+	if !errors.Is(err, client.ErrNotSent) || !errors.Is(err, client.ErrUnavailable) || ctx.Err() != nil {
+		t.Fatalf("read: %v (context: %v)", err, ctx.Err())
+	}
+	_, err = cl.Deduct(ctx, "tee", 1, "u", client.WithRequestID("buy-1"))
+	var ue *client.UnreachableError
+	if !errors.As(err, &ue) || ue.RequestID != "buy-1" || !strings.Contains(err.Error(), "not sent") {
+		t.Fatalf("mutation: %v", err)
+	}
+}

@@ -111,6 +111,36 @@ func (c *Client) Restock(ctx context.Context, sku string, qty int64, opts ...Cal
 	return out, err
 }
 
+// Adjust corrects a SKU's available stock by qty units, negative or positive, for a reason
+// the ledger keeps (1-64 characters of [A-Za-z0-9._:-]: "damage", "miscount", ...). Taking
+// more than is available fails with ErrInsufficientStock; a retired SKU with
+// ErrFailedPrecondition. Retries reuse one request_id, so it applies at most once.
+func (c *Client) Adjust(ctx context.Context, sku string, qty int64, reason string, opts ...CallOption) (api.SKU, error) {
+	o := collect(opts)
+	id := o.requestIDOrNew()
+	r, err := mutation(http.MethodPost, skuPath(sku)+"/adjust", api.AdjustRequest{Qty: qty, Reason: reason, RequestID: id}, id)
+	var out api.SKU
+	if err == nil {
+		err = c.do(ctx, c.poolFor(sku), r, decodeInto(&out))
+	}
+	return out, err
+}
+
+// Retire takes a SKU out of sale for good: units still available are written off in the
+// ledger, and the SKU stays readable (Retired set) but takes no stock and sells nothing.
+// It fails with ErrFailedPrecondition while orders hold units of it, or if it is retired
+// already.
+func (c *Client) Retire(ctx context.Context, sku string, opts ...CallOption) (api.SKU, error) {
+	o := collect(opts)
+	id := o.requestIDOrNew()
+	r, err := mutation(http.MethodPost, skuPath(sku)+"/retire", api.RetireRequest{RequestID: id}, id)
+	var out api.SKU
+	if err == nil {
+		err = c.do(ctx, c.poolFor(sku), r, decodeInto(&out))
+	}
+	return out, err
+}
+
 // Deduct buys qty units of a SKU for user at once ("buy now"). It fails with ErrSoldOut when
 // nothing is left, ErrInsufficientStock when fewer than qty are, and ErrLimitExceeded past
 // the SKU's per-user limit. Retries reuse one request_id, so the units are taken at most

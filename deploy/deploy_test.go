@@ -589,7 +589,7 @@ func TestK8s_StatefulSetWiring(t *testing.T) {
 
 // TestK8s_MembershipScript runs the init container's script for several pods and checks the
 // --config file it writes: stockd-0 founds the cluster unless a peer already has one, the
-// founding pods join as voters, later ones as learners, all through their peers.
+// founding pods join as voters, later ones as nonvoters, all through their peers.
 func TestK8s_MembershipScript(t *testing.T) {
 	s := builtStockd(t)
 	sts := loadK8s(t)["StatefulSet/stockd"]

@@ -81,6 +81,9 @@ func (m *Machine) CheckInvariants() error {
 			if s.Total() != s.Restocked {
 				fail("sku %q: available+reserved+sold = %d, restocked %d", s.SKU.SKU, s.Total(), s.Restocked)
 			}
+			if s.Retired && (s.Available != 0 || s.Reserved != 0) {
+				fail("sku %q: retired with stock: %+v", s.SKU.SKU, s.SKU)
+			}
 			if s.LastMove > md.MoveSeq {
 				fail("sku %q: newest movement %d is past the ledger's last seq %d", s.SKU.SKU, s.LastMove, md.MoveSeq)
 			}

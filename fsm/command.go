@@ -66,6 +66,12 @@ func encodeInto(w *writer, c Command, top bool) error {
 		w.string(c.Member.ID)
 	case KindSetLevel:
 		w.uvarint(c.Level)
+	case KindAdjust:
+		w.string(c.SKU)
+		w.varint(c.Qty)
+		w.string(c.Reason)
+	case KindRetire:
+		w.string(c.SKU)
 	case KindBatch:
 		if !top {
 			return errors.New("encode: nested batch")
@@ -131,6 +137,12 @@ func decodeFrom(r *reader, top bool) Command {
 		c.Member.ID = r.string(maxDecodeString)
 	case KindSetLevel:
 		c.Level = r.uvarint()
+	case KindAdjust:
+		c.SKU = r.string(maxDecodeString)
+		c.Qty = r.varint()
+		c.Reason = r.string(maxDecodeString)
+	case KindRetire:
+		c.SKU = r.string(maxDecodeString)
 	case KindBatch:
 		if !top {
 			r.fail(errors.New("nested batch"))

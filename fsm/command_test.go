@@ -22,6 +22,9 @@ func sampleCommands() []Command {
 		{Kind: KindBatch, Time: 9, Batch: []Command{deduct("b1", "tee", "u", 1), expire(3)}},
 		{Kind: KindSetMember, Time: 3, Member: Member{ID: "n1", RaftAddr: "127.0.0.1:5001", HTTPAddr: "127.0.0.1:4001"}},
 		{Kind: KindRemoveMember, Time: 4, Member: Member{ID: "n1"}},
+		adjust("a", "tee", -3, "damage"),
+		adjust("a2", "tee", 2, "miscount"),
+		retire("rt", "tee"),
 	}
 }
 
@@ -76,6 +79,8 @@ func TestValidate_InputRules(t *testing.T) {
 		create("A-z_0.9:x", MaxInitial, MaxQty),
 		deduct(long(128), "s", long(128), MaxQty),
 		deduct("id with spaces ~!", "s", "u", 1),
+		adjust("a", "s", -MaxQty, long(MaxReasonLen)), adjust("a", "s", MaxQty, "A-z_0.9:x"),
+		retire("r", long(64)),
 	}
 	for _, c := range ok {
 		if err := Validate(c); err != nil {
@@ -90,6 +95,9 @@ func TestValidate_InputRules(t *testing.T) {
 		restock("", "s", 1), orderCmd(KindConfirm, "", "o", 1), orderCmd(KindShip, "s", "", 1),
 		orderCmd(KindCancel, "c", ".", 1), orderCmd(KindCancel, "c", "..", 1),
 		{Kind: 0}, {Kind: KindBatch},
+		adjust("", "s", 1, "found"), adjust("a", "s", 0, "found"), adjust("a", "s", -MaxQty-1, "lost"),
+		adjust("a", "s", 1, ""), adjust("a", "s", 1, long(MaxReasonLen+1)), adjust("a", "s", 1, "a b"),
+		adjust("a", "a/b", 1, "found"), retire("", "s"), retire("r", ""),
 	}
 	for _, c := range bad {
 		err := Validate(c)

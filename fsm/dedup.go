@@ -90,7 +90,7 @@ func (a *applier) prune() error {
 // dedupHead reads a dedup record's request id and time without decoding its result.
 func dedupHead(b []byte) (string, int64, error) {
 	r := reader{b: b}
-	if v := r.byte(); v != 1 && r.err == nil {
+	if v := r.byte(); v != 1 && v != dedupRetiredVersion && r.err == nil {
 		return "", 0, fmt.Errorf("dedup record version %d", v)
 	}
 	id, t := r.string(maxDecodeString), r.varint()

@@ -34,6 +34,17 @@ func newReplica(t testing.TB, opts Options) *replica {
 }
 
 // reopen closes the replica's file and opens it again with opts; the caller closes it.
+// newReplicaAtLevel is newReplica with the apply level raised, as the leader does once
+// every member's build knows it.
+func newReplicaAtLevel(t testing.TB, opts Options, level uint64) *replica {
+	t.Helper()
+	r := newReplica(t, opts)
+	if level > 0 {
+		wantCode(t, r.one(Command{Kind: KindSetLevel, Level: level}), api.OK)
+	}
+	return r
+}
+
 func (r *replica) reopen(opts Options) *Machine {
 	r.t.Helper()
 	path := r.m.Path()

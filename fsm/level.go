@@ -21,7 +21,30 @@ import (
 //	   held order whose time has passed releases the hold as expired (ledger: expire) and
 //	   answers expired; a read shows it expired. At level 0 confirm refuses it, cancel
 //	   cancels it and ship names its status, and the hold waits for the expiry round.
+//	   Also the commands Adjust and Retire: below level 1 apply treats them as builds
+//	   before them do, as an entry it cannot decode.
 const ApplyLevel = 1
+
+// kindLevel is the level from which apply knows a command kind; the kinds not listed are
+// known at every level.
+var kindLevel = map[Kind]uint64{KindAdjust: 1, KindRetire: 1}
+
+// KindLevel is the apply level a kind needs: the node refuses to propose it below.
+func KindLevel(k Kind) uint64 { return kindLevel[k] }
+
+// unknownAtLevel finds the first kind in cmd that the log's level does not know yet, in the
+// order a build before it would fail to decode them.
+func unknownAtLevel(cmd Command, level uint64) (Kind, bool) {
+	if kindLevel[cmd.Kind] > level {
+		return cmd.Kind, true
+	}
+	for _, sub := range cmd.Batch {
+		if kindLevel[sub.Kind] > level {
+			return sub.Kind, true
+		}
+	}
+	return 0, false
+}
 
 // setLevel raises the apply level. A level this build does not know stops the replica:
 // going on under older rules than the other replicas would make it diverge.

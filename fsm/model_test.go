@@ -40,6 +40,11 @@ func newModel(window time.Duration, max int) *model {
 
 func (m *model) apply(index uint64, c Command) Result {
 	m.index = index
+	for _, k := range append([]Command{c}, c.Batch...) {
+		if (k.Kind == KindAdjust || k.Kind == KindRetire) && m.level < 1 {
+			return Result{Code: api.InvalidArgument} // an older build cannot decode it
+		}
+	}
 	t := c.Time
 	for _, s := range c.Batch {
 		t = max(t, s.Time)
@@ -93,6 +98,8 @@ func (m *model) once(c Command) Result {
 
 func (m *model) take(s *SKU, user string, qty int64) api.Code {
 	switch {
+	case s.Retired:
+		return api.FailedPrecondition
 	case s.Available == 0:
 		return api.SoldOut
 	case s.PerUserLimit > 0 && m.users[s.SKU+"\x00"+user]+qty > s.PerUserLimit:
@@ -123,8 +130,34 @@ func (m *model) exec(c Command) Result {
 		if s == nil {
 			return Result{Code: api.NotFound}
 		}
+		if s.Retired {
+			return Result{Code: api.FailedPrecondition}
+		}
 		s.Available += c.Qty
 		s.Version = m.index
+		return Result{Code: api.OK, SKU: *s}
+	case KindAdjust:
+		s := m.skus[c.SKU]
+		switch {
+		case s == nil:
+			return Result{Code: api.NotFound}
+		case s.Retired:
+			return Result{Code: api.FailedPrecondition}
+		case s.Available+c.Qty < 0:
+			return Result{Code: api.InsufficientStock}
+		}
+		s.Available += c.Qty
+		s.Version = m.index
+		return Result{Code: api.OK, SKU: *s}
+	case KindRetire:
+		s := m.skus[c.SKU]
+		switch {
+		case s == nil:
+			return Result{Code: api.NotFound}
+		case s.Retired || s.Reserved > 0:
+			return Result{Code: api.FailedPrecondition}
+		}
+		s.Available, s.Retired, s.Version = 0, true, m.index
 		return Result{Code: api.OK, SKU: *s}
 	case KindDeduct:
 		s := m.skus[c.SKU]
@@ -287,8 +320,12 @@ func (g *gen) command() Command {
 		c = Command{Kind: KindCancel, RequestID: req, OrderID: order}
 	case k < 83:
 		c = Command{Kind: KindShip, RequestID: req, OrderID: order}
-	case k < 89:
+	case k < 86:
 		c = Command{Kind: KindExpireHolds}
+	case k < 88:
+		c = Command{Kind: KindAdjust, RequestID: req, SKU: sku, Qty: qty - 2, Reason: "miscount"} // 0 is invalid
+	case k < 89:
+		c = Command{Kind: KindRetire, RequestID: req, SKU: sku}
 	case k < 90: // the apply level goes up once in a while, as in a rolling upgrade
 		c = Command{Kind: KindSetLevel, Level: uint64(g.rng.IntN(ApplyLevel + 1))}
 	default:

@@ -32,9 +32,16 @@ type skuRecord struct {
 	listed uint64 // not stored: the batch that last listed the record as changed
 }
 
+// A SKU record is version 2, or version 3 when it carries flags (retired). Records that
+// need none keep version 2's bytes, so a state without retired SKUs hashes as before and an
+// older node can read it.
 func (s *skuRecord) encode() []byte {
 	w := writer{b: make([]byte, 0, 48)}
-	w.byte(2) // record version
+	version := byte(2)
+	if s.Retired {
+		version = 3
+	}
+	w.byte(version)
 	w.varint(s.Available)
 	w.varint(s.Reserved)
 	w.varint(s.Sold)
@@ -42,12 +49,18 @@ func (s *skuRecord) encode() []byte {
 	w.uvarint(s.Version)
 	w.varint(s.Restocked)
 	w.uvarint(s.LastMove)
+	if version == 3 {
+		w.byte(skuFlagRetired)
+	}
 	return w.b
 }
 
+const skuFlagRetired = 1
+
 func decodeSKU(name string, b []byte) (skuRecord, error) {
 	r := reader{b: b}
-	if v := r.byte(); v != 2 && r.err == nil {
+	v := r.byte()
+	if v != 2 && v != 3 && r.err == nil {
 		return skuRecord{}, fmt.Errorf("sku %q: record version %d", name, v)
 	}
 	s := skuRecord{SKU: SKU{SKU: name}}
@@ -58,6 +71,13 @@ func decodeSKU(name string, b []byte) (skuRecord, error) {
 	s.Version = r.uvarint()
 	s.Restocked = r.varint()
 	s.LastMove = r.uvarint()
+	if v == 3 {
+		flags := r.byte()
+		if flags&^skuFlagRetired != 0 && r.err == nil {
+			return skuRecord{}, fmt.Errorf("sku %q: unknown flags %#x", name, flags)
+		}
+		s.Retired = flags&skuFlagRetired != 0
+	}
 	if err := r.done(); err != nil {
 		return skuRecord{}, fmt.Errorf("sku %q: %w", name, err)
 	}
@@ -127,8 +147,15 @@ type movementRecord struct {
 	Prev uint64 // seq of the SKU's previous movement, 0 for none
 }
 
+// A movement record is version 2, or version 4 with a reason after the time (adjust): the
+// ledger of a state without adjustments keeps version 2's bytes. (3 is the ledger's group
+// byte: no record version takes it.)
 func (m *movementRecord) encode(w *writer) {
-	w.byte(2)
+	version := byte(2)
+	if m.Reason != "" {
+		version = 4
+	}
+	w.byte(version)
 	w.string(m.SKU)
 	w.uvarint(m.Prev)
 	w.uvarint(m.Index)
@@ -138,11 +165,15 @@ func (m *movementRecord) encode(w *writer) {
 	w.string(m.RequestID)
 	w.string(m.UserID)
 	w.varint(m.Time)
+	if version == 4 {
+		w.string(m.Reason)
+	}
 }
 
 func decodeMovement(seq uint64, b []byte) (movementRecord, error) {
 	r := reader{b: b}
-	if v := r.byte(); v != 2 && r.err == nil {
+	v := r.byte()
+	if v != 2 && v != 4 && r.err == nil {
 		return movementRecord{}, fmt.Errorf("movement record version %d", v)
 	}
 	m := movementRecord{Movement: Movement{Seq: seq, SKU: r.string(maxDecodeString)}}
@@ -154,6 +185,9 @@ func decodeMovement(seq uint64, b []byte) (movementRecord, error) {
 	m.RequestID = r.string(maxDecodeString)
 	m.UserID = r.string(maxDecodeString)
 	m.Time = r.varint()
+	if v == 4 {
+		m.Reason = r.string(maxDecodeString)
+	}
 	if err := r.done(); err != nil {
 		return movementRecord{}, fmt.Errorf("movement %d: %w", seq, err)
 	}
@@ -171,21 +205,37 @@ type dedupRecord struct {
 	Result      Result
 }
 
+// A dedup record is version 1, or version 3 when its answer's SKU is retired (a flag after
+// the result); answers about SKUs in service keep version 1's bytes. (2 is the table's
+// group byte: no record version takes it.)
 func (d *dedupRecord) encode(w *writer) {
-	w.byte(1)
+	version := byte(1)
+	if d.Result.SKU.Retired {
+		version = dedupRetiredVersion
+	}
+	w.byte(version)
 	w.string(d.RequestID)
 	w.varint(d.Time)
 	w.uvarint(d.Fingerprint)
 	encodeResult(w, &d.Result)
+	if version == dedupRetiredVersion {
+		w.bool(true)
+	}
 }
+
+const dedupRetiredVersion = 3
 
 func decodeDedup(b []byte) (dedupRecord, error) {
 	r := reader{b: b}
-	if v := r.byte(); v != 1 && r.err == nil {
+	v := r.byte()
+	if v != 1 && v != dedupRetiredVersion && r.err == nil {
 		return dedupRecord{}, fmt.Errorf("dedup record version %d", v)
 	}
 	d := dedupRecord{RequestID: r.string(maxDecodeString), Time: r.varint(), Fingerprint: r.uvarint()}
 	d.Result = decodeResultFrom(&r)
+	if v == dedupRetiredVersion {
+		d.Result.SKU.Retired = r.bool()
+	}
 	if err := r.done(); err != nil {
 		return dedupRecord{}, fmt.Errorf("dedup record: %w", err)
 	}

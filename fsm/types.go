@@ -22,8 +22,12 @@ const (
 	// snapshotted exactly like it, so it lives here.
 	KindSetMember    Kind = 10
 	KindRemoveMember Kind = 11
-	// KindSetLevel raises the apply level (level.go). 12 and 13 are the inventory
-	// corrections'.
+	// Inventory corrections. A node that predates them refuses their entries (Decode:
+	// unknown kind), so they are proposed only once every member knows them
+	// (docs/OPERATIONS.md, rolling upgrades).
+	KindAdjust Kind = 12
+	KindRetire Kind = 13
+	// KindSetLevel raises the apply level (level.go).
 	KindSetLevel Kind = 14
 )
 
@@ -31,7 +35,7 @@ var kindNames = map[Kind]string{
 	KindCreateSKU: "create_sku", KindRestock: "restock", KindDeduct: "deduct",
 	KindReserve: "reserve", KindConfirm: "confirm", KindCancel: "cancel", KindShip: "ship",
 	KindExpireHolds: "expire_holds", KindBatch: "batch", KindSetMember: "set_member",
-	KindRemoveMember: "remove_member", KindSetLevel: "set_level",
+	KindRemoveMember: "remove_member", KindAdjust: "adjust", KindRetire: "retire", KindSetLevel: "set_level",
 }
 
 func (k Kind) String() string {
@@ -55,6 +59,7 @@ const (
 	MaxAddrLen          = 256
 	MaxTotalStock       = 1_000_000_000_000 // available+reserved+sold of one SKU
 	MaxExpirePerCommand = 10_000            // holds one ExpireHolds releases; the leader repeats while it gets this many
+	MaxReasonLen        = 64
 )
 
 // Line is one SKU and quantity of an order.
@@ -73,6 +78,8 @@ type Line struct {
 //	ExpireHolds Time only: releases holds with expires_at <= Time
 //	Batch       Batch (no nesting); each sub-command carries its own RequestID
 //	SetMember   Member (ID, RaftAddr, HTTPAddr); RemoveMember: Member.ID
+//	Adjust      SKU, Qty (signed, not 0: a correction of available stock), Reason, RequestID
+//	Retire      SKU, RequestID
 //
 // Time is the proposer's clock in Unix milliseconds. Apply uses it as "now" for hold expiry
 // and as the log time that ages the exactly-once table; it never reads a clock itself.
@@ -89,6 +96,7 @@ type Command struct {
 	TTLMillis    int64
 	Batch        []Command
 	Member       Member
+	Reason       string
 	Level        uint64 // SetLevel
 }
 
@@ -116,6 +124,9 @@ type SKU struct {
 	PerUserLimit int64  `json:"per_user_limit"`
 	// Version is the log index of the last change.
 	Version uint64 `json:"version"`
+	// Retired SKUs keep their counts and history for reading but take no new stock and
+	// sell nothing; their id is never reused.
+	Retired bool `json:"retired,omitempty"`
 }
 
 // Total is every unit ever stocked: the invariant available+reserved+sold == total holds
@@ -172,11 +183,14 @@ const (
 	MoveConfirm MovementKind = 5 // reserved -= qty, sold += qty
 	MoveCancel  MovementKind = 6 // reserved -= qty, available += qty
 	MoveExpire  MovementKind = 7 // reserved -= qty, available += qty
+	MoveAdjust  MovementKind = 8 // available += qty (signed): a correction, with a reason
+	MoveRetire  MovementKind = 9 // available += qty (-available: written off), the SKU retires
 )
 
 var moveNames = map[MovementKind]string{
 	MoveCreate: "create", MoveRestock: "restock", MoveDeduct: "deduct", MoveReserve: "reserve",
-	MoveConfirm: "confirm", MoveCancel: "cancel", MoveExpire: "expire",
+	MoveConfirm: "confirm", MoveCancel: "cancel", MoveExpire: "expire", MoveAdjust: "adjust",
+	MoveRetire: "retire",
 }
 
 // MarshalText makes the kind read as its name in JSON.
@@ -199,6 +213,7 @@ type Movement struct {
 	OrderID   string       `json:"order_id,omitempty"`
 	RequestID string       `json:"request_id,omitempty"`
 	UserID    string       `json:"user_id,omitempty"`
+	Reason    string       `json:"reason,omitempty"` // adjust only
 	Time      int64        `json:"time_ms"`
 }
 
@@ -211,7 +226,7 @@ type Result struct {
 	// Duplicate marks an answer replayed from the exactly-once table: the command was not
 	// applied again.
 	Duplicate bool
-	// SKU is the SKU after the command (create, restock, deduct).
+	// SKU is the SKU after the command (create, restock, deduct, adjust, retire).
 	SKU SKU
 	// Order is the order after the command (reserve, confirm, cancel, ship).
 	Order Order

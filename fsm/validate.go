@@ -92,6 +92,25 @@ func Validate(c Command) error {
 			return bad("set_level: level must be positive")
 		}
 		return nil
+	case KindAdjust:
+		if err := needRequest(); err != nil {
+			return err
+		}
+		if err := checkSKU(c.SKU); err != nil {
+			return err
+		}
+		if c.Qty == 0 || c.Qty < -MaxQty || c.Qty > MaxQty {
+			return bad("qty must be -%d..%d and not 0, got %d", MaxQty, MaxQty, c.Qty)
+		}
+		if !validName(c.Reason, MaxReasonLen) {
+			return bad("reason must be 1-%d characters of [A-Za-z0-9._:-] (damage, miscount, ...), got %q", MaxReasonLen, truncate(c.Reason))
+		}
+		return nil
+	case KindRetire:
+		if err := needRequest(); err != nil {
+			return err
+		}
+		return checkSKU(c.SKU)
 	case KindExpireHolds:
 		return nil
 	case KindSetMember, KindRemoveMember:
@@ -123,8 +142,12 @@ func Validate(c Command) error {
 }
 
 // ValidSKU reports whether s is 1-64 characters of [A-Za-z0-9._:-].
-func ValidSKU(s string) bool {
-	if len(s) == 0 || len(s) > MaxSKULen {
+func ValidSKU(s string) bool { return validName(s, MaxSKULen) }
+
+// validName reports whether s is 1-max characters of [A-Za-z0-9._:-]: a SKU id, or an
+// adjustment's reason, which reports group by.
+func validName(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -174,11 +174,14 @@ func bearer(r *http.Request) (string, bool) {
 // and become public with Config.PublicReads. A route missing here needs admin: a new route
 // is closed until someone decides otherwise (a test checks every route is listed).
 var routeRoles = map[string]Role{
-	"PUT /v1/skus/{sku}":              RoleApp,
-	"GET /v1/skus/{sku}":              RoleRead,
-	"GET /v1/skus":                    RoleRead,
-	"POST /v1/skus/{sku}/restock":     RoleApp,
-	"POST /v1/skus/{sku}/deduct":      RoleApp,
+	"PUT /v1/skus/{sku}":          RoleApp,
+	"GET /v1/skus/{sku}":          RoleRead,
+	"GET /v1/skus":                RoleRead,
+	"POST /v1/skus/{sku}/restock": RoleApp,
+	"POST /v1/skus/{sku}/deduct":  RoleApp,
+	// Correcting and retiring stock is the merchant's business, like creating it: app.
+	"POST /v1/skus/{sku}/adjust":      RoleApp,
+	"POST /v1/skus/{sku}/retire":      RoleApp,
 	"POST /v1/batch/deduct":           RoleApp,
 	"GET /v1/skus/{sku}/history":      RoleRead,
 	"GET /v1/skus/{sku}/watch":        RoleRead,

@@ -35,7 +35,7 @@ type Config struct {
 	// Join lists HTTP addresses of existing members; a new node asks them to add it. A
 	// node with existing raft state does not ask again.
 	Join []string
-	// JoinAsNonvoter joins as a learner that receives the log but does not vote.
+	// JoinAsNonvoter joins as a nonvoter that receives the log but does not vote.
 	JoinAsNonvoter bool
 
 	// Raft timing. Defaults suit a LAN: elections after about a second of silence.

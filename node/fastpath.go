@@ -68,8 +68,10 @@ func (r *rejecter) sku(name string) (fsm.SKU, bool) {
 	return s, err == nil
 }
 
+// cannotTake is false for a retired SKU: its answer is failed_precondition, which the log
+// gives.
 func cannotTake(s fsm.SKU, qty int64) bool {
-	return s.Available == 0 || s.PerUserLimit == 0 && s.Available < qty
+	return !s.Retired && (s.Available == 0 || s.PerUserLimit == 0 && s.Available < qty)
 }
 
 // firstTry reads HeaderAttempt: only an explicit "1" is a first try.

@@ -13,12 +13,41 @@ import (
 )
 
 func (n *Node) routes() http.Handler {
-	mux := http.NewServeMux()
+	mux := n.mux()
+	// Outermost first: the leader hint on every answer; request metrics (refusals
+	// included); auth before anything is read or proposed; the per-client rate limit, which
+	// keys on the identity auth found; the contract's error body for unknown routes.
+	return n.withLeaderHint(n.withMetrics(mux.ServeMux, n.withAuth(mux.ServeMux, n.withRateLimit(mux.ServeMux, n.withRouteErrors(mux.ServeMux)))))
+}
+
+// routeMux is a ServeMux that remembers the patterns registered on it, so the routes can
+// be listed where they are served (the API reference and the auth table are checked
+// against them).
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// mux registers every route of the node's configuration.
+func (n *Node) mux() *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	mux.HandleFunc("PUT /v1/skus/{sku}", n.handleCreateSKU)
 	mux.HandleFunc("GET /v1/skus/{sku}", n.handleGetSKU)
 	mux.HandleFunc("GET /v1/skus", n.handleListSKUs)
 	mux.HandleFunc("POST /v1/skus/{sku}/restock", n.handleRestock)
 	mux.HandleFunc("POST /v1/skus/{sku}/deduct", n.handleDeduct)
+	mux.HandleFunc("POST /v1/skus/{sku}/adjust", n.handleAdjust)
+	mux.HandleFunc("POST /v1/skus/{sku}/retire", n.handleRetire)
 	mux.HandleFunc("POST /v1/batch/deduct", n.handleBatchDeduct)
 	mux.HandleFunc("GET /v1/skus/{sku}/history", n.handleHistory)
 	mux.HandleFunc("GET /v1/skus/{sku}/watch", n.handleWatch)
@@ -45,10 +74,7 @@ func (n *Node) routes() http.Handler {
 			http.Redirect(w, r, "/ui/", http.StatusFound)
 		})
 	}
-	// Outermost first: the leader hint on every answer; request metrics (refusals
-	// included); auth before anything is read or proposed; the per-client rate limit, which
-	// keys on the identity auth found; the contract's error body for unknown routes.
-	return n.withLeaderHint(n.withMetrics(mux, n.withAuth(mux, n.withRateLimit(mux, n.withRouteErrors(mux)))))
+	return mux
 }
 
 // withLeaderHint names the leader on every answer, so a client learns where to send writes
@@ -80,6 +106,12 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 	}
 	if n.raft.State() != raft.Leader {
 		n.forward(w, r, body)
+		return
+	}
+	// A command of an apply level the log does not use yet would be undecodable to a member
+	// still on an older build (level.go): refuse it until every member is upgraded.
+	if need := fsm.KindLevel(cmd.Kind); need > n.fsm.Level() {
+		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, n.fsm.Level()))
 		return
 	}
 	ctx, cancel := n.requestContext(r)
@@ -132,6 +164,32 @@ func (n *Node) handleRestock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := fsm.Command{Kind: fsm.KindRestock, SKU: r.PathValue("sku"), Qty: req.Qty, RequestID: req.RequestID}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
+	})
+}
+
+func (n *Node) handleAdjust(w http.ResponseWriter, r *http.Request) {
+	var req api.AdjustRequest
+	body, err := readRequest(w, r, &req)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: fsm.KindAdjust, SKU: r.PathValue("sku"), Qty: req.Qty, Reason: req.Reason, RequestID: req.RequestID}
+	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
+		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
+	})
+}
+
+func (n *Node) handleRetire(w http.ResponseWriter, r *http.Request) {
+	var req api.RetireRequest
+	body, err := readRequest(w, r, &req)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	cmd := fsm.Command{Kind: fsm.KindRetire, SKU: r.PathValue("sku"), RequestID: req.RequestID}
 	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
 		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
 	})
@@ -322,7 +380,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		out := api.History{SKU: sku, Movements: make([]api.Movement, len(moves))}
 		for i, m := range moves {
 			out.Movements[i] = api.Movement{Index: m.Index, Seq: m.Seq, Kind: m.Kind.String(), Qty: m.Qty,
-				OrderID: m.OrderID, RequestID: m.RequestID, UserID: m.UserID, TimeMS: m.Time}
+				OrderID: m.OrderID, RequestID: m.RequestID, UserID: m.UserID, Reason: m.Reason, TimeMS: m.Time}
 		}
 		return out, err
 	})
@@ -349,7 +407,7 @@ func queryInt(s string, def, lo, hi int) (int, error) {
 
 func skuOut(s fsm.SKU, dup bool) api.SKU {
 	return api.SKU{SKU: s.SKU, Available: s.Available, Reserved: s.Reserved, Sold: s.Sold,
-		PerUserLimit: s.PerUserLimit, Version: s.Version, Duplicate: dup}
+		PerUserLimit: s.PerUserLimit, Version: s.Version, Retired: s.Retired, Duplicate: dup}
 }
 
 func orderOut(o fsm.Order, dup bool) api.Order {

@@ -226,3 +226,67 @@ func TestDecodeStrict_NamesTheJSONFieldNotTheGoType(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTP_AdjustAndRetire(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *Config) { cfg.ExpireInterval = time.Hour })
+	c.createSKU("tee", 10)
+	addr := c.nodes[0].HTTPAddr()
+	var s api.SKU
+	c.mustCall(addr, "POST", "/v1/skus/tee/adjust", api.AdjustRequest{Qty: -3, Reason: "damage", RequestID: "a1"}, &s)
+	if s.Available != 7 || s.Duplicate {
+		t.Fatalf("after adjust: %+v", s)
+	}
+	// The retry is the first answer, not a second adjustment.
+	c.mustCall(addr, "POST", "/v1/skus/tee/adjust", api.AdjustRequest{Qty: -3, Reason: "damage", RequestID: "a1"}, &s)
+	if s.Available != 7 || !s.Duplicate {
+		t.Fatalf("retry of adjust: %+v", s)
+	}
+	for _, tc := range []struct {
+		body   api.AdjustRequest
+		status int
+		code   api.Code
+	}{
+		{api.AdjustRequest{Qty: -8, Reason: "damage", RequestID: "a2"}, 409, api.InsufficientStock},
+		{api.AdjustRequest{Qty: -1, RequestID: "a3"}, 400, api.InvalidArgument},
+		{api.AdjustRequest{Qty: 0, Reason: "miscount", RequestID: "a4"}, 400, api.InvalidArgument},
+	} {
+		status, err := c.call(addr, "POST", "/v1/skus/tee/adjust", tc.body, nil)
+		if status != tc.status || errCode(err) != tc.code {
+			t.Fatalf("adjust %+v: %d %v, want %d %s", tc.body, status, err, tc.status, tc.code)
+		}
+	}
+	c.mustCall(addr, "POST", "/v1/skus/tee/retire", api.RetireRequest{RequestID: "r1"}, &s)
+	if !s.Retired || s.Available != 0 {
+		t.Fatalf("after retire: %+v", s)
+	}
+	c.mustCall(addr, "GET", "/v1/skus/tee", nil, &s)
+	if !s.Retired {
+		t.Fatalf("read of a retired sku: %+v", s)
+	}
+	// A first try of a deduction is not answered sold_out from the fast path: the SKU is
+	// retired, and the log says so.
+	if status, err := c.deductTry(addr, "tee", "d1", 1, 1); status != 409 || errCode(err) != api.FailedPrecondition {
+		t.Fatalf("deduct of a retired sku: %d %v", status, err)
+	}
+	if status, err := c.call(addr, "PUT", "/v1/skus/tee", map[string]any{"stock": 1}, nil); status != 409 || errCode(err) != api.AlreadyExists {
+		t.Fatalf("re-create of a retired sku: %d %v", status, err)
+	}
+	var h api.History
+	c.mustCall(addr, "GET", "/v1/skus/tee/history", nil, &h)
+	var got []string
+	for _, m := range h.Movements {
+		got = append(got, fmt.Sprintf("%s:%d:%s", m.Kind, m.Qty, m.Reason))
+	}
+	if strings.Join(got, ",") != "create:10:,adjust:-3:damage,retire:-7:" {
+		t.Fatalf("history %v", got)
+	}
+}
+
+// errCode is the wire code of an error call returned, or "".
+func errCode(err error) api.Code {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return ""
+}

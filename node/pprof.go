@@ -1,14 +1,11 @@
 package node
 
-import (
-	"net/http"
-	"net/http/pprof"
-)
+import "net/http/pprof"
 
 // mountPprof serves the runtime profiles at /debug/pprof/ (Config.EnablePprof). They show
 // the process's internals (goroutine stacks with request data in them), so auth puts them
 // behind the admin role.
-func mountPprof(mux *http.ServeMux) {
+func mountPprof(mux *routeMux) {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -99,7 +99,7 @@ func bindBenchFlags(c *cli) *benchFlags {
 	fs.IntVar(&f.lateBuyers, "late-buyers", 0, "sell-out: buyers that keep deducting after the sell-out (default --buyers; 0 with the flag: none)")
 	fs.StringVar(&f.prefix, "sku-prefix", "", "prefix of the run's SKU ids (default: bench-<random>-, unique per run)")
 	fs.StringVar(&f.sweep, "sweep", "", "comma list of buyer counts: run the scenario at each and print a table, e.g. 16,128,512,4096")
-	fs.StringVar(&f.chart, "chart", "", "write a PNG `file`: throughput and latency percentiles per second")
+	fs.StringVar(&f.chart, "chart", "", "write a chart `file`, PNG or SVG by its extension: throughput and latency percentiles per second")
 	fs.StringVar(&f.chartSize, "chart-size", "1200x700", "chart size WIDTHxHEIGHT in pixels")
 	fs.BoolVar(&f.noBatching, "no-batching", false, "send every Deduct as its own request (client.Config.DisableBatching) instead of batching concurrent ones")
 	fs.StringVar(&f.stockd, "stockd", "", "`path` of a stockd binary: start a fresh 3-node loopback cluster for the run, stop it after")
@@ -210,6 +210,9 @@ func (f *benchFlags) validate() error {
 	if _, err := fmt.Sscanf(f.chartSize, "%dx%d", &f.chartW, &f.chartH); err != nil ||
 		f.chartW < 320 || f.chartW > 4000 || f.chartH < 240 || f.chartH > 3000 {
 		return fmt.Errorf("--chart-size must be WIDTHxHEIGHT within 320x240..4000x3000, got %q", f.chartSize)
+	}
+	if f.chart != "" && chartFormat(f.chart) == "" {
+		return fmt.Errorf("--chart must name a .png or .svg file, got %q", f.chart)
 	}
 	if f.stockdWait <= 0 || f.stockdWait > 5*time.Minute {
 		return fmt.Errorf("--stockd-wait must be 1ns..5m, got %v", f.stockdWait)

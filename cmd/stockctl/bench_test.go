@@ -40,6 +40,7 @@ func TestBench_FlagErrorsNameTheFlag(t *testing.T) {
 		{"--sweep 16,x", "--sweep"},
 		{"--sweep 16,0", "--sweep"},
 		{"--chart-size 10x10", "--chart-size"},
+		{"--chart run.gif", "--chart"},
 		{"--timeout 0s", "--timeout"},
 		{"--per-user-limit -1", "--per-user-limit"},
 		{"--buyers", "-buyers"}, // missing value: the flag package's message
@@ -155,7 +156,7 @@ func TestBench_ChartIsAPNGOfTheRequestedSize(t *testing.T) {
 	for _, size := range [][2]int{{1200, 700}, {320, 240}} {
 		for _, r := range []*benchResult{sampleResult(false), sampleResult(true), {Scenario: scenarioJSON{Mode: modeDeduct}}} {
 			var b bytes.Buffer
-			if err := writeChart(&b, r, size[0], size[1]); err != nil {
+			if err := writeChart(&b, "png", r, size[0], size[1]); err != nil {
 				t.Fatal(err)
 			}
 			img, err := png.Decode(&b)
@@ -167,12 +168,53 @@ func TestBench_ChartIsAPNGOfTheRequestedSize(t *testing.T) {
 			}
 		}
 	}
-	path := filepath.Join(t.TempDir(), "c.png")
-	if err := writeChartFile(path, sampleResult(false), 640, 480); err != nil {
+	dir := t.TempDir()
+	if err := writeChartFile(filepath.Join(dir, "c.png"), sampleResult(false), 640, 480); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeChartFile(filepath.Join(t.TempDir(), "no", "such", "dir.png"), sampleResult(false), 640, 480); err == nil || !strings.Contains(err.Error(), "--chart") {
+	if err := writeChartFile(filepath.Join(dir, "no", "such", "dir.png"), sampleResult(false), 640, 480); err == nil || !strings.Contains(err.Error(), "--chart") {
 		t.Fatalf("unwritable chart: %v, want an error naming --chart", err)
+	}
+	if err := writeChartFile(filepath.Join(dir, "c.gif"), sampleResult(false), 640, 480); err == nil || !strings.Contains(err.Error(), ".svg") {
+		t.Fatalf("a .gif chart: %v, want an error naming the formats", err)
+	}
+}
+
+// An .svg path gets an SVG with the axes' labels as text, the size asked for.
+func TestBench_ChartSVG(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.svg")
+	if err := writeChartFile(path, sampleResult(false), 800, 600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svg := string(b)
+	for _, want := range []string{"<svg", `width="600pt"`, `height="450pt"`, "ops/s", "latency (ms)", "time (s)", "p99"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("the SVG has no %q", want)
+		}
+	}
+}
+
+// The last second of a run is cut short by its end: its count is not a rate and is not
+// plotted as one, so the throughput line does not fall to it; its latencies are plotted.
+func TestBench_ChartLeavesOutThePartialLastSecond(t *testing.T) {
+	pts := append(sampleResult(false).Timeline, timelinePoint{Second: 2, OK: 300, Rejected: 2, P50ms: 4, P90ms: 7, P99ms: 15})
+	rates, latencies := chartSeries(pts)
+	for _, s := range rates {
+		if len(s.xys) != 2 || s.xys[1].X != 1 {
+			t.Fatalf("%s: %v, want seconds 0 and 1 only", s.name, s.xys)
+		}
+	}
+	if ok := rates[0].xys; ok[0].Y != 25000 || ok[1].Y != 25000 {
+		t.Fatalf("ok/s %v", ok)
+	}
+	for _, s := range latencies {
+		if len(s.xys) != 3 {
+			t.Fatalf("%s: %v, want all three seconds", s.name, s.xys)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,7 +30,8 @@ const defaultEndpoints = "127.0.0.1:4001"
 const globalHelp = `global flags (every cluster command):
   --endpoints  comma-separated node addresses, or a DNS name with one record per node
                (default $` + envEndpoints + `, else ` + defaultEndpoints + `)
-  --json       print JSON for scripts instead of tables
+  --json       print JSON for scripts instead of tables; a failure prints
+               {"error": {"code", "message", "exit_status"}} on stderr
   --timeout    give up after this long (default 10s)
   --token      bearer token (default $` + envToken + `)
   --cacert, --cert, --key   TLS: CA to trust, client certificate and key`
@@ -67,9 +69,11 @@ func group(name, summary string, subs []sub) command {
 				return s.run(args[1:], stdout, stderr)
 			}
 		}
-		fmt.Fprintf(stderr, "stockctl %s: unknown subcommand %q\n\n", name, args[0])
-		groupUsage(stderr)
-		return errUsage
+		names := make([]string, len(subs))
+		for i, s := range subs {
+			names[i] = s.name
+		}
+		return unknown(name, "subcommand", args[0], names)
 	}}
 }
 
@@ -88,7 +92,13 @@ type cli struct {
 	cert, key string
 
 	help func() // prints the full usage to stdout
+
+	// untimed lets --timeout 0 mean "no limit" (watch); elsewhere it is a usage error.
+	untimed bool
 }
+
+// endpointResolver resolves DNS names in --endpoints; nil is the system's resolver.
+var endpointResolver client.Resolver
 
 // newCLI makes the flag set of "stockctl <name>": usage is the synopsis line, help the
 // description and examples shown by --help.
@@ -150,6 +160,9 @@ func (c *cli) parse(args []string, minPos, maxPos int) ([]string, error) {
 	if c.token == "" {
 		c.token = os.Getenv(envToken)
 	}
+	if c.timeout <= 0 && !c.untimed {
+		return nil, c.usageError("--timeout must be more than 0 (for example 10s or 1m), got %v", c.timeout)
+	}
 	switch {
 	case len(pos) < minPos:
 		return nil, c.usageError("missing argument: want %d, got %d", minPos, len(pos))
@@ -166,17 +179,16 @@ func (c *cli) isSet(name string) bool {
 	return set
 }
 
-// usageError prints what was wrong and where to read more, and returns errUsage (exit 2).
+// usageError says what was wrong (exit status 2); run prints it.
 func (c *cli) usageError(format string, args ...any) error {
-	fmt.Fprintf(c.stderr, "stockctl %s: %s\nRun 'stockctl %s --help' for usage and examples.\n", c.name, fmt.Sprintf(format, args...), c.name)
-	return errUsage
+	return &usageErr{cmd: c.name, msg: fmt.Sprintf(format, args...)}
 }
 
 // client connects as the global flags say. A bad flag value is a usage error naming the
 // flag.
 func (c *cli) client() (*client.Client, error) {
 	// One command makes one call: batching concurrent calls would only change the route.
-	cfg := client.Config{Token: c.token, DisableBatching: true}
+	cfg := client.Config{Token: c.token, DisableBatching: true, Resolver: endpointResolver}
 	for _, e := range strings.Split(c.endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			cfg.Endpoints = append(cfg.Endpoints, e)
@@ -194,7 +206,9 @@ func (c *cli) client() (*client.Client, error) {
 	}
 	cl, err := client.New(cfg)
 	if err != nil {
-		return nil, c.usageError("--endpoints %q: %v", c.endpoints, err)
+		// The flag is well formed (Validate said so): a name that does not resolve is the
+		// network's answer now, a runtime error, not a usage one.
+		return nil, fmt.Errorf("cannot resolve --endpoints %s: %v", c.endpoints, err)
 	}
 	return cl, nil
 }
@@ -243,11 +257,26 @@ func (c *cli) connect() (cl *client.Client, ctx context.Context, done func(), er
 
 // explain adds a hint to an error the user can act on.
 func (c *cli) explain(err error) error {
-	if exitCode(err) == exitUnavailable {
-		return fmt.Errorf("%w\nIs a node running at --endpoints %s? (exit status %d: unavailable)", err, c.endpoints, exitUnavailable)
+	switch {
+	case exitCode(err) != exitUnavailable:
+		return err
+	case errors.Is(err, client.ErrNotSent):
+		return &hinted{err, fmt.Sprintf("Is a node running at --endpoints %s? Nothing was sent, so running the command again is safe. (exit status %d: unavailable)", c.endpoints, exitUnavailable)}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &hinted{err, fmt.Sprintf("No definite answer within --timeout %v: the cluster may have no leader or be overloaded (stockctl cluster status), or the command needs a longer --timeout. (exit status %d: unavailable)", c.timeout, exitUnavailable)}
 	}
-	return err
+	return &hinted{err, fmt.Sprintf("Is the cluster at --endpoints %s up and does it have a leader? (exit status %d: unavailable)", c.endpoints, exitUnavailable)}
 }
+
+// hinted is an error with advice for a person, printed on the next line; --json leaves the
+// advice out.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() + "\n" + h.hint }
+func (h *hinted) Unwrap() error { return h.err }
 
 // print writes v as indented JSON with --json, else as the table rows give it.
 func (c *cli) print(v any, header string, rows [][]string) error {

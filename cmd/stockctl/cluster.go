@@ -18,10 +18,10 @@ var clusterCommand = group("cluster", "show and change the cluster's membership"
 
 func runClusterStatus(args []string, stdout, stderr io.Writer) error {
 	c := newCLI("cluster status", "cluster status [flags]", `
-Lists the members as the leader sees them: role, voter or learner, applied log index,
+Lists the members as the leader sees them: role, voter or nonvoter, applied log index,
 milliseconds since each heard from the leader, and the version each runs (as it reports
 it: during a rolling upgrade, the members not yet upgraded). A member that does not
-answer shows role "unknown" and version "-".
+answer shows role "unknown", applied index "-" and version "-".
 
 examples:
   stockctl cluster status
@@ -52,7 +52,13 @@ examples:
 		if n.LastContactMS >= 0 {
 			contact = strconv.FormatInt(n.LastContactMS, 10) + "ms"
 		}
-		rows = append(rows, []string{n.ID, dash(n.HTTPAddr), n.RaftAddr, n.Role, n.Suffrage, strconv.FormatUint(n.AppliedIndex, 10), contact,
+		// A member the leader cannot reach reports nothing: its applied index is unknown,
+		// and 0 would read as an empty log.
+		applied := "-"
+		if n.Role != api.RoleUnknown {
+			applied = strconv.FormatUint(n.AppliedIndex, 10)
+		}
+		rows = append(rows, []string{n.ID, dash(n.HTTPAddr), n.RaftAddr, n.Role, n.Suffrage, applied, contact,
 			version.Label(n.Version, n.Revision)})
 	}
 	return writeTable(stdout, "ID\tHTTP\tRAFT\tROLE\tSUFFRAGE\tAPPLIED\tLAST CONTACT\tVERSION", rows)
@@ -61,7 +67,7 @@ examples:
 func runClusterJoin(args []string, stdout, stderr io.Writer) error {
 	c := newCLI("cluster join", "cluster join --id ID --raft-addr HOST:PORT --http-addr HOST:PORT [--nonvoter] [flags]", `
 Adds a node that is already running (started without --bootstrap or --join) to the
-cluster, as a voter or, with --nonvoter, a learner that receives the log but does not vote.
+cluster, as a voter or, with --nonvoter, a nonvoter that receives the log but does not vote.
 Joining a member that is already there with the same addresses succeeds.
 
 examples:
@@ -71,7 +77,7 @@ examples:
 	c.fs.StringVar(&req.ID, "id", "", "the new member's id (required)")
 	c.fs.StringVar(&req.RaftAddr, "raft-addr", "", "its raft address, host:port (required)")
 	c.fs.StringVar(&req.HTTPAddr, "http-addr", "", "its HTTP API address, host:port (required)")
-	c.fs.BoolVar(&req.Nonvoter, "nonvoter", false, "join as a learner, without a vote")
+	c.fs.BoolVar(&req.Nonvoter, "nonvoter", false, "join as a nonvoter, without a vote")
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/client"
@@ -54,4 +55,49 @@ func exitCode(err error) int {
 		return exitUnavailable
 	}
 	return exitError
+}
+
+// jsonError is what a failed command prints on stderr with --json: the API's error body
+// ({"error": {"code", "message"}}), with the exit status, and the request id of a mutation
+// whose outcome is unknown or that was not sent. Codes are the API's; failures that never
+// got an answer have "unavailable" or "timeout", wrong arguments "invalid_argument", the
+// rest "error".
+type jsonError struct {
+	Code       string `json:"code"`
+	Message    string `json:"message"`
+	ExitStatus int    `json:"exit_status"`
+	RequestID  string `json:"request_id,omitempty"`
+}
+
+func writeJSONError(w io.Writer, err error, status int) {
+	e := jsonError{Code: string(client.Code(err)), Message: err.Error(), ExitStatus: status}
+	var ae *api.Error
+	var h *hinted
+	switch {
+	case errors.As(err, &ae) && ae.Message != "":
+		e.Message = ae.Message
+	case errors.As(err, &h):
+		e.Message = h.err.Error()
+	}
+	if e.Code == "" {
+		switch {
+		case errors.Is(err, errUsage):
+			e.Code = string(api.InvalidArgument)
+		case errors.Is(err, context.DeadlineExceeded):
+			e.Code = string(api.Timeout)
+		case status == exitUnavailable:
+			e.Code = "unavailable"
+		default:
+			e.Code = "error"
+		}
+	}
+	var gu *client.GaveUpError
+	var ue *client.UnreachableError
+	switch {
+	case errors.As(err, &gu):
+		e.RequestID = gu.RequestID
+	case errors.As(err, &ue):
+		e.RequestID = ue.RequestID
+	}
+	_ = writeJSON(w, map[string]jsonError{"error": e})
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,6 +46,19 @@ func fakeCluster(t *testing.T) string {
 			s.Available, s.Version = 147, 15
 			reply(w, 200, s)
 		},
+		"POST /v1/skus/tee/adjust": func(w http.ResponseWriter, r *http.Request) {
+			s := tee
+			s.Available, s.Version = 94, 13
+			reply(w, 200, s)
+		},
+		"POST /v1/skus/tee/retire": func(w http.ResponseWriter, r *http.Request) {
+			s := tee
+			s.Available, s.Reserved, s.Sold, s.Version, s.Retired = 0, 0, 3, 17, true
+			reply(w, 200, s)
+		},
+		"POST /v1/skus/cap/retire": func(w http.ResponseWriter, r *http.Request) {
+			fail(w, api.FailedPrecondition, `sku "cap" has 2 units held by orders; confirm, cancel or let them expire before retiring it`)
+		},
 		"POST /v1/skus/tee/deduct": func(w http.ResponseWriter, r *http.Request) {
 			reply(w, 200, api.DeductResponse{Remaining: 96})
 		},
@@ -52,6 +67,7 @@ func fakeCluster(t *testing.T) string {
 				{Index: 9, Seq: 1, Kind: "create", Qty: 100, TimeMS: 1731299000000},
 				{Index: 10, Seq: 2, Kind: "deduct", Qty: -1, RequestID: "r-1", UserID: "bob", TimeMS: 1731299100000},
 				{Index: 12, Seq: 3, Kind: "reserve", Qty: -2, OrderID: "o-1", UserID: "ann", TimeMS: 1731299400000},
+				{Index: 13, Seq: 4, Kind: "adjust", Qty: -3, RequestID: "count-1", Reason: "damage", TimeMS: 1731299500000},
 			}})
 		},
 		"POST /v1/orders": func(w http.ResponseWriter, r *http.Request) { reply(w, 201, order) },
@@ -136,6 +152,9 @@ func TestGolden_TablesAndJSON(t *testing.T) {
 		{"sku_list_json", "sku list --json"},
 		{"sku_restock", "sku restock tee --qty 50"},
 		{"sku_history", "sku history tee"},
+		{"sku_adjust", "sku adjust tee --qty -3 --reason damage"},
+		{"sku_retire", "sku retire tee"},
+		{"sku_retire_json", "sku retire tee --json"},
 		{"deduct", "deduct tee --user ann"},
 		{"deduct_json", "deduct tee --user ann --json"},
 		{"order_reserve", "order reserve o-1 --user ann --line tee:2 --line cap"},
@@ -148,6 +167,9 @@ func TestGolden_TablesAndJSON(t *testing.T) {
 		{"cluster_transfer", "cluster transfer-leader --to n2"},
 		{"help_deduct", "deduct --help"},
 		{"help_sku", "sku --help"},
+		{"help", "--help"},
+		{"help_sku", "help sku"},
+		{"sku_create", "sku create tee --stock 100 --per-user-limit 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := stockctl(strings.Fields(tc.args)...)
@@ -172,6 +194,59 @@ func TestGolden_TablesAndJSON(t *testing.T) {
 	}
 }
 
+// TestGolden_Errors pins what a failing command prints on stderr, in text and with --json.
+func TestGolden_Errors(t *testing.T) {
+	fakeCluster(t)
+	endpointResolver = noSuchHost{}
+	t.Cleanup(func() { endpointResolver = nil })
+	for _, tc := range []struct {
+		name string
+		args string
+		code int
+	}{
+		{"err_unknown_command", "clustr status", exitUsage},
+		{"err_unknown_command_far", "frobnicate", exitUsage},
+		{"err_unknown_subcommand", "sku craete tee", exitUsage},
+		{"err_usage_json", "sku create tee --json", exitUsage},
+		{"err_not_found", "sku get gone", exitNotFound},
+		{"err_not_found_json", "sku get gone --json", exitNotFound},
+		{"err_rejected_json", "deduct cap --user ann --json", exitRejected},
+		{"err_timeout_zero", "sku get tee --timeout 0", exitUsage},
+		{"err_unreachable", "sku restock tee --qty 1 --request-id r-9 --endpoints 127.0.0.1:1", exitUnavailable},
+		{"err_unreachable_json", "sku restock tee --qty 1 --request-id r-9 --endpoints 127.0.0.1:1 --json", exitUnavailable},
+		{"err_dns", "sku get tee --endpoints flashstock.invalid:4001", exitError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := stockctl(strings.Fields(tc.args)...)
+			if code != tc.code || out != "" {
+				t.Fatalf("stockctl %s: exit %d, want %d; stdout %q", tc.args, code, tc.code, out)
+			}
+			golden := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(golden, []byte(errs), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if errs != string(want) {
+				t.Errorf("stockctl %s: stderr differs from %s (go test -update rewrites it)\n--- got\n%s--- want\n%s", tc.args, golden, errs, want)
+			}
+		})
+	}
+}
+
+// noSuchHost answers every DNS lookup as the name not existing, as a resolver does for a
+// typo, without asking the network.
+type noSuchHost struct{}
+
+func (noSuchHost) LookupHost(_ context.Context, host string) ([]string, error) {
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
 func TestExitCodes(t *testing.T) {
 	fakeCluster(t)
 	for _, tc := range []struct {
@@ -194,7 +269,15 @@ func TestExitCodes(t *testing.T) {
 		{"sku create tee --stock -3", exitUsage, "--stock must be 0 or more"},
 		{"sku create tee --stock ten", exitUsage, `invalid value "ten" for flag -stock`},
 		{"sku restock tee", exitUsage, "--qty must be a positive"},
+		{"sku adjust tee --reason damage", exitUsage, "--qty must be a non-zero"},
+		{"sku adjust tee --qty -1", exitUsage, "--reason is required"},
+		{"sku retire cap", exitRejected, "held by orders"},
 		{"sku list --limit 0", exitUsage, "--limit must be 1..1000"},
+		{"sku create tee --stock 1 --per-user-limit -1", exitUsage, "--per-user-limit must be 0"},
+		{"sku create tee --stock 1 --limit -1", exitUsage, "--per-user-limit must be 0"},
+		{"help", exitOK, ""},
+		{"help cluster", exitOK, ""},
+		{"sku get tee --endpoints 127.0.0.1:1,127.0.0.1:2", exitUnavailable, "cannot reach any endpoint"},
 		{"deduct tee", exitUsage, "--user is required"},
 		{"deduct tee --user ann --qty 0", exitUsage, "--qty must be a positive"},
 		{"order reserve o-1 --user ann", exitUsage, "--line is required"},

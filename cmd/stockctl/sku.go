@@ -14,6 +14,8 @@ var skuCommand = group("sku", "create, read, restock and watch SKUs", []sub{
 	{"get", "show a SKU's stock", runSKUGet},
 	{"list", "list SKUs", runSKUList},
 	{"restock", "add units to a SKU", runSKURestock},
+	{"adjust", "correct a SKU's available units, with a reason (damage, miscount, ...)", runSKUAdjust},
+	{"retire", "take a SKU out of sale for good, writing off what is available", runSKURetire},
 	{"history", "show a SKU's ledger of stock movements", runSKUHistory},
 	{"watch", "print a SKU's state now and after every change", runSKUWatch},
 })
@@ -27,7 +29,11 @@ func skuRows(skus ...api.SKU) [][]string {
 		if s.PerUserLimit > 0 {
 			limit = strconv.FormatInt(s.PerUserLimit, 10)
 		}
-		rows = append(rows, []string{s.SKU, i64(s.Available), i64(s.Reserved), i64(s.Sold), limit, strconv.FormatUint(s.Version, 10)})
+		name := s.SKU
+		if s.Retired {
+			name += " (retired)"
+		}
+		rows = append(rows, []string{name, i64(s.Available), i64(s.Reserved), i64(s.Sold), limit, strconv.FormatUint(s.Version, 10)})
 	}
 	return rows
 }
@@ -43,14 +49,16 @@ func (c *cli) positive(flag string, v int64) error {
 }
 
 func runSKUCreate(args []string, stdout, stderr io.Writer) error {
-	c := newCLI("sku create", "sku create <sku> --stock N [--limit K] [flags]", `
-Creates a SKU with N units available. --limit caps the units one user may buy (0: no cap).
+	c := newCLI("sku create", "sku create <sku> --stock N [--per-user-limit K] [flags]", `
+Creates a SKU with N units available. --per-user-limit caps the units one user may buy or
+hold (0: no cap); --limit is the same flag.
 
 examples:
   stockctl sku create tee-red-m --stock 100
-  stockctl sku create sneaker-42 --stock 5 --limit 1 --json`, stdout, stderr)
+  stockctl sku create sneaker-42 --stock 5 --per-user-limit 1 --json`, stdout, stderr)
 	stock := c.fs.Int64("stock", 0, "initial units available (required; 0 allowed)")
-	limit := c.fs.Int64("limit", 0, "per-user limit (0: none)")
+	limit := c.fs.Int64("per-user-limit", 0, "units one user may buy or hold (0: no cap); the API's per_user_limit")
+	c.fs.Int64Var(limit, "limit", 0, "the same as --per-user-limit")
 	pos, err := c.parse(args, 1, 1)
 	if err != nil {
 		return err
@@ -62,7 +70,7 @@ examples:
 		return c.usageError("--stock must be 0 or more, got %d", *stock)
 	}
 	if *limit < 0 {
-		return c.usageError("--limit must be 0 (none) or more, got %d", *limit)
+		return c.usageError("--per-user-limit must be 0 (none) or more, got %d", *limit)
 	}
 	cl, ctx, done, err := c.connect()
 	if err != nil {
@@ -178,6 +186,69 @@ examples:
 	return c.print(s, skuHeader, skuRows(s))
 }
 
+func runSKUAdjust(args []string, stdout, stderr io.Writer) error {
+	c := newCLI("sku adjust", "sku adjust <sku> --qty N --reason R [--request-id ID] [flags]", `
+Corrects a SKU's available units by N, negative or positive, when the count in the system is
+wrong: units damaged or lost, a miscount, units found. The ledger keeps the reason (1-64
+characters of [A-Za-z0-9._:-]). Taking more units than are available is refused (exit
+status 4): units held by orders or sold are not adjusted. Rerunning with the same
+--request-id applies it at most once.
+
+examples:
+  stockctl sku adjust tee-red-m --qty -3 --reason damage
+  stockctl sku adjust tee-red-m --qty 2 --reason miscount --request-id count-2024-11-12`, stdout, stderr)
+	qty := c.fs.Int64("qty", 0, "units to add (positive) or take away (negative); required")
+	reason := c.fs.String("reason", "", "why: damage, miscount, lost, found, ... (required)")
+	reqID := c.fs.String("request-id", "", "idempotency key (default: a random one)")
+	pos, err := c.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if *qty == 0 {
+		return c.usageError("--qty must be a non-zero number of units, got 0")
+	}
+	if *reason == "" {
+		return c.usageError("--reason is required (damage, miscount, ...)")
+	}
+	cl, ctx, done, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer done()
+	s, err := cl.Adjust(ctx, pos[0], *qty, *reason, client.WithRequestID(*reqID))
+	if err != nil {
+		return c.explain(err)
+	}
+	return c.print(s, skuHeader, skuRows(s))
+}
+
+func runSKURetire(args []string, stdout, stderr io.Writer) error {
+	c := newCLI("sku retire", "sku retire <sku> [--request-id ID] [flags]", `
+Takes a SKU out of sale for good. Units still available are written off (a "retire"
+movement in the ledger); orders holding units of it must be confirmed, cancelled or expired
+first (else exit status 4). A retired SKU stays readable, with its history, but takes no
+stock and sells nothing, and its id is not reused.
+
+examples:
+  stockctl sku retire tee-red-m
+  stockctl sku retire tee-red-m --json`, stdout, stderr)
+	reqID := c.fs.String("request-id", "", "idempotency key (default: a random one)")
+	pos, err := c.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	cl, ctx, done, err := c.connect()
+	if err != nil {
+		return err
+	}
+	defer done()
+	s, err := cl.Retire(ctx, pos[0], client.WithRequestID(*reqID))
+	if err != nil {
+		return c.explain(err)
+	}
+	return c.print(s, skuHeader, skuRows(s))
+}
+
 func runSKUHistory(args []string, stdout, stderr io.Writer) error {
 	c := newCLI("sku history", "sku history <sku> [--limit N] [flags]", `
 Shows the ledger of a SKU: every movement of stock with the order or request behind it,
@@ -209,9 +280,9 @@ examples:
 	rows := make([][]string, 0, len(h.Movements))
 	for _, m := range h.Movements {
 		rows = append(rows, []string{strconv.FormatUint(m.Index, 10), m.Kind, fmt.Sprintf("%+d", m.Qty),
-			dash(m.OrderID), dash(m.RequestID), dash(m.UserID), msTime(m.TimeMS)})
+			dash(m.OrderID), dash(m.RequestID), dash(m.UserID), dash(m.Reason), msTime(m.TimeMS)})
 	}
-	return c.print(h, "INDEX\tKIND\tQTY\tORDER\tREQUEST\tUSER\tTIME", rows)
+	return c.print(h, "INDEX\tKIND\tQTY\tORDER\tREQUEST\tUSER\tREASON\tTIME", rows)
 }
 
 func dash(s string) string {
@@ -231,7 +302,7 @@ examples:
   stockctl sku watch tee-red-m
   stockctl sku watch tee-red-m --json --count 10 | jq .available`, stdout, stderr)
 	count := c.fs.Int("count", 0, "stop after this many states (0: until Ctrl-C)")
-	c.timeout = 0
+	c.timeout, c.untimed = 0, true
 	pos, err := c.parse(args, 1, 1)
 	if err != nil {
 		return err

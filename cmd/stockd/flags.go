@@ -101,7 +101,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "start a new cluster with this node as its first member (ignored once the node has data)")
 	fs.Var(&o.join, "join", "comma list of HTTP `addrs` of existing members to join through (ignored once the node has data)")
-	fs.BoolVar(&o.joinAsNonvoter, "join-as-nonvoter", false, "join as a learner that receives the log but does not vote")
+	fs.BoolVar(&o.joinAsNonvoter, "join-as-nonvoter", false, "join as a nonvoter that receives the log but does not vote")
 
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", d.HeartbeatTimeout, "raft: follower silence before it starts an election")
 	fs.DurationVar(&o.electionTimeout, "election-timeout", d.ElectionTimeout, "raft: candidate silence before it tries again")

@@ -120,7 +120,7 @@
     const voters = nodes.filter((n) => n.suffrage !== 'nonvoter').length;
     const down = nodes.filter((n) => n.role === 'unknown').length;
     $('members').textContent = String(nodes.length);
-    $('members-sub').textContent = `${voters} voter${voters === 1 ? '' : 's'}, ${nodes.length - voters} learner${nodes.length - voters === 1 ? '' : 's'}` +
+    $('members-sub').textContent = `${voters} voter${voters === 1 ? '' : 's'}, ${nodes.length - voters} nonvoter${nodes.length - voters === 1 ? '' : 's'}` +
       (down ? `, ${down} unreachable` : '');
     $('members-sub').className = 'sub' + (down ? ' bad' : '');
     $('applied').textContent = num(maxApplied);
@@ -155,7 +155,7 @@
       tr.append(
         cell(n.id + (isLeader ? ' \u2605' : ''), '', isLeader ? `${n.id}, the leader` : undefined),
         badgeCell(down ? 'unknown' : n.role, down ? 'unreachable' : n.role),
-        cell(n.suffrage === 'nonvoter' ? 'learner' : 'voter'),
+        cell(n.suffrage === 'nonvoter' ? 'nonvoter' : 'voter'),
         cell(n.http_addr || '—', 'addr mono'),
         cell(n.raft_addr || '—', 'addr mono'),
         cell(down ? '—' : num(n.applied_index), 'num'),
