@@ -170,57 +170,6 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(tok), true
 }
 
-// routeRoles is the role each route needs when auth is on. Reads are listed as RoleRead
-// and become public with Config.PublicReads. A route missing here needs admin: a new route
-// is closed until someone decides otherwise (a test checks every route is listed).
-var routeRoles = map[string]Role{
-	"PUT /v1/skus/{sku}":          RoleApp,
-	"GET /v1/skus/{sku}":          RoleRead,
-	"GET /v1/skus":                RoleRead,
-	"POST /v1/skus/{sku}/restock": RoleApp,
-	"POST /v1/skus/{sku}/deduct":  RoleApp,
-	// Correcting and retiring stock is the merchant's business, like creating it: app.
-	"POST /v1/skus/{sku}/adjust":      RoleApp,
-	"POST /v1/skus/{sku}/retire":      RoleApp,
-	"POST /v1/batch/deduct":           RoleApp,
-	"GET /v1/skus/{sku}/history":      RoleRead,
-	"GET /v1/skus/{sku}/watch":        RoleRead,
-	"POST /v1/orders":                 RoleApp,
-	"GET /v1/orders/{id}":             RoleRead,
-	"POST /v1/orders/{id}/{action}":   RoleApp,
-	"GET /v1/cluster":                 RoleRead,
-	"GET /v1/cluster/self":            RoleRead,
-	"POST /v1/cluster/members":        RoleAdmin,
-	"DELETE /v1/cluster/members/{id}": RoleAdmin,
-	"POST /v1/cluster/leader":         RoleAdmin,
-	"GET /v1/backup":                  RoleAdmin,
-	"GET /v1/debug/state":             RoleRead,
-	"GET /healthz":                    RoleNone, // probes carry no token
-	"GET /readyz":                     RoleNone,
-	"GET /metrics":                    RoleRead,
-	"/debug/pprof/":                   RoleAdmin,
-	"/debug/pprof/cmdline":            RoleAdmin,
-	"/debug/pprof/profile":            RoleAdmin,
-	"/debug/pprof/symbol":             RoleAdmin,
-	"/debug/pprof/trace":              RoleAdmin,
-	// A browser cannot attach a bearer token to loading a page; the files hold no data, and
-	// the API calls the page makes carry the token it asks for.
-	"/ui/":     RoleNone,
-	"GET /{$}": RoleNone, // the redirect to /ui/
-}
-
-// roleFor is the role a matched route pattern needs under this node's settings.
-func (n *Node) roleFor(pattern string) Role {
-	role, ok := routeRoles[pattern]
-	if !ok {
-		role = RoleAdmin
-	}
-	if role == RoleRead && n.cfg.PublicReads {
-		role = RoleNone
-	}
-	return role
-}
-
 type identityKey struct{}
 
 // identity is who made a request, as far as auth knows: the token entry's name, or "".
@@ -233,21 +182,12 @@ var (
 	errUnauthenticated = &api.Error{Code: api.Unauthorized, Message: "a valid bearer token is required (Authorization: Bearer <token>)"}
 )
 
-// withAuth checks the bearer token before anything else happens to a request, proposals
-// included (auth is never a question for apply). A missing or unknown token is 401; a
-// valid token whose role is too weak for the route is 403 — both with code unauthorized,
-// so clients need only the code. Unmatched routes pass on to the 404 answer.
-func (n *Node) withAuth(mux *http.ServeMux, h http.Handler) http.Handler {
-	if n.cfg.Auth == nil {
-		return h
-	}
+// authorize checks the bearer token before anything else happens to a request of a route
+// that needs role need, proposals included (auth is never a question for apply). A missing
+// or unknown token is 401; a valid token whose role is too weak for the route is 403 — both
+// with code unauthorized, so clients need only the code.
+func (n *Node) authorize(need Role, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, pattern := mux.Handler(r)
-		if pattern == "" {
-			h.ServeHTTP(w, r)
-			return
-		}
-		need := n.roleFor(pattern)
 		tok, hasTok := bearer(r)
 		var entry tokenEntry
 		known := false

@@ -102,24 +102,29 @@ func TestTokens_LookupFindsTheRole(t *testing.T) {
 	}
 }
 
-// TestRouteRoles_EveryRouteIsDecided lists the routes a node serves with every option on:
-// a route without a decided role would silently need admin.
-func TestRouteRoles_EveryRouteIsDecided(t *testing.T) {
-	patterns := allRoutes()
-	for _, p := range patterns {
-		if _, ok := routeRoles[p]; !ok {
-			t.Errorf("route %q has no role in routeRoles", p)
+// TestRouteTable_OneEntryPerPattern: the table is the only list of routes, so a pattern
+// listed twice would be a second, contradicting rule (ServeMux would also panic at start).
+func TestRouteTable_OneEntryPerPattern(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range allRoutes() {
+		if seen[p] {
+			t.Errorf("route %q is listed twice", p)
 		}
+		seen[p] = true
 	}
-	if len(patterns) < 20 {
-		t.Fatalf("found only %d routes", len(patterns))
+	if len(seen) < 20 {
+		t.Fatalf("found only %d routes", len(seen))
 	}
 }
 
-// allRoutes are the patterns a node registers with pprof and the dashboard on.
+// allRoutes are the patterns a node serves with pprof and the dashboard on.
 func allRoutes() []string {
 	n := &Node{cfg: Config{EnablePprof: true, UI: http.NotFoundHandler()}}
-	return n.mux().patterns
+	var out []string
+	for _, rt := range n.routeTable() {
+		out = append(out, rt.pattern)
+	}
+	return out
 }
 
 func TestAuth_RolesThroughFollowersAndInternalCalls(t *testing.T) {

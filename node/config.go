@@ -78,7 +78,7 @@ type Config struct {
 	// HTTPTLS (the function) for a pair made from PEM files.
 	HTTPTLS, HTTPClientTLS *tls.Config
 
-	// Auth, when set, requires bearer tokens with the roles of routeRoles (auth.go); when
+	// Auth, when set, requires bearer tokens with the roles of routeTable (routes.go); when
 	// nil the API is open. Every member must be given the same tokens.
 	Auth *Tokens
 	// PublicReads lets reads (SKUs, orders, history, watch, cluster view, metrics, the UI)

@@ -199,39 +199,6 @@ func readJSON(resp *http.Response, out any) *api.Error {
 	return &api.Error{Code: api.Internal, Message: fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, body)}
 }
 
-// routeErrors turns the mux's plain-text 404 and 405 answers into the contract's error
-// body: every non-2xx answer carries one.
-type routeErrors struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *routeErrors) WriteHeader(status int) {
-	r.status = status
-}
-
-func (r *routeErrors) Write(b []byte) (int, error) { return len(b), nil }
-
-func (n *Node) withRouteErrors(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		rec := &routeErrors{ResponseWriter: w, status: http.StatusNotFound}
-		mux.ServeHTTP(rec, r)
-		if rec.status == http.StatusMethodNotAllowed {
-			if allow := rec.Header().Get("Allow"); allow != "" {
-				w.Header().Set("Allow", allow)
-			}
-			w.Header().Del("X-Content-Type-Options")
-			writeJSON(w, http.StatusMethodNotAllowed, api.ErrorBody{Error: api.Errorf(api.MethodNotAllowed, "method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, w.Header().Get("Allow"))})
-			return
-		}
-		writeJSON(w, http.StatusNotFound, api.ErrorBody{Error: api.Errorf(api.NotFound, "no route %s %s", r.Method, r.URL.Path)})
-	})
-}
-
 // setReadHeaders says how fresh the state behind a read is.
 func (n *Node) setReadHeaders(w http.ResponseWriter) {
 	w.Header().Set(api.HeaderAppliedIndex, strconv.FormatUint(n.fsm.AppliedIndex(), 10))

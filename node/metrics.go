@@ -255,25 +255,6 @@ func (s *statusRecorder) Flush() {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// withMetrics counts and times every request by its route pattern (never the raw path,
-// whose SKU ids would make the series unbounded).
-func (n *Node) withMetrics(mux *http.ServeMux, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, route := mux.Handler(r)
-		if route == "" {
-			route = "unmatched"
-		}
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		h.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		n.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-		n.metrics.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
-	})
-}
-
 // countResult records the leader's answer to a command; fastPath says the answer was made
 // without the log (the sold-out fast path).
 func (n *Node) countResult(cmd fsm.Command, res fsm.Result, fastPath bool) {

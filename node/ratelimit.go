@@ -145,7 +145,7 @@ func (n *Node) memberHosts() map[string]bool {
 
 // admit charges a request cost tokens; when the client is over its rate it answers 429
 // overloaded with Retry-After and returns false. Every route but the batch deduction is
-// charged one token by withRateLimit; the batch handler charges its items itself.
+// charged one token by rateLimit; the batch handler charges its items itself.
 func (n *Node) admit(w http.ResponseWriter, r *http.Request, cost int) bool {
 	if n.limiter == nil || !n.rateLimited(r) {
 		return true
@@ -161,17 +161,12 @@ func (n *Node) admit(w http.ResponseWriter, r *http.Request, cost int) bool {
 	return false
 }
 
-// batchRoute is charged by its handler, per item.
-const batchRoute = "POST /v1/batch/deduct"
-
-func (n *Node) withRateLimit(mux *http.ServeMux, h http.Handler) http.Handler {
-	if n.limiter == nil {
-		return h
-	}
+// rateLimit charges each request of a route one token (routeTable marks the routes whose
+// handler charges per item instead).
+func (n *Node) rateLimit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != batchRoute && !n.admit(w, r, 1) {
-			return
+		if n.admit(w, r, 1) {
+			h.ServeHTTP(w, r)
 		}
-		h.ServeHTTP(w, r)
 	})
 }
