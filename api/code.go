@@ -1,7 +1,5 @@
 package api
 
-import "net/http"
-
 // Code is the stable, machine-readable name of an outcome. Codes are part of the wire
 // contract: clients branch on them, never on message text, so a code is never renamed.
 type Code string
@@ -57,25 +55,28 @@ type codeInfo struct {
 	retryable bool
 }
 
-// codes is the one table that maps the vocabulary to HTTP statuses and retry safety.
+// codes is the one table that maps the vocabulary to HTTP statuses and retry safety. The
+// statuses are numbers, not net/http's names: they are part of the wire contract
+// (docs/API.md), and the packages that use api without speaking HTTP (fsm, paxos) should
+// not link net/http for them.
 var codes = map[Code]codeInfo{
-	OK:                 {http.StatusOK, false},
-	InvalidArgument:    {http.StatusBadRequest, false},
-	MethodNotAllowed:   {http.StatusMethodNotAllowed, false},
-	Unauthorized:       {http.StatusUnauthorized, false},
-	NotFound:           {http.StatusNotFound, false},
-	AlreadyExists:      {http.StatusConflict, false},
-	SoldOut:            {http.StatusConflict, false},
-	InsufficientStock:  {http.StatusConflict, false},
-	LimitExceeded:      {http.StatusConflict, false},
-	Expired:            {http.StatusConflict, false},
-	FailedPrecondition: {http.StatusConflict, false},
-	Overflow:           {http.StatusConflict, false},
-	Overloaded:         {http.StatusTooManyRequests, true},
-	NotLeader:          {http.StatusServiceUnavailable, true},
-	NoLeader:           {http.StatusServiceUnavailable, true},
-	Timeout:            {http.StatusGatewayTimeout, true},
-	Internal:           {http.StatusInternalServerError, true},
+	OK:                 {200, false},
+	InvalidArgument:    {400, false},
+	MethodNotAllowed:   {405, false},
+	Unauthorized:       {401, false},
+	NotFound:           {404, false},
+	AlreadyExists:      {409, false},
+	SoldOut:            {409, false},
+	InsufficientStock:  {409, false},
+	LimitExceeded:      {409, false},
+	Expired:            {409, false},
+	FailedPrecondition: {409, false},
+	Overflow:           {409, false},
+	Overloaded:         {429, true},
+	NotLeader:          {503, true},
+	NoLeader:           {503, true},
+	Timeout:            {504, true},
+	Internal:           {500, true},
 }
 
 // Known reports whether c belongs to the vocabulary.
@@ -86,7 +87,7 @@ func (c Code) HTTPStatus() int {
 	if info, ok := codes[c]; ok {
 		return info.status
 	}
-	return http.StatusInternalServerError
+	return 500
 }
 
 // Retryable reports whether resending the same request (same request_id) is safe and may

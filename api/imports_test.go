@@ -1,0 +1,35 @@
+package api
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The import rules of docs/DESIGN.md, checked on the real dependency graph: a package that
+// must not know raft, HTTP or the node does not link them, even through another package.
+func TestImports_FollowTheDesign(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go tool")
+	}
+	const mod = "github.com/flashstock/flashstock/"
+	rules := map[string][]string{
+		"api":    {mod + "fsm", mod + "node", mod + "client", "net/http", "github.com/hashicorp/raft"},
+		"fsm":    {mod + "node", mod + "client", mod + "paxos", "net/http", "github.com/hashicorp/raft"},
+		"paxos":  {mod + "node", mod + "client", "net/http", "github.com/hashicorp/raft"},
+		"client": {mod + "node", mod + "fsm", "github.com/hashicorp/raft"},
+	}
+	for pkg, banned := range rules {
+		out, err := exec.Command("go", "list", "-deps", mod+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, b := range banned {
+			if slices.Contains(deps, b) {
+				t.Errorf("%s depends on %s", pkg, b)
+			}
+		}
+	}
+}
