@@ -164,9 +164,7 @@ func TestNoSync_GrowsWithoutSyncAndSurvivesAKill(t *testing.T) {
 // from the file again; past their bound a commit empties both, and reads and deductions go
 // on from the file.
 func TestDeferCommit_SKUCacheKeptAcrossCommitsWithinItsBound(t *testing.T) {
-	defer func(n int) { maxCachedSKUs = n }(maxCachedSKUs)
-	maxCachedSKUs = 4
-	r := newReplica(t, Options{DeferCommit: true})
+	r := newReplica(t, Options{DeferCommit: true, MaxCachedSKUs: 4})
 	skus := []string{"s0", "s1", "s2", "s3", "s4"}
 	sold := map[string]int64{}
 	for _, s := range skus[:4] {

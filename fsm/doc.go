@@ -8,8 +8,9 @@
 // state file is created and travels inside snapshots.
 //
 // The package knows nothing of raft, Paxos or HTTP. node/ adapts a Machine to
-// raft.BatchingFSM; paxos/ drives the same Machine from decided slots. Both see the contract
-// in the Replica interface.
+// raft.BatchingFSM; paxos/ drives the same Machine from decided slots. Each declares the
+// small interface it needs of it (node's replica); the contract of each method is on the
+// method.
 //
 // Durability: the last applied log index is written in the same bbolt transaction as the
 // effects of the entries up to it, and a batch of entries is one transaction (one fsync).

@@ -1,6 +1,11 @@
 package fsm
 
-import "github.com/flashstock/flashstock/api"
+import (
+	"fmt"
+	"slices"
+
+	"github.com/flashstock/flashstock/api"
+)
 
 func (a *applier) createSKU(c Command) (Result, error) {
 	s, err := a.sku(c.SKU)
@@ -130,4 +135,103 @@ func retiredSKU(sku string) Result {
 
 func notFoundSKU(sku string) Result {
 	return reject(api.NotFound, "sku %q not found", sku)
+}
+
+// sku returns the cached record of a SKU, or nil if it does not exist.
+func (a *applier) sku(name string) (*skuRecord, error) {
+	if s, ok := a.cache[name]; ok {
+		return s, nil
+	}
+	v := a.skus.Get([]byte(name))
+	if v == nil {
+		return nil, nil
+	}
+	s, err := decodeSKU(name, v)
+	if err != nil {
+		return nil, err
+	}
+	a.cache[name] = &s
+	return &s, nil
+}
+
+func (a *applier) touch(s *skuRecord) {
+	if s.Version != a.index { // its first change in this entry: versions are entry indexes
+		a.changes = append(a.changes, s.SKU.SKU)
+	}
+	s.Version = a.index
+	a.cache[s.SKU.SKU] = s
+	a.dirty[s.SKU.SKU] = true
+	if a.stage && s.listed != a.batch {
+		s.listed = a.batch
+		a.changed = append(a.changed, s)
+	}
+}
+
+// flush writes the SKUs changed in this transaction, in key order.
+func (a *applier) flush() error {
+	names := make([]string, 0, len(a.dirty))
+	for n := range a.dirty {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := a.skus.Put([]byte(n), a.cache[n].encode()); err != nil {
+			return fmt.Errorf("put sku %q: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// userCount reads how many units a user bought or holds of a SKU with a per-user limit.
+func (a *applier) userCount(sku, user string) int64 {
+	v := a.users.Get(skuKey(sku, []byte(user)))
+	if len(v) != 8 {
+		return 0
+	}
+	return int64(beUint64(v))
+}
+
+func (a *applier) addUserCount(s *skuRecord, user string, delta int64) error {
+	if s.PerUserLimit == 0 {
+		return nil
+	}
+	k := skuKey(s.SKU.SKU, []byte(user))
+	n := a.userCount(s.SKU.SKU, user) + delta
+	if n <= 0 {
+		return a.users.Delete(k)
+	}
+	return a.users.Put(k, u64(uint64(n)))
+}
+
+// checkTake says whether qty units of s can go to user: the rejection a Deduct or a
+// Reserve line gets, or OK.
+func (a *applier) checkTake(s *skuRecord, user string, qty int64) Result {
+	res, _ := Take(s.SKU, user, qty, func() int64 { return a.userCount(s.SKU.SKU, user) })
+	return res
+}
+
+// Take is the one rule of whether qty units of s can go to a buyer: the rejection a Deduct
+// or an order line gets, or OK. Its messages are stored with the answers in the
+// exactly-once table, so they are part of the state: never reword them. have gives the
+// buyer's units of s so far; it is asked only
+// under a per-user limit (it costs apply a read). With have nil — the node's sold-out fast
+// path, which cannot see the users' counts only apply keeps — decided is false where the
+// answer would need them.
+func Take(s SKU, user string, qty int64, have func() int64) (res Result, decided bool) {
+	switch {
+	case s.Retired:
+		return retiredSKU(s.SKU), true
+	case s.Available == 0:
+		return reject(api.SoldOut, "sku %q is sold out", s.SKU), true
+	case s.PerUserLimit > 0 && have == nil:
+		return Result{}, false
+	case s.PerUserLimit > 0:
+		if n := have(); n+qty > s.PerUserLimit {
+			return reject(api.LimitExceeded, "user %q has %d of sku %q, limit %d", user, n, s.SKU, s.PerUserLimit), true
+		}
+	}
+	if s.Available < qty {
+		return reject(api.InsufficientStock, "sku %q has %d available, asked for %d", s.SKU, s.Available, qty), true
+	}
+	return Result{Code: api.OK}, true
 }

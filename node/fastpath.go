@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
@@ -19,9 +18,9 @@ import (
 // earlier try of the same call were still travelling it could commit after a restock and
 // contradict us. A first try has no earlier try. Everything else takes the log path.
 //
-// The rejection is the same code the fsm gives: sold_out at zero stock; insufficient_stock
-// only for SKUs without a per-user limit (with a limit, the fsm may say limit_exceeded
-// first, and that needs the user's count, which only apply sees).
+// The rejection is the fsm's own (fsm.Take), given only where it does not depend on the
+// user's count under a per-user limit, which only apply sees: sold out at zero stock, a
+// retired SKU, too little stock for a SKU without a limit.
 //
 // Stock is read with fsm.GetSKU, from the machine's in-memory view of the SKUs a sale
 // touches: cheap enough per call that nothing is cached here.
@@ -42,7 +41,7 @@ func (r *rejecter) reject(cmd fsm.Command, firstTry bool) (fsm.Result, bool) {
 		return fsm.Result{}, false
 	}
 	// A cheap look at local state first: only a likely rejection pays for a read index.
-	if s, ok := r.sku(cmd.SKU); !ok || !cannotTake(s, cmd.Qty) {
+	if _, ok := r.rejection(cmd); !ok {
 		return fsm.Result{}, false
 	}
 	if !r.read {
@@ -52,26 +51,22 @@ func (r *rejecter) reject(cmd fsm.Command, firstTry bool) (fsm.Result, bool) {
 	if r.err != nil || r.n.fsm.Remembers(cmd.RequestID) {
 		return fsm.Result{}, false
 	}
-	s, ok := r.sku(cmd.SKU)
-	if !ok || !cannotTake(s, cmd.Qty) {
+	return r.rejection(cmd)
+}
+
+// rejection is fsm.Take's answer for cmd where it is decided without the user's count and
+// is a rejection.
+func (r *rejecter) rejection(cmd fsm.Command) (fsm.Result, bool) {
+	s, err := r.n.fsm.GetSKU(cmd.SKU)
+	if err != nil {
 		return fsm.Result{}, false
 	}
-	if s.Available == 0 {
-		return fsm.Result{Code: api.SoldOut, Message: "sku " + strconv.Quote(s.SKU) + " is sold out", SKU: s}, true
+	res, decided := fsm.Take(s, cmd.UserID, cmd.Qty, nil)
+	if !decided || res.OK() {
+		return fsm.Result{}, false
 	}
-	return fsm.Result{Code: api.InsufficientStock, SKU: s,
-		Message: "sku " + strconv.Quote(s.SKU) + " has " + strconv.FormatInt(s.Available, 10) + " available, asked for " + strconv.FormatInt(cmd.Qty, 10)}, true
-}
-
-func (r *rejecter) sku(name string) (fsm.SKU, bool) {
-	s, err := r.n.fsm.GetSKU(name)
-	return s, err == nil
-}
-
-// cannotTake is false for a retired SKU: its answer is failed_precondition, which the log
-// gives.
-func cannotTake(s fsm.SKU, qty int64) bool {
-	return !s.Retired && (s.Available == 0 || s.PerUserLimit == 0 && s.Available < qty)
+	res.SKU = s
+	return res, true
 }
 
 // firstTry reads HeaderAttempt: only an explicit "1" is a first try.

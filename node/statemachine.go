@@ -13,7 +13,7 @@ import (
 // Restore from its single FSM goroutine, and Snapshot from it too; Persist runs on the
 // snapshot goroutine while later applies go on.
 type stateMachine struct {
-	m *fsm.Machine
+	m replica
 	// fatal stops the process: the replica must not go on after its state failed.
 	fatal func(error)
 	// applied is called after each batch with the commands and their results, on the FSM
@@ -26,6 +26,16 @@ type stateMachine struct {
 }
 
 var _ raft.BatchingFSM = (*stateMachine)(nil)
+
+// replica is what raft's side of the node needs of the state machine (fsm.Machine): apply
+// batches in order (an error poisons it), snapshot while applies go on, restore whole.
+type replica interface {
+	ApplyBatch(entries []fsm.Entry) ([]fsm.Result, error)
+	Snapshot() (*fsm.Snapshot, error)
+	Restore(r io.Reader) error
+}
+
+var _ replica = (*fsm.Machine)(nil)
 
 // applyFailed is the response raft hands back for an entry when the replica failed; the
 // node answers 500 internal for it.
