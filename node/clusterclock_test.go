@@ -81,10 +81,7 @@ func TestClusterTime_FastLeaderExpiresNothingAndForgetsNothing(t *testing.T) {
 		}
 	})
 	c.createSKU("phone", 10)
-	_, first := c.waitLeader()
-	if first.ID() == "n3" {
-		t.Fatal("n1 bootstrapped, so n3 should not lead yet")
-	}
+	first := c.leadBy("n1") // an election on a busy machine may have picked any node
 	deduct := map[string]any{"qty": 1, "request_id": "r1", "user_id": "alice"}
 	var d api.DeductResponse
 	c.mustCall(first.HTTPAddr(), "POST", "/v1/skus/phone/deduct", deduct, &d)
@@ -97,14 +94,7 @@ func TestClusterTime_FastLeaderExpiresNothingAndForgetsNothing(t *testing.T) {
 	}
 	before := c.get(0).clusterNow()
 
-	c.mustCall(first.HTTPAddr(), "POST", "/v1/cluster/leader", map[string]any{"id": "n3"}, nil)
-	eventually(t, 10*time.Second, func() error {
-		if _, l := c.leader(); l == nil || l.ID() != "n3" {
-			return fmt.Errorf("n3 does not lead yet")
-		}
-		return nil
-	})
-	fast := c.get(2)
+	fast := c.leadBy("n3")
 	// Several expiry rounds of the fast leader (ExpireInterval is 100 ms here).
 	time.Sleep(time.Second)
 
@@ -144,15 +134,7 @@ func TestClusterTime_SlowLeaderReleasesHoldsOnTime(t *testing.T) {
 		}
 	})
 	c.createSKU("tv", 5)
-	_, first := c.waitLeader()
-	c.mustCall(first.HTTPAddr(), "POST", "/v1/cluster/leader", map[string]any{"id": "n2"}, nil)
-	eventually(t, 10*time.Second, func() error {
-		if _, l := c.leader(); l == nil || l.ID() != "n2" {
-			return fmt.Errorf("n2 does not lead yet")
-		}
-		return nil
-	})
-	slow := c.get(1)
+	slow := c.leadBy("n2")
 	var o api.Order
 	c.mustCall(slow.HTTPAddr(), "POST", "/v1/orders", map[string]any{"order_id": "o1", "user_id": "bob",
 		"lines": []map[string]any{{"sku": "tv", "qty": 2}}, "ttl_ms": 1000, "request_id": "reserve-o1"}, &o)
@@ -204,4 +186,27 @@ func TestClusterTime_WholeClusterRestartMovesForwardWithTheMajority(t *testing.T
 	if got := l.clusterNow(); got < want-60_000 {
 		t.Errorf("cluster time after the outage = %d, want about %d (the majority's clocks)", got, want)
 	}
+}
+
+// leadBy hands leadership to the node with this id (unless it leads already) and returns
+// it once it leads.
+func (c *testCluster) leadBy(id string) *Node {
+	c.t.Helper()
+	var n *Node
+	eventually(c.t, 15*time.Second, func() error {
+		_, l := c.leader()
+		if l == nil {
+			return fmt.Errorf("no leader")
+		}
+		if l.ID() == id {
+			n = l
+			return nil
+		}
+		_, err := c.call(l.HTTPAddr(), "POST", "/v1/cluster/leader", map[string]any{"id": id}, nil)
+		if err == nil {
+			err = fmt.Errorf("%s does not lead yet", id)
+		}
+		return err
+	})
+	return n
 }
