@@ -106,8 +106,8 @@ func TestLeaderKill(t *testing.T) {
 }
 
 // TestLeaderIsolated cuts the leader off from its peers while a client pinned to it keeps
-// sending writes and strong reads: once another leader may exist, the isolated leader must
-// answer none of them with a definite result while it is cut off.
+// sending writes and strong reads: the isolated leader must answer none of the calls made
+// after the cut with a definite result while it is cut off.
 func TestLeaderIsolated(t *testing.T) {
 	runScenario(t, func(t *testing.T, seed int64) {
 		e := newEnv(t, settings, "leader-isolated", seed, ClusterConfig{Slots: 3}, defaultWorkload())
@@ -123,9 +123,9 @@ func TestLeaderIsolated(t *testing.T) {
 			pw := e.w
 			pw.OpTimeout = 3 * time.Second
 			pin, closePin := e.pinned(l, pw)
-			from := e.hist.Now()
 			e.events.fault("isolate leader %s from its peers", l.ID)
 			e.c.Net.Isolate(l.ID)
+			from := e.hist.Now()
 			stop := make(chan struct{})
 			done := make(chan struct{})
 			go func() {
@@ -154,11 +154,11 @@ func TestLeaderIsolated(t *testing.T) {
 		}
 		ops := e.finish()
 		for _, w := range windows {
-			// For a heartbeat timeout after the cut the followers elect nobody else, and
-			// hashicorp/raft's VerifyLeader counts acknowledgements they sent before the cut
-			// that the leader had not yet read: answers confirmed by those are still
-			// linearizable (porcupine checks them with the rest), so the window opens later.
-			answered := opsBetween(ops, w.from+int64(heartbeatTimeout), w.to, func(op Op) bool {
+			// A call made after the cut needs the followers to hear from the leader again: a
+			// write to commit, a strong read or a sold-out answer to be confirmed by answers to
+			// heartbeats sent after its read round began (node/acks.go), never by ones the
+			// followers sent before the cut that the leader had not read yet.
+			answered := opsBetween(ops, w.from, w.to, func(op Op) bool {
 				return op.Pinned == w.addr && (op.Acked() || op.Input.Kind == OpRead && op.Output.Outcome == OutOK)
 			})
 			for _, op := range answered {

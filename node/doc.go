@@ -8,8 +8,9 @@
 //   - mutations: validated, admitted under a bound of in-flight proposals, stamped with
 //     cluster time (clusterclock.go: never a leader's wall clock as it is), proposed, and answered only after commit and apply — or forwarded to
 //     the leader when this node is a follower;
-//   - reads: strong (linearizable, ReadIndex-style: one VerifyLeader round shared by the
-//     reads waiting for it) or stale (local, saying how stale);
+//   - reads: strong (linearizable, ReadIndex-style: one heartbeat round shared by the reads
+//     waiting for it, confirmed only by answers to requests sent after it began, acks.go)
+//     or stale (local, saying how stale);
 //   - the leader's timers: hold expiry (which also moves cluster time in the log, which ages
 //     the exactly-once table).
 //   - protection of the API: bearer tokens with roles (auth.go), a per-client token bucket
@@ -23,10 +24,12 @@
 //     leader with a hung log write out of raft until the write returns (watchdog.go);
 //   - durability: the raft log and snapshots are fsynced; the state file is not, and is
 //     rebuilt from them after a machine crash (statefile.go);
-//   - two hashicorp/raft v1.7.3 defects worked around: GetConfiguration().Index() is always
+//   - three hashicorp/raft v1.7.3 defects worked around: GetConfiguration().Index() is always
 //     0, so membership changes find the real index in the log (cluster.go); heartbeats run
 //     concurrently with the main loop and can make a deposed leader write entries under the
-//     new term (hashicorp/raft#695), so they go through the main loop (transport.go).
+//     new term (hashicorp/raft#695), so they go through the main loop (transport.go);
+//     VerifyLeader counts answers sent before the leader was paused or cut off, so read
+//     rounds count their own answers (acks.go).
 //
 // What it must never do: decide stock outside the fsm (the handler only validates and
 // proposes; "is there stock?" is answered in apply), read its own clock inside apply, or

@@ -23,7 +23,9 @@ func (n *Node) leadershipLoop() {
 			}
 			term := n.raft.CurrentTerm()
 			n.log.Info("won leadership", "term", term)
-			if err := n.raft.Apply(nil, n.cfg.RequestTimeout).Error(); err != nil {
+			// raft may leave a future unresolved across its shutdown: wait with the node's
+			// context, so stopping never hangs here.
+			if err := waitFuture(n.ctx, n.raft.Apply(nil, n.cfg.RequestTimeout)); err != nil {
 				n.log.Warn("no-op of the new term failed", "term", term, "error", err)
 				continue
 			}

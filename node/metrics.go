@@ -96,6 +96,9 @@ func (n *Node) newMetrics() (*metrics, error) {
 		ConstLabels: prometheus.Labels{"version": build.Version, "revision": build.Revision, "goversion": build.GoVersion}})
 	buildInfo.Set(1)
 	f(buildInfo)
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "flashstock_read_rounds_total",
+		Help: "Leadership confirmations (a heartbeat round each) this node started for strong reads and sold-out answers; reads waiting at the same time share one."},
+		func() float64 { return float64(n.readRounds.Load()) }))
 
 	gauge := func(name, help string, fn func() float64) {
 		f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))

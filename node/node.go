@@ -39,9 +39,11 @@ type Node struct {
 	members  atomic.Pointer[memberCache]
 	inflight atomic.Int64 // log entries proposed and not yet resolved (a gauge)
 	reads    *readIndex
-	coalesce *coalescer
-	watch    *hub
-	hadState bool // raft state existed at start: no bootstrap, no join
+	// readRounds counts the read rounds started (flashstock_read_rounds_total).
+	readRounds atomic.Uint64
+	coalesce   *coalescer
+	watch      *hub
+	hadState   bool // raft state existed at start: no bootstrap, no join
 	// wasMember: this run has seen itself in the configuration; it never joins by itself
 	// again (a removal must stick).
 	wasMember atomic.Bool
@@ -217,7 +219,7 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	n.fence = newFencedLayer(layer)
 	n.trans = serialTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: n.cfg.Logger.Named("raft-net"),
-	})}
+	}), newAcks()}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.ID)
 	rc.Logger = n.cfg.Logger.Named("raft").With("node", n.cfg.ID)

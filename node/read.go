@@ -13,10 +13,12 @@ import (
 
 // readIndex makes strong reads linearizable without writing to the log (the recipe in
 // docs/RAFT-NOTES.md): the leader must have applied an entry of its current term; it records the
-// commit index, confirms with a VerifyLeader round that a quorum still follows it and that
-// the term did not change, and the read then waits until the fsm has applied that index.
-// Reads that arrive while a round is running share the next round, as etcd's ReadIndex
-// batches them, so a read burst costs one heartbeat round, not one each.
+// commit index, confirms that a quorum still follows it in that term, and the read then
+// waits until the fsm has applied that index. Only answers to requests sent after the round
+// began confirm it (acks.go): VerifyLeader alone would also count answers sent before the
+// leader was paused or cut off. Reads that arrive while a round is running share the next
+// round, as etcd's ReadIndex batches them, so a read burst costs one heartbeat round, not
+// one each.
 type readIndex struct {
 	n       *Node
 	mu      sync.Mutex
@@ -95,13 +97,63 @@ func (r *readIndex) round() (uint64, error) {
 		return 0, err
 	}
 	idx := n.raft.CommitIndex()
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	start := n.trans.acks.mark()
+	// VerifyLeader sends every follower a heartbeat now (or right after the one in flight),
+	// and fails early if this node is no longer leader; the answers to those heartbeats are
+	// what confirms the round.
+	verify := n.raft.VerifyLeader()
+	n.readRounds.Add(1)
+	if err := verify.Error(); err != nil {
 		return 0, fmt.Errorf("verify leadership: %w", err)
+	}
+	if err := n.confirmSince(start, term); err != nil {
+		return 0, err
 	}
 	if n.raft.CurrentTerm() != term {
 		return 0, &api.Error{Code: api.NotLeader, Message: "term changed during the read"}
 	}
 	return idx, nil
+}
+
+// confirmSince waits until a quorum of voters, this node included, has answered in term a
+// request sent after start. It gives up when a follower answers with a newer term, when this
+// node stops leading, or after an election timeout without a quorum: by then another leader
+// may exist.
+func (n *Node) confirmSince(start, term uint64) error {
+	timer := time.NewTimer(n.cfg.ElectionTimeout)
+	defer timer.Stop()
+	for {
+		cf := n.raft.GetConfiguration()
+		if err := cf.Error(); err != nil {
+			return fmt.Errorf("read configuration: %w", err)
+		}
+		var others []raft.ServerID
+		voters, self := 0, 0
+		for _, s := range cf.Configuration().Servers {
+			switch {
+			case s.Suffrage != raft.Voter:
+			case s.ID == raft.ServerID(n.cfg.ID):
+				voters, self = voters+1, 1
+			default:
+				voters++
+				others = append(others, s.ID)
+			}
+		}
+		answered, deposed, changed := n.trans.acks.since(start, term, others)
+		if deposed || n.raft.State() != raft.Leader || n.raft.CurrentTerm() != term {
+			return errNotLeader
+		}
+		if self+answered > voters/2 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return &api.Error{Code: api.NoLeader, Message: "no quorum confirmed the leader within an election timeout"}
+		case <-n.ctx.Done():
+			return errNoLeader
+		}
+	}
 }
 
 // waitTermReady waits until the leader's no-op of term has been applied and its cluster

@@ -22,7 +22,23 @@ import "github.com/hashicorp/raft"
 // that fell behind) answers heartbeats late, and past the election timeout the cluster
 // holds an election. Timeouts are far longer than a log write, and a disk that stalls for
 // that long is better out of the quorum anyway (see the disk watchdog).
-type serialTransport struct{ *raft.NetworkTransport }
+//
+// It also numbers the AppendEntries requests it sends and records which followers answered
+// them, for read rounds (acks.go).
+type serialTransport struct {
+	*raft.NetworkTransport
+	acks *acks
+}
 
 // SetHeartbeatHandler ignores the handler raft registers.
 func (serialTransport) SetHeartbeatHandler(func(raft.RPC)) {}
+
+// AppendEntries sends one request and records its answer.
+func (t serialTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	seq := t.acks.sending()
+	err := t.NetworkTransport.AppendEntries(id, target, req, resp)
+	if err == nil {
+		t.acks.answered(id, seq, req, resp)
+	}
+	return err
+}

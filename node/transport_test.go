@@ -15,7 +15,7 @@ func TestSerialTransport_HeartbeatsGoThroughTheMainLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := serialTransport{recv}
+	st := serialTransport{recv, newAcks()}
 	defer st.Close()
 	called := make(chan struct{}, 1)
 	st.SetHeartbeatHandler(func(rpc raft.RPC) {

@@ -9,7 +9,7 @@
 // Two seams let tests break the network without touching node/:
 // [Config.Dial] replaces the dialer and [Config.WrapListener] wraps the
 // listener, both beneath TLS. [Faults] plugs into both and blackholes,
-// delays or resets the links of one node. It is ordinary production code
+// delays, holds the incoming half of, or resets the links of one node. It is ordinary production code
 // meant for test harnesses (this package's tests, node/ tests, the chaos
 // suite); it does nothing unless told to.
 //

@@ -41,6 +41,7 @@ type Faults struct {
 
 type rule struct {
 	blocked bool
+	holdIn  bool // reads stall, writes pass
 	delay   time.Duration
 }
 
@@ -66,6 +67,15 @@ func (f *Faults) Block(addr string) {
 	f.update(addr, func(r *rule) { r.blocked = true })
 }
 
+// HoldIncoming holds back the data arriving on the link to addr until Heal,
+// while this node's dials and writes go through: the peer receives what this
+// node sends and answers, and the answers wait, in order, as they would for a
+// node that was paused or whose inbound path is congested. On a dialed link
+// that holds the peer's responses to this node's requests.
+func (f *Faults) HoldIncoming(addr string) {
+	f.update(addr, func(r *rule) { r.holdIn = true })
+}
+
 // Delay holds every dial and every write on the link to addr for d before it
 // proceeds. Zero removes the delay.
 func (f *Faults) Delay(addr string, d time.Duration) {
@@ -80,7 +90,8 @@ func (f *Faults) Reset(addr string) {
 	}
 }
 
-// Heal removes every Block and Delay; stalled reads, writes and dials resume.
+// Heal removes every Block, HoldIncoming and Delay; stalled reads, writes and
+// dials resume, held data first.
 func (f *Faults) Heal() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -179,6 +190,7 @@ func (f *Faults) state(remote string) (r rule, changed <-chan struct{}, closed b
 	for _, name := range linkNames(remote) {
 		x := f.rules[name]
 		r.blocked = r.blocked || x.blocked
+		r.holdIn = r.holdIn || x.holdIn
 		r.delay = max(r.delay, x.delay)
 	}
 	return r, f.changed, f.closed
@@ -282,11 +294,11 @@ func (c *faultConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// waitOpen blocks while the link is blocked.
+// waitOpen blocks while the link is blocked in the direction of the call.
 func (c *faultConn) waitOpen(read bool) error {
 	for {
 		r, changed, _ := c.faults.state(c.remote)
-		if !r.blocked {
+		if !r.blocked && !(read && r.holdIn) {
 			return nil
 		}
 		deadline, kick := c.deadline(read)

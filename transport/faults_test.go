@@ -131,6 +131,29 @@ func TestFaults_BlockHostStallsAcceptedConns(t *testing.T) {
 	}
 }
 
+func TestFaults_HoldIncomingLetsWritesThroughAndHoldsAnswers(t *testing.T) {
+	a, f := faulty(t)
+	b := listen(t, Config{})
+	dialed, accepted := connect(t, a, b)
+	f.HoldIncoming(b.Addr().String())
+
+	// The request goes out; the answer waits.
+	send(t, dialed, accepted, "request")
+	if err := write(accepted, "answer"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := read(dialed, 6, 100*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read on a held link = %q, %v; want a deadline error", got, err)
+	}
+	if _, err := a.Dial(raft.ServerAddress(b.Addr().String()), 5*time.Second); err != nil {
+		t.Fatalf("dial on a held link: %v", err)
+	}
+	f.Heal()
+	if got, err := read(dialed, 6, 5*time.Second); err != nil || got != "answer" {
+		t.Fatalf("read after Heal = %q, %v; want answer", got, err)
+	}
+}
+
 func TestFaults_ResetClosesLiveConns(t *testing.T) {
 	a, f := faulty(t)
 	b := listen(t, Config{})
