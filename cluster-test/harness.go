@@ -61,6 +61,9 @@ type ClusterConfig struct {
 	Standby []int
 	// Extra flags for every node, after the defaults (a later flag wins).
 	Extra []string
+	// Machines gives each member a simulated machine: a disk that can lose its un-fsynced
+	// writes and a boot id of its own (powerloss.go). Needs FUSE and root.
+	Machines bool
 }
 
 // Member is one stockd slot: its addresses and data never change across restarts.
@@ -71,6 +74,7 @@ type Member struct {
 	DataDir  string
 	LogPath  string
 	args     []string
+	machine  *machine // nil unless ClusterConfig.Machines
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -149,6 +153,9 @@ func NewCluster(t testing.TB, bin string, cfg ClusterConfig, seed int64, events 
 			"--raft-dial-rewrite", c.Net.rewrites(m.ID))
 		m.args = append(m.args, cfg.Extra...)
 	}
+	if cfg.Machines {
+		c.mountMachines()
+	}
 	for _, i := range start {
 		c.Start(c.Members[i])
 	}
@@ -174,7 +181,7 @@ func (c *Cluster) Start(m *Member) {
 		c.t.Fatal(err)
 	}
 	fmt.Fprintf(f, "=== %s: stockd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(m.args, " "))
-	cmd := exec.Command(c.bin, m.args...)
+	cmd := c.command(m)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -301,6 +308,7 @@ func (c *Cluster) close() {
 		c.signal(m, syscall.SIGKILL)
 		m.waitExit(10 * time.Second)
 	}
+	c.unmountMachines()
 	c.Net.Close()
 	c.hc.CloseIdleConnections()
 }

@@ -88,11 +88,20 @@ func (l *FS) Unmount() error {
 // PowerLoss discards every change not fsynced: each file changed since its last fsync gets
 // back its durable bytes and size. Every process using the mount must be stopped. It
 // returns how many files it rolled back and how many bytes it rewrote.
-func (l *FS) PowerLoss(ctx context.Context) (files int, bytes int64, err error) {
+//
+// keep, when not nil, makes the loss torn, as on a real disk whose cache wrote back some
+// of its pages before the cut: it is asked once for each page changed since the fsync
+// (and once for each file's size), and a true keeps the new content instead of the
+// durable one. Pages and sizes are decided independently, so a file may keep a page past
+// the size it falls back to, or a size whose pages were rolled back.
+func (l *FS) PowerLoss(ctx context.Context, keep func() bool) (files int, bytes int64, err error) {
+	if keep == nil {
+		keep = func() bool { return false }
+	}
 	l.mu.Lock()
 	var inodes []*fs.Inode
 	for ino, u := range l.files {
-		n, rerr := u.rollBack()
+		n, rerr := u.rollBack(keep)
 		err = errors.Join(err, rerr)
 		files++
 		bytes += n

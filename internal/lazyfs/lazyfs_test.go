@@ -42,7 +42,7 @@ func mount(t *testing.T) *FS {
 
 func powerLoss(t *testing.T, l *FS) {
 	t.Helper()
-	if _, _, err := l.PowerLoss(context.Background()); err != nil {
+	if _, _, err := l.PowerLoss(context.Background(), nil); err != nil {
 		t.Fatalf("power loss: %v", err)
 	}
 	if n := l.Pending(); n != 0 {
@@ -223,6 +223,45 @@ func TestPowerLoss_Rename(t *testing.T) {
 	}
 	if n := l.Pending(); n != 0 {
 		t.Fatalf("%d files pending after the only changed one was removed", n)
+	}
+}
+
+// A torn power loss keeps, page by page, either the durable bytes or the new ones, and
+// never anything else; the size is one of the two as well.
+func TestPowerLoss_Torn(t *testing.T) {
+	l := mount(t)
+	path := filepath.Join(l.Dir(), "torn")
+	old, next := randomBytes(5, 8*pageSize), randomBytes(6, 10*pageSize)
+	if err := os.WriteFile(path, old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	syncPath(t, path)
+	if err := os.WriteFile(path, next, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	// Asked for the 8 durable pages (the growth past them has no durable content to
+	// restore) and then the size: keeps pages 1, 3, 5 and 7, rolls back the size.
+	keepOdd := func() bool { i++; return i%2 == 0 }
+	if _, _, err := l.PowerLoss(context.Background(), keepOdd); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(old) {
+		t.Fatalf("size %d, want the durable %d", len(got), len(old))
+	}
+	for p := range 8 {
+		page := got[p*pageSize : (p+1)*pageSize]
+		want := next[p*pageSize : (p+1)*pageSize]
+		if p%2 == 0 {
+			want = old[p*pageSize : (p+1)*pageSize]
+		}
+		if !bytes.Equal(page, want) {
+			t.Fatalf("page %d is neither what the torn loss kept nor what it rolled back", p)
+		}
 	}
 }
 

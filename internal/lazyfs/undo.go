@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -83,20 +84,31 @@ func (l *FS) forgetUnlinked() {
 	}
 }
 
-// rollBack restores the durable bytes and size and closes the record's file.
-func (u *undo) rollBack() (int64, error) {
+// rollBack restores the durable bytes and size, except where keep says the new ones
+// reached the disk, and closes the record's file. Pages are visited in order, so a seeded
+// keep decides the same way each time.
+func (u *undo) rollBack(keep func() bool) (int64, error) {
 	defer u.f.Close()
+	pages := make([]int64, 0, len(u.pages))
+	for p := range u.pages {
+		pages = append(pages, p)
+	}
+	slices.Sort(pages)
 	var n int64
-	for p, b := range u.pages {
+	for _, p := range pages {
+		if keep() {
+			continue
+		}
+		b := u.pages[p]
 		if _, err := u.f.WriteAt(b, p*pageSize); err != nil {
 			return n, err
 		}
 		n += int64(len(b))
 	}
-	if err := u.f.Truncate(u.size); err != nil {
-		return n, err
+	if keep() {
+		return n, nil
 	}
-	return n, nil
+	return n, u.f.Truncate(u.size)
 }
 
 // toEnd is the end of a change that reaches the end of the file, whatever its size.
