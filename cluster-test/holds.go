@@ -44,15 +44,12 @@ func (e *env) startHolds(workers int) *holdLoad {
 	e.t.Helper()
 	h := &holdLoad{skus: []string{"hold-a", "hold-b"}, initial: 100_000, done: make(chan struct{})}
 	cl := e.client(e.c.HTTPAddrs(e.members...))
+	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, sku := range h.skus {
-		if _, err := cl.CreateSKU(ctx, sku, h.initial); err != nil {
-			cl.Close()
-			e.fatal("create %s: %v", sku, err)
-		}
+		e.createSKU(ctx, cl, sku, h.initial)
 	}
-	cl.Close()
 	runCtx, stop := context.WithCancel(context.Background())
 	h.stop = stop
 	var wg sync.WaitGroup
