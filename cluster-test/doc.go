@@ -27,7 +27,7 @@
 //     long one (-chaos.long or CHAOS_LONG=1, make chaos).
 //   - summary.go: the table printed at the end, and the results directory of a failed
 //     run (seed, history, porcupine visualization, node logs).
-//   - powerloss.go, holds.go: members with a simulated machine each (ClusterConfig.Machines):
+//   - powerloss.go, orderload.go: members with a simulated machine each (ClusterConfig.Machines):
 //     the data dir on a disk that drops un-fsynced writes (internal/lazyfs, served by the
 //     test process), a boot id of its own shown to stockd through a private mount
 //     namespace (the test binary relaunches itself as a small launcher), and a load of

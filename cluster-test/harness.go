@@ -74,7 +74,6 @@ type Member struct {
 	DataDir  string
 	LogPath  string
 	args     []string
-	machine  *machine // nil unless ClusterConfig.Machines
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -108,6 +107,8 @@ type Cluster struct {
 	Net     *Net
 	hc      *http.Client
 	events  *eventLog
+	// machines are the members' simulated machines (ClusterConfig.Machines, powerloss.go).
+	machines map[*Member]*machine
 }
 
 // NewCluster allocates ports, proxies and data dirs for cfg.Slots members and starts
@@ -181,8 +182,9 @@ func (c *Cluster) Start(m *Member) {
 		c.t.Fatal(err)
 	}
 	fmt.Fprintf(f, "=== %s: stockd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(m.args, " "))
-	cmd := c.command(m)
+	cmd := exec.Command(c.bin, m.args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	c.onMachine(m, cmd)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		c.t.Fatalf("start %s: %v", m.ID, err)

@@ -60,6 +60,7 @@ type machine struct {
 // mountMachines gives every member a lazyfs disk at its data dir and a first boot id.
 func (c *Cluster) mountMachines() {
 	c.t.Helper()
+	c.machines = map[*Member]*machine{}
 	for _, m := range c.Members {
 		backing := m.DataDir + ".disk"
 		for _, d := range []string{backing, m.DataDir} {
@@ -71,8 +72,9 @@ func (c *Cluster) mountMachines() {
 		if err != nil {
 			c.t.Fatalf("%s: %v", m.ID, err)
 		}
-		m.machine = &machine{disk: disk, bootFile: filepath.Join(c.dir, m.ID+".boot_id")}
-		if err := m.machine.writeBootID(m.ID); err != nil {
+		mc := &machine{disk: disk, bootFile: filepath.Join(c.dir, m.ID+".boot_id")}
+		c.machines[m] = mc
+		if err := mc.writeBootID(m.ID); err != nil {
 			c.t.Fatal(err)
 		}
 	}
@@ -90,29 +92,27 @@ func (mc *machine) writeBootID(id string) error {
 
 // unmountMachines detaches the members' disks; their processes must be gone.
 func (c *Cluster) unmountMachines() {
-	for _, m := range c.Members {
-		if m.machine != nil {
-			if err := m.machine.disk.Unmount(); err != nil {
-				c.t.Errorf("unmount %s's disk: %v", m.ID, err)
-			}
+	for m, mc := range c.machines {
+		if err := mc.disk.Unmount(); err != nil {
+			c.t.Errorf("unmount %s's disk: %v", m.ID, err)
 		}
 	}
 }
 
-// command is how m's stockd is run: directly, or through the launcher in a mount
+// onMachine makes cmd, m's stockd command line, start through the launcher in a mount
 // namespace of its own when m has a machine.
-func (c *Cluster) command(m *Member) *exec.Cmd {
-	if m.machine == nil {
-		return exec.Command(c.bin, m.args...)
+func (c *Cluster) onMachine(m *Member, cmd *exec.Cmd) {
+	mc := c.machines[m]
+	if mc == nil {
+		return
 	}
 	self, err := os.Executable()
 	if err != nil {
 		c.t.Fatalf("find the test binary for the launcher: %v", err)
 	}
-	cmd := exec.Command(self, m.args...)
-	cmd.Env = append(os.Environ(), envLaunchExec+"="+c.bin, envLaunchBootID+"="+m.machine.bootFile)
+	cmd.Path, cmd.Args = self, append([]string{self}, cmd.Args[1:]...)
+	cmd.Env = append(os.Environ(), envLaunchExec+"="+c.bin, envLaunchBootID+"="+mc.bootFile)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
-	return cmd
 }
 
 // PowerLoss cuts m's power: SIGKILL, every write its disk did not fsync is dropped (or,
@@ -121,20 +121,21 @@ func (c *Cluster) command(m *Member) *exec.Cmd {
 // files and bytes were rolled back.
 func (c *Cluster) PowerLoss(m *Member, keep func() bool) (files int, bytes int64) {
 	c.t.Helper()
-	if m.machine == nil {
+	mc := c.machines[m]
+	if mc == nil {
 		c.t.Fatalf("power loss of %s: it has no machine (ClusterConfig.Machines)", m.ID)
 	}
 	c.Kill(m)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	files, bytes, err := m.machine.disk.PowerLoss(ctx, keep)
+	files, bytes, err := mc.disk.PowerLoss(ctx, keep)
 	if err != nil {
 		c.t.Fatalf("power loss of %s: %v", m.ID, err)
 	}
-	m.machine.boots++
-	if err := m.machine.writeBootID(m.ID); err != nil {
+	mc.boots++
+	if err := mc.writeBootID(m.ID); err != nil {
 		c.t.Fatal(err)
 	}
-	c.events.add("power loss of %s: %d files rolled back to their last fsync (%d bytes rewritten), boot %d", m.ID, files, bytes, m.machine.boots)
+	c.events.add("power loss of %s: %d files rolled back to their last fsync (%d bytes rewritten), boot %d", m.ID, files, bytes, mc.boots)
 	return files, bytes
 }

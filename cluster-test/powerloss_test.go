@@ -25,7 +25,7 @@ func TestPowerLoss(t *testing.T) {
 		cfg := ClusterConfig{Slots: 3, Machines: true,
 			Extra: []string{"--snapshot-threshold", "64", "--snapshot-interval", "200ms", "--trailing-logs", "32"}}
 		e := newEnv(t, settings, "power-loss", seed, cfg, w)
-		holds := e.startHolds(2)
+		orders := e.startOrders(2)
 		e.startLoad()
 		e.sleep(time.Second)
 		cycles := 4 // whole cluster and leader, each with a clean and a torn loss
@@ -70,12 +70,12 @@ func TestPowerLoss(t *testing.T) {
 			// Load long enough for snapshots and compaction before the next cut.
 			e.sleep(time.Duration(1000+e.rng.IntN(1500)) * time.Millisecond)
 		}
-		holds.Stop()
+		orders.Stop()
 		ops := e.finish()
 
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		problems, reserved := holds.check(ctx, e)
+		problems, reserved := orders.check(ctx, e)
 		for _, p := range problems {
 			e.fail("HOLDS: %s", p)
 		}
@@ -105,6 +105,6 @@ func TestPowerLoss(t *testing.T) {
 			e.fail("the power losses dropped nothing: no un-fsynced write to lose")
 		}
 		t.Logf("%d power-loss cycles: %d files rolled back (%d bytes), %d state files rebuilt, %d snapshots (%d cut midway, removed on start); %d deductions/restocks answered duplicate; %d holds (%d reserved, acknowledged), %d retried hold calls answered duplicate",
-			cycles, files, bytes, rebuilt, snaps, cutSnaps, dups, len(holds.orders), reserved, holds.dups)
+			cycles, files, bytes, rebuilt, snaps, cutSnaps, dups, len(orders.orders), reserved, orders.dups)
 	})
 }

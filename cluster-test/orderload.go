@@ -13,23 +13,23 @@ import (
 	"github.com/flashstock/flashstock/client"
 )
 
-// holdLoad reserves stock for orders and then confirms or cancels each, on SKUs of its
+// orderLoad reserves stock for orders and then confirms or cancels each, on SKUs of its
 // own (the porcupine model knows only deductions and restocks), retrying every call with
 // its request_id until it gets a definite answer or its time runs out. Its end check
 // compares what was acknowledged with the orders and the stock the cluster ends with.
-type holdLoad struct {
+type orderLoad struct {
 	skus    []string
 	initial int64
 	stop    context.CancelFunc
 	done    chan struct{}
 
 	mu     sync.Mutex
-	orders []*holdOrder
+	orders []*loadOrder
 	dups   int // retried calls answered as duplicates
 }
 
-// holdOrder is one order's calls and what they were answered.
-type holdOrder struct {
+// loadOrder is one order's calls and what they were answered.
+type loadOrder struct {
 	id, sku string
 	qty     int64
 	// reserve: "ok", "rejected" (a definite error) or "" (unknown).
@@ -39,10 +39,10 @@ type holdOrder struct {
 	acted bool
 }
 
-// startHolds creates the hold SKUs and starts workers reserving and settling orders.
-func (e *env) startHolds(workers int) *holdLoad {
+// startOrders creates the hold SKUs and starts workers reserving and settling orders.
+func (e *env) startOrders(workers int) *orderLoad {
 	e.t.Helper()
-	h := &holdLoad{skus: []string{"hold-a", "hold-b"}, initial: 100_000, done: make(chan struct{})}
+	h := &orderLoad{skus: []string{"hold-a", "hold-b"}, initial: 100_000, done: make(chan struct{})}
 	cl := e.client(e.c.HTTPAddrs(e.members...))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -61,7 +61,7 @@ func (e *env) startHolds(workers int) *holdLoad {
 			defer wg.Done()
 			defer c.Close()
 			for seq := 0; runCtx.Err() == nil; seq++ {
-				o := &holdOrder{id: fmt.Sprintf("%s-hold%d-%d", e.tag, w, seq), sku: h.skus[rng.IntN(len(h.skus))], qty: 1 + rng.Int64N(3)}
+				o := &loadOrder{id: fmt.Sprintf("%s-hold%d-%d", e.tag, w, seq), sku: h.skus[rng.IntN(len(h.skus))], qty: 1 + rng.Int64N(3)}
 				h.mu.Lock()
 				h.orders = append(h.orders, o)
 				h.mu.Unlock()
@@ -76,7 +76,7 @@ func (e *env) startHolds(workers int) *holdLoad {
 }
 
 // run reserves o and then confirms or cancels it.
-func (h *holdLoad) run(c *client.Client, rng *rand.Rand, o *holdOrder) {
+func (h *orderLoad) run(c *client.Client, rng *rand.Rand, o *loadOrder) {
 	lines := []api.Line{{SKU: o.sku, Qty: o.qty}}
 	var definite bool
 	o.reserve, definite = h.call(func(ctx context.Context) (bool, error) {
@@ -108,7 +108,7 @@ func (h *holdLoad) run(c *client.Client, rng *rand.Rand, o *holdOrder) {
 
 // call retries fn with the same request_id for up to 8s; it returns "ok" or "rejected"
 // with definite=true, or "" when the outcome stays unknown.
-func (h *holdLoad) call(fn func(ctx context.Context) (dup bool, err error)) (string, bool) {
+func (h *orderLoad) call(fn func(ctx context.Context) (dup bool, err error)) (string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	for tries := 0; ; tries++ {
@@ -132,7 +132,7 @@ func (h *holdLoad) call(fn func(ctx context.Context) (dup bool, err error)) (str
 }
 
 // Stop ends the hold load and waits for its calls.
-func (h *holdLoad) Stop() {
+func (h *orderLoad) Stop() {
 	h.stop()
 	<-h.done
 }
@@ -140,12 +140,12 @@ func (h *holdLoad) Stop() {
 // check reads every order and the hold SKUs on every member of a converged cluster:
 // acknowledged reservations exist, acknowledged confirms and cancels stuck, a rejected
 // reservation left nothing, and each replica's stock is what its orders say.
-func (h *holdLoad) check(ctx context.Context, e *env) (problems []string, acked int) {
+func (h *orderLoad) check(ctx context.Context, e *env) (problems []string, acked int) {
 	cl := e.client(e.c.HTTPAddrs(e.members...))
 	defer cl.Close()
 	held, sold := map[string]int64{}, map[string]int64{}
 	h.mu.Lock()
-	orders := append([]*holdOrder(nil), h.orders...)
+	orders := append([]*loadOrder(nil), h.orders...)
 	h.mu.Unlock()
 	for _, o := range orders {
 		ord, err := cl.GetOrder(ctx, o.id)
