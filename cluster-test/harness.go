@@ -59,11 +59,11 @@ type ClusterConfig struct {
 	// Standby lists slots that start without --join: they wait until a member adds them
 	// (the membership scenario adds them through the API).
 	Standby []int
-	// Extra flags for every node, after the defaults (a later flag wins).
-	Extra []string
 	// Machines gives each member a simulated machine: a disk that can lose its un-fsynced
 	// writes and a boot id of its own (powerloss.go). Needs FUSE and root.
 	Machines bool
+	// Extra flags for every node, after the defaults (a later flag wins).
+	Extra []string
 }
 
 // Member is one stockd slot: its addresses and data never change across restarts.
