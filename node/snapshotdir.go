@@ -12,9 +12,8 @@ import (
 // removeTempSnapshots deletes the snapshots a crash interrupted. raft's file snapshot
 // store writes a snapshot into snapshots/<id>.tmp and renames it when complete; it never
 // reads a .tmp dir again, and never removes one either, so every crash during a snapshot
-// (a kill, a power cut) would leave one behind for good, as large as the state. The
-// caller holds the data dir (its raft log is open, and locked), so no snapshot of ours is
-// in progress.
+// (a kill, a power cut) would leave one behind for good, as large as the state. It runs
+// at start, before raft does, so no snapshot of this process is in progress.
 func removeTempSnapshots(dataDir string, log hclog.Logger) error {
 	dir := filepath.Join(dataDir, "snapshots") // raft's FileSnapshotStore layout
 	entries, err := os.ReadDir(dir)
