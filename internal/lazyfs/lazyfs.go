@@ -63,6 +63,9 @@ func Mount(backing, mountpoint string) (*FS, error) {
 			DirectMount: true, // root: no fusermount needed
 		},
 	})
+	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+		return nil, fmt.Errorf("%w: mount %s: %v", ErrNoFUSE, mountpoint, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lazyfs: mount %s: %w", mountpoint, err)
 	}
