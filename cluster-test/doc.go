@@ -27,6 +27,12 @@
 //     long one (-chaos.long or CHAOS_LONG=1, make chaos).
 //   - summary.go: the table printed at the end, and the results directory of a failed
 //     run (seed, history, porcupine visualization, node logs).
+//   - powerloss.go, orderload.go: members with a simulated machine each (ClusterConfig.Machines):
+//     the data dir on a disk that drops un-fsynced writes (internal/lazyfs, served by the
+//     test process), a boot id of its own shown to stockd through a private mount
+//     namespace (the test binary relaunches itself as a small launcher), and a load of
+//     reservations confirmed or cancelled, checked against the orders and stock at the end.
+//     Needs root and /dev/fuse; TestPowerLoss skips, saying so, without them.
 //
 // How a link is cut. Raft connections are bidirectional TCP: when i sends an RPC to j it
 // dials j (through P(i→j)) and j's answer comes back on that connection. So "messages from

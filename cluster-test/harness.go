@@ -61,6 +61,9 @@ type ClusterConfig struct {
 	// Standby lists slots that start without --join: they wait until a member adds them
 	// (the membership scenario adds them through the API).
 	Standby []int
+	// Machines gives each member a simulated machine: a disk that can lose its un-fsynced
+	// writes and a boot id of its own (powerloss.go). Needs FUSE and root.
+	Machines bool
 	// Extra flags for every node, after the defaults (a later flag wins).
 	Extra []string
 	// FaultControl gives every member a control listener of the faults build
@@ -113,6 +116,8 @@ type Cluster struct {
 	Net     *Net
 	hc      *http.Client
 	events  *eventLog
+	// machines are the members' simulated machines (ClusterConfig.Machines, powerloss.go).
+	machines map[*Member]*machine
 }
 
 // NewCluster allocates ports, proxies and data dirs for cfg.Slots members and starts
@@ -169,6 +174,9 @@ func NewCluster(t testing.TB, bin string, cfg ClusterConfig, seed int64, events 
 		}
 		m.args = append(m.args, cfg.Extra...)
 	}
+	if cfg.Machines {
+		c.mountMachines()
+	}
 	for _, i := range start {
 		c.Start(c.Members[i])
 	}
@@ -202,6 +210,7 @@ func (c *Cluster) Start(m *Member) {
 	fmt.Fprintf(f, "=== %s: stockd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
 	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
+	c.onMachine(m, cmd)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		c.t.Fatalf("start %s: %v", m.ID, err)
@@ -357,6 +366,7 @@ func (c *Cluster) close() {
 		c.signal(m, syscall.SIGKILL)
 		m.waitExit(10 * time.Second)
 	}
+	c.unmountMachines()
 	c.Net.Close()
 	c.hc.CloseIdleConnections()
 }

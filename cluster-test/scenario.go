@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -80,12 +81,28 @@ func newEnv(t *testing.T, set Settings, name string, seed int64, cfg ClusterConf
 	}
 	defer cl.Close()
 	for _, sku := range w.SKUs {
-		if _, err := cl.CreateSKU(ctx, sku, w.Initial); err != nil {
-			e.fatal("create %s: %v", sku, err)
-		}
+		e.createSKU(ctx, cl, sku, w.Initial)
 	}
 	e.hist = NewHistory()
 	return e
+}
+
+// createSKU creates a SKU for the scenario. A leader may step down while the loaded
+// machine starts up: the same request_id again settles the outcome (duplicate if the first
+// call was applied).
+func (e *env) createSKU(ctx context.Context, cl *client.Client, sku string, stock int64) {
+	e.t.Helper()
+	reqID := e.tag + "-create-" + sku
+	for try := 1; ; try++ {
+		_, err := cl.CreateSKU(ctx, sku, stock, client.WithRequestID(reqID))
+		if err == nil {
+			return
+		}
+		var ge *client.GaveUpError
+		if try == 3 || !errors.As(err, &ge) && !client.Code(err).Retryable() {
+			e.fatal("create %s: %v", sku, err)
+		}
+	}
 }
 
 // fatal ends the scenario, leaving its evidence.

@@ -30,6 +30,7 @@ var (
 var settings Settings
 
 func TestMain(m *testing.M) {
+	launchIfAsked() // a stockd start in a machine of its own (powerloss.go)
 	flag.Parse()
 	if testing.Short() {
 		os.Exit(m.Run()) // the scenarios skip themselves

@@ -137,6 +137,9 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
+	if err := removeTempSnapshots(n.cfg.DataDir, n.log); err != nil {
+		return fmt.Errorf("remove incomplete snapshots: %w", err)
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.cfg.Logger.Named("snapshot"))
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
