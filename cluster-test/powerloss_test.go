@@ -18,7 +18,7 @@ import (
 func TestPowerLoss(t *testing.T) {
 	runScenario(t, func(t *testing.T, seed int64) {
 		if err := lazyfs.Available(); err != nil {
-			t.Skipf("the power-loss scenario needs FUSE: %v", err)
+			lazyfs.SkipUnlessCI(t, err)
 		}
 		w := defaultWorkload()
 		w.DropResponses = 0.1

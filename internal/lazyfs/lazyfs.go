@@ -133,3 +133,22 @@ func (l *FS) Pending() int {
 	defer l.mu.Unlock()
 	return len(l.files)
 }
+
+// TB is the part of testing.TB that SkipUnlessCI needs.
+type TB interface {
+	Helper()
+	Skipf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// SkipUnlessCI ends a test that cannot have FUSE here (err wraps ErrNoFUSE): skipped on a
+// developer's machine, failed under CI=true, where .ci/run runs as root with /dev/fuse, so
+// the power-loss proof can never be skipped there.
+func SkipUnlessCI(t TB, err error) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and FUSE is not usable (%v): the power-loss tests must run in CI (as root, with /dev/fuse)", err)
+		return
+	}
+	t.Skipf("needs FUSE (root and /dev/fuse): %v; skipped (under CI=true this fails instead)", err)
+}

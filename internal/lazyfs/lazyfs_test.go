@@ -23,11 +23,11 @@ import (
 func mount(t *testing.T) *FS {
 	t.Helper()
 	if err := Available(); err != nil {
-		t.Skipf("needs FUSE: %v", err)
+		SkipUnlessCI(t, err)
 	}
 	l, err := Mount(t.TempDir(), t.TempDir())
 	if errors.Is(err, ErrNoFUSE) {
-		t.Skipf("needs FUSE: %v", err)
+		SkipUnlessCI(t, err)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -465,5 +465,22 @@ func syncPath(t *testing.T, path string) {
 	defer f.Close()
 	if err := f.Sync(); err != nil {
 		t.Fatalf("fsync %s: %v", path, err)
+	}
+}
+
+type recordTB struct{ skipped, failed bool }
+
+func (r *recordTB) Helper()               {}
+func (r *recordTB) Skipf(string, ...any)  { r.skipped = true }
+func (r *recordTB) Fatalf(string, ...any) { r.failed = true }
+
+func TestSkipUnlessCI_FailsUnderCI(t *testing.T) {
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		var r recordTB
+		SkipUnlessCI(&r, ErrNoFUSE)
+		if r.failed != (ci == "true") || r.skipped != (ci != "true") {
+			t.Errorf("CI=%q: skipped %v, failed %v", ci, r.skipped, r.failed)
+		}
 	}
 }
