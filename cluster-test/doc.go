@@ -24,7 +24,10 @@
 //     ledger, convergence to one state hash, the fsm's invariants on every node, and at
 //     most one leader per term.
 //   - scenarios_test.go: the scenarios of issue 5, each in a short form (go test) and a
-//     long one (-chaos.long or CHAOS_LONG=1, make chaos).
+//     long one (-chaos.long or CHAOS_LONG=1, make chaos); clock_test.go (clock bumps of
+//     hours through stockd's faults build, with a probe of short holds, holds.go),
+//     powerloss_test.go (disks that drop unsynced writes, new boot ids), staleacks_test.go
+//     (a leader that gets its followers' answers only after another leader sold).
 //   - summary.go: the table printed at the end, and the results directory of a failed
 //     run (seed, history, porcupine visualization, node logs).
 //   - powerloss.go, orderload.go: members with a simulated machine each (ClusterConfig.Machines):
