@@ -2,7 +2,10 @@ package node
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/flashstock/flashstock/api"
@@ -16,21 +19,54 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 		n.writeError(w, errNotLeader)
 		return
 	}
-	leader := n.leaderHTTP()
-	if leader == "" || leader == n.httpAddr {
-		n.writeError(w, errNoLeader)
-		return
-	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
+	leader := n.awaitLeader(ctx, "")
+	resp, err := n.forwardTo(ctx, r, body, leader)
+	if err != nil && isDialError(err) {
+		// Nothing was sent: the leader this node knew is gone (its port refuses). Its
+		// successor is being elected; send there once it is known.
+		leader = n.awaitLeader(ctx, leader)
+		resp, err = n.forwardTo(ctx, r, body, leader)
+	}
+	switch {
+	case leader == "":
+		n.writeError(w, errNoLeader)
+		return
+	case leader == n.httpAddr:
+		// This node won the election while the request waited: the client sends it here.
+		n.writeError(w, &api.Error{Code: api.NotLeader, Message: "this node has just become the leader; send the request again", Leader: leader})
+		return
+	}
+	if err != nil {
+		// The leader may have received and committed the request before the connection
+		// failed: the outcome is unknown, which is what timeout says.
+		n.writeError(w, &api.Error{Code: api.Timeout, Message: "forwarding to the leader failed (" + err.Error() + "); the outcome is unknown: retry with the same request_id", Leader: leader})
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Retry-After", api.HeaderAppliedIndex, api.HeaderLastContactMS} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// forwardTo sends the request to the leader at leader; nothing is sent when leader is ""
+// or this node.
+func (n *Node) forwardTo(ctx context.Context, r *http.Request, body []byte, leader string) (*http.Response, error) {
+	if leader == "" || leader == n.httpAddr {
+		return nil, nil
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, n.scheme()+leader+r.URL.RequestURI(), rd)
 	if err != nil {
-		n.writeError(w, err)
-		return
+		return nil, err
 	}
 	// The body goes as it came, so its Content-Type goes with it; Accept too, so the leader
 	// answers in the encoding the client asked for (POST /v1/batch/deduct has two) and the
@@ -52,19 +88,11 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	if a := r.Header.Get("Authorization"); a != "" {
 		req.Header.Set("Authorization", a)
 	}
-	resp, err := n.fwd.Do(req)
-	if err != nil {
-		// The leader may have received and committed the request before the connection
-		// failed: the outcome is unknown, which is what timeout says.
-		n.writeError(w, &api.Error{Code: api.Timeout, Message: "forwarding to the leader failed (" + err.Error() + "); the outcome is unknown: retry with the same request_id", Leader: leader})
-		return
-	}
-	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Retry-After", api.HeaderAppliedIndex, api.HeaderLastContactMS} {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	return n.fwd.Do(req)
+}
+
+// isDialError reports whether err happened before anything was sent.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

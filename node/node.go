@@ -59,6 +59,9 @@ type Node struct {
 	readyTerm atomic.Uint64
 	termReady chan struct{} // closed and replaced when readyTerm moves
 
+	leaderMu    sync.Mutex
+	leaderMoved chan struct{} // closed and replaced when raft's leader changes (leaderwait.go)
+
 	ctx    context.Context // ends background loops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -91,6 +94,8 @@ func New(cfg Config) (*Node, error) {
 		watch:     newHub(),
 		termReady: make(chan struct{}),
 		done:      make(chan struct{}),
+
+		leaderMoved: make(chan struct{}),
 	}
 	if n.cfg.OnFatal == nil {
 		n.cfg.OnFatal = func(err error) {
@@ -166,6 +171,7 @@ func (n *Node) start() error {
 	n.spawn(n.reads.run)
 	n.coalesce = newCoalescer(n)
 	n.spawn(n.coalesce.run)
+	n.spawn(n.watchLeader)
 	n.spawn(n.leadershipLoop)
 	n.spawn(n.expireLoop)
 	n.spawn(n.flushLoop)
