@@ -54,8 +54,9 @@ type request struct {
 func newRequestID() string { return rand.Text() }
 
 // do runs r until a definite answer: 2xx answers go to handle, non-retryable errors come
-// back as *api.Error, retryable ones are retried (following leader hints at once, otherwise
-// after a backoff) until the context ends or MaxAttempts is reached.
+// back as *api.Error, retryable ones are retried (following leader hints and leaving a node
+// that refused the connection at once, otherwise after a backoff) until the context ends or
+// MaxAttempts is reached.
 func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.Response, *Endpoint) error) error {
 	if err := c.ctx.Err(); err != nil {
 		return ErrClosed

@@ -3,11 +3,12 @@
 // the HTTP API of DESIGN.md.
 //
 // What it owns:
-//   - bootstrap exactly once, join through any member, leave, graceful shutdown that hands
-//     leadership over first;
+//   - bootstrap exactly once, join through any member, leave (a leader asked to remove
+//     itself and graceful shutdown both hand leadership over first);
 //   - mutations: validated, admitted under a bound of in-flight proposals, stamped with the
 //     leader's clock, proposed, and answered only after commit and apply — or forwarded to
-//     the leader when this node is a follower;
+//     the leader when this node is a follower, waiting for the next leader during an
+//     election (leaderwait.go);
 //   - reads: strong (linearizable, ReadIndex-style: one VerifyLeader round shared by the
 //     reads waiting for it) or stale (local, saying how stale);
 //   - the leader's timers: hold expiry (which also moves the log clock that ages the
