@@ -25,18 +25,21 @@ type raftJSON struct {
 	Samples          uint64  `json:"silence_samples"`
 	SilenceP99MS     float64 `json:"silence_p99_ms"`
 	SilenceMaxMS     float64 `json:"silence_max_ms"`
+	SilenceMaxAt     string  `json:"silence_max_at,omitempty"` // UTC, to find it in the node logs
+	SilenceMaxNode   string  `json:"silence_max_node,omitempty"`
 	LeaderChanges    uint64  `json:"leader_changes"`
 	UnansweredProbes uint64  `json:"unanswered_probes"`
 }
 
 // raftWatch samples the followers' silence until stop is called.
 type raftWatch struct {
-	env    *benchEnv
-	hist   *histogram
-	mu     sync.Mutex
-	res    raftJSON
-	cancel context.CancelFunc
-	done   chan struct{}
+	env     *benchEnv
+	hist    *histogram
+	mu      sync.Mutex
+	res     raftJSON
+	maxSeen time.Duration
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // watchRaft starts a watch over env's nodes; stop returns what it saw.
@@ -75,7 +78,13 @@ func (w *raftWatch) run(ctx context.Context) {
 				}
 				leader = a
 			case n.LastContactMS >= 0:
-				w.hist.Record(time.Duration(n.LastContactMS) * time.Millisecond)
+				d := time.Duration(n.LastContactMS) * time.Millisecond
+				w.hist.Record(d)
+				if d > w.maxSeen {
+					w.maxSeen = d
+					w.res.SilenceMaxAt = time.Now().UTC().Format("15:04:05.000")
+					w.res.SilenceMaxNode = n.ID
+				}
 			}
 			w.mu.Unlock()
 		}
