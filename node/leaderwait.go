@@ -38,10 +38,11 @@ func (n *Node) watchLeader() {
 
 // electionWait bounds a wait for a new leader: an election after a leader's death ends
 // about 2.1 heartbeat timeouts after its last heartbeat and seldom later than 3 (see
-// DefaultConfig), one more election timeout covers a failed round. Past it the cluster is
-// probably without a quorum, and the client hears no_leader.
+// DefaultConfig); a round that failed (two followers timed out together and split the
+// vote) is retried within 2 election timeouts. Past it the cluster is probably without a
+// quorum, and the client hears no_leader.
 func (n *Node) electionWait() time.Duration {
-	return 3*n.cfg.HeartbeatTimeout + n.cfg.ElectionTimeout
+	return 3*n.cfg.HeartbeatTimeout + 2*n.cfg.ElectionTimeout
 }
 
 // awaitLeader returns the HTTP address of the leader this node knows, other than not (""

@@ -2,7 +2,6 @@ package node
 
 import (
 	"testing"
-	"time"
 
 	"github.com/flashstock/flashstock/api"
 )
@@ -13,11 +12,7 @@ import (
 // outlasts the election). If the follower asked wins the election itself, it says so and
 // the same request sent to it again succeeds.
 func TestForward_WaitsForTheNextLeader(t *testing.T) {
-	c := newCluster(t, 3, func(cfg *Config) {
-		// A candidate whose pre-vote failed retries after the election timeout; a long one
-		// keeps such a round (rare, and slow on a loaded machine) inside the wait.
-		cfg.ElectionTimeout = 2 * time.Second
-	})
+	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 10)
 	li, old := c.waitLeader()
 	f := c.get((li + 1) % 3)
