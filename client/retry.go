@@ -54,8 +54,9 @@ type request struct {
 func newRequestID() string { return rand.Text() }
 
 // do runs r until a definite answer: 2xx answers go to handle, non-retryable errors come
-// back as *api.Error, retryable ones are retried (following leader hints at once, otherwise
-// after a backoff) until the context ends or MaxAttempts is reached.
+// back as *api.Error, retryable ones are retried (following leader hints and leaving a node
+// that refused the connection at once, otherwise after a backoff) until the context ends or
+// MaxAttempts is reached.
 func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.Response, *Endpoint) error) error {
 	if err := c.ctx.Err(); err != nil {
 		return ErrClosed
@@ -104,7 +105,22 @@ func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.
 			if !sent && p.allIn(refused) {
 				return &UnreachableError{Attempts: attempt, RequestID: r.reqID, Last: last}
 			}
+			if hops < 2 {
+				// Nothing was sent and the node is now skipped: try the next one at once
+				// (a killed leader's port refuses; any member forwards to its successor).
+				hops++
+				wait = 0
+			}
 		case resp.StatusCode/100 == 2:
+			if r.route == toLeader {
+				// Every answer names the leader; one that came through a follower (after a
+				// failover, say) points the next calls at the leader directly.
+				if l := resp.Header.Get(api.HeaderLeader); l != "" && l != e.addr {
+					if cur := p.leader.Load(); cur == nil || cur.addr != l {
+						p.follow(l)
+					}
+				}
+			}
 			err := handle(resp, e)
 			drainClose(resp.Body)
 			e.outstanding.Add(-1)
@@ -121,7 +137,8 @@ func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.
 			switch ae.Code {
 			case api.NotLeader, api.NoLeader:
 				p.notLeader(e)
-				if ae.Leader != "" && ae.Leader != e.addr && hops < 2 {
+				// A hint may name the node that answered: it has just won an election.
+				if ae.Leader != "" && hops < 2 {
 					p.follow(ae.Leader)
 					hops++
 					wait = 0

@@ -387,3 +387,60 @@ func TestDo_EveryEndpointRefusingFailsFastAsNotSent(t *testing.T) {
 		t.Fatalf("mutation: %v", err)
 	}
 }
+
+// Every answer names the leader (X-Flashstock-Leader): a call answered through a follower
+// points the next ones at the leader, without waiting for a health check to find it.
+func TestDo_LearnsTheLeaderFromAnyAnswer(t *testing.T) {
+	leader := newFakeNode(t, answer(api.SKU{SKU: "tee", Available: 3}))
+	follower := newFakeNode(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set(api.HeaderLeader, leader.addr())
+		writeJSON(w, 200, api.SKU{SKU: "tee", Available: 4})
+	})
+	cl := newClient(t, client.Config{Endpoints: []string{follower.addr()}, HealthInterval: time.Hour})
+	for i := 0; i < 3; i++ {
+		if _, err := cl.Restock(testContext(t), "tee", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, m := len(follower.received()), len(leader.received()); n != 1 || m != 2 {
+		t.Fatalf("follower asked %d times, leader %d; want 1 and 2", n, m)
+	}
+}
+
+// A node that refuses the connection was sent nothing, so the call goes on to another node
+// at once: after a leader's death, the backoff is not where the time goes. With a day of
+// backoff, a call that waited would outlast the test.
+func TestDo_LeavesARefusingNodeAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	follower := newFakeNode(t, fail(api.NotLeader, dead), answer(api.SKU{SKU: "tee", Available: 3}))
+	cl := newClient(t, client.Config{Endpoints: []string{follower.addr()}, HealthInterval: time.Hour,
+		BackoffBase: 24 * time.Hour, BackoffMax: 24 * time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cl.Restock(ctx, "tee", 1); err != nil {
+		t.Fatalf("restock with the named leader refusing connections: %v", err)
+	}
+}
+
+// A node that has just won an election while a forwarded request waited answers
+// not_leader naming itself: the call is sent there again at once.
+func TestDo_FollowsAHintNamingTheAnsweringNode(t *testing.T) {
+	var f *fakeNode
+	f = newFakeNode(t, func(w http.ResponseWriter, r *http.Request) { fail(api.NotLeader, f.addr())(w, r) },
+		answer(api.SKU{SKU: "tee", Available: 3}))
+	cl := newClient(t, client.Config{Endpoints: []string{f.addr()}, HealthInterval: time.Hour,
+		BackoffBase: 24 * time.Hour, BackoffMax: 24 * time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cl.Restock(ctx, "tee", 1); err != nil {
+		t.Fatalf("restock: %v", err)
+	}
+	if n := len(f.received()); n != 2 {
+		t.Fatalf("%d tries, want 2", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -390,6 +391,21 @@ func (n *Node) removeMember(ctx context.Context, id string, force bool, seen uin
 			return err
 		}
 	}
+	if isVoter && id == n.cfg.ID {
+		// A leader that removed itself would step down once the change committed, and the
+		// others would hold an election only after noticing its silence: no leader for a
+		// few heartbeat timeouts. It hands leadership to the most up-to-date voter first
+		// and has the new leader remove it.
+		leader, err := n.handOver(ctx)
+		if err == nil {
+			return n.removeThrough(ctx, leader, id, force, index)
+		}
+		if n.raft.State() != raft.Leader {
+			// Leadership moved anyway: the client sends the removal to the new leader.
+			return fmt.Errorf("%w (%v)", errNotLeader, err)
+		}
+		n.log.Warn("could not hand leadership over; removing this node as the leader", "error", err)
+	}
 	// The record goes first: if the raft change then fails, the member's own loop puts the
 	// record back, while a record left behind for a removed member would linger forever.
 	if _, err := n.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: id}}); err != nil {
@@ -399,6 +415,42 @@ func (n *Node) removeMember(ctx context.Context, id string, force bool, seen uin
 		return n.membershipError(err, index)
 	}
 	n.log.Info("member removed", "id", id)
+	return nil
+}
+
+// handOver transfers leadership to the most up-to-date voter and returns the new leader's
+// HTTP address once this node knows it.
+func (n *Node) handOver(ctx context.Context) (string, error) {
+	if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
+		return "", fmt.Errorf("hand leadership over: %w", err)
+	}
+	leader := n.awaitLeader(ctx, n.httpAddr)
+	if leader == "" || leader == n.httpAddr {
+		return "", fmt.Errorf("hand leadership over: %w", errNoLeader)
+	}
+	n.log.Info("handed leadership over before removing this node", "leader", leader)
+	return leader, nil
+}
+
+// removeThrough asks the leader at addr to remove member id, from the configuration at
+// index: if membership changed since this node checked it, the leader refuses.
+func (n *Node) removeThrough(ctx context.Context, addr, id string, force bool, index uint64) error {
+	q := url.Values{"config_index": {strconv.FormatUint(index, 10)}}
+	if force {
+		q.Set("force", "true")
+	}
+	req, err := n.peerRequest(ctx, http.MethodDelete, addr, "/v1/cluster/members/"+url.PathEscape(id)+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID) // a leader that lost it since answers not_leader
+	resp, err := n.fwd.Do(req)
+	if err != nil {
+		return &api.Error{Code: api.Timeout, Message: "asking the new leader to remove this node failed (" + err.Error() + "); the outcome is unknown: read the cluster and retry", Leader: addr}
+	}
+	if apiErr := readAPIError(resp); apiErr != nil {
+		return apiErr
+	}
 	return nil
 }
 

@@ -38,7 +38,11 @@ type Config struct {
 	// JoinAsNonvoter joins as a nonvoter that receives the log but does not vote.
 	JoinAsNonvoter bool
 
-	// Raft timing. Defaults suit a LAN: elections after about a second of silence.
+	// Raft timing (see DefaultConfig for why each default). A follower that has heard
+	// nothing from the leader for HeartbeatTimeout may start an election; a candidate that
+	// did not win retries after ElectionTimeout (at least HeartbeatTimeout); a leader that
+	// has not heard from a quorum for LeaderLeaseTimeout (at most HeartbeatTimeout) steps
+	// down.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
@@ -123,11 +127,26 @@ type Config struct {
 }
 
 // DefaultConfig gives the defaults for everything but the identity and addresses.
+//
+// The raft timing is chosen for failover in under half a second on a LAN (BENCHMARKS.md,
+// "Failover"). In hashicorp/raft a follower refuses every pre-vote while it still names a
+// leader, and it stops naming one only when its own heartbeat timer, re-armed at random
+// in [HeartbeatTimeout, 2×HeartbeatTimeout), finds the leader silent for HeartbeatTimeout.
+// So after a leader dies the first follower to notice is turned down by the other, and
+// the new leader is elected when the second one notices: about 2.1×HeartbeatTimeout
+// after the death at the median, about 3× at worst. 200ms gives ~0.42s. It must also
+// stay well above the longest silence a busy follower shows (heartbeats queue behind
+// appends on raft's main loop, see serialTransport): at saturation on the 2-core test
+// machine 45ms at most, 163ms while other builds loaded it to 11. A silence past it
+// costs an election, not safety. ElectionTimeout only paces a candidate's retry
+// and must not be below HeartbeatTimeout. The lease equals HeartbeatTimeout, its
+// maximum: a leader steps down only after the silence a follower would start an election
+// for (reads never rely on the lease; they confirm leadership with a heartbeat round).
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   time.Second,
-		ElectionTimeout:    time.Second,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
+		HeartbeatTimeout:   200 * time.Millisecond,
+		ElectionTimeout:    200 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
 		MaxAppendEntries:   512,
 		SnapshotThreshold:  16384,

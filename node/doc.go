@@ -3,11 +3,12 @@
 // the HTTP API of DESIGN.md.
 //
 // What it owns:
-//   - bootstrap exactly once, join through any member, leave, graceful shutdown that hands
-//     leadership over first;
+//   - bootstrap exactly once, join through any member, leave (a leader asked to remove
+//     itself and graceful shutdown both hand leadership over first);
 //   - mutations: validated, admitted under a bound of in-flight proposals, stamped with
-//     cluster time (clusterclock.go: never a leader's wall clock as it is), proposed, and answered only after commit and apply — or forwarded to
-//     the leader when this node is a follower;
+//     cluster time (clusterclock.go: never a leader's wall clock as it is), proposed, and
+//     answered only after commit and apply — or forwarded to the leader when this node is
+//     a follower, waiting for the next leader during an election (leaderwait.go);
 //   - reads: strong (linearizable, ReadIndex-style: one heartbeat round shared by the reads
 //     waiting for it, confirmed only by answers to requests sent after it began, acks.go)
 //     or stale (local, saying how stale);

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -18,21 +19,60 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 		n.writeError(w, errNotLeader)
 		return
 	}
-	leader := n.leaderHTTP()
-	if leader == "" || leader == n.httpAddr {
-		n.writeError(w, errNoLeader)
-		return
-	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
+	leader := n.awaitLeader(ctx, "")
+	resp, err := n.forwardTo(ctx, r, body, leader)
+	if err != nil && notSent(err) {
+		// Nothing was sent: the leader this node knew is gone (its port refuses). Its
+		// successor is being elected; send there once it is known.
+		leader = n.awaitLeader(ctx, leader)
+		resp, err = n.forwardTo(ctx, r, body, leader)
+	}
+	switch {
+	case leader == "":
+		n.writeError(w, errNoLeader)
+		return
+	case leader == n.httpAddr:
+		// This node won the election while the request waited: the client sends it here.
+		n.writeError(w, &api.Error{Code: api.NotLeader, Message: "this node has just become the leader; send the request again", Leader: leader})
+		return
+	}
+	if err != nil && notSent(err) {
+		// Nothing was sent to the successor either: no leader to reach right now. The
+		// client backs off before it retries (not_leader would send it there at once).
+		n.writeError(w, &api.Error{Code: api.NoLeader, Message: "the leader could not be reached (" + err.Error() + "); the request was not sent: retry with the same request_id", Leader: leader})
+		return
+	}
+	if err != nil {
+		// The leader may have received and committed the request before the connection
+		// failed: the outcome is unknown, which is what timeout says.
+		n.writeError(w, &api.Error{Code: api.Timeout, Message: "forwarding to the leader failed (" + err.Error() + "); the outcome is unknown: retry with the same request_id", Leader: leader})
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "Retry-After", api.HeaderAppliedIndex, api.HeaderLastContactMS} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// forwardTo sends the request to the leader at leader; nothing is sent when leader is ""
+// or this node.
+func (n *Node) forwardTo(ctx context.Context, r *http.Request, body []byte, leader string) (*http.Response, error) {
+	if leader == "" || leader == n.httpAddr {
+		return nil, nil
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, r.Method, n.scheme()+leader+r.URL.RequestURI(), rd)
 	if err != nil {
-		n.writeError(w, err)
-		return
+		return nil, err
 	}
 	// The body goes as it came, so its Content-Type goes with it; Accept too, so the leader
 	// answers in the encoding the client asked for (POST /v1/batch/deduct has two) and the
@@ -54,27 +94,7 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	if a := r.Header.Get("Authorization"); a != "" {
 		req.Header.Set("Authorization", a)
 	}
-	resp, err := n.fwd.Do(req)
-	if err != nil {
-		if notSent(err) {
-			// Nothing happened, as when no leader is known; the leader may be down, so the
-			// client backs off before it retries (not_leader would send it there at once).
-			n.writeError(w, &api.Error{Code: api.NoLeader, Message: "the leader could not be reached (" + err.Error() + "); the request was not sent: retry with the same request_id", Leader: leader})
-			return
-		}
-		// The leader may have received and committed the request before the connection
-		// failed: the outcome is unknown, which is what timeout says.
-		n.writeError(w, &api.Error{Code: api.Timeout, Message: "forwarding to the leader failed (" + err.Error() + "); the outcome is unknown: retry with the same request_id", Leader: leader})
-		return
-	}
-	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Retry-After", api.HeaderAppliedIndex, api.HeaderLastContactMS} {
-		if v := resp.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
+	return n.fwd.Do(req)
 }
 
 // notSent reports whether a forwarding error proves the request never reached the leader:

@@ -38,7 +38,9 @@ func (n *Node) checkRemoval(ctx context.Context, cfg raft.Configuration, id stri
 	var wg sync.WaitGroup
 	for _, s := range remaining {
 		if string(s.ID) == n.cfg.ID {
+			mu.Lock() // the checks of members listed before this one are running
 			healthy = append(healthy, n.cfg.ID)
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)

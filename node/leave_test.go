@@ -2,8 +2,13 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/flashstock/flashstock/api"
 )
@@ -87,4 +92,104 @@ func TestLeave_RemovedNodeStopsAndSaysSo(t *testing.T) {
 	if o.Removed() {
 		t.Error("a node shut down by its owner reports Removed() = true")
 	}
+}
+
+// TestLeave_RemovingTheLeaderHandsLeadershipOver: DELETE of the leader itself moves
+// leadership to another voter before the removal, so the cluster never waits out a dead
+// leader's silence. When the removal is acknowledged a remaining member already leads (the
+// new leader carried it out); writers sending through the remaining members, one try per
+// request, never hear no_leader except for the commands in flight at the handover (at most
+// one per writer: leadership was lost with them, the new leader decides them); and the
+// removed node is gone from the configuration and stops by itself.
+func TestLeave_RemovingTheLeaderHandsLeadershipOver(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *Config) {
+		// Slower than the test default, so that under the race detector on a loaded machine
+		// no election but the handover's moves leadership: then every no_leader is one of
+		// the handover's.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
+	})
+	c.createSKU("tee", 1_000_000)
+	li, l := c.waitLeader()
+	var rest []*Node
+	for i, n := range c.running() {
+		if i != li {
+			rest = append(rest, n)
+		}
+	}
+
+	const writers = 4
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	answers := map[api.Code]int{}
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				req := api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("w%d-%d", w, i), UserID: "u"}
+				_, err := c.call(rest[i%2].HTTPAddr(), "POST", "/v1/skus/tee/deduct", req, nil)
+				code := api.OK
+				var ae *api.Error
+				if err != nil {
+					code = "transport"
+					if asAPI(err, &ae) {
+						code = ae.Code
+					}
+				}
+				mu.Lock()
+				answers[code]++
+				mu.Unlock()
+			}
+		}()
+	}
+	acked := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return answers[api.OK]
+	}
+	eventually(t, 10*time.Second, func() error {
+		if n := acked(); n < 50 {
+			return fmt.Errorf("%d writes acknowledged", n)
+		}
+		return nil
+	})
+
+	c.mustCall(l.HTTPAddr(), "DELETE", "/v1/cluster/members/"+l.ID(), nil, nil)
+	var leader *Node
+	for _, n := range rest {
+		if n.IsLeader() {
+			leader = n
+		}
+	}
+	if leader == nil {
+		t.Fatalf("the removal of leader %s was acknowledged while no remaining member leads", l.ID())
+	}
+	cfg, _, err := leader.configuration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Servers) != 2 || slices.ContainsFunc(cfg.Servers, func(s raft.Server) bool { return string(s.ID) == l.ID() }) {
+		t.Fatalf("configuration after removing %s: %+v", l.ID(), cfg.Servers)
+	}
+	before := acked()
+	eventually(t, 10*time.Second, func() error {
+		if n := acked() - before; n < 50 {
+			return fmt.Errorf("%d writes acknowledged after the removal", n)
+		}
+		return nil
+	})
+	cancel()
+	wg.Wait()
+	t.Logf("answers during the removal: %v", answers)
+	if answers[api.NoLeader] > writers || answers[api.Timeout] > 0 || answers["transport"] > 0 {
+		t.Fatalf("answers %v: want at most %d no_leader (commands in flight at the handover), no timeout, no transport error", answers, writers)
+	}
+	select {
+	case <-l.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("removed node %s still running", l.ID())
+	}
+	c.set(li, nil)
 }

@@ -64,6 +64,9 @@ type Node struct {
 	levelKick chan struct{} // level.go
 	termReady chan struct{} // closed and replaced when readyTerm moves
 
+	leaderMu    sync.Mutex
+	leaderMoved chan struct{} // closed and replaced when raft's leader changes (leaderwait.go)
+
 	ctx    context.Context // ends background loops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -97,6 +100,8 @@ func New(cfg Config) (*Node, error) {
 		termReady: make(chan struct{}),
 		levelKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
+
+		leaderMoved: make(chan struct{}),
 	}
 	if n.cfg.OnFatal == nil {
 		n.cfg.OnFatal = func(err error) {
@@ -170,6 +175,7 @@ func (n *Node) start() error {
 	n.spawn(n.reads.run)
 	n.coalesce = newCoalescer(n)
 	n.spawn(n.coalesce.run)
+	n.spawn(n.watchLeader)
 	n.spawn(n.leadershipLoop)
 	n.spawn(n.expireLoop)
 	n.spawn(n.flushLoop)

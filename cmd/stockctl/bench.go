@@ -73,6 +73,8 @@ type benchFlags struct {
 	stockdArgs     stringsFlag
 	stockdWait     time.Duration
 	cpuProfile     string
+	failover       int
+	stockdLogs     string
 	set            func(name string) bool // whether a flag was given
 	sweepBuyers    []int
 	chartW, chartH int
@@ -105,6 +107,8 @@ func bindBenchFlags(c *cli) *benchFlags {
 	fs.StringVar(&f.stockd, "stockd", "", "`path` of a stockd binary: start a fresh 3-node loopback cluster for the run, stop it after")
 	fs.Var(&f.stockdArgs, "stockd-arg", "extra flag for every stockd of --stockd, e.g. --stockd-arg=--max-inflight=4096 (repeatable)")
 	fs.DurationVar(&f.stockdWait, "stockd-wait", 30*time.Second, "--stockd: longest wait for the cluster to have 3 members and a leader")
+	fs.IntVar(&f.failover, "failover", 0, fmt.Sprintf("with --stockd: SIGKILL the leader N times idle, then N times under the load, restarting it each time; print kill → new leader and kill → next acknowledged deduction (min/p50/p90/max) (0..%d)", maxFailoverKills))
+	fs.StringVar(&f.stockdLogs, "stockd-logs", "", "with --stockd: copy the nodes' logs into `dir` when the run ends")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the client side, warm-up included) to `file`; stockd serves its own with --pprof")
 	f.set = c.isSet
 	return f
@@ -214,6 +218,15 @@ func (f *benchFlags) validate() error {
 	if f.chart != "" && chartFormat(f.chart) == "" {
 		return fmt.Errorf("--chart must name a .png or .svg file, got %q", f.chart)
 	}
+	if f.failover < 0 || f.failover > maxFailoverKills {
+		return fmt.Errorf("--failover must be 0..%d, got %d", maxFailoverKills, f.failover)
+	}
+	if f.failover > 0 && (f.stockd == "" || f.mode != modeDeduct || f.sellout || f.sweep != "") {
+		return fmt.Errorf("--failover needs --stockd (it kills the cluster's processes) and --mode %s, without --sellout or --sweep", modeDeduct)
+	}
+	if f.stockdLogs != "" && f.stockd == "" {
+		return fmt.Errorf("--stockd-logs needs --stockd")
+	}
 	if f.stockdWait <= 0 || f.stockdWait > 5*time.Minute {
 		return fmt.Errorf("--stockd-wait must be 1ns..5m, got %v", f.stockdWait)
 	}
@@ -240,6 +253,12 @@ it reports the time to sell out, then --late-buyers keep deducting for the rest 
 how far the leader's applied index moved meanwhile (a sold-out rejection must not write the
 log; the leader's expire loop adds about one entry per second).
 
+--failover N (with --stockd) measures failover instead of throughput: it SIGKILLs the
+leader N times with the cluster idle, then N times under the load of --buyers, restarting
+the killed node after each kill and waiting until it caught up, 0.5–2s between kills. It
+prints kill → new leader (idle and loaded) and kill → the first deduction acknowledged to a
+buyer whose attempt was sent after the kill (min/p50/p90/max), and checks the books after.
+
 --timeout bounds each op (retries included) and each setup or check call.
 
 examples:
@@ -247,7 +266,8 @@ examples:
   stockctl bench --buyers 512 --skus 1000 --popularity zipf --chart run.png
   stockctl bench --mode reserve --cancel-ratio 0.2 --skus 100
   stockctl bench --stockd ./stockd --sellout --buyers 512 --duration 5s
-  stockctl bench --stockd ./stockd --sweep 16,128,512,1024,4096 --duration 5s --json`, stdout, stderr)
+  stockctl bench --stockd ./stockd --sweep 16,128,512,1024,4096 --duration 5s --json
+  stockctl bench --stockd ./stockd --failover 20 --buyers 64`, stdout, stderr)
 	f := bindBenchFlags(c)
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
@@ -262,11 +282,14 @@ examples:
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	var cl *stockdCluster
 	if f.stockd != "" {
-		cl, err := startCluster(ctx, f.stockd, f.stockdArgs, f.stockdWait, stderr)
+		var err error
+		cl, err = startCluster(ctx, f.stockd, f.stockdArgs, f.stockdWait, stderr)
 		if err != nil {
 			return err
 		}
+		cl.keepLogs = f.stockdLogs
 		defer func() {
 			if err := cl.stop(); err != nil {
 				fmt.Fprintf(stderr, "stockctl bench: stopping the stockd cluster: %v\n", err)
@@ -286,6 +309,24 @@ examples:
 			return err
 		}
 		defer stopProfile()
+	}
+	if f.failover > 0 {
+		res, err := env.runFailover(ctx, cl, f.scenario, f.failover, stderr)
+		if err != nil {
+			return c.explain(err)
+		}
+		if c.json {
+			err = writeJSON(stdout, res)
+		} else {
+			writeFailover(stdout, res)
+		}
+		if err != nil {
+			return err
+		}
+		if res.Check.Verdict == verdictFail {
+			return fmt.Errorf("oversell check FAILED after the kills:\n  %s", strings.Join(res.Check.Problems, "\n  "))
+		}
+		return ctx.Err()
 	}
 	points := f.sweepBuyers
 	if len(points) == 0 {

@@ -57,21 +57,43 @@ func classify(err error) outcome {
 
 // countingTransport counts what the client's retries hide: every attempt of a mutation,
 // and every 429 the leader answered (the client waits Retry-After and tries again).
+//
+// For --failover it also times the first mutation acknowledged after a mark (the leader's
+// kill): the first 2xx answer to an attempt sent at or after it. An answer the killed
+// leader wrote just before dying may still be read after the kill; its attempt was sent
+// before the mark, so it does not count.
 type countingTransport struct {
 	next       http.RoundTripper
 	attempts   atomic.Uint64
 	overloaded atomic.Uint64
+
+	mark         atomic.Int64 // unix ns; 0: no mark
+	ackAfterMark atomic.Int64 // unix ns of that first answer; 0: none yet
 }
 
 func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method != http.MethodGet {
+	mutation := r.Method != http.MethodGet
+	var sent int64
+	if mutation {
 		t.attempts.Add(1)
+		sent = time.Now().UnixNano()
 	}
 	resp, err := t.next.RoundTrip(r)
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
 		t.overloaded.Add(1)
 	}
+	if err == nil && mutation && resp.StatusCode/100 == 2 {
+		if m := t.mark.Load(); m != 0 && sent >= m && t.ackAfterMark.Load() == 0 {
+			t.ackAfterMark.CompareAndSwap(0, time.Now().UnixNano())
+		}
+	}
 	return resp, err
+}
+
+// setMark starts timing the first acknowledgement after at.
+func (t *countingTransport) setMark(at time.Time) {
+	t.ackAfterMark.Store(0)
+	t.mark.Store(at.UnixNano())
 }
 
 // phaseStats are the counts and latencies of one phase of a run (the measured load, or the

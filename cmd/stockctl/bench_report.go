@@ -90,6 +90,18 @@ func writeSummary(w io.Writer, r *benchResult) {
 				so.AppliedBefore, so.AppliedAfter, so.AppliedAfter-so.AppliedBefore, so.LogAllowance, verdict)
 		}
 	}
+	if rw := r.Raft; rw != nil {
+		elections := "no election"
+		if rw.TermAfter != rw.TermBefore {
+			elections = fmt.Sprintf("%d ELECTIONS", rw.TermAfter-rw.TermBefore)
+		}
+		at := ""
+		if rw.SilenceMaxAt != "" {
+			at = fmt.Sprintf(" (%s at %s UTC)", rw.SilenceMaxNode, rw.SilenceMaxAt)
+		}
+		fmt.Fprintf(w, "  %-12s term %d → %d (%s); followers' silence p99 %s, max %s%s; %s samples every %v, %d unanswered\n", "raft",
+			rw.TermBefore, rw.TermAfter, elections, msStr(rw.SilenceP99MS), msStr(rw.SilenceMaxMS), at, commas(int64(rw.Samples)), raftWatchEvery, rw.UnansweredProbes)
+	}
 	if r.Chart != "" {
 		fmt.Fprintf(w, "  %-12s %s\n", "chart", r.Chart)
 	}

@@ -29,6 +29,7 @@ type benchResult struct {
 	Duplicates    uint64          `json:"duplicate_acks"` // answers flagged duplicate: a retry met its first answer
 	Latency       latencyJSON     `json:"latency_ms"`
 	Sellout       *selloutJSON    `json:"sellout,omitempty"`
+	Raft          *raftJSON       `json:"raft,omitempty"`
 	Check         checkReport     `json:"check"`
 	Chart         string          `json:"chart,omitempty"`
 	Timeline      []timelinePoint `json:"timeline"`
@@ -146,9 +147,11 @@ func (env *benchEnv) runPoint(ctx context.Context, sc scenario, log io.Writer) (
 		tl = newTimeline(measureFrom, sc.duration+sc.opTimeout)
 		stats = newPhaseStats(measureFrom, tl)
 		octx, cancel := context.WithDeadline(ctx, until.Add(sc.opTimeout))
+		watch := env.watchRaft(ctx)
 		l.drive(octx, buyers, stats, until, sc.ops, false)
 		cancel()
 		res.ElapsedS = time.Since(measureFrom).Seconds()
+		res.Raft = watch.stop(ctx)
 		attempts1, over1 := env.counters()
 		res.Requests, res.Overloaded429 = attempts1-attempts0, over1-over0
 	} else {

@@ -21,14 +21,17 @@ import (
 // stockdCluster is a fresh 3-node cluster on loopback started as DESIGN.md's "Node start-up"
 // says: n1 --bootstrap, n2 and n3 --join n1, free ports, data under one temp dir. stop sends
 // SIGTERM, SIGKILL to a node still there 10s later (by PID), and deletes the dir. The nodes
-// also get SIGKILL if stockctl dies (Pdeathsig).
+// also get SIGKILL if stockctl dies (Pdeathsig). kill and restart serve --failover.
 type stockdCluster struct {
 	dir       string
+	bin       string
 	httpAddrs []string
+	args      [][]string // each node's command line, the same on every start
 	cmds      []*exec.Cmd
 	done      []chan struct{}
 	logs      []string
 	log       io.Writer
+	keepLogs  string // copy the node logs here on stop ("" : don't)
 }
 
 func startCluster(ctx context.Context, bin string, extra []string, wait time.Duration, log io.Writer) (*stockdCluster, error) {
@@ -48,10 +51,12 @@ func startCluster(ctx context.Context, bin string, extra []string, wait time.Dur
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	cl := &stockdCluster{dir: dir, log: log}
+	cl := &stockdCluster{dir: dir, bin: path, log: log}
 	for i := 0; i < 3; i++ {
 		cl.httpAddrs = append(cl.httpAddrs, "127.0.0.1:"+strconv.Itoa(ports[i]))
+		cl.logs = append(cl.logs, filepath.Join(dir, "n"+strconv.Itoa(i+1)+".log"))
 	}
+	cl.cmds, cl.done = make([]*exec.Cmd, 3), make([]chan struct{}, 3)
 	fail := func(err error) (*stockdCluster, error) {
 		tails := cl.logTails(10)
 		cl.stop()
@@ -66,7 +71,8 @@ func startCluster(ctx context.Context, bin string, extra []string, wait time.Dur
 		} else {
 			args = append(args, "--join", cl.httpAddrs[0])
 		}
-		if err := cl.start(path, id, append(args, extra...)); err != nil {
+		cl.args = append(cl.args, append(args, extra...))
+		if err := cl.start(i); err != nil {
 			return fail(err)
 		}
 	}
@@ -90,25 +96,38 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func (cl *stockdCluster) start(bin, id string, args []string) error {
-	logPath := filepath.Join(cl.dir, id+".log")
-	lf, err := os.Create(logPath)
+// start runs node i's command line, appending to its log (a restart keeps the first run's
+// lines).
+func (cl *stockdCluster) start(i int) error {
+	lf, err := os.OpenFile(cl.logs[i], os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	defer lf.Close() // the child has its own copy
-	cmd := exec.Command(bin, args...)
+	fmt.Fprintf(lf, "=== %s: stockd %s\n", time.Now().UTC().Format(time.RFC3339Nano), strings.Join(cl.args[i], " "))
+	cmd := exec.Command(cl.bin, cl.args[i]...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", id, err)
+		return fmt.Errorf("start n%d: %w", i+1, err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	cl.cmds = append(cl.cmds, cmd)
-	cl.done = append(cl.done, done)
-	cl.logs = append(cl.logs, logPath)
+	cl.cmds[i], cl.done[i] = cmd, done
 	return nil
+}
+
+// kill SIGKILLs node i (by PID) and waits until it is reaped.
+func (cl *stockdCluster) kill(i int) error {
+	if err := cl.cmds[i].Process.Kill(); err != nil {
+		return fmt.Errorf("kill n%d: %w", i+1, err)
+	}
+	select {
+	case <-cl.done[i]:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("n%d (pid %d) not reaped 10s after SIGKILL", i+1, cl.cmds[i].Process.Pid)
+	}
 }
 
 // waitReady polls the cluster view until 3 members answer and one leads.
@@ -166,6 +185,9 @@ func clusterReady(st api.Cluster, want int) error {
 // stop ends every node: SIGTERM, then SIGKILL 10s later, by PID; then deletes the data.
 func (cl *stockdCluster) stop() error {
 	for k, cmd := range cl.cmds {
+		if cmd == nil { // start-up failed before this node
+			continue
+		}
 		select {
 		case <-cl.done[k]:
 		default:
@@ -175,6 +197,9 @@ func (cl *stockdCluster) stop() error {
 	deadline := time.After(10 * time.Second)
 	var errs []error
 	for k, cmd := range cl.cmds {
+		if cmd == nil {
+			continue
+		}
 		select {
 		case <-cl.done[k]:
 			continue
@@ -188,10 +213,30 @@ func (cl *stockdCluster) stop() error {
 			errs = append(errs, fmt.Errorf("stockd n%d (pid %d) still there after SIGKILL", k+1, cmd.Process.Pid))
 		}
 	}
+	if cl.keepLogs != "" {
+		errs = append(errs, cl.copyLogs(cl.keepLogs))
+	}
 	if err := os.RemoveAll(cl.dir); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// copyLogs copies the node logs into dir (created if missing).
+func (cl *stockdCluster) copyLogs(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--stockd-logs: %w", err)
+	}
+	for _, p := range cl.logs {
+		data, err := os.ReadFile(p)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(p)), data, 0o644)
+		}
+		if err != nil {
+			return fmt.Errorf("--stockd-logs: %w", err)
+		}
+	}
+	return nil
 }
 
 func (cl *stockdCluster) logTails(n int) string {

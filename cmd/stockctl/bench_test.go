@@ -43,6 +43,10 @@ func TestBench_FlagErrorsNameTheFlag(t *testing.T) {
 		{"--chart run.gif", "--chart"},
 		{"--timeout 0s", "--timeout"},
 		{"--per-user-limit -1", "--per-user-limit"},
+		{"--failover 3", "--failover"}, // needs --stockd
+		{"--failover -1", "--failover"},
+		{"--failover 3 --stockd ./stockd --sellout", "--failover"},
+		{"--stockd-logs /tmp/x", "--stockd-logs"},
 		{"--buyers", "-buyers"}, // missing value: the flag package's message
 	} {
 		out, errs, code := stockctl(append([]string{"bench"}, strings.Fields(tc.args)...)...)

@@ -18,8 +18,9 @@ import (
 //	FLASHSTOCK_MEASURE=1 go test ./cmd/stockd -run TestElectionAfterKill -v
 //
 // FLASHSTOCK_MEASURE_ROUNDS (default 5) sets the number of kills; FLASHSTOCK_MEASURE_FLAGS
-// replaces the test's short raft timing, e.g. "--heartbeat-timeout 1s --election-timeout
-// 1s --leader-lease-timeout 500ms" for stockd's defaults.
+// replaces the test's raft timing, e.g. "--heartbeat-timeout 200ms --election-timeout
+// 200ms --leader-lease-timeout 200ms" for stockd's defaults. `stockctl bench --stockd
+// ./stockd --failover N` measures the same with the defaults, and under load too.
 func TestElectionAfterKill(t *testing.T) {
 	if os.Getenv("FLASHSTOCK_MEASURE") != "1" {
 		t.Skip("a measurement, not a check: set FLASHSTOCK_MEASURE=1 to run it")
