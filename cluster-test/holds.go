@@ -95,18 +95,23 @@ func (p *holdProbe) placeLoop(ctx context.Context) {
 // readLoop reads every hold not yet seen released, every 100 ms.
 func (p *holdProbe) readLoop(ctx context.Context) {
 	for pause(ctx, 100*time.Millisecond) == nil {
-		p.mu.Lock()
-		var open []*probedHold
-		for _, h := range p.holds {
-			if !h.released {
-				open = append(open, h)
-			}
-		}
-		p.mu.Unlock()
-		for _, h := range open {
+		for _, h := range p.open() {
 			p.read(ctx, h)
 		}
 	}
+}
+
+// open lists the holds not yet seen released.
+func (p *holdProbe) open() []*probedHold {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var open []*probedHold
+	for _, h := range p.holds {
+		if !h.released {
+			open = append(open, h)
+		}
+	}
+	return open
 }
 
 func (p *holdProbe) read(ctx context.Context, h *probedHold) {
@@ -138,14 +143,7 @@ func (p *holdProbe) stop() []probedHold {
 	defer p.c.Close()
 	deadline := time.Now().Add(holdLateBound + 3*time.Second)
 	for time.Now().Before(deadline) {
-		p.mu.Lock()
-		var open []*probedHold
-		for _, h := range p.holds {
-			if !h.released {
-				open = append(open, h)
-			}
-		}
-		p.mu.Unlock()
+		open := p.open()
 		if len(open) == 0 {
 			break
 		}

@@ -106,19 +106,9 @@ func (env *benchEnv) runFailover(ctx context.Context, cl *stockdCluster, sc scen
 		res.Idle = append(res.Idle, kj)
 	}
 
-	runID := randomID(8)
-	l := newLoad(sc, env.clients, skus, runID)
-	buyers := make([]*buyer, sc.buyers)
-	for i := range buyers {
-		if buyers[i], err = l.newBuyer(i, uint64(i)+1); err != nil {
-			return nil, err
-		}
-	}
-	wctx, cancel := context.WithTimeout(ctx, sc.opTimeout)
-	err = l.warm(wctx, buyers)
-	cancel()
+	l, buyers, err := env.warmBuyers(ctx, sc, skus)
 	if err != nil {
-		return nil, fmt.Errorf("warm-up read: %w", err)
+		return nil, err
 	}
 	start := time.Now()
 	stats := newPhaseStats(start, newTimeline(start, time.Hour))

@@ -121,19 +121,9 @@ func (env *benchEnv) runPoint(ctx context.Context, sc scenario, log io.Writer) (
 	if err := env.nodeClients(ctx); err != nil {
 		return nil, err
 	}
-	runID := randomID(8)
-	l := newLoad(sc, env.clients, skus, runID)
-	buyers := make([]*buyer, sc.buyers)
-	for i := range buyers {
-		if buyers[i], err = l.newBuyer(i, uint64(i)+1); err != nil {
-			return nil, err
-		}
-	}
-	wctx, cancel := context.WithTimeout(ctx, sc.opTimeout)
-	err = l.warm(wctx, buyers)
-	cancel()
+	l, buyers, err := env.warmBuyers(ctx, sc, skus)
 	if err != nil {
-		return nil, fmt.Errorf("warm-up read: %w", err)
+		return nil, err
 	}
 	attempts0, over0 := env.counters()
 
@@ -292,4 +282,22 @@ func (env *benchEnv) self(ctx context.Context, addr string) (api.Node, error) {
 		return n, fmt.Errorf("%s: GET /v1/cluster/self: HTTP %d", addr, resp.StatusCode)
 	}
 	return n, json.NewDecoder(resp.Body).Decode(&n)
+}
+
+// warmBuyers makes the run's buyers over the env's clients and warms them up with a read.
+func (env *benchEnv) warmBuyers(ctx context.Context, sc scenario, skus []string) (*load, []*buyer, error) {
+	l := newLoad(sc, env.clients, skus, randomID(8))
+	buyers := make([]*buyer, sc.buyers)
+	for i := range buyers {
+		var err error
+		if buyers[i], err = l.newBuyer(i, uint64(i)+1); err != nil {
+			return nil, nil, err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, sc.opTimeout)
+	defer cancel()
+	if err := l.warm(wctx, buyers); err != nil {
+		return nil, nil, fmt.Errorf("warm-up read: %w", err)
+	}
+	return l, buyers, nil
 }
