@@ -75,7 +75,8 @@ func TestClockSkew(t *testing.T) {
 		if skewed != nil && e.rng.IntN(2) == 0 {
 			e.setClock(skewed, 0) // sometimes the skew stays to the end
 		}
-		e.finish()
+		// The scenario's own checks before finish, so that a failure leaves its evidence.
+		e.heal()
 		holds := probe.stop()
 		problems, placed, worstLate := checkHolds(holds)
 		for _, p := range problems {
@@ -86,6 +87,7 @@ func TestClockSkew(t *testing.T) {
 		}
 		e.checkClusterTime(ctx)
 		t.Logf("clock-skew: %d holds placed and checked, worst lateness %v (bound %v)", placed, worstLate.Round(time.Millisecond), holdLateBound)
+		e.finish()
 	})
 }
 

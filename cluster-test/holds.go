@@ -171,7 +171,8 @@ func checkHolds(holds []probedHold) (problems []string, placed int, worstLate ti
 		placed++
 		if !h.firstExpiredRet.IsZero() {
 			if early := h.call.Add(h.ttl - holdEarlySlack).Sub(h.firstExpiredRet); early > 0 {
-				problems = append(problems, fmt.Sprintf("hold %s (ttl %v) seen released %v before its TTL ran out", h.id, h.ttl, early+holdEarlySlack))
+				stamp := time.Duration(h.expiresAt-h.ttl.Milliseconds()-h.call.UnixMilli()) * time.Millisecond
+				problems = append(problems, fmt.Sprintf("hold %s (ttl %v) seen released %v before its TTL ran out (cluster time at its placement was %+v from the call's wall clock)", h.id, h.ttl, early+holdEarlySlack, stamp))
 			}
 			worstLate = max(worstLate, h.firstExpiredRet.Sub(h.ack.Add(h.ttl)))
 		} else if !h.released {

@@ -70,12 +70,13 @@ func TestStaleAcks(t *testing.T) {
 			}
 			sales = append(sales, sale{sku: sku, leader: l.HTTPAddr, acked: op.Return})
 			// Strong reads on L wait for its read round; then the held answers arrive.
-			reader, closeReader := e.pinned(l, e.w)
 			var wg sync.WaitGroup
-			for range 3 {
+			for range 3 { // three readers, each a logical client of its own
+				reader, closeReader := e.pinned(l, e.w)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					defer closeReader()
 					reader.do(Input{Kind: OpRead, SKU: sku})
 				}()
 				time.Sleep(30 * time.Millisecond)
@@ -84,7 +85,6 @@ func TestStaleAcks(t *testing.T) {
 			e.events.fault("round %d: the held answers reach %s", round, l.ID)
 			e.c.Net.Heal()
 			wg.Wait()
-			closeReader()
 			<-transferDone
 			if _, err := e.c.WaitLeader(context.Background(), e.members...); err != nil {
 				e.fail("round %d: after healing: %v", round, err)

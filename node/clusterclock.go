@@ -17,15 +17,20 @@ import (
 //
 //  1. Only a leader stamps, and only once its term's no-op is applied, so the log time of
 //     every earlier entry (fsm.Machine.LogTime) is known.
-//  2. At the start of its term the leader asks the voters (itself included) for their wall
-//     clocks and takes the largest reading that a minority of wrong clocks cannot have
-//     pushed up (majorityWallClock: the median when all answer). Cluster time starts at
-//     the larger of that and the log time. So it never runs backwards, it moves forward to
-//     real time after a whole-cluster restart, and no clock that only a minority of voters
-//     shares can move it forward. Without a majority's answer within clockSampleLimit it
-//     starts at the log time.
-//  3. Through the term it advances by the leader's monotonic clock alone (which no wall
-//     clock step moves), strictly increasing in log order.
+//  2. A new term's cluster time starts from the log's last time carried forward by this
+//     node's monotonic clock: from when it applied that entry (carried), or from its last
+//     contact with a leader, whichever says later (both are after the entry was stamped,
+//     so neither runs ahead of real time). So an election costs cluster time only the
+//     moments between the last entry and the last heartbeat.
+//  3. The leader also asks the voters (itself included) for their wall clocks and takes
+//     the largest reading that a minority of wrong clocks cannot have pushed up
+//     (majorityWallClock: the median when all answer). Only when that is more than
+//     clockCatchUp ahead (an outage of the cluster, which no election explains) does
+//     cluster time move up to it: every forward move ends the holds made while it lagged
+//     early by the lag, so small lags are kept, never caught up. No clock that only a
+//     minority of voters shares can move it forward, and it never runs backwards.
+//  4. Through the term it advances by the leader's monotonic clock alone (which no wall
+//     clock step moves), never decreasing in log order.
 //
 // Followers estimate cluster time for reads from the last log time they applied, carried
 // forward by their own monotonic clock.
@@ -44,6 +49,11 @@ type clusterClock struct {
 // commands wait for it (the term is not ready before), so it must stay well inside an
 // election's time.
 const clockSampleLimit = 300 * time.Millisecond
+
+// clockCatchUp is the least lag behind the voters' clocks that a new term's cluster time
+// catches up: more than an election and the idle time before it can account for, so only
+// an outage of the whole cluster (or of a majority) moves it forward.
+const clockCatchUp = 2 * time.Second
 
 // clockGrace is how much longer the voters beyond a majority may take to answer.
 const clockGrace = 50 * time.Millisecond
@@ -89,11 +99,19 @@ func (c *clusterClock) observe(logTime int64, now time.Time) {
 }
 
 // estimate is the cluster time a read should judge by: the leader's clock while it leads
-// term, otherwise the last applied log time carried forward by the monotonic clock.
+// term, otherwise carried.
 func (c *clusterClock) estimate(term uint64, now time.Time) int64 {
 	if t, ok := c.read(term, now); ok {
 		return t
 	}
+	return c.carried(now)
+}
+
+// carried is the last log time this node applied, carried forward by its monotonic clock
+// from when it applied it. A leader stamps no more than real time and the entry was
+// applied here after it was stamped, so this too is at most real time, and it goes on
+// through an election: a new leader that starts from it loses no time to the election.
+func (c *clusterClock) carried(now time.Time) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.seenAt.IsZero() {
@@ -121,12 +139,26 @@ func (n *Node) clusterNow() int64 {
 func (n *Node) startClock(ctx context.Context, term uint64) {
 	floor, ok := n.majorityWallClock(ctx)
 	now := time.Now()
-	base := n.fsm.LogTime()
+	logTime := n.fsm.LogTime()
+	base := max(logTime, n.clock.carried(now))
+	// raft sets its last contact when a leader's AppendEntries (or a snapshot) succeeds,
+	// when it grants a vote, and when it steps down from leading: each time after every
+	// entry in this node's log was stamped. So the log time carried from there is at most
+	// real time too, and it loses no time to entries applied only once this term began.
+	if lc := n.raft.LastContact(); !lc.IsZero() {
+		base = max(base, logTime+now.Sub(lc).Milliseconds())
+	}
+	var voters int64
 	if ok {
-		base = max(base, floor(now))
+		// Only a gap an election cannot explain (an outage) moves cluster time up to the
+		// voters' clocks: every forward move ends the holds made while it lagged early.
+		if voters = floor(now); voters-base > clockCatchUp.Milliseconds() {
+			base = voters
+		}
 	} else {
 		n.log.Warn("no majority reported its wall clock in time: cluster time continues from the log's", "term", term)
 	}
+	n.log.Info("cluster time started", "term", term, "cluster_ms", base, "log_ms", logTime, "voters_ms", voters)
 	if lag := n.wallClock().UnixMilli() - base; lag > time.Minute.Milliseconds() || lag < -time.Minute.Milliseconds() {
 		n.log.Warn("this node's wall clock is far from cluster time; cluster time follows the majority and the log, not this clock",
 			"term", term, "wall_minus_cluster_ms", lag)
