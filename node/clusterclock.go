@@ -134,8 +134,8 @@ func (n *Node) clusterNow() int64 {
 	return n.clock.estimate(n.raft.CurrentTerm(), time.Now())
 }
 
-// startClock starts cluster time for term (rules 2 and 3 above). Called once the term's no-op is
-// applied.
+// startClock starts cluster time for term (rules 2 and 3 above). Called once the term's
+// no-op is applied.
 func (n *Node) startClock(ctx context.Context, term uint64) {
 	floor, ok := n.majorityWallClock(ctx)
 	now := time.Now()
