@@ -11,7 +11,8 @@ import (
 // the node's answer to etcd's ReadIndex context: etcd counts only heartbeat answers that
 // echo the read's own context, while hashicorp/raft's VerifyLeader counts any successful
 // AppendEntries answer it processes, also one a follower sent before the leader was paused
-// or cut off and the followers elected someone else (RAFT-NOTES.md, "Reads after a pause").
+// or cut off and the followers elected someone else (docs/RAFT-NOTES.md, "Reads after a
+// pause").
 //
 // The transport numbers every AppendEntries request it sends, heartbeats included, before
 // sending it, and records per follower the newest number answered with success in the
