@@ -31,8 +31,10 @@ const (
 	untrustedName = stateDBName + ".untrusted"
 )
 
-// bootIDPath names the kernel's per-boot random id; a variable for tests.
-var bootIDPath = "/proc/sys/kernel/random/boot_id"
+// bootIDPath names the kernel's per-boot random id. Tests that need another boot give the
+// process another file there (a private mount namespace, cluster-test/powerloss.go), so
+// nothing in the package changes it.
+const bootIDPath = "/proc/sys/kernel/random/boot_id"
 
 func bootID() string {
 	b, err := os.ReadFile(bootIDPath)
