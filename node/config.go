@@ -215,5 +215,32 @@ func (c Config) Validate() error {
 	if c.DiskStallTimeout < 0 {
 		bad("disk stall timeout must not be negative")
 	}
+	// raft's own rules (an election timeout below the heartbeat timeout, a commit timeout
+	// under 1ms, ...), here rather than inside raft.NewRaft after the stores are open.
+	if len(errs) == 0 && c.ID != "" {
+		if err := raft.ValidateConfig(c.raftConfig()); err != nil {
+			bad("raft: %v", err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// raftConfig is the raft configuration the node runs with (its logger aside).
+func (c Config) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.ID)
+	rc.HeartbeatTimeout = c.HeartbeatTimeout
+	rc.ElectionTimeout = c.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.CommitTimeout = c.CommitTimeout
+	rc.MaxAppendEntries = c.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.SnapshotInterval = c.SnapshotInterval
+	rc.TrailingLogs = c.TrailingLogs
+	// The state file knows its own applied index (and is rebuilt when it cannot be trusted,
+	// see openState): restoring the snapshot on every start would only throw that state
+	// away and replay it.
+	rc.NoSnapshotRestoreOnStart = true
+	return rc
 }

@@ -229,22 +229,8 @@ func (n *Node) startRaft(snaps raft.SnapshotStore) error {
 	n.trans = serialTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: n.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: n.cfg.Logger.Named("raft-net"),
 	}), newAcks()}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(n.cfg.ID)
+	rc := n.cfg.raftConfig()
 	rc.Logger = n.cfg.Logger.Named("raft").With("node", n.cfg.ID)
-	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
-	rc.ElectionTimeout = n.cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = n.cfg.LeaderLeaseTimeout
-	rc.CommitTimeout = n.cfg.CommitTimeout
-	rc.MaxAppendEntries = n.cfg.MaxAppendEntries
-	rc.BatchApplyCh = true
-	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
-	rc.SnapshotInterval = n.cfg.SnapshotInterval
-	rc.TrailingLogs = n.cfg.TrailingLogs
-	// The state file knows its own applied index (and is rebuilt when it cannot be trusted,
-	// see openState): restoring the snapshot on every start would only throw that state
-	// away and replay it.
-	rc.NoSnapshotRestoreOnStart = true
 	sm := timedFSM{&stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.afterApply, restored: n.watch.notifyAll}, n.metrics}
 	var inner raft.LogStore = n.logStore
 	if n.cfg.WrapLogStore != nil {
