@@ -481,3 +481,48 @@ func (n *Node) membershipError(err error, index uint64) error {
 	}
 	return err
 }
+
+// leaderOnly runs a membership change on the leader, forwarding from a follower.
+func (n *Node) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) error) {
+	if n.raft.State() != raft.Leader {
+		n.forward(w, r, body)
+		return
+	}
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req api.JoinRequest
+	body, err := readRequest(w, r, &req)
+	if err == nil {
+		err = fsm.Validate(fsm.Command{Kind: fsm.KindSetMember, Member: fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}})
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	n.leaderOnly(w, r, body, func(ctx context.Context) error { return n.addMember(ctx, req) })
+}
+
+func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	force, err := queryBool(r.URL.Query().Get("force"))
+	if err != nil {
+		n.writeError(w, api.Errorf(api.InvalidArgument, "force: %v", err))
+		return
+	}
+	var seen uint64
+	if v := r.URL.Query().Get("config_index"); v != "" {
+		if seen, err = strconv.ParseUint(v, 10, 64); err != nil || seen == 0 {
+			n.writeError(w, api.Errorf(api.InvalidArgument, "config_index must be a positive integer, got %q", v))
+			return
+		}
+	}
+	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.removeMember(ctx, id, force, seen) })
+}

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"net/http"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
 )
 
@@ -59,4 +61,50 @@ func (n *Node) expireLoop() {
 		}
 		return true
 	})
+}
+
+func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	var req api.TransferRequest
+	if err == nil && len(body) > 0 {
+		err = decodeStrict(body, &req)
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	if req.ID == n.cfg.ID && n.raft.State() == raft.Leader {
+		n.transferToSelf(w, r)
+		return
+	}
+	n.leaderOnly(w, r, body, func(ctx context.Context) error {
+		if req.ID == "" {
+			return waitFuture(ctx, n.raft.LeadershipTransfer())
+		}
+		cfg, _, err := n.configuration()
+		if err != nil {
+			return err
+		}
+		for _, s := range cfg.Servers {
+			if string(s.ID) == req.ID {
+				return waitFuture(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
+			}
+		}
+		return api.Errorf(api.NotFound, "member %q not found", req.ID)
+	})
+}
+
+// transferToSelf answers a transfer to the member that already leads: the caller has what
+// it asked for, so it succeeds and changes nothing, as with etcd's MoveLeader (it returns
+// once the target leads, at once here) and Nomad's transfer-leadership (a no-op), not
+// raft's "cannot transfer leadership to itself" as a 500. A script moving leadership to a
+// node need not look first. The answer names the leader once a heartbeat round confirms it.
+func (n *Node) transferToSelf(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "leader": n.cfg.ID})
 }

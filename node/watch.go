@@ -1,9 +1,17 @@
 package node
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
 	"sync"
+	"time"
 
+	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
+	"github.com/hashicorp/raft"
 )
 
 // hub tells watchers of a SKU that it changed. A notification carries no data: the watcher
@@ -67,4 +75,99 @@ func (n *Node) publish(_ []fsm.Entry, results []fsm.Result) {
 			h.notify(sku)
 		}
 	}
+}
+
+// handleWatch streams a SKU's state as server-sent events: the current state at once,
+// then after each change. Served from local state by any node (each event carries the
+// SKU's version, the log index of its last change).
+func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
+	sku := r.PathValue("sku")
+	if err := n.awaitSKU(r.Context(), sku); err != nil {
+		n.writeError(w, err)
+		return
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		n.writeError(w, api.Errorf(api.Internal, "streaming unsupported"))
+		return
+	}
+	changed, cancel := n.watch.subscribe(sku)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	ping := time.NewTicker(15 * time.Second)
+	defer ping.Stop()
+	var last uint64
+	send := func() bool {
+		s, err := n.fsm.GetSKU(sku)
+		if err != nil {
+			fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(api.ErrorBody{Error: n.apiError(err)}))
+			flusher.Flush()
+			return false
+		}
+		if s.Version != last || last == 0 {
+			last = s.Version
+			fmt.Fprintf(w, "id: %d\nevent: sku\ndata: %s\n\n", s.Version, mustJSON(skuOut(s, false)))
+			flusher.Flush()
+		}
+		return true
+	}
+	if !send() {
+		return
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-n.ctx.Done():
+			return
+		case <-ping.C:
+			fmt.Fprint(w, ": ping\n\n")
+			flusher.Flush()
+		case <-changed:
+			if !send() {
+				return
+			}
+		}
+	}
+}
+
+// awaitSKU makes sure this node's state has the SKU before a watch starts. A follower may
+// not yet have applied a SKU that was just created and acknowledged: it asks the leader
+// (a strong read) and, if the SKU exists there, waits to apply the entry that made it.
+func (n *Node) awaitSKU(ctx context.Context, sku string) error {
+	_, err := n.fsm.GetSKU(sku)
+	if err == nil || n.raft.State() == raft.Leader {
+		return err
+	}
+	leader := n.leaderHTTP()
+	if leader == "" {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	var s api.SKU
+	req, rerr := n.peerRequest(ctx, http.MethodGet, leader, "/v1/skus/"+url.PathEscape(sku), nil)
+	if rerr != nil {
+		return rerr
+	}
+	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID)
+	resp, rerr := n.fwd.Do(req)
+	if rerr != nil {
+		return err
+	}
+	if apiErr := readJSON(resp, &s); apiErr != nil {
+		return apiErr
+	}
+	if werr := n.fsm.WaitApplied(ctx, s.Version); werr != nil {
+		return werr
+	}
+	_, err = n.fsm.GetSKU(sku)
+	return err
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

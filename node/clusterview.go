@@ -1,0 +1,130 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/fsm"
+	"github.com/flashstock/flashstock/internal/version"
+	"github.com/hashicorp/raft"
+)
+
+// The cluster view: each member's own report of itself, and the view that gathers them.
+
+// lastContactMS is how long since this node heard from the leader; 0 on the leader.
+func (n *Node) lastContactMS() int64 {
+	if n.raft.State() == raft.Leader {
+		return 0
+	}
+	lc := n.raft.LastContact()
+	if lc.IsZero() {
+		return -1
+	}
+	return time.Since(lc).Milliseconds()
+}
+
+func roleOf(s raft.RaftState) string {
+	switch s {
+	case raft.Leader:
+		return api.RoleLeader
+	case raft.Follower:
+		return api.RoleFollower
+	case raft.Candidate:
+		return api.RoleCandidate
+	}
+	return api.RoleUnknown
+}
+
+// self is this node's own entry of the cluster view.
+func (n *Node) self() api.Node {
+	build := version.Get()
+	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.raft.State()),
+		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS(),
+		WallClockMS: n.wallClock().UnixMilli(), ClusterTimeMS: n.clusterNow(),
+		ApplyLevel: n.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel,
+		Version: build.Version, Revision: build.Revision}
+}
+
+func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, n.self())
+}
+
+// handleCluster shows the configuration as this node sees it, with each member's own
+// report of its role, applied index and build (asked in parallel, briefly); a member that
+// does not answer shows role "unknown" and no version.
+//
+// A member's version is asked live, not kept in its replicated member record: a record
+// would say what the member ran when it last wrote it, so a node upgraded and restarted
+// would have to rewrite it through the log (and a node down would still show the version
+// it may no longer run); and a new field in the record would change the state format that
+// the old binaries still applying the log mid-upgrade must read.
+func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
+	cfg, cfgIndex, err := n.configuration()
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	_, leader := n.raft.LeaderWithID()
+	out := api.Cluster{Leader: string(leader), Term: n.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, s := range cfg.Servers {
+		suffrage := api.Voter
+		if s.Suffrage != raft.Voter {
+			suffrage = api.Nonvoter
+		}
+		if string(s.ID) == n.cfg.ID {
+			out.Nodes[i] = n.self()
+			out.Nodes[i].Suffrage = suffrage
+			continue
+		}
+		out.Nodes[i] = api.Node{ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: n.memberHTTP(string(s.ID)),
+			Role: api.RoleUnknown, Suffrage: suffrage, LastContactMS: -1}
+		if out.Nodes[i].HTTPAddr == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(dst *api.Node) {
+			defer wg.Done()
+			if got, err := n.askSelf(ctx, dst.HTTPAddr); err == nil {
+				dst.Role, dst.AppliedIndex, dst.LastContactMS = got.Role, got.AppliedIndex, got.LastContactMS
+				dst.WallClockMS, dst.ClusterTimeMS = got.WallClockMS, got.ClusterTimeMS
+				dst.ApplyLevel, dst.MaxApplyLevel = got.ApplyLevel, got.MaxApplyLevel
+				dst.Version, dst.Revision = got.Version, got.Revision
+			}
+		}(&out.Nodes[i])
+	}
+	wg.Wait()
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].ID < out.Nodes[j].ID })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) askSelf(ctx context.Context, addr string) (api.Node, error) {
+	var out api.Node
+	return out, n.getJSON(ctx, addr, "/v1/cluster/self", &out)
+}
+
+// getJSON asks another member for a JSON document.
+func (n *Node) getJSON(ctx context.Context, addr, path string, out any) error {
+	req, err := n.peerRequest(ctx, http.MethodGet, addr, path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID) // answer from local state, do not forward
+	resp, err := n.fwd.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
