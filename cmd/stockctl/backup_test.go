@@ -106,31 +106,3 @@ func TestBackup_PrintsTheStateHashRestoreChecks(t *testing.T) {
 		t.Errorf("a damaged backup: exit %d: %s", code, errs)
 	}
 }
-
-// checkGolden compares out with testdata/NAME.golden (-update rewrites it).
-func checkGolden(t *testing.T, name, out string) {
-	t.Helper()
-	golden := filepath.Join(pkgDir, "testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if out != string(want) {
-		t.Errorf("output differs from %s (go test -update rewrites it)\n--- got\n%s--- want\n%s", golden, out, want)
-	}
-}
-
-// pkgDir is the package's dir, where testdata is, whatever dir a test changed to.
-var pkgDir = func() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		panic(err)
-	}
-	return wd
-}()

@@ -132,20 +132,7 @@ func TestBench_OutputGolden(t *testing.T) {
 			if err := tc.fn(&b); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if b.String() != string(want) {
-				t.Errorf("output differs from %s (go test -update rewrites it)\n--- got\n%s--- want\n%s", golden, b.String(), want)
-			}
+			checkGolden(t, tc.name, b.String())
 			if strings.HasSuffix(tc.name, "_json") {
 				var v map[string]any
 				if err := json.Unmarshal(b.Bytes(), &v); err != nil {

@@ -176,20 +176,7 @@ func TestGolden_TablesAndJSON(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("stockctl %s: exit %d: %s", tc.args, code, errs)
 			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if out != string(want) {
-				t.Errorf("stockctl %s: output differs from %s (go test -update rewrites it)\n--- got\n%s--- want\n%s", tc.args, golden, out, want)
-			}
+			checkGolden(t, tc.name, out)
 		})
 	}
 }
@@ -221,20 +208,7 @@ func TestGolden_Errors(t *testing.T) {
 			if code != tc.code || out != "" {
 				t.Fatalf("stockctl %s: exit %d, want %d; stdout %q", tc.args, code, tc.code, out)
 			}
-			golden := filepath.Join("testdata", tc.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(errs), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if errs != string(want) {
-				t.Errorf("stockctl %s: stderr differs from %s (go test -update rewrites it)\n--- got\n%s--- want\n%s", tc.args, golden, errs, want)
-			}
+			checkGolden(t, tc.name, errs)
 		})
 	}
 }
@@ -327,3 +301,31 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// checkGolden compares out with testdata/NAME.golden (-update rewrites it).
+func checkGolden(t *testing.T, name, out string) {
+	t.Helper()
+	golden := filepath.Join(pkgDir, "testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if out != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it)\n--- got\n%s--- want\n%s", golden, out, want)
+	}
+}
+
+// pkgDir is the package's dir, where testdata is, whatever dir a test changed to.
+var pkgDir = func() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	return wd
+}()

@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,19 +22,7 @@ func TestVersion_ClientAndEachMember(t *testing.T) {
 	if want := "stockctl " + version.Get().String(); first != want {
 		t.Errorf("first line %q, want %q", first, want)
 	}
-	golden := filepath.Join("testdata", "version_members.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(members), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if members != string(want) {
-		t.Errorf("members differ from %s (go test -update rewrites it)\n--- got\n%s--- want\n%s", golden, members, want)
-	}
+	checkGolden(t, "version_members", members)
 
 	out, errs, code = stockctl("version", "--json")
 	var rep versionReport
