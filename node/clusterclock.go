@@ -70,10 +70,7 @@ func (c *clusterClock) startTerm(term uint64, base int64, now time.Time) {
 func (c *clusterClock) read(term uint64, now time.Time) (int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.term != term || term == 0 {
-		return 0, false
-	}
-	return max(c.base+now.Sub(c.origin).Milliseconds(), c.last), true
+	return c.readLocked(term, now)
 }
 
 // stamp is read for a command about to enter the log: it never goes below a time stamped
@@ -82,11 +79,18 @@ func (c *clusterClock) read(term uint64, now time.Time) (int64, bool) {
 func (c *clusterClock) stamp(term uint64, now time.Time) (int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	t, ok := c.readLocked(term, now)
+	if ok {
+		c.last = t
+	}
+	return t, ok
+}
+
+func (c *clusterClock) readLocked(term uint64, now time.Time) (int64, bool) {
 	if c.term != term || term == 0 {
 		return 0, false
 	}
-	c.last = max(c.base+now.Sub(c.origin).Milliseconds(), c.last)
-	return c.last, true
+	return max(c.base+now.Sub(c.origin).Milliseconds(), c.last), true
 }
 
 // observe records the log time after an applied batch.
