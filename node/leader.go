@@ -34,7 +34,7 @@ func (n *Node) leadershipLoop() {
 			if n.raft.CurrentTerm() == term {
 				n.startClock(n.ctx, term)
 				n.setTermReady(term)
-				n.kickLevel()
+				n.checkLevel()
 			}
 		}
 	}

@@ -22,34 +22,26 @@ import (
 // levelCheckInterval is how often a leader whose log is below its build's level asks again.
 const levelCheckInterval = time.Second
 
-// levelLoop raises the apply level when it can: at once when this node's term is ready
-// (kicked through levelKick), then every levelCheckInterval while it leads.
+// levelLoop asks again every levelCheckInterval while this node leads and its log is below
+// its build's level; leadershipLoop also asks once as soon as a term is ready.
 func (n *Node) levelLoop() {
-	t := time.NewTicker(levelCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-t.C:
-		case <-n.levelKick:
-		}
-		if n.raft.State() != raft.Leader || n.fsm.Level() >= fsm.ApplyLevel {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
-		if err := n.raiseLevel(ctx); err != nil {
-			n.log.Debug("apply level not raised", "level", n.fsm.Level(), "reason", err)
-		}
-		cancel()
-	}
+	n.every(levelCheckInterval, func() bool {
+		n.checkLevel()
+		return true
+	})
 }
 
-// kickLevel asks levelLoop to check now.
-func (n *Node) kickLevel() {
-	select {
-	case n.levelKick <- struct{}{}:
-	default:
+// checkLevel raises the apply level if this node leads and every member's build allows it.
+// Once the log is at this build's level it returns at once; until then it waits at most
+// levelCheckInterval for the members, since leadershipLoop waits for it.
+func (n *Node) checkLevel() {
+	if n.raft.State() != raft.Leader || n.fsm.Level() >= fsm.ApplyLevel {
+		return
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, levelCheckInterval)
+	defer cancel()
+	if err := n.raiseLevel(ctx); err != nil {
+		n.log.Debug("apply level not raised", "level", n.fsm.Level(), "reason", err)
 	}
 }
 

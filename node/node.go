@@ -61,7 +61,6 @@ type Node struct {
 	// clock is cluster time, stamped into commands under proposeMu (clusterclock.go).
 	clock     clusterClock
 	proposeMu sync.Mutex
-	levelKick chan struct{} // level.go
 	termReady chan struct{} // closed and replaced when readyTerm moves
 
 	leaderMu    sync.Mutex
@@ -98,7 +97,6 @@ func New(cfg Config) (*Node, error) {
 		log:       cfg.Logger.With("node", cfg.ID),
 		watch:     newHub(),
 		termReady: make(chan struct{}),
-		levelKick: make(chan struct{}, 1),
 		done:      make(chan struct{}),
 
 		leaderMoved: make(chan struct{}),
