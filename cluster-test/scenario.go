@@ -256,6 +256,11 @@ func (e *env) finish() []Op {
 	for _, p := range checkNoOversell(ctx, e.c, e.members, ops, ledgers) {
 		e.fail("OVERSELL: %s", p)
 	}
+	for _, m := range e.c.Members {
+		for _, p := range crashes(m.LogPath) {
+			e.fail("CRASH: %s's log:\n%s", m.ID, p)
+		}
+	}
 	twoLeaders, terms := checkOneLeaderPerTerm(e.c.Members)
 	for _, p := range twoLeaders {
 		e.fail("%s", p)
@@ -394,6 +399,23 @@ func countLines(path, s string) int {
 		return 0
 	}
 	return strings.Count(string(data), s)
+}
+
+// crashes returns each Go panic or fatal error in a node's log with the lines after it,
+// so a failed run shows the stack without its logs (CI keeps none).
+func crashes(path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(string(data), "\n")
+	var out []string
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+			out = append(out, strings.Join(lines[i:min(i+40, len(lines))], "\n"))
+		}
+	}
+	return out
 }
 
 // maxAckGap is the longest time between acknowledged mutations returned in [from, to].
