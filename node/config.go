@@ -3,8 +3,6 @@ package node
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -159,70 +157,6 @@ func DefaultConfig() Config {
 		LedgerMax:          2_000_000,
 		DiskStallTimeout:   10 * time.Second,
 	}
-}
-
-// Validate names every broken rule at once.
-func (c Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.ID == "" {
-		bad("id is required")
-	}
-	if c.DataDir == "" {
-		bad("data dir is required")
-	}
-	for name, addr := range map[string]string{"http addr": c.HTTPAddr, "raft addr": c.RaftAddr} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			bad("%s %q: %v", name, addr, err)
-		}
-	}
-	if c.Bootstrap && len(c.Join) > 0 {
-		bad("bootstrap and join exclude each other: bootstrap starts a new cluster, join enters an existing one")
-	}
-	if c.HeartbeatTimeout < 5*time.Millisecond || c.ElectionTimeout < 5*time.Millisecond {
-		bad("heartbeat and election timeouts must be at least 5ms")
-	}
-	if c.LeaderLeaseTimeout <= 0 || c.LeaderLeaseTimeout > c.HeartbeatTimeout {
-		bad("leader lease timeout must be positive and at most the heartbeat timeout")
-	}
-	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
-		bad("max append entries must be 1..1024")
-	}
-	if c.MaxInflight < 1 {
-		bad("max inflight must be at least 1")
-	}
-	if c.LogStore != "" && c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL {
-		bad("log store %q: want %s or %s", c.LogStore, LogStoreBolt, LogStoreWAL)
-	}
-	if c.RequestTimeout <= 0 || c.ExpireInterval <= 0 {
-		bad("request timeout and expire interval must be positive")
-	}
-	if c.SnapshotThreshold == 0 || c.SnapshotInterval <= 0 {
-		bad("snapshot threshold and interval must be positive")
-	}
-	if (c.RaftTLS == nil) != (c.RaftClientTLS == nil) {
-		bad("raft TLS needs both the server and the client config")
-	}
-	if (c.HTTPTLS == nil) != (c.HTTPClientTLS == nil) {
-		bad("HTTP TLS needs both the server config and the client config for calls to other members")
-	}
-	if c.RateLimit < 0 || c.RateBurst < 0 {
-		bad("rate limit and burst must not be negative")
-	}
-	if c.StockMetricsTop < 0 || c.StockMetricsTop > maxStockMetrics || len(c.StockMetricsSKUs) > maxStockMetrics {
-		bad("stock metrics: at most %d SKUs listed and at most %d top SKUs", maxStockMetrics, maxStockMetrics)
-	}
-	if c.DiskStallTimeout < 0 {
-		bad("disk stall timeout must not be negative")
-	}
-	// raft's own rules (an election timeout below the heartbeat timeout, a commit timeout
-	// under 1ms, ...), here rather than inside raft.NewRaft after the stores are open.
-	if len(errs) == 0 && c.ID != "" {
-		if err := raft.ValidateConfig(c.raftConfig()); err != nil {
-			bad("raft: %v", err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // raftConfig is the raft configuration the node runs with (its logger aside).

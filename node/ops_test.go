@@ -230,41 +230,6 @@ func TestHealthAndReady(t *testing.T) {
 	}
 }
 
-func TestConfig_ValidateNamesEveryProblem(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Bootstrap, cfg.Join = true, []string{"x:1"}
-	cfg.HTTPAddr = "nope"
-	err := cfg.Validate()
-	if err == nil {
-		t.Fatal("broken config accepted")
-	}
-	for _, want := range []string{"id is required", "data dir is required", "http addr", "raft addr", "bootstrap and join"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not mention %q: %v", want, err)
-		}
-	}
-}
-
-// raft's own rules surface in Validate, before any store is opened, not from inside
-// raft.NewRaft at start-up.
-func TestConfig_ValidateChecksRaftsOwnRules(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.ID, cfg.DataDir, cfg.HTTPAddr, cfg.RaftAddr = "n1", t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("defaults: %v", err)
-	}
-	cfg.ElectionTimeout = cfg.HeartbeatTimeout / 2
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "ElectionTimeout") {
-		t.Fatalf("an election timeout below the heartbeat timeout: %v", err)
-	}
-	cfg = DefaultConfig()
-	cfg.ID, cfg.DataDir, cfg.HTTPAddr, cfg.RaftAddr = "n1", t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
-	cfg.CommitTimeout = time.Microsecond
-	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "CommitTimeout") {
-		t.Fatalf("a commit timeout under 1ms: %v", err)
-	}
-}
-
 func TestDebugState_ReplicasAgree(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 10)
