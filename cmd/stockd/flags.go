@@ -81,6 +81,10 @@ type options struct {
 	shutdownTimeout time.Duration
 
 	faults faultOptions // only the faults build has any
+
+	// setBy names how the user wrote each flag whose value came from the environment or
+	// the config file (see mergeSources), for error messages.
+	setBy map[string]string
 }
 
 // newFlagSet binds every option to a flag whose default comes from node.DefaultConfig. The
@@ -160,9 +164,11 @@ func parseOptions(args []string, lookupEnv func(string) (string, bool), readFile
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q: stockd takes only flags (did you mean --data-dir %s?)", fs.Arg(0), fs.Arg(0))
 	}
-	if err := mergeSources(fs, lookupEnv, readFile); err != nil {
+	setBy, err := mergeSources(fs, lookupEnv, readFile)
+	if err != nil {
 		return nil, err
 	}
+	o.setBy = setBy
 	if err := o.check(); err != nil {
 		return nil, err
 	}
@@ -170,8 +176,9 @@ func parseOptions(args []string, lookupEnv func(string) (string, bool), readFile
 }
 
 // mergeSources gives every flag not set on the command line its value from the environment,
-// or else from the config file.
-func mergeSources(fs *flag.FlagSet, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) error {
+// or else from the config file. It returns how the user wrote each flag it set that way:
+// STOCKD_DATA_DIR (--data-dir), or key "data-dir" (--config n1.json).
+func mergeSources(fs *flag.FlagSet, lookupEnv func(string) (string, bool), readFile func(string) ([]byte, error)) (map[string]string, error) {
 	onCommandLine := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
 
@@ -190,29 +197,32 @@ func mergeSources(fs *flag.FlagSet, lookupEnv func(string) (string, bool), readF
 	if path != "" {
 		data, err := readFile(path)
 		if err != nil {
-			return fmt.Errorf("--config: %w", err)
+			return nil, fmt.Errorf("--config: %w", err)
 		}
 		if fromFile, err = parseConfigFile(fs, data); err != nil {
-			return fmt.Errorf("--config %s: %w", path, err)
+			return nil, fmt.Errorf("--config %s: %w", path, err)
 		}
 	}
 
+	setBy := map[string]string{}
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if onCommandLine[f.Name] || f.Name == "config" {
 			return
 		}
 		if v, ok := fromEnv[f.Name]; ok {
+			setBy[f.Name] = fmt.Sprintf("%s (--%s)", envName(f.Name), f.Name)
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s (--%s): invalid value %q: want %s", envName(f.Name), f.Name, v, valueKind(f)))
 			}
 		} else if v, ok := fromFile[f.Name]; ok {
+			setBy[f.Name] = fmt.Sprintf("key %q (--config %s)", f.Name, path)
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("--config %s: key %q: invalid value %q: want %s", path, f.Name, v, valueKind(f)))
 			}
 		}
 	})
-	return errors.Join(errs...)
+	return setBy, errors.Join(errs...)
 }
 
 // parseConfigFile reads a JSON object whose keys are flag names. Values may be strings,
@@ -274,93 +284,19 @@ func configValue(raw json.RawMessage) (string, error) {
 	}
 }
 
-// check reports every inconsistent setting at once, each naming its flag.
+// check reports every inconsistent setting at once, each naming its flag. node.Config's
+// rules are node's (Config.Validate, named here through configFlags); the rules here are
+// about flags alone: their syntax, the settings only stockd has, and the flags that name
+// files which become one Config field.
 func (o *options) check() error {
 	var errs []error
+	if err := o.describe(o.nodeConfig().Validate()); err != nil {
+		errs = append(errs, err)
+	}
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if o.id == "" {
-		bad("--id is required: the member's name, stable across restarts (e.g. --id n1)")
+	if o.shutdownTimeout <= 0 {
+		bad("--shutdown-timeout must be positive, got %v", o.shutdownTimeout)
 	}
-	if o.dataDir == "" {
-		bad("--data-dir is required: where this node keeps its log and state (e.g. --data-dir /var/lib/stockd)")
-	}
-	// A listen address may use port 0; when it is also what peers are told (no advertise
-	// flag) its host must be one they can dial. Advertised and join addresses must be
-	// dialable outright.
-	checkAddr := func(flagName, addr string, listen, advertised bool) {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			bad("--%s %q: want host:port: %v", flagName, addr, err)
-			return
-		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			bad("--%s %q: bad port %q", flagName, addr, port)
-			return
-		}
-		if !advertised {
-			return
-		}
-		ip := net.ParseIP(host)
-		switch {
-		case host == "" || ip != nil && ip.IsUnspecified():
-			hint := ""
-			if listen {
-				hint = fmt.Sprintf(" (listening on all interfaces needs --%s-advertise)", strings.TrimSuffix(flagName, "-addr"))
-			}
-			bad("--%s %q: peers cannot dial host %q%s", flagName, addr, host, hint)
-		case !listen && port == "0":
-			bad("--%s %q: peers cannot dial port 0", flagName, addr)
-		}
-	}
-	checkAddr("http-addr", o.httpAddr, true, o.httpAdvertise == "")
-	checkAddr("raft-addr", o.raftAddr, true, o.raftAdvertise == "")
-	if o.httpAdvertise != "" {
-		checkAddr("http-advertise", o.httpAdvertise, false, true)
-	}
-	if o.raftAdvertise != "" {
-		checkAddr("raft-advertise", o.raftAdvertise, false, true)
-	}
-	for _, a := range o.join {
-		checkAddr("join", a, false, true)
-	}
-	if o.bootstrap && len(o.join) > 0 {
-		bad("--bootstrap and --join exclude each other: --bootstrap starts a new cluster, --join enters an existing one")
-	}
-	if o.joinAsNonvoter && len(o.join) == 0 {
-		bad("--join-as-nonvoter needs --join")
-	}
-	positive := func(name string, d time.Duration) {
-		if d <= 0 {
-			bad("--%s must be positive, got %v", name, d)
-		}
-	}
-	if o.heartbeatTimeout < 5*time.Millisecond {
-		bad("--heartbeat-timeout must be at least 5ms, got %v", o.heartbeatTimeout)
-	}
-	if o.electionTimeout < 5*time.Millisecond {
-		bad("--election-timeout must be at least 5ms, got %v", o.electionTimeout)
-	}
-	if o.leaderLeaseTimeout <= 0 || o.leaderLeaseTimeout > o.heartbeatTimeout {
-		bad("--leader-lease-timeout must be positive and at most --heartbeat-timeout (%v), got %v", o.heartbeatTimeout, o.leaderLeaseTimeout)
-	}
-	positive("commit-timeout", o.commitTimeout)
-	if o.maxAppendEntries < 1 || o.maxAppendEntries > 1024 {
-		bad("--max-append-entries must be 1..1024, got %d", o.maxAppendEntries)
-	}
-	if o.snapshotThreshold == 0 {
-		bad("--snapshot-threshold must be positive")
-	}
-	if o.raftLogStore != node.LogStoreBolt && o.raftLogStore != node.LogStoreWAL {
-		bad("--raft-log-store %q: want %s or %s", o.raftLogStore, node.LogStoreBolt, node.LogStoreWAL)
-	}
-	positive("snapshot-interval", o.snapshotInterval)
-	if o.maxInflight < 1 {
-		bad("--max-inflight must be at least 1, got %d", o.maxInflight)
-	}
-	positive("request-timeout", o.requestTimeout)
-	positive("expire-interval", o.expireInterval)
-	positive("dedup-window", o.dedupWindow)
-	positive("shutdown-timeout", o.shutdownTimeout)
 	if tls := []string{o.raftTLSCert, o.raftTLSKey, o.raftTLSCA}; (tls[0] != "" || tls[1] != "" || tls[2] != "") && (tls[0] == "" || tls[1] == "" || tls[2] == "") {
 		bad("--raft-tls-cert, --raft-tls-key and --raft-tls-ca go together: set all three or none")
 	}
@@ -376,15 +312,6 @@ func (o *options) check() error {
 	if _, err := parseRate(o.rateLimit); err != nil {
 		bad("--rate-limit %q: %v", o.rateLimit, err)
 	}
-	if o.rateBurst < 0 {
-		bad("--rate-burst must not be negative, got %d", o.rateBurst)
-	}
-	if o.stockMetricsTop < 0 || o.stockMetricsTop > 1000 || len(o.stockMetricsSKUs) > 1000 {
-		bad("--stock-metrics-top and --stock-metrics-skus: at most 1000 SKUs each")
-	}
-	if o.diskStallTimeout < 0 {
-		bad("--disk-stall-timeout must not be negative, got %v", o.diskStallTimeout)
-	}
 	if _, err := o.dialRewrites(); err != nil {
 		bad("--raft-dial-rewrite: %v", err)
 	}
@@ -393,6 +320,88 @@ func (o *options) check() error {
 	}
 	return errors.Join(errs...)
 }
+
+// configFlags names the flag that sets each node.Config field; the flag's name is also its
+// config file key and, upper-cased, its environment variable. Every field that
+// Config.Validate has a rule for must be here (TestConfigFlags_NameEveryRuledField), so
+// that node's rules reach the user in the words they used.
+var configFlags = map[string]string{
+	"ID":                 "id",
+	"DataDir":            "data-dir",
+	"HTTPAddr":           "http-addr",
+	"HTTPAdvertise":      "http-advertise",
+	"RaftAddr":           "raft-addr",
+	"RaftAdvertise":      "raft-advertise",
+	"Bootstrap":          "bootstrap",
+	"Join":               "join",
+	"JoinAsNonvoter":     "join-as-nonvoter",
+	"HeartbeatTimeout":   "heartbeat-timeout",
+	"ElectionTimeout":    "election-timeout",
+	"LeaderLeaseTimeout": "leader-lease-timeout",
+	"CommitTimeout":      "commit-timeout",
+	"MaxAppendEntries":   "max-append-entries",
+	"SnapshotThreshold":  "snapshot-threshold",
+	"SnapshotInterval":   "snapshot-interval",
+	"TrailingLogs":       "trailing-logs",
+	"LogStore":           "raft-log-store",
+	"MaxInflight":        "max-inflight",
+	"RequestTimeout":     "request-timeout",
+	"ExpireInterval":     "expire-interval",
+	"DedupWindow":        "dedup-window",
+	"LedgerMax":          "ledger-retention",
+	// The TLS pairs are built from one set of files each (createNodeConfig, applySecurity),
+	// so their rule cannot fail from flags; these name the files should it ever.
+	"RaftTLS":          "raft-tls-cert",
+	"RaftClientTLS":    "raft-tls-ca",
+	"HTTPTLS":          "http-tls-cert",
+	"HTTPClientTLS":    "http-tls-ca",
+	"Auth":             "token-file",
+	"PublicReads":      "auth-reads",
+	"RateLimit":        "rate-limit",
+	"RateBurst":        "rate-burst",
+	"EnablePprof":      "pprof",
+	"StockMetricsSKUs": "stock-metrics-skus",
+	"StockMetricsTop":  "stock-metrics-top",
+	"DiskStallTimeout": "disk-stall-timeout",
+}
+
+// describe renders node.Config.Validate's errors naming, for each field, the flag,
+// environment variable or config file key that set it. Other errors pass unchanged.
+func (o *options) describe(err error) error {
+	ces := node.ConfigErrors(err)
+	if len(ces) == 0 {
+		return err
+	}
+	errs := make([]error, len(ces))
+	for i, ce := range ces {
+		errs[i] = &flagError{ce: ce, msg: ce.Describe(o.settingName)}
+	}
+	return errors.Join(errs...)
+}
+
+// settingName is how the user wrote the setting of a node.Config field: --heartbeat-timeout,
+// STOCKD_HEARTBEAT_TIMEOUT (--heartbeat-timeout), or key "heartbeat-timeout" (--config
+// n1.json). A field without a flag keeps its Go name.
+func (o *options) settingName(field string) string {
+	name, ok := configFlags[field]
+	if !ok {
+		return field
+	}
+	if by, ok := o.setBy[name]; ok {
+		return by
+	}
+	return "--" + name
+}
+
+// flagError is a node.ConfigError told in flag names; errors.As still finds the
+// ConfigError.
+type flagError struct {
+	ce  *node.ConfigError
+	msg string
+}
+
+func (e *flagError) Error() string { return e.msg }
+func (e *flagError) Unwrap() error { return e.ce }
 
 // dialRewrites parses --raft-dial-rewrite into PEER → VIA.
 func (o *options) dialRewrites() (map[string]string, error) {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io/fs"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +51,7 @@ func TestParseOptions_Defaults(t *testing.T) {
 }
 
 func TestParseOptions_Precedence(t *testing.T) {
-	const file = `{"id":"from-file","data-dir":"/file","heartbeat-timeout":"2s","election-timeout":"2s","max-inflight":7,"bootstrap":true}`
+	const file = `{"id":"from-file","data-dir":"/file","heartbeat-timeout":"2s","election-timeout":"5s","max-inflight":7,"bootstrap":true}`
 	tests := []struct {
 		name      string
 		env       map[string]string
@@ -333,5 +335,131 @@ func TestOptions_RaftDialRewrite(t *testing.T) {
 		func(string) (string, bool) { return "", false }, nil)
 	if err == nil || !strings.Contains(err.Error(), "--raft-dial-rewrite") {
 		t.Fatalf("bad rewrite accepted: %v", err)
+	}
+}
+
+// TestParseOptions_NodeRulesNameTheSetting runs node.Config's rules through the command
+// line, the environment and the config file: each message is node's rule, told with the
+// setting the user wrote.
+func TestParseOptions_NodeRulesNameTheSetting(t *testing.T) {
+	skus := make([]string, 1001)
+	for i := range skus {
+		skus[i] = fmt.Sprintf("s%d", i)
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		file  string
+		field string // the first problem's node.Config field
+		want  string // the whole error
+	}{
+		{name: "no id", args: []string{"--data-dir", "/d"}, field: "ID",
+			want: "--id is required: the member's name in the raft configuration, stable across restarts"},
+		{name: "no data dir", args: []string{"--id", "n1"}, field: "DataDir",
+			want: "--data-dir is required: where the node keeps its raft log, snapshots and state"},
+		{name: "http addr without port", args: []string{"--http-addr", "4001"}, field: "HTTPAddr",
+			want: `--http-addr must be host:port (missing port in address), got "4001"`},
+		{name: "http addr port too large", args: []string{"--http-addr", "127.0.0.1:99999"}, field: "HTTPAddr",
+			want: `--http-addr must be host:port with a port in 0..65535, got "127.0.0.1:99999"`},
+		{name: "http addr on all interfaces", args: []string{"--http-addr", "0.0.0.0:4001"}, field: "HTTPAddr",
+			want: `--http-addr listens on all interfaces, which peers cannot dial: set --http-advertise, got "0.0.0.0:4001"`},
+		{name: "http advertise port 0", args: []string{"--http-advertise", "10.0.0.1:0"}, field: "HTTPAdvertise",
+			want: `--http-advertise must be an address peers can dial, not port 0, got "10.0.0.1:0"`},
+		{name: "raft addr on all interfaces", args: []string{"--raft-addr", ":5001"}, field: "RaftAddr",
+			want: `--raft-addr listens on all interfaces, which peers cannot dial: set --raft-advertise, got ":5001"`},
+		{name: "raft advertise unspecified", args: []string{"--raft-advertise", "0.0.0.0:5001"}, field: "RaftAdvertise",
+			want: `--raft-advertise must be an address peers can dial, not all interfaces, got "0.0.0.0:5001"`},
+		{name: "join a URL", args: []string{"--join", "127.0.0.1:4002,http://127.0.0.1"}, field: "Join",
+			want: `--join must be host:port with a port in 0..65535, got "http://127.0.0.1"`},
+		{name: "bootstrap and join", args: []string{"--bootstrap", "--join", "127.0.0.1:4001"}, field: "Bootstrap",
+			want: "--bootstrap and --join exclude each other: --bootstrap starts a new cluster, --join enters an existing one"},
+		{name: "nonvoter without join", args: []string{"--join-as-nonvoter"}, field: "JoinAsNonvoter",
+			want: "--join-as-nonvoter needs --join"},
+		{name: "heartbeat below raft's minimum", args: []string{"--heartbeat-timeout", "4ms", "--leader-lease-timeout", "4ms"}, field: "HeartbeatTimeout",
+			want: "--heartbeat-timeout must be at least 5ms, got 4ms\n--leader-lease-timeout must be at least 5ms, got 4ms"},
+		{name: "election below raft's minimum", args: []string{"--heartbeat-timeout", "5ms", "--leader-lease-timeout", "5ms", "--election-timeout", "1ms"}, field: "ElectionTimeout",
+			want: "--election-timeout must be at least 5ms, got 1ms"},
+		{name: "election below heartbeat", args: []string{"--election-timeout", "100ms"}, field: "ElectionTimeout",
+			want: "--election-timeout must be at least --heartbeat-timeout (200ms), got 100ms"},
+		{name: "lease zero", args: []string{"--leader-lease-timeout", "0s"}, field: "LeaderLeaseTimeout",
+			want: "--leader-lease-timeout must be at least 5ms, got 0s"},
+		{name: "lease above heartbeat", args: []string{"--leader-lease-timeout", "300ms"}, field: "LeaderLeaseTimeout",
+			want: "--leader-lease-timeout must be at most --heartbeat-timeout (200ms), got 300ms"},
+		{name: "commit timeout under 1ms", args: []string{"--commit-timeout", "500us"}, field: "CommitTimeout",
+			want: "--commit-timeout must be at least 1ms, got 500µs"},
+		{name: "max append entries zero", args: []string{"--max-append-entries", "0"}, field: "MaxAppendEntries",
+			want: "--max-append-entries must be 1..1024, got 0"},
+		{name: "max append entries too many", args: []string{"--max-append-entries", "5000"}, field: "MaxAppendEntries",
+			want: "--max-append-entries must be 1..1024, got 5000"},
+		{name: "snapshot threshold zero", args: []string{"--snapshot-threshold", "0"}, field: "SnapshotThreshold",
+			want: "--snapshot-threshold must be at least 1, got 0"},
+		{name: "snapshot interval below raft's minimum", args: []string{"--snapshot-interval", "1ms"}, field: "SnapshotInterval",
+			want: "--snapshot-interval must be at least 5ms, got 1ms"},
+		{name: "unknown log store", args: []string{"--raft-log-store", "rocks"}, field: "LogStore",
+			want: `--raft-log-store must be bolt or wal, got "rocks"`},
+		{name: "max inflight zero", args: []string{"--max-inflight", "0"}, field: "MaxInflight",
+			want: "--max-inflight must be at least 1, got 0"},
+		{name: "request timeout zero", args: []string{"--request-timeout", "0s"}, field: "RequestTimeout",
+			want: "--request-timeout must be positive, got 0s"},
+		{name: "expire interval negative", args: []string{"--expire-interval", "-1s"}, field: "ExpireInterval",
+			want: "--expire-interval must be positive, got -1s"},
+		{name: "dedup window zero", args: []string{"--dedup-window", "0s"}, field: "DedupWindow",
+			want: "--dedup-window must be positive, got 0s"},
+		{name: "negative burst", args: []string{"--rate-burst", "-1"}, field: "RateBurst",
+			want: "--rate-burst must not be negative, got -1"},
+		{name: "too many stock metrics SKUs", args: []string{"--stock-metrics-skus", strings.Join(skus, ",")}, field: "StockMetricsSKUs",
+			want: "--stock-metrics-skus must list at most 1000 SKUs (every SKU is a series), got 1001"},
+		{name: "too many top stock metrics", args: []string{"--stock-metrics-top", "1001"}, field: "StockMetricsTop",
+			want: "--stock-metrics-top must be 0..1000 (every SKU is a series), got 1001"},
+		{name: "negative disk stall timeout", args: []string{"--disk-stall-timeout", "-1s"}, field: "DiskStallTimeout",
+			want: "--disk-stall-timeout must not be negative (0 switches the watchdog off), got -1s"},
+		{name: "from the environment", env: map[string]string{"STOCKD_LEADER_LEASE_TIMEOUT": "300ms"}, field: "LeaderLeaseTimeout",
+			want: "STOCKD_LEADER_LEASE_TIMEOUT (--leader-lease-timeout) must be at most --heartbeat-timeout (200ms), got 300ms"},
+		{name: "from the config file", file: `{"election-timeout":"250ms","heartbeat-timeout":"300ms"}`, field: "ElectionTimeout",
+			want: `key "election-timeout" (--config c.json) must be at least key "heartbeat-timeout" (--config c.json) (300ms), got 250ms`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if !slices.Contains(args, "--id") && !slices.Contains(args, "--data-dir") {
+				args = append(slices.Clone(required), args...)
+			}
+			src := sources{env: tt.env}
+			if tt.file != "" {
+				src.files = map[string]string{"c.json": tt.file}
+				args = append(args, "--config", "c.json")
+			}
+			_, err := src.parse(args...)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("error\n %v\nwant\n %s", err, tt.want)
+			}
+			var ce *node.ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Errorf("errors.As found %+v, want the node.ConfigError on %s", ce, tt.field)
+			}
+		})
+	}
+}
+
+// Adding a rule to node.Config.Validate for a field no flag names fails here.
+func TestConfigFlags_NameEveryRuledField(t *testing.T) {
+	fs := newFlagSet(&options{})
+	for _, field := range node.ConfigRuleFields() {
+		name, ok := configFlags[field]
+		if !ok {
+			t.Errorf("node.Config.%s has a rule but no flag in configFlags", field)
+		} else if fs.Lookup(name) == nil {
+			t.Errorf("configFlags names --%s for %s: no such flag", name, field)
+		}
+	}
+	ct := reflect.TypeOf(node.Config{})
+	for field, name := range configFlags {
+		if _, ok := ct.FieldByName(field); !ok {
+			t.Errorf("configFlags maps %s (--%s), which is no field of node.Config", field, name)
+		}
+		if fs.Lookup(name) == nil {
+			t.Errorf("configFlags maps %s to --%s, which is no flag", field, name)
+		}
 	}
 }

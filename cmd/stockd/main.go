@@ -111,8 +111,35 @@ func createLogger(level string, json bool, w io.Writer) hclog.Logger {
 	})
 }
 
-// createNodeConfig turns options into a node.Config, loading the TLS files if any.
+// createNodeConfig turns options into a node.Config, loading the TLS and token files if
+// any.
 func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
+	cfg := o.nodeConfig()
+	cfg.Logger = logger
+	cfg.UI = ui.Handler()
+	if o.raftTLSCert != "" {
+		server, client, err := transport.MutualTLS(o.raftTLSCert, o.raftTLSKey, o.raftTLSCA)
+		if err != nil {
+			return node.Config{}, fmt.Errorf("--raft-tls-cert/--raft-tls-key/--raft-tls-ca: %w", err)
+		}
+		cfg.RaftTLS, cfg.RaftClientTLS = server, client
+	}
+	if err := applySecurity(&cfg, o); err != nil {
+		return node.Config{}, err
+	}
+	if rw, _ := o.dialRewrites(); len(rw) > 0 {
+		logger.Warn("raft dials are rewritten (test harness setting)", "rewrites", o.raftDialRewrite.String())
+		cfg.RaftDial = rewritingDialer(rw)
+	}
+	if err := cfg.Validate(); err != nil {
+		return node.Config{}, o.describe(err)
+	}
+	return cfg, nil
+}
+
+// nodeConfig is the node.Config the options give, before any file is read: what check
+// validates.
+func (o *options) nodeConfig() node.Config {
 	cfg := node.DefaultConfig()
 	cfg.ID = o.id
 	cfg.DataDir = o.dataDir
@@ -137,30 +164,13 @@ func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
 	cfg.ExpireInterval = o.expireInterval
 	cfg.DedupWindow = o.dedupWindow
 	cfg.LedgerMax = o.ledgerMax
-	cfg.Logger = logger
-	cfg.UI = ui.Handler()
-	if o.raftTLSCert != "" {
-		server, client, err := transport.MutualTLS(o.raftTLSCert, o.raftTLSKey, o.raftTLSCA)
-		if err != nil {
-			return node.Config{}, fmt.Errorf("--raft-tls-cert/--raft-tls-key/--raft-tls-ca: %w", err)
-		}
-		cfg.RaftTLS, cfg.RaftClientTLS = server, client
-	}
-	if err := applySecurity(&cfg, o); err != nil {
-		return node.Config{}, err
-	}
+	cfg.RateLimit, _ = parseRate(o.rateLimit) // a bad rate is check's to report, in the flag's syntax
+	cfg.RateBurst = o.rateBurst
 	cfg.EnablePprof = o.pprof
 	cfg.StockMetricsSKUs = o.stockMetricsSKUs
 	cfg.StockMetricsTop = o.stockMetricsTop
 	cfg.DiskStallTimeout = o.diskStallTimeout
-	if rw, _ := o.dialRewrites(); len(rw) > 0 {
-		logger.Warn("raft dials are rewritten (test harness setting)", "rewrites", o.raftDialRewrite.String())
-		cfg.RaftDial = rewritingDialer(rw)
-	}
-	if err := cfg.Validate(); err != nil {
-		return node.Config{}, err
-	}
-	return cfg, nil
+	return cfg
 }
 
 // rewritingDialer dials rw[addr] instead of addr when there is one.

@@ -6,8 +6,8 @@ import (
 	"github.com/flashstock/flashstock/node"
 )
 
-// applySecurity loads what the HTTP API security flags name: the API's TLS files, the
-// token file, and the rate limit.
+// applySecurity loads the files the HTTP API security flags name: the API's TLS files and
+// the token file.
 func applySecurity(cfg *node.Config, o *options) error {
 	if o.httpTLSCert != "" {
 		server, client, err := node.HTTPTLS(o.httpTLSCert, o.httpTLSKey, o.httpTLSCA)
@@ -24,10 +24,5 @@ func applySecurity(cfg *node.Config, o *options) error {
 		cfg.Auth = tokens
 		cfg.PublicReads = o.authReads == "public"
 	}
-	rate, err := parseRate(o.rateLimit)
-	if err != nil {
-		return fmt.Errorf("--rate-limit: %w", err)
-	}
-	cfg.RateLimit, cfg.RateBurst = rate, o.rateBurst
 	return nil
 }
