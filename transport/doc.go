@@ -19,7 +19,7 @@
 // [Config.Dial] replaces the dialer and [Config.WrapListener] wraps the
 // listener, both beneath TLS. [Faults] plugs into both and blackholes,
 // delays, holds the incoming half of, or resets the links of one node, for
-// every raft group at once. It is ordinary
+// every raft group at once or ([Faults.Group]) for one. It is ordinary
 // production code meant for test harnesses (this package's tests, node/
 // tests, the chaos suite); it does nothing unless told to.
 //

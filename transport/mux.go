@@ -432,3 +432,9 @@ type dialGroupKey struct{}
 func withDialGroup(ctx context.Context, group uint64) context.Context {
 	return context.WithValue(ctx, dialGroupKey{}, group)
 }
+
+// dialGroup is the raft group named in ctx, or 0.
+func dialGroup(ctx context.Context) uint64 {
+	g, _ := ctx.Value(dialGroupKey{}).(uint64)
+	return g
+}

@@ -119,6 +119,40 @@ func TestMux_PartitionCutsEveryGroup(t *testing.T) {
 	}
 }
 
+// A group's faults cut that group and leave the others on the same links.
+func TestMux_GroupFaultsCutOneGroup(t *testing.T) {
+	nodes := startMuxNodes(t, 3, nil)
+	for _, id := range []uint64{2, 3} {
+		startGroup(t, nodes, id)
+		apply(t, waitLeader(t, members(nodes, id)), "a")
+		waitApplied(t, members(nodes, id), "a")
+	}
+
+	cut, rest := nodes[0], without(nodes, nodes[0])
+	for _, o := range rest {
+		cut.faults.Group(2).Block(o.addr)
+		o.faults.Group(2).Block(cut.addr)
+	}
+	leader2 := waitLeader(t, members(rest, 2))
+	apply(t, leader2, "b")
+	waitApplied(t, members(rest, 2), "a", "b")
+	// Group 3 keeps every node: rounds it commits after group 2's "b" reach
+	// the cut node, over the links group 2 cannot use.
+	leader3 := waitLeader(t, members(nodes, 3))
+	for i := range 5 {
+		apply(t, leader3, fmt.Sprint("b", i))
+	}
+	waitApplied(t, members(nodes, 3), "a", "b0", "b1", "b2", "b3", "b4")
+	if got := cut.groups[2].fsm.entries(); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("group 2 on the cut node applied %q, want only a", got)
+	}
+
+	for _, n := range nodes {
+		n.faults.Group(2).Heal()
+	}
+	waitApplied(t, members(nodes, 2), "a", "b")
+}
+
 // Groups come and go while the Muxes run.
 func TestMux_RaftGroupAddedLaterJoinsAndDroppedGroupLeavesOthers(t *testing.T) {
 	nodes := startMuxNodes(t, 3, nil)
