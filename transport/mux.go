@@ -20,11 +20,13 @@ const (
 	DefaultHeaderTimeout = 5 * time.Second
 
 	// maxPendingHeaders bounds the accepted connections whose header is being
-	// read (a goroutine each). Past it new connections are refused, so silent
-	// clients cost a bounded number of goroutines and never hold up the
-	// accept loop. Healthy peers' headers take microseconds to arrive, so even
-	// every group of every peer reconnecting at once stays well below it.
-	maxPendingHeaders = 128
+	// read (a goroutine each, with its TLS state: some tens of KiB). Past it
+	// new connections are refused, so silent clients cost bounded memory and
+	// never hold up the accept loop. A healthy peer's header arrives within a
+	// TLS handshake, about a millisecond of CPU; the bound leaves room for a
+	// dozen peers reopening the four streams (pool and pipeline) of each of
+	// ten groups at once when a partition heals, on a node short of CPU.
+	maxPendingHeaders = 512
 
 	// acceptBacklog is how many routed streams a group's layer holds for its
 	// raft's accept loop. raft accepts as fast as streams come, so a full
