@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,10 @@ import (
 // dialed and accepted alike. Faults act on this node's end only; to cut two
 // nodes apart, block each one's link to the other on both nodes' Faults.
 //
+// Under a [Mux] every raft group's streams share the node's links, so these
+// faults act on all groups at once: a Block partitions every group between
+// the two nodes. [Faults.Group] scopes faults to one group's streams.
+//
 // Faults starts no goroutines: every wait it imposes runs in the caller's
 // goroutine and ends on Heal, Close, the connection's Close, its deadline or
 // the dial context.
@@ -33,10 +38,17 @@ type Faults struct {
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu      sync.Mutex
-	rules   map[string]rule
+	rules   map[linkKey]rule
 	changed chan struct{} // closed and replaced whenever rules change
 	conns   map[*faultConn]struct{}
 	closed  bool
+}
+
+// linkKey names the links a rule acts on: those named name (see Faults), and
+// of them only the streams of raft group group, or all streams when group is 0.
+type linkKey struct {
+	name  string
+	group uint64
 }
 
 type rule struct {
@@ -53,7 +65,7 @@ func NewFaults(dial func(ctx context.Context, network, addr string) (net.Conn, e
 	}
 	return &Faults{
 		dial:    dial,
-		rules:   make(map[string]rule),
+		rules:   make(map[linkKey]rule),
 		changed: make(chan struct{}),
 		conns:   make(map[*faultConn]struct{}),
 	}
@@ -64,7 +76,7 @@ func NewFaults(dial func(ctx context.Context, network, addr string) (net.Conn, e
 // unblocked, their deadline or Close. Nothing is refused or reset, and data
 // is held back, not lost, as with a real partition under TCP.
 func (f *Faults) Block(addr string) {
-	f.update(addr, func(r *rule) { r.blocked = true })
+	f.update(linkKey{addr, 0}, func(r *rule) { r.blocked = true })
 }
 
 // HoldIncoming holds back the data arriving on the link to addr until Heal,
@@ -73,19 +85,19 @@ func (f *Faults) Block(addr string) {
 // node that was paused or whose inbound path is congested. On a dialed link
 // that holds the peer's responses to this node's requests.
 func (f *Faults) HoldIncoming(addr string) {
-	f.update(addr, func(r *rule) { r.holdIn = true })
+	f.update(linkKey{addr, 0}, func(r *rule) { r.holdIn = true })
 }
 
 // Delay holds every dial and every write on the link to addr for d before it
 // proceeds. Zero removes the delay.
 func (f *Faults) Delay(addr string, d time.Duration) {
-	f.update(addr, func(r *rule) { r.delay = d })
+	f.update(linkKey{addr, 0}, func(r *rule) { r.delay = d })
 }
 
 // Reset closes every live connection on the link to addr, as a peer's RST
 // would. New connections are not affected.
 func (f *Faults) Reset(addr string) {
-	for _, c := range f.live(addr) {
+	for _, c := range f.live(linkKey{addr, 0}) {
 		c.Close()
 	}
 }
@@ -107,16 +119,18 @@ func (f *Faults) Close() error {
 	clear(f.rules)
 	f.broadcastLocked()
 	f.mu.Unlock()
-	for _, c := range f.live("") {
+	for _, c := range f.live(linkKey{}) {
 		c.Close()
 	}
 	return nil
 }
 
-// Dial is a Config.Dial that obeys the faults of the link to addr.
+// Dial is a Config.Dial that obeys the faults of the link to addr, and of
+// the raft group a Mux names in ctx.
 func (f *Faults) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	group := dialGroup(ctx)
 	for {
-		r, changed, closed := f.state(addr)
+		r, changed, closed := f.state(addr, group)
 		if closed {
 			return nil, fmt.Errorf("transport faults: %w", net.ErrClosed)
 		}
@@ -136,7 +150,7 @@ func (f *Faults) Dial(ctx context.Context, network, addr string) (net.Conn, erro
 	if err != nil {
 		return nil, err
 	}
-	return f.track(conn, addr)
+	return f.track(conn, addr, group)
 }
 
 // WrapListener is a Config.WrapListener whose accepted connections obey the
@@ -158,21 +172,21 @@ func (l *faultListener) Accept() (net.Conn, error) {
 		}
 		// Once the Faults are closed, track drops the connection; the
 		// listener keeps going until its owner closes it.
-		if fc, err := l.faults.track(conn, conn.RemoteAddr().String()); err == nil {
+		if fc, err := l.faults.track(conn, conn.RemoteAddr().String(), 0); err == nil {
 			return fc, nil
 		}
 	}
 }
 
-func (f *Faults) update(addr string, change func(*rule)) {
+func (f *Faults) update(key linkKey, change func(*rule)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r := f.rules[addr]
+	r := f.rules[key]
 	change(&r)
 	if r == (rule{}) {
-		delete(f.rules, addr)
+		delete(f.rules, key)
 	} else {
-		f.rules[addr] = r
+		f.rules[key] = r
 	}
 	f.broadcastLocked()
 }
@@ -182,28 +196,38 @@ func (f *Faults) broadcastLocked() {
 	f.changed = make(chan struct{})
 }
 
-// state returns the rule in force on the link to remote (its host:port rule
-// combined with its host rule) and a channel closed at the next change.
-func (f *Faults) state(remote string) (r rule, changed <-chan struct{}, closed bool) {
+// state returns the rule in force on a stream of group (0: none known) on
+// the link to remote, its host:port and host rules for all groups and for
+// group combined, and a channel closed at the next change.
+func (f *Faults) state(remote string, group uint64) (r rule, changed <-chan struct{}, closed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, name := range linkNames(remote) {
-		x := f.rules[name]
-		r.blocked = r.blocked || x.blocked
-		r.holdIn = r.holdIn || x.holdIn
-		r.delay = max(r.delay, x.delay)
+		r = r.merge(f.rules[linkKey{name, 0}])
+		if group != 0 {
+			r = r.merge(f.rules[linkKey{name, group}])
+		}
 	}
 	return r, f.changed, f.closed
 }
 
-// live returns the open connections on the link named addr ("" for all).
-func (f *Faults) live(addr string) []*faultConn {
+// merge is the rule in force where both r and x apply.
+func (r rule) merge(x rule) rule {
+	return rule{blocked: r.blocked || x.blocked, holdIn: r.holdIn || x.holdIn, delay: max(r.delay, x.delay)}
+}
+
+// live returns the open connections that key selects; an empty name selects
+// every link.
+func (f *Faults) live(key linkKey) []*faultConn {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []*faultConn
 	for c := range f.conns {
+		if key.group != 0 && c.group.Load() != key.group {
+			continue
+		}
 		for _, name := range linkNames(c.remote) {
-			if addr == "" || addr == name {
+			if key.name == "" || key.name == name {
 				out = append(out, c)
 				break
 			}
@@ -220,8 +244,9 @@ func linkNames(remote string) []string {
 	return []string{remote}
 }
 
-func (f *Faults) track(conn net.Conn, remote string) (net.Conn, error) {
+func (f *Faults) track(conn net.Conn, remote string, group uint64) (net.Conn, error) {
 	c := &faultConn{Conn: conn, faults: f, remote: remote, done: make(chan struct{}), kick: make(chan struct{})}
+	c.group.Store(group)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -237,6 +262,7 @@ type faultConn struct {
 	net.Conn
 	faults    *Faults
 	remote    string
+	group     atomic.Uint64 // raft group of the stream; 0 until known
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
 
@@ -281,7 +307,7 @@ func (c *faultConn) Read(p []byte) (int, error) {
 }
 
 func (c *faultConn) Write(p []byte) (int, error) {
-	r, _, _ := c.faults.state(c.remote)
+	r, _, _ := c.faults.state(c.remote, c.group.Load())
 	if r.delay > 0 {
 		deadline, _ := c.deadline(false)
 		if err := c.pause(time.Now().Add(r.delay), deadline, nil, nil); err != nil {
@@ -297,7 +323,7 @@ func (c *faultConn) Write(p []byte) (int, error) {
 // waitOpen blocks while the link is blocked in the direction of the call.
 func (c *faultConn) waitOpen(read bool) error {
 	for {
-		r, changed, _ := c.faults.state(c.remote)
+		r, changed, _ := c.faults.state(c.remote, c.group.Load())
 		if !r.blocked && !(read && r.holdIn) {
 			return nil
 		}
@@ -388,6 +414,10 @@ func (c *faultConn) Close() error {
 	return err
 }
 
+// tagGroup records the raft group of an accepted stream, once a Mux has
+// read it from the stream's header, so the group's faults apply from then on.
+func (c *faultConn) tagGroup(group uint64) { c.group.Store(group) }
+
 func (c *faultConn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
@@ -405,4 +435,60 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// GroupFaults are the faults of one raft group's streams on a node's links,
+// for tests that break one group and leave the others alone. Links are named
+// as for [Faults]. They need a [Mux] on both ends of the link, because only a
+// Mux's streams name their group; a plain Layer's streams obey only the
+// faults of the whole link.
+//
+// On the accepting node a stream's group is known once its header has been
+// read, so a group's Block holds an accepted stream after its header, and
+// that node's whole-link faults hold the header itself.
+type GroupFaults struct {
+	f     *Faults
+	group uint64
+}
+
+// Group returns the faults of raft group id's streams. Group 0 names no group:
+// its faults are f's own, on every stream.
+func (f *Faults) Group(id uint64) GroupFaults { return GroupFaults{f, id} }
+
+// Block blackholes the group's streams on the link to addr, as Faults.Block
+// does the whole link.
+func (g GroupFaults) Block(addr string) {
+	g.f.update(linkKey{addr, g.group}, func(r *rule) { r.blocked = true })
+}
+
+// HoldIncoming holds back the data arriving on the group's streams on the
+// link to addr, as Faults.HoldIncoming does on the whole link.
+func (g GroupFaults) HoldIncoming(addr string) {
+	g.f.update(linkKey{addr, g.group}, func(r *rule) { r.holdIn = true })
+}
+
+// Delay holds every dial and write of the group's streams on the link to
+// addr for d. Zero removes the delay.
+func (g GroupFaults) Delay(addr string, d time.Duration) {
+	g.f.update(linkKey{addr, g.group}, func(r *rule) { r.delay = d })
+}
+
+// Reset closes the group's live streams on the link to addr.
+func (g GroupFaults) Reset(addr string) {
+	for _, c := range g.f.live(linkKey{addr, g.group}) {
+		c.Close()
+	}
+}
+
+// Heal removes the group's Block, HoldIncoming and Delay on every link;
+// faults of the whole link and of other groups stay.
+func (g GroupFaults) Heal() {
+	g.f.mu.Lock()
+	defer g.f.mu.Unlock()
+	for key := range g.f.rules {
+		if key.group == g.group {
+			delete(g.f.rules, key)
+		}
+	}
+	g.f.broadcastLocked()
 }

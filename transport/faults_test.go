@@ -236,3 +236,65 @@ func TestFaults_CloseReleasesEveryWaiter(t *testing.T) {
 		t.Errorf("second Close = %v", err)
 	}
 }
+
+// faultyMux starts a Mux whose links obey the returned Faults.
+func faultyMux(t *testing.T) (*Mux, *Faults) {
+	t.Helper()
+	f := NewFaults(nil)
+	t.Cleanup(func() { f.Close() })
+	return listenMux(t, MuxConfig{Config: Config{Dial: f.Dial, WrapListener: f.WrapListener}}), f
+}
+
+func TestFaults_GroupBlockOnDialedLinksHoldsOnlyThatGroup(t *testing.T) {
+	a, f := faultyMux(t)
+	b := listenMux(t, MuxConfig{})
+	a2, a3 := openLayer(t, a, 2), openLayer(t, a, 3)
+	b2, b3 := openLayer(t, b, 2), openLayer(t, b, 3)
+	dialed2, accepted2 := openStream(t, a2, b2, "two")
+	dialed3, accepted3 := openStream(t, a3, b3, "three")
+
+	f.Group(2).Block(b.Addr().String())
+	write(accepted2, "2")
+	write(accepted3, "3")
+	if _, err := read(dialed2, 1, 100*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read on group 2's blocked stream = %v, want a deadline error", err)
+	}
+	if got, err := read(dialed3, 1, 5*time.Second); err != nil || got != "3" {
+		t.Fatalf("read on group 3's stream = %q, %v; want 3", got, err)
+	}
+	if _, err := a2.Dial(raft.ServerAddress(b.Addr().String()), 100*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("group 2's dial on a blocked link = %v, want it to time out", err)
+	}
+	openStream(t, a3, b3, "group 3 dials")
+
+	f.Group(2).Reset(b.Addr().String())
+	if _, err := read(dialed2, 1, 5*time.Second); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("read on group 2's reset stream = %v, want net.ErrClosed", err)
+	}
+	send(t, dialed3, accepted3, "group 3 not reset")
+
+	f.Group(2).Heal()
+	openStream(t, a2, b2, "group 2 healed")
+}
+
+// On the accepting node a stream's group is known from its header.
+func TestFaults_GroupBlockOnAcceptedLinksHoldsOnlyThatGroup(t *testing.T) {
+	a := listenMux(t, MuxConfig{})
+	b, f := faultyMux(t)
+	dialed2, accepted2 := openStream(t, openLayer(t, a, 2), openLayer(t, b, 2), "two")
+	dialed3, accepted3 := openStream(t, openLayer(t, a, 3), openLayer(t, b, 3), "three")
+
+	f.Group(2).Block("127.0.0.1") // the peer's host: its accepted streams
+	write(dialed2, "2")
+	write(dialed3, "3")
+	if _, err := read(accepted2, 1, 100*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read on group 2's blocked accepted stream = %v, want a deadline error", err)
+	}
+	if got, err := read(accepted3, 1, 5*time.Second); err != nil || got != "3" {
+		t.Fatalf("read on group 3's accepted stream = %q, %v; want 3", got, err)
+	}
+	f.Heal() // every fault, group ones included
+	if got, err := read(accepted2, 1, 5*time.Second); err != nil || got != "2" {
+		t.Fatalf("read after Heal = %q, %v; want 2", got, err)
+	}
+}

@@ -61,9 +61,10 @@ func (s testSnapshot) Persist(sink raft.SnapshotSink) error {
 
 func (testSnapshot) Release() {}
 
-// testNode is one raft member over a Layer wrapped in Faults.
+// testNode is one raft member over a stream layer wrapped in Faults.
 type testNode struct {
 	raft   *raft.Raft
+	trans  *raft.NetworkTransport
 	fsm    *testFSM
 	addr   string
 	faults *Faults
@@ -75,7 +76,6 @@ func startCluster(t *testing.T, n int, ca *testCA) []*testNode {
 	t.Helper()
 	nodes := make([]*testNode, n)
 	layers := make([]*Layer, n)
-	var servers []raft.Server
 	for i := range nodes {
 		f := NewFaults(nil)
 		cfg := Config{BindAddr: "127.0.0.1:0", Dial: f.Dial, WrapListener: f.WrapListener}
@@ -88,39 +88,61 @@ func startCluster(t *testing.T, n int, ca *testCA) []*testNode {
 		}
 		layers[i] = l
 		nodes[i] = &testNode{fsm: &testFSM{}, addr: l.Addr().String(), faults: f}
-		servers = append(servers, raft.Server{ID: raft.ServerID(nodes[i].addr), Address: raft.ServerAddress(nodes[i].addr)})
 	}
 	for i, node := range nodes {
-		conf := raft.DefaultConfig()
-		conf.LocalID = raft.ServerID(node.addr)
-		conf.HeartbeatTimeout = 200 * time.Millisecond
-		conf.ElectionTimeout = 200 * time.Millisecond
-		conf.LeaderLeaseTimeout = 100 * time.Millisecond
-		conf.CommitTimeout = 5 * time.Millisecond
-		conf.Logger = hclog.NewNullLogger()
-		trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-			Stream:  layers[i],
-			MaxPool: 3,
-			Timeout: time.Second,
-			Logger:  hclog.NewNullLogger(),
-		})
-		r, err := raft.NewRaft(conf, node.fsm, raft.NewInmemStore(), raft.NewInmemStore(), raft.NewInmemSnapshotStore(), trans)
-		if err != nil {
-			t.Fatalf("NewRaft: %v", err)
-		}
-		node.raft = r
-		t.Cleanup(func() {
-			if err := r.Shutdown().Error(); err != nil {
-				t.Errorf("raft shutdown: %v", err)
-			}
-			trans.Close()
-			node.faults.Close()
-		})
+		t.Cleanup(func() { node.faults.Close() })
+		startRaft(t, node, layers[i])
+	}
+	bootstrap(t, nodes)
+	return nodes
+}
+
+// startRaft starts node's raft, with in-memory stores, over stream; it is
+// shut down when the test ends.
+func startRaft(t *testing.T, node *testNode, stream raft.StreamLayer) {
+	t.Helper()
+	conf := raft.DefaultConfig()
+	conf.LocalID = raft.ServerID(node.addr)
+	conf.HeartbeatTimeout = 200 * time.Millisecond
+	conf.ElectionTimeout = 200 * time.Millisecond
+	conf.LeaderLeaseTimeout = 100 * time.Millisecond
+	conf.CommitTimeout = 5 * time.Millisecond
+	conf.Logger = hclog.NewNullLogger()
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: 3,
+		Timeout: time.Second,
+		Logger:  hclog.NewNullLogger(),
+	})
+	r, err := raft.NewRaft(conf, node.fsm, raft.NewInmemStore(), raft.NewInmemStore(), raft.NewInmemSnapshotStore(), trans)
+	if err != nil {
+		trans.Close()
+		t.Fatalf("NewRaft: %v", err)
+	}
+	node.raft, node.trans = r, trans
+	t.Cleanup(func() { stopRaft(t, node) })
+}
+
+// stopRaft shuts node's raft down and closes its transport, which closes the
+// stream layer; doing it again does nothing.
+func stopRaft(t *testing.T, node *testNode) {
+	t.Helper()
+	if err := node.raft.Shutdown().Error(); err != nil {
+		t.Errorf("raft shutdown: %v", err)
+	}
+	node.trans.Close()
+}
+
+// bootstrap makes nodes one raft cluster.
+func bootstrap(t *testing.T, nodes []*testNode) {
+	t.Helper()
+	var servers []raft.Server
+	for _, n := range nodes {
+		servers = append(servers, raft.Server{ID: raft.ServerID(n.addr), Address: raft.ServerAddress(n.addr)})
 	}
 	if err := nodes[0].raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
 		t.Fatalf("BootstrapCluster: %v", err)
 	}
-	return nodes
 }
 
 // waitLeader waits until one of nodes leads and the others among them follow it.

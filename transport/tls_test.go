@@ -26,7 +26,7 @@ type testCA struct {
 	pem  []byte
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -52,7 +52,7 @@ func newTestCA(t *testing.T, name string) *testCA {
 }
 
 // issue signs a node certificate valid for 127.0.0.1, for both TLS roles.
-func (ca *testCA) issue(t *testing.T, name string) (certPEM, keyPEM []byte) {
+func (ca *testCA) issue(t testing.TB, name string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key := newKey(t)
 	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
@@ -92,7 +92,7 @@ func (ca *testCA) keyPair(t *testing.T, name string) tls.Certificate {
 
 // mutualTLS writes a node certificate from ca to PEM files and loads them
 // with MutualTLS, as node/ will.
-func (ca *testCA) mutualTLS(t *testing.T, name string) (server, client *tls.Config) {
+func (ca *testCA) mutualTLS(t testing.TB, name string) (server, client *tls.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	certPEM, keyPEM := ca.issue(t, name)
@@ -109,7 +109,7 @@ func (ca *testCA) mutualTLS(t *testing.T, name string) (server, client *tls.Conf
 	return server, client
 }
 
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+func newKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
