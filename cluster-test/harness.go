@@ -35,14 +35,18 @@ const requestTimeout = 2 * time.Second
 
 // buildStockd compiles cmd/stockd into dir, with the faults build tag (the clock nemesis
 // needs --fault-addr; without those flags the binary behaves as the normal build), and
-// returns the binary's path.
-func buildStockd(dir string) (string, error) {
+// returns the binary's path. With race, the nodes run under the race detector.
+func buildStockd(dir string, race bool) (string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return "", fmt.Errorf("the go command is needed to build stockd: %w", err)
 	}
 	bin := filepath.Join(dir, "stockd")
-	out, err := exec.Command(goBin, "build", "-tags", "faults", "-o", bin, "github.com/flashstock/flashstock/cmd/stockd").CombinedOutput()
+	args := []string{"build", "-tags", "faults", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command(goBin, append(args, "github.com/flashstock/flashstock/cmd/stockd")...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build stockd: %v\n%s", err, out)
 	}

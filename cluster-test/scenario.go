@@ -401,7 +401,7 @@ func countLines(path, s string) int {
 	return strings.Count(string(data), s)
 }
 
-// crashes returns each Go panic or fatal error in a node's log with the lines after it,
+// crashes returns each Go panic, fatal error or data race (-chaos.race) in a node's log with the lines after it,
 // so a failed run shows the stack without its logs (CI keeps none).
 func crashes(path string) []string {
 	data, err := os.ReadFile(path)
@@ -411,7 +411,7 @@ func crashes(path string) []string {
 	lines := strings.Split(string(data), "\n")
 	var out []string
 	for i, l := range lines {
-		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") || strings.HasPrefix(l, "WARNING: DATA RACE") {
 			out = append(out, strings.Join(lines[i:min(i+40, len(lines))], "\n"))
 		}
 	}

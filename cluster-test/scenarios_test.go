@@ -23,6 +23,7 @@ var (
 	flagSeed  = flag.Int64("chaos.seed", 0, "seed of every scenario (0: a fresh one each); reruns a logged run")
 	flagLong  = flag.Bool("chaos.long", os.Getenv("CHAOS_LONG") != "", "run the long form of each scenario (also CHAOS_LONG=1)")
 	flagIters = flag.Int("chaos.iterations", 0, "runs of each scenario with consecutive seeds (default 1, long form 3)")
+	flagRace  = flag.Bool("chaos.race", false, "build stockd with the race detector: a data race in a node fails the scenario (slower nodes)")
 	flagCheck = flag.Duration("chaos.check-timeout", 60*time.Second, "porcupine's bound per history; past it the verdict is unknown (a failure)")
 )
 
@@ -43,7 +44,7 @@ func TestMain(m *testing.M) {
 	start := time.Now()
 	bin := os.Getenv("CHAOS_STOCKD") // a prebuilt binary, e.g. a release candidate
 	if bin == "" {
-		bin, err = buildStockd(dir)
+		bin, err = buildStockd(dir, *flagRace)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
