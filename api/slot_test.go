@@ -66,3 +66,19 @@ func TestSlotOf_DoesNotAllocate(t *testing.T) {
 		t.Errorf("SlotOf allocates %v times per call", n)
 	}
 }
+
+func TestPlacement_GroupOfFollowsTheSlotTable(t *testing.T) {
+	p := &Placement{Groups: []Group{
+		{ID: MetaGroupID, Kind: GroupMeta},
+		{ID: 1, Kind: GroupData, Slots: []SlotRange{{From: 0, To: 512}}},
+		{ID: 2, Kind: GroupData, Slots: []SlotRange{{From: 512, To: 640}, {From: 644, To: SlotCount}}},
+	}}
+	for sku, want := range map[string]uint64{"sku-2": 1, "a": 2, "SKU-000042": 2} { // slots 300, 816, 1013
+		if g := p.GroupOf(sku); g == nil || g.ID != want {
+			t.Errorf("GroupOf(%q) = %v, want group %d", sku, g, want)
+		}
+	}
+	if g := p.GroupOf("123456789"); g != nil { // slot 643: nobody's
+		t.Errorf("GroupOf of an unowned slot = group %d", g.ID)
+	}
+}

@@ -3,6 +3,7 @@ package placement
 import (
 	"errors"
 	"fmt"
+	"math/rand"
 	"slices"
 	"strings"
 	"testing"
@@ -256,5 +257,47 @@ func TestSpread_ShiftsAlongChains(t *testing.T) {
 	want := []string{"n2", "n3", "n1", "n1"}
 	if !slices.Equal(got, want) {
 		t.Errorf("spread = %v, want %v", got, want)
+	}
+}
+
+// Adding a node to a balanced cluster moves exactly the replicas the new node ends up
+// with, however the moves interleave: no replica moves between the old nodes. (Steps are
+// carried out a random subset per round; the seed is the round's.)
+func TestPlan_AddingANodeMovesOnlyItsShare(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	for nodes := 1; nodes <= 7; nodes++ {
+		for groups := 1; groups <= 16; groups++ {
+			for try := range 10 {
+				p := bootstrap(t, nodes, groups)
+				p = must(AddNode(p, api.PlacementNode{ID: "new", RaftAddr: "r", HTTPAddr: "h"}))
+				live := ids(p)
+				moves := 0
+				for round := 0; ; round++ {
+					steps := must2(Plan(p, live))
+					if len(steps) == 0 {
+						break
+					}
+					if round == 100 {
+						t.Fatalf("%d nodes, %d groups, try %d: no fixpoint", nodes, groups, try)
+					}
+					rnd.Shuffle(len(steps), func(i, j int) { steps[i], steps[j] = steps[j], steps[i] })
+					for _, s := range steps[:1+rnd.Intn(len(steps))] {
+						if s.Kind == AddNonvoter {
+							moves++
+						}
+						p = must(Apply(p, s))
+					}
+				}
+				share := 0
+				for _, g := range p.Groups {
+					if role(g, "new") != "" {
+						share++
+					}
+				}
+				if moves != share {
+					t.Errorf("%d nodes, %d groups, try %d: %d replicas moved, the new node holds %d", nodes, groups, try, moves, share)
+				}
+			}
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -13,7 +12,10 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
-var simSeed = flag.Int64("placement.seed", 0, "run TestPlan_ConvergesUnderChurn with this seed only")
+var (
+	simSeed  = flag.Int64("placement.seed", 0, "run TestPlan_ConvergesUnderChurn with this seed only")
+	simSeeds = flag.Int64("placement.seeds", 100, "run TestPlan_ConvergesUnderChurn with seeds 1..N (10 with -short)")
+)
 
 // The planner's specification, checked on random histories: clusters of 1..7 nodes with
 // 1..16 data groups grow, shrink, drain and lose nodes, also in the middle of moves, while
@@ -24,8 +26,12 @@ var simSeed = flag.Int64("placement.seed", 0, "run TestPlan_ConvergesUnderChurn 
 // fixpoint: each group has min(3, good nodes) voters, all on good nodes; replica and
 // leader counts per good node are within one; every group is led by its preferred leader.
 func TestPlan_ConvergesUnderChurn(t *testing.T) {
-	seeds := make([]int64, 0, 300)
-	for s := int64(1); s <= 300; s++ {
+	n := *simSeeds
+	if testing.Short() {
+		n = 10
+	}
+	var seeds []int64
+	for s := int64(1); s <= n; s++ {
 		seeds = append(seeds, s)
 	}
 	if *simSeed != 0 {
@@ -321,5 +327,3 @@ func must(p *api.Placement, err error) *api.Placement {
 	}
 	return p
 }
-
-var _ = errors.Is
