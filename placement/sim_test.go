@@ -108,13 +108,17 @@ func (s *sim) run() error {
 		return err
 	}
 	for range 12 {
-		s.event()
+		if err := s.event(); err != nil {
+			return err
+		}
 		// Now and then the next event strikes before the planner is done.
 		for s.rnd.Intn(3) == 0 {
 			if err := s.settle(1 + s.rnd.Intn(4)); err != nil {
 				return err
 			}
-			s.event()
+			if err := s.event(); err != nil {
+				return err
+			}
 		}
 		if err := s.settle(0); err != nil {
 			return err
@@ -125,7 +129,12 @@ func (s *sim) run() error {
 
 // event changes the cluster at random: a node joins, drains, comes back from draining,
 // dies, comes back to life, or, once empty, leaves the placement.
-func (s *sim) event() {
+func (s *sim) event() error {
+	s.change()
+	return s.checkSKUs()
+}
+
+func (s *sim) change() {
 	var active, draining, down []string
 	for _, n := range s.p.Nodes {
 		switch {
@@ -270,12 +279,17 @@ func (s *sim) step(st Step) error {
 	if st.Kind == Remove && role(s.p.Groups[gi], st.Node) == api.Voter && len(voters(q.Groups[gi])) < r {
 		return fmt.Errorf("%v leaves group %d %d voters, below its %d", st, st.Group, len(voters(q.Groups[gi])), r)
 	}
+	s.p = q
+	return s.checkSKUs()
+}
+
+// checkSKUs: no SKU ever leaves the group it was created in.
+func (s *sim) checkSKUs() error {
 	for sku, g := range s.skus {
-		if got := q.GroupOf(sku).ID; got != g {
-			return fmt.Errorf("after %v: %s moved from group %d to %d", st, sku, g, got)
+		if got := s.p.GroupOf(sku).ID; got != g {
+			return fmt.Errorf("%s moved from group %d to %d", sku, g, got)
 		}
 	}
-	s.p = q
 	return nil
 }
 

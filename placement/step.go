@@ -21,7 +21,10 @@ type StepKind string
 // The steps.
 const (
 	AddNonvoter StepKind = "add_nonvoter"
-	Promote     StepKind = "promote"
+	// Promote is planned as soon as the nonvoter exists; the caller carries it out once the
+	// nonvoter has caught up with the leader's log, or the group would count on a voter
+	// that cannot yet help form a quorum.
+	Promote StepKind = "promote"
 	// TransferLeader makes Node the group's preferred leader and asks raft to hand it the
 	// leadership (a no-op when it already leads).
 	TransferLeader StepKind = "transfer_leader"

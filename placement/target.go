@@ -40,8 +40,8 @@ func newView(p *api.Placement, live []string) *view {
 // targets returns, for each group (by index in p.Groups), the good nodes it should end
 // with: r of them, replica counts per good node within one of each other, and as few
 // replicas moved as that allows. A move in progress (a good nonvoter) is kept, so the
-// target of the next round agrees with the step already taken. The loads are counted
-// with the moves in progress at both ends, so the source of a move is the one trimmed.
+// target of the next round agrees with the step already taken; its source, still
+// counted, is among the replicas the group sheds.
 func (v *view) targets() [][]string {
 	load := make(map[string]int, len(v.goods))
 	sets := make([][]string, len(v.p.Groups))
