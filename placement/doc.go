@@ -29,9 +29,13 @@
 // # Replicas to nodes
 //
 // A node is good when it is active (not draining) and live. Each group is steered to
-// r = min(3, good nodes) voters, all on good nodes, with the replicas per good node within
-// one of each other, moving as few replicas as that allows; then preferred leaders are
-// spread the same way. A replica moves from X to Y in single raft membership changes:
+// r = min(3, active nodes) voters, on good nodes as far as there are r of them, with the
+// replicas per good node within one of each other, moving as few replicas as that allows;
+// then preferred leaders are spread the same way. A node that is down keeps its replicas
+// while there is no good node to move them to (a group does not shrink because of a
+// failure); a draining node keeps them only while the group needs them and no good node
+// can take them. Of two voters a group can spare, it removes a dead one first, a draining
+// one next: the voters that stay are the ones that can form its quorum. A replica moves from X to Y in single raft membership changes:
 // add Y as a nonvoter, promote it, hand leadership away from X if X has it, remove X. So a
 // group never has fewer than r voters once it had them, and never moves two replicas at
 // once (the document allows one nonvoter per group). Plan gives the next step of every

@@ -7,8 +7,9 @@ import (
 )
 
 // Plan returns the next steps from p toward the placement the live nodes call for: every
-// group with min(3, good nodes) voters, all on good nodes (active and live), replica counts
-// per good node within one of each other, then preferred leaders spread the same way. It
+// group with min(3, active nodes) voters, on good nodes (active and live) as far as there
+// are enough of them, replica counts per good node within one of each other, then
+// preferred leaders spread the same way over the good nodes. It
 // returns at most one step per group, for the groups that have something to do, in group
 // order; the caller may perform them in any order or concurrently, record each with
 // Apply, and plan again. No steps: p is where it should be.

@@ -100,6 +100,38 @@ func TestPlan_Scenarios(t *testing.T) {
 			},
 		},
 		{
+			name:  "one of three dies: nowhere to move its replicas, only its leadership moves",
+			nodes: 3, groups: 2,
+			change: func(p *api.Placement, live []string) (*api.Placement, []string) {
+				return p, []string{"n1", "n2"}
+			},
+			want: []string{
+				"group 2: transfer_leader n1",
+			},
+		},
+		{
+			name:  "one of three dies, then is drained: groups shrink to two voters",
+			nodes: 3, groups: 1,
+			change: func(p *api.Placement, live []string) (*api.Placement, []string) {
+				return must(SetNodeState(p, "n3", api.NodeDraining)), []string{"n1", "n2"}
+			},
+			want: []string{
+				"group 0: remove n3 | group 1: remove n3", // n3 leads neither
+			},
+		},
+		{
+			name:  "one of three dies, a fourth joins: the dead one's replicas move there",
+			nodes: 3, groups: 1,
+			change: func(p *api.Placement, live []string) (*api.Placement, []string) {
+				return must(AddNode(p, api.PlacementNode{ID: "n4", RaftAddr: "r4", HTTPAddr: "h4"})), []string{"n1", "n2", "n4"}
+			},
+			want: []string{
+				"group 0: add_nonvoter n4 | group 1: add_nonvoter n4",
+				"group 0: promote n4 | group 1: promote n4",
+				"group 0: remove n3 | group 1: remove n3",
+			},
+		},
+		{
 			name:  "one node grows to three: groups grow to three voters",
 			nodes: 1, groups: 2,
 			change: func(p *api.Placement, live []string) (*api.Placement, []string) {

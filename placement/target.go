@@ -18,7 +18,12 @@ type view struct {
 	good map[string]bool
 	// goods lists the good nodes by id: every choice among nodes breaks ties by id.
 	goods []string
-	r     int
+	// r is the number of voters a group should have: min(3, active nodes), live or not. A
+	// node that is down is not a reason to shrink a group, only to move its replica when
+	// there is a good node to move it to: with fewer good nodes than r, a group keeps its
+	// replica on the dead node, which catches up by itself when the node returns. To give
+	// up on a node, drain it.
+	r int
 }
 
 func newView(p *api.Placement, live []string) *view {
@@ -26,19 +31,24 @@ func newView(p *api.Placement, live []string) *view {
 	for _, id := range live {
 		v.live[id] = true
 	}
+	active := 0
 	for _, n := range p.Nodes {
-		if n.State == api.NodeActive && v.live[n.ID] {
+		if n.State != api.NodeActive {
+			continue
+		}
+		active++
+		if v.live[n.ID] {
 			v.good[n.ID] = true
 			v.goods = append(v.goods, n.ID)
 		}
 	}
 	slices.Sort(v.goods)
-	v.r = min(ReplicasPerGroup, len(v.goods))
+	v.r = min(ReplicasPerGroup, active)
 	return v
 }
 
 // targets returns, for each group (by index in p.Groups), the good nodes it should end
-// with: r of them, replica counts per good node within one of each other, and as few
+// with: r of them (all the good nodes if there are fewer), replica counts per good node within one of each other, and as few
 // replicas moved as that allows. A move in progress (a good nonvoter) is kept, so the
 // target of the next round agrees with the step already taken; its source, still
 // counted, is among the replicas the group sheds.
@@ -87,7 +97,7 @@ func (v *view) targets() [][]string {
 	// Too few: a new group, a replica lost to a draining or dead node, or more good nodes
 	// than before. Take the least loaded good node the group lacks.
 	for gi := range sets {
-		for len(sets[gi]) < v.r {
+		for len(sets[gi]) < min(v.r, len(v.goods)) {
 			var add string
 			for _, n := range v.goods {
 				if !slices.Contains(sets[gi], n) && (add == "" || load[n] < load[add]) {
