@@ -34,10 +34,10 @@ func (v *view) leaderSteps() []Step {
 
 // BalanceLeaders returns the leadership transfers that bring each group's live leader
 // (Group.Leader) back to its preferred leader, for the groups whose preferred leader is
-// live: after a failure heals, leadership returns where Plan spread it. A group whose
-// preferred leader is down keeps the leader raft elected; if the node stays down, Plan
-// (given it as not live) moves the group's replica, and so its preferred leadership, off
-// it.
+// live: after an election the placement did not ask for (a leader restarted, a network
+// blip), leadership returns where Plan spread it. A group whose preferred leader is down
+// keeps the leader raft elected; Plan, told the node is not live, moves its preferred
+// leaderships (and its replicas, where a good node can take them) elsewhere.
 func BalanceLeaders(p *api.Placement, live []string) ([]Step, error) {
 	if err := Validate(p); err != nil {
 		return nil, err

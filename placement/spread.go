@@ -7,9 +7,9 @@ import "slices"
 // sum of squared counts, which puts them within one of each other whenever that is
 // possible. It keeps start[gi] when that is a candidate and changes as few choices as it
 // can; among equal choices it takes the group's earliest candidate, so the caller orders
-// them by preference. A group without candidates gets "". Preferred leaders are spread with base 0; the
-// replicas a group sheds are spread with base minus the nodes' loads, so they come off the
-// most loaded nodes.
+// them by preference. A group without candidates gets "". Preferred leaders are spread
+// with base 0; the replicas groups shed are spread with base minus the nodes' loads, so
+// they come off the most loaded nodes.
 //
 // It is the load-balancing semi-matching of Harvey, Ladner, Lovász and Tamir (2003): an
 // assignment is optimal exactly when no cost-reducing path exists, a chain of groups

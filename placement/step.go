@@ -92,7 +92,8 @@ func Apply(p *api.Placement, s Step) (*api.Placement, error) {
 		switch {
 		case has == "":
 			return refuse("the node hosts no replica of the group")
-		case s.Node == g.Leader || s.Node == g.PreferredLeader:
+		case has == api.Voter && (s.Node == g.Leader || s.Node == g.PreferredLeader):
+			// A nonvoter never leads: a Leader naming one is stale.
 			return refuse("the node leads the group: transfer leadership first")
 		}
 		g.Replicas = slices.DeleteFunc(g.Replicas, func(r api.Replica) bool { return r.Node == s.Node })

@@ -105,13 +105,21 @@ func TestPlacement_JSONFieldNames(t *testing.T) {
 	}
 }
 
-// Decoding any bytes and validating never panics, and whatever validates is routable:
-// every SKU finds its group.
+// Decoding any bytes and validating never panics; whatever validates is routable (every
+// SKU finds its group) and planned for with steps that apply.
 func FuzzValidate(f *testing.F) {
 	for _, p := range []*api.Placement{bootstrap(f, 1, 1), bootstrap(f, 3, 2), bootstrap(f, 5, 6)} {
 		b, _ := json.Marshal(p)
 		f.Add(b)
 	}
+	// Live state is not validated: here it names a nonvoter, whose move Plan abandons.
+	stale := bootstrap(f, 2, 1)
+	stale = must(AddNode(stale, api.PlacementNode{ID: "n3", RaftAddr: "r3", HTTPAddr: "h3"}))
+	stale = must(Apply(stale, Step{Group: 1, Kind: AddNonvoter, Node: "n3"}))
+	stale = must(SetNodeState(stale, "n3", api.NodeDraining))
+	stale.Groups[1].Leader = "n3"
+	b, _ := json.Marshal(stale)
+	f.Add(b)
 	f.Add([]byte(`{"version":1,"slot_count":1024,"groups":[{"id":0,"kind":"meta"}]}`))
 	f.Add([]byte(`{"version":1,"slot_count":1024,"nodes":[{"id":"a","raft_addr":"r","http_addr":"h","state":"active"}],` +
 		`"groups":[{"id":0,"kind":"meta","preferred_leader":"a","replicas":[{"node":"a","role":"voter"}]},` +
@@ -128,8 +136,20 @@ func FuzzValidate(f *testing.F) {
 					t.Fatalf("valid placement routes %q nowhere: %s", sku, b)
 				}
 			}
-			if _, err := Plan(&p, []string{"a", "n1"}); err != nil {
+			// Every step the planner gives applies and keeps the placement valid.
+			live := []string{"a", "n1", "n2"}
+			steps, err := Plan(&p, live)
+			if err != nil {
 				t.Fatalf("Plan refuses a valid placement: %v", err)
+			}
+			for _, s := range steps {
+				q, err := Apply(&p, s)
+				if err != nil {
+					t.Fatalf("Plan gave %v, Apply refuses it: %v", s, err)
+				}
+				if err := Validate(q); err != nil {
+					t.Fatalf("%v leaves an invalid placement: %v", s, err)
+				}
 			}
 			return
 		}
