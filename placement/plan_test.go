@@ -177,10 +177,11 @@ func TestPlan_Scenarios(t *testing.T) {
 				return p, []string{"n1", "n3", "n5"}
 			},
 			want: []string{
-				"group 0: add_nonvoter n5 | group 1: add_nonvoter n3",
-				"group 0: promote n5 | group 1: promote n3",
-				"group 0: remove n2 | group 1: transfer_leader n3",
-				"group 1: remove n4", // group 2 (n2, n3, n4) waits for n2 or n4
+				// group 0 (n1, n2, n4) waits for n2 or n4
+				"group 1: add_nonvoter n1 | group 2: add_nonvoter n5",
+				"group 1: promote n1 | group 2: promote n5",
+				"group 1: transfer_leader n5 | group 2: remove n4",
+				"group 1: remove n2",
 			},
 		},
 	} {
@@ -293,8 +294,7 @@ func TestSpread_ShiftsAlongChains(t *testing.T) {
 }
 
 // Adding a node to a balanced cluster moves exactly the replicas the new node ends up
-// with, however the moves interleave: no replica moves between the old nodes. (Steps are
-// carried out a random subset per round; the seed is the round's.)
+// with, however the moves interleave: no replica moves between the old nodes.
 func TestPlan_AddingANodeMovesOnlyItsShare(t *testing.T) {
 	rnd := rand.New(rand.NewSource(1))
 	for nodes := 1; nodes <= 7; nodes++ {
@@ -302,24 +302,7 @@ func TestPlan_AddingANodeMovesOnlyItsShare(t *testing.T) {
 			for try := range 10 {
 				p := bootstrap(t, nodes, groups)
 				p = must(AddNode(p, api.PlacementNode{ID: "new", RaftAddr: "r", HTTPAddr: "h"}))
-				live := ids(p)
-				moves := 0
-				for round := 0; ; round++ {
-					steps := must2(Plan(p, live))
-					if len(steps) == 0 {
-						break
-					}
-					if round == 100 {
-						t.Fatalf("%d nodes, %d groups, try %d: no fixpoint", nodes, groups, try)
-					}
-					rnd.Shuffle(len(steps), func(i, j int) { steps[i], steps[j] = steps[j], steps[i] })
-					for _, s := range steps[:1+rnd.Intn(len(steps))] {
-						if s.Kind == AddNonvoter {
-							moves++
-						}
-						p = must(Apply(p, s))
-					}
-				}
+				p, moves := settleRandomly(t, rnd, p, ids(p))
 				share := 0
 				for _, g := range p.Groups {
 					if role(g, "new") != "" {
@@ -332,4 +315,111 @@ func TestPlan_AddingANodeMovesOnlyItsShare(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Draining a node moves only its replicas, whenever the groups it leaves can take good
+// nodes that end balanced (checked by trying every choice). The layouts are bootstrap's
+// after a node was added and settled.
+func TestPlan_DrainingMovesOnlyTheDrainedReplicas(t *testing.T) {
+	rnd := rand.New(rand.NewSource(1))
+	possible := 0
+	for nodes := 3; nodes <= 6; nodes++ {
+		for groups := 1; groups <= 10; groups++ {
+			for try := range 8 {
+				p := bootstrap(t, nodes, groups)
+				p = must(AddNode(p, api.PlacementNode{ID: "new", RaftAddr: "r", HTTPAddr: "h"}))
+				p, _ = settleRandomly(t, rnd, p, ids(p))
+				drained := p.Nodes[rnd.Intn(len(p.Nodes))].ID
+				if !balanceableWithout(p, drained) {
+					continue
+				}
+				possible++
+				held := 0
+				for _, g := range p.Groups {
+					if role(g, drained) != "" {
+						held++
+					}
+				}
+				p = must(SetNodeState(p, drained, api.NodeDraining))
+				if _, moves := settleRandomly(t, rnd, p, ids(p)); moves != held {
+					t.Errorf("%d+1 nodes, %d groups, try %d: draining %s moved %d replicas, it held %d", nodes, groups, try, drained, moves, held)
+				}
+			}
+		}
+	}
+	if possible < 100 {
+		t.Errorf("only %d drains could be balanced: the test checks too little", possible)
+	}
+}
+
+// balanceableWithout reports whether the groups that lose their replica on node drained
+// can each take a node they lack so that the other nodes' loads end within one.
+func balanceableWithout(p *api.Placement, drained string) bool {
+	load := map[string]int{}
+	var others []string
+	for _, n := range p.Nodes {
+		if n.ID != drained {
+			others = append(others, n.ID)
+			load[n.ID] = 0
+		}
+	}
+	var choices [][]string
+	for _, g := range p.Groups {
+		for _, r := range g.Replicas {
+			if r.Node != drained {
+				load[r.Node]++
+			}
+		}
+		if role(g, drained) != "" {
+			var c []string
+			for _, n := range others {
+				if role(g, n) == "" {
+					c = append(c, n)
+				}
+			}
+			choices = append(choices, c)
+		}
+	}
+	var try func(i int) bool
+	try = func(i int) bool {
+		if i == len(choices) {
+			lo, hi := load[others[0]], load[others[0]]
+			for _, n := range others {
+				lo, hi = min(lo, load[n]), max(hi, load[n])
+			}
+			return hi-lo <= 1
+		}
+		for _, n := range choices[i] {
+			load[n]++
+			ok := try(i + 1)
+			load[n]--
+			if ok {
+				return true
+			}
+		}
+		return false
+	}
+	return try(0)
+}
+
+// settleRandomly carries out a random subset of the planned steps, in random order, until
+// Plan has nothing left; it returns the placement and the number of replicas moved.
+func settleRandomly(t *testing.T, rnd *rand.Rand, p *api.Placement, live []string) (*api.Placement, int) {
+	t.Helper()
+	moves := 0
+	for range 100 {
+		steps := must2(Plan(p, live))
+		if len(steps) == 0 {
+			return p, moves
+		}
+		rnd.Shuffle(len(steps), func(i, j int) { steps[i], steps[j] = steps[j], steps[i] })
+		for _, s := range steps[:1+rnd.Intn(len(steps))] {
+			if s.Kind == AddNonvoter {
+				moves++
+			}
+			p = must(Apply(p, s))
+		}
+	}
+	t.Fatalf("no fixpoint after 100 rounds:\n%s", describe(p))
+	return nil, 0
 }

@@ -95,17 +95,30 @@ func (v *view) targets() [][]string {
 		}
 	}
 	// Too few: a new group, a replica lost to a draining or dead node, or more good nodes
-	// than before. Take the least loaded good node the group lacks.
-	for gi := range sets {
-		for len(sets[gi]) < min(v.r, len(v.goods)) {
-			var add string
-			for _, n := range v.goods {
-				if !slices.Contains(sets[gi], n) && (add == "" || load[n] < load[add]) {
-					add = n
+	// than before. Each group takes one good node it lacks at a time, the least loaded
+	// ones: spread again, so that one group's choice does not leave another only loaded
+	// nodes to choose from.
+	for {
+		lacking := make([][]string, len(sets))
+		more := false
+		for gi, s := range sets {
+			if len(s) < min(v.r, len(v.goods)) {
+				for _, n := range v.goods {
+					if !slices.Contains(s, n) {
+						lacking[gi] = append(lacking[gi], n)
+					}
 				}
+				more = true
 			}
-			sets[gi] = append(sets[gi], add)
-			load[add]++
+		}
+		if !more {
+			break
+		}
+		for gi, n := range spread(v.goods, lacking, make([]string, len(sets)), load) {
+			if n != "" {
+				sets[gi] = append(sets[gi], n)
+				load[n]++
+			}
 		}
 	}
 	// Even out: while the most loaded good node has two more replicas than the least
