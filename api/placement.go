@@ -22,9 +22,6 @@ const (
 // data group of a cluster created before groups existed is group 1.
 const MetaGroupID uint64 = 0
 
-// Replica roles are raft's suffrages: Voter, or Nonvoter (a learner: it receives the log
-// but does not count for quorum, the first step of moving a replica onto a node).
-
 // Placement is one version of the placement document.
 type Placement struct {
 	// Version grows by one with every change to the placement; a node or client keeps
@@ -64,7 +61,9 @@ type Group struct {
 // Replica is one member of a group.
 type Replica struct {
 	Node string `json:"node"`
-	Role string `json:"role"` // Voter or Nonvoter
+	// Role is raft's suffrage: Voter, or Nonvoter (a learner: it receives the log but does
+	// not count for quorum; a replica moving onto a node is one until it has caught up).
+	Role string `json:"role"`
 }
 
 // SlotRange is the slots From, From+1, ..., To-1.
