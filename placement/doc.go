@@ -22,9 +22,9 @@
 // ring with virtual nodes would also keep most keys in place, but it places keys on
 // members; here the members of the ring would be groups, and growing it would still move
 // some keys. A slot table moves keys only when a group is split or merged, later, by
-// handing whole slots over, explicitly and versioned. It is also a single array lookup for
-// the router and the Go client, which needs only api.SlotOf and the table (Redis Cluster
-// routes the same way).
+// handing whole slots over, explicitly and versioned. Routing needs nothing but api: the
+// Go client computes api.SlotOf and looks the slot up in the placement's ranges
+// (api.Placement.GroupOf), as Redis Cluster clients do with its 16384 slots.
 //
 // # Replicas to nodes
 //
