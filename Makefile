@@ -47,6 +47,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./fsm -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzDecodeBatchDeductRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzDecodeBatchDeductResponse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./placement -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
 
 bench: ## benchmarks (fsync on); compare runs with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count 3 ./fsm/ ./node/ ./client/

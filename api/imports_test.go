@@ -33,3 +33,27 @@ func TestImports_FollowTheDesign(t *testing.T) {
 		}
 	}
 }
+
+// Packages that must stay pure link nothing outside the standard library but the module
+// packages listed: package placement is shared by node/ and, through api, the client.
+func TestImports_PurePackages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go tool")
+	}
+	const mod = "github.com/flashstock/flashstock/"
+	allowed := map[string][]string{
+		"api":       {mod + "api"},
+		"placement": {mod + "placement", mod + "api"},
+	}
+	for pkg, ok := range allowed {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if !slices.Contains(ok, dep) {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+}

@@ -1,0 +1,49 @@
+package placement
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// Bootstrap returns the first placement (version 1) of a cluster of nodes with dataGroups
+// data groups and the meta group: data group i (from 1) owns the i-th of dataGroups
+// contiguous, even ranges of slots, and every group's voters and preferred leader are
+// placed as Plan would place them, so a new cluster starts balanced.
+func Bootstrap(nodes []api.PlacementNode, dataGroups int) (*api.Placement, error) {
+	if len(nodes) == 0 {
+		return nil, broken(ErrBootstrap, "no nodes")
+	}
+	if dataGroups < 1 || dataGroups > api.SlotCount {
+		return nil, broken(ErrBootstrap, "%d data groups, want 1..%d", dataGroups, api.SlotCount)
+	}
+	p := &api.Placement{Version: 1, SlotCount: api.SlotCount, Nodes: slices.Clone(nodes)}
+	live := make([]string, len(nodes))
+	for i := range p.Nodes {
+		p.Nodes[i].State = api.NodeActive
+		live[i] = p.Nodes[i].ID
+	}
+	slices.SortFunc(p.Nodes, func(a, b api.PlacementNode) int { return strings.Compare(a.ID, b.ID) })
+	p.Groups = append(p.Groups, api.Group{ID: api.MetaGroupID, Kind: api.GroupMeta})
+	for i := range dataGroups {
+		p.Groups = append(p.Groups, api.Group{
+			ID:    uint64(i + 1),
+			Kind:  api.GroupData,
+			Slots: []api.SlotRange{{From: i * api.SlotCount / dataGroups, To: (i + 1) * api.SlotCount / dataGroups}},
+		})
+	}
+	v := newView(p, live)
+	for gi, want := range v.targets() {
+		for _, n := range want {
+			p.Groups[gi].Replicas = append(p.Groups[gi].Replicas, api.Replica{Node: n, Role: api.Voter})
+		}
+	}
+	for _, s := range v.leaderSteps() {
+		p.Groups[s.Group].PreferredLeader = s.Node // group ids are their indexes here
+	}
+	if err := Validate(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

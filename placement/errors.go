@@ -1,0 +1,81 @@
+package placement
+
+import (
+	"fmt"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// Rule names a rule of the placement that a document or a change broke. Rules are stable:
+// callers match them with errors.Is (errors.Is(err, placement.ErrSlotUnowned)), never by
+// message text.
+type Rule string
+
+// The rules of a placement document, checked by Validate (api code invalid_argument).
+const (
+	ErrVersion        Rule = "version"          // Version is 0
+	ErrSlotCount      Rule = "slot_count"       // SlotCount is not api.SlotCount
+	ErrNodeID         Rule = "node_id"          // a node without an id
+	ErrNodeAddr       Rule = "node_addr"        // a node without its raft or HTTP address
+	ErrNodeState      Rule = "node_state"       // a node state other than active or draining
+	ErrNodeTwice      Rule = "node_twice"       // two nodes with one id
+	ErrGroupTwice     Rule = "group_twice"      // two groups with one id
+	ErrGroupKind      Rule = "group_kind"       // a kind other than data or meta, or a meta group whose id is not api.MetaGroupID
+	ErrMetaGroup      Rule = "meta_group"       // not exactly one meta group
+	ErrNoDataGroup    Rule = "no_data_group"    // no data group
+	ErrReplicaNode    Rule = "replica_node"     // a replica on a node the placement does not list
+	ErrReplicaTwice   Rule = "replica_twice"    // one node twice in a group
+	ErrReplicaRole    Rule = "replica_role"     // a role other than voter or nonvoter
+	ErrNoVoter        Rule = "no_voter"         // a group without a voter
+	ErrTwoMoves       Rule = "two_moves"        // more than one nonvoter in a group: one move at a time
+	ErrPreferred      Rule = "preferred_leader" // a preferred leader that is not a voter of its group
+	ErrSlotRange      Rule = "slot_range"       // a range outside 0..SlotCount or empty
+	ErrMetaSlots      Rule = "meta_slots"       // the meta group owns slots
+	ErrSlotUnowned    Rule = "slot_unowned"     // a slot no data group owns
+	ErrSlotOwnedTwice Rule = "slot_owned_twice" // a slot two ranges own
+)
+
+// The rules of a change to a valid placement (Apply, AddNode, SetNodeState, RemoveNode,
+// Bootstrap), which depend on the placement it is applied to.
+const (
+	ErrUnknownNode  Rule = "unknown_node"  // not_found: the change names a node the placement does not list
+	ErrUnknownGroup Rule = "unknown_group" // not_found: the change names a group the placement does not have
+	ErrNodeExists   Rule = "node_exists"   // already_exists: AddNode of a listed id
+	ErrNodeInUse    Rule = "node_in_use"   // failed_precondition: RemoveNode of a node that still hosts replicas
+	ErrStep         Rule = "step"          // failed_precondition: the step does not apply to this placement
+	ErrBootstrap    Rule = "bootstrap"     // invalid_argument: no nodes, or a group count outside 1..api.SlotCount
+)
+
+func (r Rule) Error() string { return "placement: " + string(r) }
+
+// Code is the api code an error of rule r travels as.
+func (r Rule) Code() api.Code {
+	switch r {
+	case ErrUnknownNode, ErrUnknownGroup:
+		return api.NotFound
+	case ErrNodeExists:
+		return api.AlreadyExists
+	case ErrNodeInUse, ErrStep:
+		return api.FailedPrecondition
+	}
+	return api.InvalidArgument
+}
+
+// Error is a broken rule with what broke it. errors.Is matches it against its Rule and
+// errors.As finds the *api.Error it travels as, so node/ maps it to the wire with no
+// table of its own.
+type Error struct {
+	Rule   Rule
+	Detail string
+}
+
+func (e *Error) Error() string { return "placement: " + string(e.Rule) + ": " + e.Detail }
+
+// Unwrap exposes the rule and the wire error.
+func (e *Error) Unwrap() []error {
+	return []error{e.Rule, &api.Error{Code: e.Rule.Code(), Message: e.Error()}}
+}
+
+func broken(r Rule, format string, args ...any) *Error {
+	return &Error{Rule: r, Detail: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,52 @@
+package placement
+
+import (
+	"slices"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// leaderSteps moves preferred leaderships so that they are even over the good nodes,
+// each group's among its good voters (sorted by id: voters() keeps the replicas' order,
+// which Apply keeps sorted).
+func (v *view) leaderSteps() []Step {
+	candidates := make([][]string, len(v.p.Groups))
+	start := make([]string, len(v.p.Groups))
+	for gi, g := range v.p.Groups {
+		if !v.quorate(g) {
+			continue // no leader to move
+		}
+		for _, n := range voters(g) {
+			if v.good[n] {
+				candidates[gi] = append(candidates[gi], n)
+			}
+		}
+		start[gi] = g.PreferredLeader
+	}
+	var steps []Step
+	for gi, n := range spread(v.goods, candidates, start, nil) {
+		if g := v.p.Groups[gi]; n != "" && n != g.PreferredLeader {
+			steps = append(steps, Step{Group: g.ID, Kind: TransferLeader, Node: n})
+		}
+	}
+	return steps
+}
+
+// BalanceLeaders returns the leadership transfers that bring each group's live leader
+// (Group.Leader) back to its preferred leader, for the groups whose preferred leader is
+// live: after an election the placement did not ask for (a leader restarted, a network
+// blip), leadership returns where Plan spread it. A group whose preferred leader is down
+// keeps the leader raft elected; Plan, told the node is not live, moves its preferred
+// leaderships (and its replicas, where a good node can take them) elsewhere.
+func BalanceLeaders(p *api.Placement, live []string) ([]Step, error) {
+	if err := Validate(p); err != nil {
+		return nil, err
+	}
+	var steps []Step
+	for _, g := range p.Groups {
+		if g.Leader != g.PreferredLeader && slices.Contains(live, g.PreferredLeader) {
+			steps = append(steps, Step{Group: g.ID, Kind: TransferLeader, Node: g.PreferredLeader})
+		}
+	}
+	return steps, nil
+}

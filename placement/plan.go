@@ -1,0 +1,142 @@
+package placement
+
+import (
+	"slices"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// Plan returns the next steps from p toward the placement the live nodes call for: every
+// group with min(3, active nodes) voters, on good nodes (active and live) as far as there
+// are enough of them, replica counts per good node within one of each other, then
+// preferred leaders spread the same way over the good nodes. It
+// returns at most one step per group, for the groups that have something to do, in group
+// order; the caller may perform them in any order or concurrently, record each with
+// Apply, and plan again. No steps: p is where it should be.
+//
+// Plan is a pure function of its arguments: the same placement and live set give the same
+// steps, every tie broken by node id, then group order. It moves leadership only once no
+// replica has to move, so that no transfer is undone by a move that follows it.
+//
+// A group whose live voters are not a majority is left alone: no configuration change
+// can commit in it until its nodes come back.
+func Plan(p *api.Placement, live []string) ([]Step, error) {
+	if err := Validate(p); err != nil {
+		return nil, err
+	}
+	v := newView(p, live)
+	if v.r == 0 {
+		return nil, nil
+	}
+	want := v.targets()
+	var steps []Step
+	for gi, g := range p.Groups {
+		if !v.quorate(g) {
+			continue
+		}
+		if s, ok := v.memberStep(g, want[gi]); ok {
+			steps = append(steps, s)
+		}
+	}
+	if len(steps) > 0 {
+		return steps, nil
+	}
+	return v.leaderSteps(), nil
+}
+
+// memberStep is the next configuration step of g toward the voters want: finish the move
+// in progress, else remove a voter beyond the count, else start a move onto a node g
+// lacks.
+func (v *view) memberStep(g api.Group, want []string) (Step, bool) {
+	step := func(k StepKind, n string) (Step, bool) { return Step{Group: g.ID, Kind: k, Node: n}, true }
+	if n := nonvoter(g); n != "" {
+		if v.good[n] {
+			return step(Promote, n)
+		}
+		return step(Remove, n) // its destination is going away: abandon the move
+	}
+	vs := voters(g)
+	if len(vs) > v.r {
+		victim := v.victim(vs, want)
+		if victim != g.Leader && victim != g.PreferredLeader {
+			return step(Remove, victim)
+		}
+		if next := v.successor(g, victim); next != "" {
+			return step(TransferLeader, next)
+		}
+		return Step{}, false
+	}
+	for _, n := range want {
+		if !slices.Contains(vs, n) {
+			return step(AddNonvoter, n)
+		}
+	}
+	return Step{}, false
+}
+
+// victim picks the voter to remove among those not wanted: a dead node's first, then a
+// draining node's, then the lowest id.
+func (v *view) victim(vs, want []string) string {
+	rank := func(n string) int {
+		switch {
+		case !v.live[n]:
+			return 0
+		case !v.good[n]:
+			return 1
+		}
+		return 2
+	}
+	var victim string
+	for _, n := range vs {
+		if slices.Contains(want, n) {
+			continue
+		}
+		if victim == "" || rank(n) < rank(victim) || rank(n) == rank(victim) && n < victim {
+			victim = n
+		}
+	}
+	return victim
+}
+
+// successor is the voter that takes over g's leadership from leaving: its live leader if
+// that stays and is good, else its preferred leader if that stays and is good, else the
+// good voter that is preferred leader of the fewest groups, else any live voter; "" if
+// no other voter is live.
+func (v *view) successor(g api.Group, leaving string) string {
+	var cands []string
+	for _, n := range voters(g) {
+		if n != leaving && v.live[n] {
+			cands = append(cands, n)
+		}
+	}
+	for _, n := range []string{g.Leader, g.PreferredLeader} {
+		if slices.Contains(cands, n) && v.good[n] {
+			return n
+		}
+	}
+	leads := make(map[string]int)
+	for _, h := range v.p.Groups {
+		leads[h.PreferredLeader]++
+	}
+	best := ""
+	for _, n := range cands {
+		better := v.good[n] && !v.good[best] ||
+			v.good[n] == v.good[best] && (leads[n] < leads[best] || leads[n] == leads[best] && n < best)
+		if best == "" || better {
+			best = n
+		}
+	}
+	return best
+}
+
+// quorate reports whether a majority of g's voters is live.
+func (v *view) quorate(g api.Group) bool {
+	vs := voters(g)
+	up := 0
+	for _, n := range vs {
+		if v.live[n] {
+			up++
+		}
+	}
+	return 2*up > len(vs)
+}
