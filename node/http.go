@@ -132,7 +132,10 @@ func (n *Node) handleRetire(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleDeduct(w http.ResponseWriter, r *http.Request) {
 	var req api.DeductRequest
-	body, err := readRequest(w, r, &req)
+	body, err := readBody(w, r)
+	if err == nil {
+		err = decodeDeduct(body, &req)
+	}
 	if err != nil {
 		n.writeError(w, err)
 		return
