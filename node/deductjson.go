@@ -19,8 +19,12 @@ func decodeDeduct(body []byte, req *api.DeductRequest) error {
 	if parseDeduct(body, req) {
 		return nil
 	}
-	*req = api.DeductRequest{}
-	return decodeStrict(body, req)
+	// decodeStrict's argument escapes: declared here, only a body off the plain form pays
+	// for it on the heap.
+	var slow api.DeductRequest
+	err := decodeStrict(body, &slow)
+	*req = slow
+	return err
 }
 
 // parseDeduct reads body into req and reports true when it has the plain form
