@@ -17,10 +17,22 @@ import (
 func (n *Node) withLeaderHint(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if leader := n.leaderHTTP(); leader != "" {
-			w.Header().Set(api.HeaderLeader, leader)
+			w.Header()[api.HeaderLeader] = n.leaderHintValue(leader)
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// leaderHintValue is leader as a header value, made once per leader: Header().Set would
+// make one for every answer. The server copies the header when it writes it, and nothing
+// here writes into the slice.
+func (n *Node) leaderHintValue(leader string) []string {
+	if v := n.leaderHint.Load(); v != nil && (*v)[0] == leader {
+		return *v
+	}
+	v := []string{leader}
+	n.leaderHint.Store(&v)
+	return v
 }
 
 // requestContext bounds a request that has no deadline of its own.
