@@ -1,5 +1,7 @@
 package api
 
+import "strconv"
+
 // The JSON bodies of the HTTP contract (DESIGN.md, "HTTP API (v1, JSON)").
 
 // Consistency levels of a read.
@@ -73,6 +75,16 @@ type DeductRequest struct {
 type DeductResponse struct {
 	Remaining int64 `json:"remaining"`
 	Duplicate bool  `json:"duplicate"`
+}
+
+// AppendJSON appends r as encoding/json marshals it, without reflection: a node answers
+// every plain-HTTP deduction with one.
+func (r DeductResponse) AppendJSON(b []byte) []byte {
+	b = append(b, `{"remaining":`...)
+	b = strconv.AppendInt(b, r.Remaining, 10)
+	b = append(b, `,"duplicate":`...)
+	b = strconv.AppendBool(b, r.Duplicate)
+	return append(b, '}')
 }
 
 // MaxBatchItems bounds the deductions of one batch request.

@@ -66,12 +66,9 @@ func (c *coalescer) submit(ctx context.Context, cmds []fsm.Command) []outcome {
 		c.queued.Add(-int64(len(cmds)))
 		return failed(len(cmds), errOverloaded)
 	}
-	g := &group{res: make([]outcome, len(cmds)), done: make(chan struct{})}
-	g.left.Store(int64(len(cmds)))
-	ws := make([]waiter, len(cmds))
+	g, ws := newGroup(cmds)
 	c.mu.Lock()
-	for i, cmd := range cmds {
-		ws[i] = waiter{cmd: cmd, g: g, i: i}
+	for i := range ws {
 		c.queue = append(c.queue, &ws[i])
 	}
 	c.mu.Unlock()
@@ -86,6 +83,31 @@ func (c *coalescer) submit(ctx context.Context, cmds []fsm.Command) []outcome {
 		// g.res is the proposers' until done: the caller gets a slice of its own.
 		return failed(len(cmds), ctx.Err())
 	}
+}
+
+// newGroup makes the group of cmds and a waiter for each.
+func newGroup(cmds []fsm.Command) (*group, []waiter) {
+	if len(cmds) == 1 {
+		// A plain-HTTP request submits one command: its group, outcome and waiter take one
+		// allocation instead of three.
+		one := &struct {
+			g   group
+			res [1]outcome
+			w   [1]waiter
+		}{}
+		one.g.res = one.res[:]
+		one.w[0] = waiter{cmd: cmds[0], g: &one.g}
+		one.g.done = make(chan struct{})
+		one.g.left.Store(1)
+		return &one.g, one.w[:]
+	}
+	g := &group{res: make([]outcome, len(cmds)), done: make(chan struct{})}
+	g.left.Store(int64(len(cmds)))
+	ws := make([]waiter, len(cmds))
+	for i, cmd := range cmds {
+		ws[i] = waiter{cmd: cmd, g: g, i: i}
+	}
+	return g, ws
 }
 
 func failed(n int, err error) []outcome {

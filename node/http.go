@@ -17,10 +17,22 @@ import (
 func (n *Node) withLeaderHint(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if leader := n.leaderHTTP(); leader != "" {
-			w.Header().Set(api.HeaderLeader, leader)
+			w.Header()[api.HeaderLeader] = n.leaderHintValue(leader)
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// leaderHintValue is leader as a header value, made once per leader: Header().Set would
+// make one for every answer. The server copies the header when it writes it, and nothing
+// here writes into the slice.
+func (n *Node) leaderHintValue(leader string) []string {
+	if v := n.leaderHint.Load(); v != nil && (*v)[0] == leader {
+		return *v
+	}
+	v := []string{leader}
+	n.leaderHint.Store(&v)
+	return v
 }
 
 // requestContext bounds a request that has no deadline of its own.
@@ -32,22 +44,24 @@ func (n *Node) requestContext(r *http.Request) (context.Context, context.CancelF
 }
 
 // mutate is the write path shared by every mutation: validate, then forward to the leader
-// or propose, then answer with the command's result. The order of checks is the contract's:
-// input rules first, then (inside apply) the exactly-once table, then the command.
-func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd fsm.Command, answer func(fsm.Result) (int, any)) {
+// or propose. It answers every outcome but success itself and returns false; on success it
+// returns the command's result and true, for the caller to answer in its route's shape.
+// The order of checks is the contract's: input rules first, then (inside apply) the
+// exactly-once table, then the command.
+func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd fsm.Command) (fsm.Result, bool) {
 	if err := fsm.Validate(cmd); err != nil {
 		n.writeError(w, err)
-		return
+		return fsm.Result{}, false
 	}
 	if n.raft.State() != raft.Leader {
 		n.forward(w, r, body)
-		return
+		return fsm.Result{}, false
 	}
 	// A command of an apply level the log does not use yet would be undecodable to a member
 	// still on an older build (level.go): refuse it until every member is upgraded.
 	if need := fsm.KindLevel(cmd.Kind); need > n.fsm.Level() {
 		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, n.fsm.Level()))
-		return
+		return fsm.Result{}, false
 	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
@@ -56,7 +70,7 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		o := n.coalesce.submit(ctx, []fsm.Command{cmd})[0]
 		if o.err != nil {
 			n.writeError(w, o.err)
-			return
+			return fsm.Result{}, false
 		}
 		res = o.res
 	}
@@ -64,10 +78,9 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 	if !res.OK() {
 		e := &api.Error{Code: res.Code, Message: res.Message}
 		writeJSON(w, res.Code.HTTPStatus(), api.ErrorBody{Error: e})
-		return
+		return fsm.Result{}, false
 	}
-	status, v := answer(res)
-	writeJSON(w, status, v)
+	return res, true
 }
 
 func (n *Node) handleCreateSKU(w http.ResponseWriter, r *http.Request) {
@@ -82,13 +95,9 @@ func (n *Node) handleCreateSKU(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd := fsm.Command{Kind: fsm.KindCreateSKU, SKU: r.PathValue("sku"), Qty: *req.Stock,
 		PerUserLimit: req.PerUserLimit, RequestID: req.RequestID}
-	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
-		status := http.StatusCreated
-		if res.Duplicate {
-			status = http.StatusOK
-		}
-		return status, skuOut(res.SKU, res.Duplicate)
-	})
+	if res, ok := n.mutate(w, r, body, cmd); ok {
+		writeJSON(w, createdOrReplayed(res), skuOut(res.SKU, res.Duplicate))
+	}
 }
 
 func (n *Node) handleRestock(w http.ResponseWriter, r *http.Request) {
@@ -99,9 +108,9 @@ func (n *Node) handleRestock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := fsm.Command{Kind: fsm.KindRestock, SKU: r.PathValue("sku"), Qty: req.Qty, RequestID: req.RequestID}
-	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
-		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
-	})
+	if res, ok := n.mutate(w, r, body, cmd); ok {
+		writeJSON(w, http.StatusOK, skuOut(res.SKU, res.Duplicate))
+	}
 }
 
 func (n *Node) handleAdjust(w http.ResponseWriter, r *http.Request) {
@@ -112,9 +121,9 @@ func (n *Node) handleAdjust(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := fsm.Command{Kind: fsm.KindAdjust, SKU: r.PathValue("sku"), Qty: req.Qty, Reason: req.Reason, RequestID: req.RequestID}
-	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
-		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
-	})
+	if res, ok := n.mutate(w, r, body, cmd); ok {
+		writeJSON(w, http.StatusOK, skuOut(res.SKU, res.Duplicate))
+	}
 }
 
 func (n *Node) handleRetire(w http.ResponseWriter, r *http.Request) {
@@ -125,22 +134,25 @@ func (n *Node) handleRetire(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := fsm.Command{Kind: fsm.KindRetire, SKU: r.PathValue("sku"), RequestID: req.RequestID}
-	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
-		return http.StatusOK, skuOut(res.SKU, res.Duplicate)
-	})
+	if res, ok := n.mutate(w, r, body, cmd); ok {
+		writeJSON(w, http.StatusOK, skuOut(res.SKU, res.Duplicate))
+	}
 }
 
 func (n *Node) handleDeduct(w http.ResponseWriter, r *http.Request) {
 	var req api.DeductRequest
-	body, err := readRequest(w, r, &req)
+	body, err := readBody(w, r)
+	if err == nil {
+		err = decodeDeduct(body, &req)
+	}
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
 	cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: r.PathValue("sku"), Qty: req.Qty, RequestID: req.RequestID, UserID: req.UserID}
-	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
-		return http.StatusOK, api.DeductResponse{Remaining: res.SKU.Available, Duplicate: res.Duplicate}
-	})
+	if res, ok := n.mutate(w, r, body, cmd); ok {
+		writeDeductAnswer(w, api.DeductResponse{Remaining: res.SKU.Available, Duplicate: res.Duplicate})
+	}
 }
 
 // handleBatchDeduct takes many buyers' deductions in one request (the Go client batches
@@ -214,13 +226,9 @@ func (n *Node) handleReserve(w http.ResponseWriter, r *http.Request) {
 	for _, l := range req.Lines {
 		cmd.Lines = append(cmd.Lines, fsm.Line{SKU: l.SKU, Qty: l.Qty})
 	}
-	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
-		status := http.StatusCreated
-		if res.Duplicate {
-			status = http.StatusOK
-		}
-		return status, orderOut(res.Order, res.Duplicate)
-	})
+	if res, ok := n.mutate(w, r, body, cmd); ok {
+		writeJSON(w, createdOrReplayed(res), orderOut(res.Order, res.Duplicate))
+	}
 }
 
 var orderActions = map[string]fsm.Kind{"confirm": fsm.KindConfirm, "cancel": fsm.KindCancel, "ship": fsm.KindShip}
@@ -238,9 +246,9 @@ func (n *Node) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := fsm.Command{Kind: kind, OrderID: r.PathValue("id"), RequestID: req.RequestID}
-	n.mutate(w, r, body, cmd, func(res fsm.Result) (int, any) {
-		return http.StatusOK, orderOut(res.Order, res.Duplicate)
-	})
+	if res, ok := n.mutate(w, r, body, cmd); ok {
+		writeJSON(w, http.StatusOK, orderOut(res.Order, res.Duplicate))
+	}
 }
 
 // read serves a read at the consistency the request asks for: strong reads are forwarded
@@ -338,6 +346,15 @@ func queryInt(s string, def, lo, hi int) (int, error) {
 		return 0, fmt.Errorf("must be an integer %d..%d, got %q", lo, hi, s)
 	}
 	return v, nil
+}
+
+// createdOrReplayed is the status of a creating command's success: 201, or 200 when it
+// is the first answer replayed.
+func createdOrReplayed(res fsm.Result) int {
+	if res.Duplicate {
+		return http.StatusOK
+	}
+	return http.StatusCreated
 }
 
 func skuOut(s fsm.SKU, dup bool) api.SKU {

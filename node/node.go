@@ -53,6 +53,7 @@ type Node struct {
 	metrics     *metrics
 	limiter     *rateLimiter // nil: no rate limit
 	hosts       atomic.Pointer[hostCache]
+	leaderHint  atomic.Pointer[[]string] // withLeaderHint's header value for the last leader seen
 	diskStalled atomic.Bool
 
 	// readyTerm is the term whose first entry (our no-op) this leader has applied; strong
