@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flashstock/flashstock/client"
+	"github.com/flashstock/flashstock/internal/proc"
+	"github.com/flashstock/flashstock/internal/proc/proctest"
 	"github.com/flashstock/flashstock/node"
 )
 
@@ -61,7 +64,7 @@ func inProcessCluster(t *testing.T) []string {
 		st, err := cl.ClusterStatus(ctx)
 		cancel()
 		if err == nil {
-			if err = clusterReady(st, 3); err == nil {
+			if err = proc.Ready(&st, 3); err == nil {
 				return addrs
 			}
 		}
@@ -125,5 +128,52 @@ func TestBench_EndToEnd_SellsOutExactly(t *testing.T) {
 	}
 	if so.LateRejected == 0 || so.LateOther != 0 || so.AppliedAfter < so.AppliedBefore {
 		t.Fatalf("late buyers: %+v; want only sold_out answers", so)
+	}
+}
+
+// --stockd starts a real 3-process cluster (internal/proc), --failover kills its leader
+// and starts it again, and the end of the run stops every node, keeps their logs where
+// --stockd-logs says and deletes their data.
+func TestBench_StockdLauncher_FailoverThenStop(t *testing.T) {
+	bin := proctest.Build(t, "github.com/flashstock/flashstock/cmd/stockd")
+	logs := filepath.Join(t.TempDir(), "logs")
+	out, errs, code := stockctl("bench", "--stockd", bin, "--failover", "1", "--buyers", "4", "--json",
+		"--stockd-logs", logs, "--stockd-arg=--heartbeat-timeout=300ms", "--stockd-arg=--election-timeout=300ms",
+		"--stockd-arg=--leader-lease-timeout=150ms")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	var r failoverResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Nodes != 3 || len(r.Idle) != 1 || len(r.Load) != 1 || r.Check.Verdict != verdictOK {
+		t.Fatalf("failover result %+v; want 3 nodes, one idle and one loaded kill, check OK", r)
+	}
+	for _, k := range append(r.Idle, r.Load...) {
+		if k.Failed != "" || k.NewLeader == "" || k.NewLeader == k.Killed {
+			t.Fatalf("kill %+v: want another node leading after it", k)
+		}
+	}
+	m := regexp.MustCompile(`\(data in (\S+)\)`).FindStringSubmatch(errs)
+	if m == nil {
+		t.Fatalf("stderr does not say where the data is:\n%s", errs)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Fatalf("data dir %s still there after the run (%v)", m[1], err)
+	}
+	starts := 0
+	for _, id := range []string{"n1", "n2", "n3"} {
+		b, err := os.ReadFile(filepath.Join(logs, id+".log"))
+		if err != nil {
+			t.Fatalf("kept log of %s: %v", id, err)
+		}
+		starts += strings.Count(string(b), "\n=== ") + strings.Count(string(b[:min(4, len(b))]), "=== ")
+	}
+	if want := 3 + len(r.Idle) + len(r.Load); starts != want { // a restart appends to the log
+		t.Fatalf("the kept logs show %d starts, want %d (3, and one per kill)", starts, want)
+	}
+	if strings.Contains(errs, "ignored SIGTERM") {
+		t.Fatalf("a node had to be SIGKILLed at the end:\n%s", errs)
 	}
 }

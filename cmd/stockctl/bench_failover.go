@@ -188,7 +188,7 @@ func (env *benchEnv) killLeader(ctx context.Context, cl *stockdCluster, loaded b
 			ct.setMark(at)
 		}
 	}
-	if err := cl.kill(old); err != nil {
+	if err := cl.procs[old].Kill(); err != nil {
 		return kj, err
 	}
 	survivors := []int{}
@@ -225,7 +225,7 @@ func (env *benchEnv) killLeader(ctx context.Context, cl *stockdCluster, loaded b
 		}
 	}
 	kj.LeaderMS, kj.AckMS = round3(kj.LeaderMS), round3(kj.AckMS)
-	if err := cl.start(old); err != nil {
+	if err := cl.procs[old].Start(); err != nil {
 		return kj, err
 	}
 	return kj, env.waitCaughtUp(ctx, cl, old)
