@@ -30,7 +30,7 @@ func TestBatcher_ConcurrentDeductsShareRequests(t *testing.T) {
 			singles.Add(1)
 		}
 	}}
-	cl := newClient(t, client.Config{Endpoints: c.addrs(), Transport: rec})
+	cl := newClient(t, client.Config{Endpoints: c.Addrs(), Transport: rec})
 	const stock, buyers, each = 150, 64, 4
 	if _, err := cl.CreateSKU(ctx, "hot", stock); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // deduction; there are 64 × GOMAXPROCS buyers, each with its own keep-alive connection.
 func BenchmarkHotSKU_HTTP(b *testing.B) {
 	c := benchCluster(b)
-	addr := c.leaderAddr()
+	addr := c.LeaderAddr()
 	c.mustCall(addr, "PUT", "/v1/skus/hot", map[string]any{"stock": 1_000_000_000}, nil)
 	tr := &http.Transport{MaxIdleConnsPerHost: 4096, MaxIdleConns: 4096}
 	defer tr.CloseIdleConnections()

@@ -1,94 +1,22 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/flashstock/flashstock/client"
-	"github.com/flashstock/flashstock/internal/proc"
 	"github.com/flashstock/flashstock/internal/proc/proctest"
+	"github.com/flashstock/flashstock/internal/testcluster"
 	"github.com/flashstock/flashstock/node"
 )
-
-// inProcessCluster starts 3 real nodes in the test process (loopback TCP, fsync on, fast
-// raft timings) and returns their HTTP addresses.
-func inProcessCluster(t *testing.T) []string {
-	t.Helper()
-	var addrs []string
-	for i := 1; i <= 3; i++ {
-		cfg := node.DefaultConfig()
-		cfg.ID = fmt.Sprintf("n%d", i)
-		cfg.DataDir = filepath.Join(t.TempDir(), cfg.ID)
-		cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
-		cfg.LeaderLeaseTimeout = 100 * time.Millisecond
-		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: cfg.ID, Level: hclog.Error, Output: logWriter{t}})
-		cfg.OnFatal = func(err error) { t.Errorf("node %s fatal: %v", cfg.ID, err) }
-		if i == 1 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = []string{addrs[0]}
-		}
-		n, err := node.New(cfg)
-		if err != nil {
-			t.Fatalf("start %s: %v", cfg.ID, err)
-		}
-		t.Cleanup(n.Kill)
-		if i == 1 {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err := n.WaitLeader(ctx)
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		addrs = append(addrs, n.HTTPAddr())
-	}
-	cl, err := client.New(client.Config{Endpoints: addrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := cl.ClusterStatus(ctx)
-		cancel()
-		if err == nil {
-			if err = proc.Ready(&st, 3); err == nil {
-				return addrs
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // A 2-second flash sale of 500 units to 32 buyers on a real cluster sells out exactly, and
 // the oversell check agrees; the sell-out mode turns late buyers away with sold_out only.
 func TestBench_EndToEnd_SellsOutExactly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node cluster")
-	}
-	eps := strings.Join(inProcessCluster(t), ",")
+	eps := strings.Join(testcluster.Start(t, 3, node.DefaultConfig, node.New, nil).Addrs(), ",")
 
 	profile := filepath.Join(t.TempDir(), "client.prof")
 	out, errs, code := stockctl("bench", "--endpoints", eps, "--buyers", "32", "--stock", "500", "--duration", "2s",
