@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,14 +74,30 @@ func freePort(t testing.TB) string {
 	return port
 }
 
-// noLeakedGoroutines polls until the goroutine count is back to before (the client's
+// ownGoroutines counts the goroutines that belong to a client: those running the client
+// package's code (health checks, re-resolution, the batcher, watches) and the HTTP
+// transport's connection loops. It counts by stack, goleak's way, rather than every
+// goroutine in the process, which also holds whatever else runs (TestMain's raft node) and
+// changes at its own pace.
+func ownGoroutines() (n int, stacks string) {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var ours []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "github.com/flashstock/flashstock/client.") || strings.Contains(g, "net/http.(*persistConn)") {
+			ours = append(ours, g)
+		}
+	}
+	return len(ours), strings.Join(ours, "\n\n")
+}
+
+// noLeakedGoroutines polls until ownGoroutines is back to before (the client's
 // goroutines stop asynchronously after Close returns only for idle connections).
 func noLeakedGoroutines(t testing.TB, before int) {
 	t.Helper()
 	eventually(t, 5*time.Second, func() error {
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<16)
-			return fmt.Errorf("%d goroutines, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+		if n, stacks := ownGoroutines(); n > before {
+			return fmt.Errorf("%d client goroutines, %d before:\n%s", n, before, stacks)
 		}
 		return nil
 	})
