@@ -467,16 +467,7 @@ func newHTTPClient() *http.Client {
 }
 
 // pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var pause = proc.Sleep
 
 // eventLog is the timeline of injected faults and harness actions of one scenario.
 type eventLog struct {

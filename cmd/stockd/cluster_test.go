@@ -228,13 +228,4 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var pause = proc.Sleep

@@ -220,3 +220,16 @@ func Build(ctx context.Context, dir, pkg string, tags ...string) (string, error)
 	}
 	return bin, nil
 }
+
+// Sleep waits d or until ctx ends, whichever is first; it returns ctx's error in the
+// second case. The callers poll processes and their clusters with it.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
