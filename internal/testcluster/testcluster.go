@@ -113,7 +113,7 @@ func Eventually(t testing.TB, within time.Duration, cond func() error) {
 
 // Cluster is nodes of type N, built from configs of type C, in this process. Node i keeps
 // its config (and so its data dir and ports) across restarts. Every node still running is
-// killed when the test ends.
+// killed when the test ends, before its data dir is removed.
 type Cluster[C any, N Member] struct {
 	t        testing.TB
 	defaults func() C
@@ -137,12 +137,7 @@ func New[C any, N Member](t testing.TB, defaults func() C, start func(C) (N, err
 	SkipShort(t)
 	c := &Cluster[C, N]{t: t, defaults: defaults, start: start, hc: &http.Client{Timeout: 10 * time.Second}}
 	c.Ready = c.readyOverHTTP
-	t.Cleanup(func() {
-		for _, n := range c.Running() {
-			n.Kill()
-		}
-		c.hc.CloseIdleConnections()
-	})
+	t.Cleanup(c.hc.CloseIdleConnections)
 	return c
 }
 
@@ -201,10 +196,14 @@ func (c *Cluster[C, N]) Add(cfg C) N {
 func (c *Cluster[C, N]) startWith(cfg *C, f *transport.Faults) (N, error) {
 	set(c.t, cfg, map[string]any{"RaftDial": f.Dial, "RaftWrapListener": f.WrapListener})
 	n, err := c.start(*cfg)
-	if err == nil {
-		set(c.t, cfg, map[string]any{"HTTPAddr": n.HTTPAddr(), "RaftAddr": n.RaftAddr()})
+	if err != nil {
+		return n, err
 	}
-	return n, err
+	set(c.t, cfg, map[string]any{"HTTPAddr": n.HTTPAddr(), "RaftAddr": n.RaftAddr()})
+	// Registered after cfg's data dir (Config's t.TempDir), so it runs first: a node must
+	// not outlive its files.
+	c.t.Cleanup(n.Kill)
+	return n, nil
 }
 
 // Restart starts node i again from its config and data dir, with healed links. The node
