@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -264,4 +267,41 @@ func testCatchUpThroughSnapshot(t *testing.T, kind string) {
 	if !out.Duplicate || out.Remaining != 10_000-8 {
 		t.Fatalf("old request via the new node: %+v", out)
 	}
+}
+
+// A start that fails after raft is up (its HTTP port taken: a restart whose old port
+// another process picked up) stops raft before closing the stores under it: no raft
+// goroutine is left to log "database not open" from a node that New never returned.
+func TestNew_FailedStartLeavesNoRaftRunning(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	before := raftGoroutines()
+	cfg := fastConfig(t, "n1")
+	cfg.Bootstrap, cfg.HTTPAddr = true, taken.Addr().String()
+	if n, err := New(cfg); err == nil {
+		n.Kill()
+		t.Fatal("New succeeded on a taken HTTP port")
+	}
+	eventually(t, 5*time.Second, func() error {
+		if n := raftGoroutines(); n > before {
+			return fmt.Errorf("%d raft goroutines after the failed start, %d before", n, before)
+		}
+		return nil
+	})
+}
+
+// raftGoroutines counts the goroutines running hashicorp/raft's code, by their stacks.
+func raftGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "github.com/hashicorp/raft.") {
+			n++
+		}
+	}
+	return n
 }
