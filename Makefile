@@ -12,7 +12,7 @@ REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/flashstock/flashstock/internal/version.version=$(VERSION) \
              -X github.com/flashstock/flashstock/internal/version.revision=$(REVISION)
 
-.PHONY: help build run test race lint vet staticcheck fmt-check fuzz bench cover tidy-check ci clean chaos
+.PHONY: help build run unit test race lint vet staticcheck fmt-check fuzz bench cover tidy-check ci clean chaos
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ build: ## build every command into bin/, stamped with the git version
 
 run: build ## a 3-node cluster on loopback (stockd dev, three processes), Ctrl-C stops it
 	$(BIN)/stockd dev $(DEV_FLAGS)
+
+unit: ## the unit tier: no raft cluster, no process, no browser (go test -short), in seconds
+	$(GO) test -short -count=1 $(PKGS)
 
 test: ## the README's test command: every package, race detector on
 	$(GO) test -race -count=1 $(PKGS)

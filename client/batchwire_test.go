@@ -35,7 +35,7 @@ func TestBatcher_SpeaksBinaryToANodeThatDoes(t *testing.T) {
 		}
 		return resp, err
 	}
-	cl := newClient(t, client.Config{Endpoints: c.addrs(), Transport: rec})
+	cl := newClient(t, client.Config{Endpoints: c.Addrs(), Transport: rec})
 	if _, err := cl.CreateSKU(ctx, "wire", 3); err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func BenchmarkHotSKU(b *testing.B) {
 		for _, batched := range []bool{true, false} {
 			name := fmt.Sprintf("buyers=%d/batched=%v", buyers, batched)
 			b.Run(name, func(b *testing.B) {
-				cl, err := client.New(client.Config{Endpoints: c.addrs(), DisableBatching: !batched})
+				cl, err := client.New(client.Config{Endpoints: c.Addrs(), DisableBatching: !batched})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -63,12 +63,12 @@ func leaderKilledWhileRetrying(t *testing.T, batched bool) {
 			return resp, err
 		}
 		resp.Body.Close()
-		if i := c.leader(); i >= 0 {
-			c.kill(i) // committed, applied, answered: and the answer is lost with the leader
+		if i, _ := c.Leader(); i >= 0 {
+			c.Node(i).Kill() // committed, applied, answered: and the answer is lost with the leader
 		}
 		return nil, errors.New("connection reset (test)")
 	}
-	cl := newClient(t, client.Config{Endpoints: c.addrs(), Transport: rec, DisableBatching: !batched})
+	cl := newClient(t, client.Config{Endpoints: c.Addrs(), Transport: rec, DisableBatching: !batched})
 	if _, err := cl.CreateSKU(ctx, "tee", 10); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func leaderKilledWhileRetrying(t *testing.T, batched bool) {
 func TestClient_SellOutThroughLeaderFailover(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := testContext(t)
-	cl := newClient(t, client.Config{Endpoints: c.addrs()})
+	cl := newClient(t, client.Config{Endpoints: c.Addrs()})
 	const stock, buyers = 60, 8
 	if _, err := cl.CreateSKU(ctx, "hot", stock); err != nil {
 		t.Fatal(err)
@@ -131,7 +131,8 @@ func TestClient_SellOutThroughLeaderFailover(t *testing.T) {
 		}
 		return nil
 	})
-	c.kill(c.waitLeader())
+	_, l := c.WaitLeader()
+	l.Kill()
 	wg.Wait()
 	if sold.Load() != stock || soldOut.Load() != buyers {
 		t.Fatalf("%d successes, %d sold-out answers; want %d and %d", sold.Load(), soldOut.Load(), stock, buyers)
@@ -150,13 +151,14 @@ func TestClient_SellOutThroughLeaderFailover(t *testing.T) {
 func TestClient_NodeDownThenBack(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := testContext(t)
-	cl := newClient(t, client.Config{Endpoints: c.addrs()})
+	cl := newClient(t, client.Config{Endpoints: c.Addrs()})
 	if _, err := cl.CreateSKU(ctx, "mug", 5); err != nil {
 		t.Fatal(err)
 	}
-	victim := (c.waitLeader() + 1) % 3
-	addr := c.node(victim).HTTPAddr()
-	c.kill(victim)
+	li, _ := c.WaitLeader()
+	victim := (li + 1) % 3
+	addr := c.Node(victim).HTTPAddr()
+	c.Node(victim).Kill()
 	eventually(t, 10*time.Second, func() error { return healthOf(cl, addr, false) })
 
 	for i := 0; i < 30; i++ {
@@ -172,7 +174,7 @@ func TestClient_NodeDownThenBack(t *testing.T) {
 		t.Fatalf("deduct with a node down: %v", err)
 	}
 
-	c.restart(victim)
+	c.Restart(victim)
 	eventually(t, 10*time.Second, func() error { return healthOf(cl, addr, true) })
 	eventually(t, 10*time.Second, func() error {
 		var info client.ReadInfo
@@ -232,7 +234,7 @@ func TestClient_DNSEndpoints(t *testing.T) {
 	cl := newClient(t, client.Config{Endpoints: []string{"flashstock.test:" + port}, Resolver: dns,
 		ResolveInterval: 20 * time.Millisecond})
 
-	want := []string{c.addrs()[0], c.addrs()[1], c.addrs()[2]}
+	want := []string{c.Addrs()[0], c.Addrs()[1], c.Addrs()[2]}
 	if got := endpointAddrs(cl); !slices.Equal(got, want) {
 		t.Fatalf("endpoints %q, want %q", got, want)
 	}
@@ -276,7 +278,7 @@ func endpointAddrs(cl *client.Client) []string {
 func TestClient_WatchReconnects(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := testContext(t)
-	cl := newClient(t, client.Config{Endpoints: c.addrs()})
+	cl := newClient(t, client.Config{Endpoints: c.Addrs()})
 	if _, err := cl.CreateSKU(ctx, "w", 10); err != nil {
 		t.Fatal(err)
 	}
@@ -315,9 +317,9 @@ func TestClient_WatchReconnects(t *testing.T) {
 		}
 		return fmt.Errorf("no node serving the watch: %+v", cl.Endpoints())
 	})
-	for i, a := range c.addrs() {
+	for i, a := range c.Addrs() {
 		if a == serving {
-			c.kill(i)
+			c.Node(i).Kill()
 		}
 	}
 	if _, err := cl.Deduct(ctx, "w", 3, "u"); err != nil {
@@ -340,7 +342,7 @@ func TestClient_WatchReconnects(t *testing.T) {
 func TestClient_ClusterAdmin(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx := testContext(t)
-	cl := newClient(t, client.Config{Endpoints: c.addrs()})
+	cl := newClient(t, client.Config{Endpoints: c.Addrs()})
 	st, err := cl.ClusterStatus(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -348,12 +350,13 @@ func TestClient_ClusterAdmin(t *testing.T) {
 	if len(st.Nodes) != 3 || st.Leader == "" {
 		t.Fatalf("status %+v", st)
 	}
-	target := (c.waitLeader() + 1) % 3
-	if err := cl.TransferLeadership(ctx, c.node(target).ID()); err != nil {
+	li, _ := c.WaitLeader()
+	target := (li + 1) % 3
+	if err := cl.TransferLeadership(ctx, c.Node(target).ID()); err != nil {
 		t.Fatalf("transfer: %v", err)
 	}
 	eventually(t, 10*time.Second, func() error {
-		if cl.Leader() != c.node(target).HTTPAddr() {
+		if cl.Leader() != c.Node(target).HTTPAddr() {
 			return fmt.Errorf("client follows %q", cl.Leader())
 		}
 		return nil
@@ -377,7 +380,7 @@ func TestClient_ClusterAdmin(t *testing.T) {
 func TestClient_AdjustAndRetire(t *testing.T) {
 	c := startCluster(t, 1)
 	ctx := testContext(t)
-	cl := newClient(t, client.Config{Endpoints: c.addrs()})
+	cl := newClient(t, client.Config{Endpoints: c.Addrs()})
 	if _, err := cl.CreateSKU(ctx, "mug", 5); err != nil {
 		t.Fatal(err)
 	}

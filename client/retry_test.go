@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -262,7 +261,7 @@ func TestDo_UnreachableNodeIsSkipped(t *testing.T) {
 
 func TestClose_StopsEveryGoroutine(t *testing.T) {
 	f := newFakeNode(t, answer(api.SKU{SKU: "tee", Version: 1}))
-	before := runtime.NumGoroutine()
+	before, _ := ownGoroutines()
 	dns := &fakeDNS{hosts: map[string][]string{"flashstock.test": {"127.0.0.1"}}}
 	_, port, _ := net.SplitHostPort(f.addr())
 	cl, err := client.New(client.Config{Endpoints: []string{f.addr(), "flashstock.test:" + port}, Resolver: dns,

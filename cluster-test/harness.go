@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/proc"
 )
 
 // heartbeatTimeout is the members' --heartbeat-timeout: a follower that has heard nothing
@@ -37,20 +38,13 @@ const requestTimeout = 2 * time.Second
 // needs --fault-addr; without those flags the binary behaves as the normal build), and
 // returns the binary's path. With race, the nodes run under the race detector.
 func buildStockd(dir string, race bool) (string, error) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("the go command is needed to build stockd: %w", err)
-	}
-	bin := filepath.Join(dir, "stockd")
-	args := []string{"build", "-tags", "faults", "-o", bin}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	flags := []string{"-tags", "faults"}
 	if race {
-		args = append(args, "-race")
+		flags = append(flags, "-race")
 	}
-	out, err := exec.Command(goBin, append(args, "github.com/flashstock/flashstock/cmd/stockd")...).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build stockd: %v\n%s", err, out)
-	}
-	return bin, nil
+	return proc.Build(ctx, dir, "github.com/flashstock/flashstock/cmd/stockd", flags...)
 }
 
 // ClusterConfig shapes a cluster of stockd processes.
@@ -84,32 +78,16 @@ type Member struct {
 	LogPath  string
 	// FaultAddr is the faults build's control listener ("" without ClusterConfig.FaultControl).
 	FaultAddr string
-	args      []string
+	proc      *proc.Process // its command line, the same on every start
 
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the current run was reaped
-	stopped  bool          // SIGSTOPped and not continued
-	starts   int
-	exitCode int
+	mu      sync.Mutex
+	stopped bool // SIGSTOPped and not continued
 	// clockOffset is the wall-clock shift given to the member, kept across restarts.
 	clockOffset time.Duration
 }
 
 // Running reports whether the member's process is alive (stopped counts as alive).
-func (m *Member) Running() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.cmd == nil {
-		return false
-	}
-	select {
-	case <-m.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (m *Member) Running() bool { return m.proc.Running() }
 
 // Cluster is a set of stockd processes with a proxy on every directed raft link.
 type Cluster struct {
@@ -134,22 +112,19 @@ func NewCluster(t testing.TB, bin string, cfg ClusterConfig, seed int64, events 
 	if cfg.FaultControl {
 		perSlot = 3
 	}
-	ports, release := reservePorts(t, perSlot*cfg.Slots)
-	for i := range cfg.Slots {
-		id := fmt.Sprintf("n%d", i+1)
-		m := &Member{
-			ID:       id,
-			HTTPAddr: fmt.Sprintf("127.0.0.1:%d", ports[perSlot*i]),
-			RaftAddr: fmt.Sprintf("127.0.0.1:%d", ports[perSlot*i+1]),
-			DataDir:  filepath.Join(c.dir, id),
-			LogPath:  filepath.Join(c.dir, id+".log"),
-		}
+	ports, release, err := proc.ReservePorts(perSlot * cfg.Slots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := proc.Members(c.dir, ports[:cfg.Slots], ports[cfg.Slots:2*cfg.Slots])
+	for i, pm := range slots {
+		m := &Member{ID: pm.ID, HTTPAddr: pm.HTTPAddr, RaftAddr: pm.RaftAddr, DataDir: pm.DataDir,
+			LogPath: filepath.Join(c.dir, pm.ID+".log")}
 		if cfg.FaultControl {
-			m.FaultAddr = fmt.Sprintf("127.0.0.1:%d", ports[perSlot*i+2])
+			m.FaultAddr = fmt.Sprintf("127.0.0.1:%d", ports[2*cfg.Slots+i])
 		}
 		c.Members = append(c.Members, m)
 	}
-	var err error
 	c.Net, err = newNet(c.Members, seed) // while the members' ports are held, so no proxy takes one
 	release()
 	if err != nil {
@@ -161,22 +136,20 @@ func NewCluster(t testing.TB, bin string, cfg ClusterConfig, seed int64, events 
 			start = append(start, i)
 		}
 	}
-	first := c.Members[start[0]]
+	first := slots[start[0]]
 	for i, m := range c.Members {
-		m.args = []string{"--id", m.ID, "--data-dir", m.DataDir, "--http-addr", m.HTTPAddr, "--raft-addr", m.RaftAddr}
-		switch {
-		case m == first:
-			m.args = append(m.args, "--bootstrap")
-		case !slices.Contains(cfg.Standby, i):
-			m.args = append(m.args, "--join", first.HTTPAddr)
+		args := slots[i].JoinArgs(first)
+		if slices.Contains(cfg.Standby, i) {
+			args = slots[i].Args()
 		}
-		m.args = append(m.args, fastTiming...)
-		m.args = append(m.args, "--request-timeout", requestTimeout.String(), "--expire-interval", "1h",
+		args = append(args, fastTiming...)
+		args = append(args, "--request-timeout", requestTimeout.String(), "--expire-interval", "1h",
 			"--raft-dial-rewrite", c.Net.rewrites(m.ID))
 		if m.FaultAddr != "" {
-			m.args = append(m.args, "--fault-addr", m.FaultAddr)
+			args = append(args, "--fault-addr", m.FaultAddr)
 		}
-		m.args = append(m.args, cfg.Extra...)
+		m.proc = &proc.Process{Name: m.ID, Path: bin, Args: append(args, cfg.Extra...), LogPath: m.LogPath,
+			Prepare: func(cmd *exec.Cmd) { c.onMachine(m, cmd) }}
 	}
 	if cfg.Machines {
 		c.mountMachines()
@@ -201,83 +174,43 @@ func (c *Cluster) Member(id string) *Member {
 // Start runs m's command line (the same on every start), appending to its log.
 func (c *Cluster) Start(m *Member) {
 	c.t.Helper()
-	f, err := os.OpenFile(m.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
+	m.mu.Lock()
+	var extra []string
+	if m.clockOffset != 0 {
+		extra = []string{"--fault-clock-offset", m.clockOffset.String()}
+	}
+	m.stopped = false
+	m.mu.Unlock()
+	if err := m.proc.Start(extra...); err != nil {
 		c.t.Fatal(err)
 	}
-	args := m.args
-	m.mu.Lock()
-	if m.clockOffset != 0 {
-		args = append(slices.Clip(args), "--fault-clock-offset", m.clockOffset.String())
-	}
-	m.mu.Unlock()
-	fmt.Fprintf(f, "=== %s: stockd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
-	cmd := exec.Command(c.bin, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	c.onMachine(m, cmd)
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		c.t.Fatalf("start %s: %v", m.ID, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		m.mu.Lock()
-		m.exitCode = cmd.ProcessState.ExitCode()
-		m.mu.Unlock()
-		close(exited)
-	}()
-	m.mu.Lock()
-	m.cmd, m.exited, m.stopped = cmd, exited, false
-	m.starts++
-	m.mu.Unlock()
-	c.events.add("start %s (pid %d)", m.ID, cmd.Process.Pid)
+	c.events.add("start %s (pid %d)", m.ID, m.proc.PID())
 }
 
 // signal sends sig to m's process; false if it is not running.
 func (c *Cluster) signal(m *Member, sig syscall.Signal) bool {
-	m.mu.Lock()
-	cmd, exited := m.cmd, m.exited
-	m.mu.Unlock()
-	if cmd == nil {
-		return false
+	sent, err := m.proc.Signal(sig)
+	if err != nil {
+		c.t.Error(err)
 	}
-	select {
-	case <-exited:
-		return false
-	default:
-	}
-	if err := syscall.Kill(cmd.Process.Pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
-		c.t.Errorf("kill -%d %s (pid %d): %v", sig, m.ID, cmd.Process.Pid, err)
-	}
-	return true
+	return sent
 }
 
 // waitExit waits up to d for m's current run to be reaped.
 func (m *Member) waitExit(d time.Duration) bool {
-	m.mu.Lock()
-	exited := m.exited
-	m.mu.Unlock()
-	if exited == nil {
-		return true
-	}
-	select {
-	case <-exited:
-		return true
-	case <-time.After(d):
-		return false
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return m.proc.Wait(ctx) == nil
 }
 
 // Kill sends SIGKILL and waits until the process is reaped.
 func (c *Cluster) Kill(m *Member) {
 	c.t.Helper()
-	if !c.signal(m, syscall.SIGKILL) {
+	if !m.Running() {
 		return
 	}
-	if !m.waitExit(10 * time.Second) {
-		c.t.Errorf("%s not reaped 10s after SIGKILL", m.ID)
+	if err := m.proc.Kill(); err != nil {
+		c.t.Error(err)
 	}
 	m.mu.Lock()
 	m.stopped = false
@@ -366,9 +299,7 @@ func (c *Cluster) Wipe(m *Member) {
 // close resumes and kills every process and stops the proxies.
 func (c *Cluster) close() {
 	for _, m := range c.Members {
-		c.signal(m, syscall.SIGCONT)
-		c.signal(m, syscall.SIGKILL)
-		m.waitExit(10 * time.Second)
+		_ = m.proc.Kill()
 	}
 	c.unmountMachines()
 	c.Net.Close()
@@ -539,39 +470,8 @@ func newHTTPClient() *http.Client {
 	}}
 }
 
-// reservePorts asks the kernel for n distinct free loopback ports and holds them until
-// release is called.
-func reservePorts(t testing.TB, n int) (ports []int, release func()) {
-	t.Helper()
-	var lns []net.Listener
-	release = func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			release()
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, release
-}
-
 // pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var pause = proc.Sleep
 
 // eventLog is the timeline of injected faults and harness actions of one scenario.
 type eventLog struct {

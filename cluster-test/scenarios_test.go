@@ -17,6 +17,7 @@ import (
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/client"
+	"github.com/flashstock/flashstock/internal/proc/proctest"
 )
 
 var (
@@ -67,9 +68,7 @@ func TestMain(m *testing.M) {
 
 // runScenario runs fn once per iteration, each with its own seed, logged first.
 func runScenario(t *testing.T, fn func(t *testing.T, seed int64)) {
-	if testing.Short() {
-		t.Skip("chaos scenarios start real stockd processes; not in -short")
-	}
+	proctest.SkipShort(t) // TestMain built no stockd under -short
 	for i := range settings.Iterations {
 		seed := settings.Seed + int64(i)
 		if settings.Seed == 0 {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashstock/flashstock/internal/proc/proctest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -55,6 +56,7 @@ func TestMain(m *testing.M) {
 // temp dir instead of /out/bin) once, and reads the flags off `stockd --help`.
 func builtStockd(t *testing.T) stockdInfo {
 	t.Helper()
+	proctest.SkipShort(t) // a go build and a stockd process: tier 3
 	stockdOnce.Do(func() { stockd, stockdErr = buildLikeDockerfile() })
 	if stockdErr != nil {
 		t.Fatal(stockdErr)

@@ -130,8 +130,8 @@ func allRoutes() []string {
 func TestAuth_RolesThroughFollowersAndInternalCalls(t *testing.T) {
 	tk := testTokens(t)
 	c := newCluster(t, 3, func(cfg *Config) { cfg.Auth = tk }) // the joins themselves need the internal token
-	li, l := c.waitLeader()
-	f := c.get((li + 1) % 3)
+	li, l := c.WaitLeader()
+	f := c.Node((li + 1) % 3)
 	cl := c.client
 	url := func(n *Node, path string) string { return "http://" + n.HTTPAddr() + path }
 
@@ -201,7 +201,7 @@ func TestAuth_RolesThroughFollowersAndInternalCalls(t *testing.T) {
 
 func TestAuth_PublicReads(t *testing.T) {
 	c := newCluster(t, 1, func(cfg *Config) { cfg.Auth, cfg.PublicReads = testTokens(t), true })
-	addr := "http://" + c.get(0).HTTPAddr()
+	addr := "http://" + c.Node(0).HTTPAddr()
 	do(t, c.client, "PUT", addr+"/v1/skus/tee", `{"stock":3}`, appTok)
 	if a := do(t, c.client, "GET", addr+"/v1/skus/tee", nil, ""); a.status != 200 {
 		t.Fatalf("public read: %d %v", a.status, a.err)
@@ -217,7 +217,7 @@ func TestRateLimit_PerClientWithRetryAfterAndBatchItems(t *testing.T) {
 		// A refill this slow makes the test independent of how fast the machine is.
 		cfg.RateLimit, cfg.RateBurst = 0.001, 4
 	})
-	addr := "http://" + c.get(0).HTTPAddr()
+	addr := "http://" + c.Node(0).HTTPAddr()
 	if a := do(t, c.client, "PUT", addr+"/v1/skus/tee", `{"stock":100}`, appTok); a.status != 201 {
 		t.Fatalf("create: %d %v", a.status, a.err)
 	}

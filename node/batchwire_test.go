@@ -85,8 +85,8 @@ func encodeBatch(t *testing.T, binary bool, req api.BatchDeductRequest) ([]byte,
 // the same answers, item by item.
 func TestBatchWire_SameAnswersAsJSON(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	li, _ := c.waitLeader()
-	leader, follower := c.get(li).HTTPAddr(), c.get((li+1)%3).HTTPAddr()
+	li, _ := c.WaitLeader()
+	leader, follower := c.Node(li).HTTPAddr(), c.Node((li+1)%3).HTTPAddr()
 
 	t.Run("through leader and follower", func(t *testing.T) {
 		// Each way gets its own SKUs, named alike so that messages compare equal once the

@@ -41,11 +41,11 @@ func BenchmarkHotSKU_HTTP(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			c := benchCluster(b, bc.nodes)
-			li, l := c.waitLeader()
+			li, l := c.WaitLeader()
 			addr := l.HTTPAddr()
 			c.mustCall(addr, "PUT", "/v1/skus/hot", map[string]any{"stock": 1_000_000_000}, nil)
 			if bc.follower {
-				addr = c.get((li + 1) % bc.nodes).HTTPAddr()
+				addr = c.Node((li + 1) % bc.nodes).HTTPAddr()
 			}
 			benchDeductHTTP(b, "http://"+addr+"/v1/skus/hot/deduct", bc.serial)
 		})

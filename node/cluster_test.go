@@ -7,223 +7,69 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flashstock/flashstock/api"
-	"github.com/flashstock/flashstock/transport"
+	"github.com/flashstock/flashstock/internal/testcluster"
 )
 
-// testCluster runs real nodes in this process: real raft over loopback TCP, real bbolt
-// files, each node's raft links behind a transport.Faults for partitions.
+// testCluster is the shared in-process cluster (internal/testcluster) with the HTTP
+// helpers node's tests speak to it with.
 type testCluster struct {
+	*testcluster.Cluster[Config, *Node]
 	t      testing.TB
-	mu     sync.Mutex // guards nodes: load goroutines read it while the test kills and restarts
-	nodes  []*Node
-	cfgs   []Config
-	faults []*transport.Faults
 	client *http.Client
 }
 
-func fastConfig(t testing.TB, id string) Config {
-	cfg := DefaultConfig()
-	cfg.ID = id
-	cfg.DataDir = filepath.Join(t.TempDir(), id)
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.RaftAddr = "127.0.0.1:0"
-	cfg.HeartbeatTimeout = 200 * time.Millisecond
-	cfg.ElectionTimeout = 200 * time.Millisecond
-	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
-	cfg.RequestTimeout = 5 * time.Second
-	cfg.ExpireInterval = 100 * time.Millisecond
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Warn, Output: testWriter{t}})
-	cfg.OnFatal = func(err error) { t.Errorf("node %s fatal: %v", id, err) }
-	return cfg
-}
+// fastConfig is the config of a test node with id: see testcluster.Config.
+func fastConfig(t testing.TB, id string) Config { return testcluster.Config(t, id, DefaultConfig) }
 
-// testWriter sends logs to t.Log, so they show only for failing tests.
-type testWriter struct{ t testing.TB }
+var eventually = testcluster.Eventually
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
+// newCluster starts size nodes, each config changed by tweak (when not nil), and waits
+// until every node knows every member.
 func newCluster(t testing.TB, size int, tweak func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, client: &http.Client{Timeout: 10 * time.Second}}
-	for i := 0; i < size; i++ {
-		cfg := fastConfig(t, fmt.Sprintf("n%d", i+1))
-		if tweak != nil {
-			tweak(&cfg)
-		}
-		if i == 0 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = []string{c.nodes[0].HTTPAddr()}
-		}
-		c.add(cfg)
-		if i == 0 {
-			c.waitLeader()
-		}
-	}
-	c.waitMembers(size)
-	t.Cleanup(func() {
-		for _, n := range c.running() {
-			n.Kill()
-		}
-	})
+	c := emptyCluster(t)
+	c.Boot(size, tweak)
 	return c
 }
 
-func (c *testCluster) add(cfg Config) *Node {
-	c.t.Helper()
-	f := transport.NewFaults(nil)
-	cfg.RaftDial, cfg.RaftWrapListener = f.Dial, f.WrapListener
-	n, err := New(cfg)
-	if err != nil {
-		c.t.Fatalf("start %s: %v", cfg.ID, err)
-	}
-	// Restarts reuse the ports the first start picked.
-	cfg.HTTPAddr, cfg.RaftAddr = n.HTTPAddr(), n.RaftAddr()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.nodes = append(c.nodes, n)
-	c.cfgs = append(c.cfgs, cfg)
-	c.faults = append(c.faults, f)
-	return n
+// emptyCluster is a cluster without nodes, for tests that Add their own.
+func emptyCluster(t testing.TB) *testCluster {
+	t.Helper()
+	c := &testCluster{Cluster: testcluster.New(t, DefaultConfig, New), t: t, client: &http.Client{Timeout: 10 * time.Second}}
+	c.Ready = membersKnown
+	return c
 }
 
-// restart starts node i again from its data dir, with the same command line.
-func (c *testCluster) restart(i int) {
-	c.t.Helper()
-	cfg := c.cfgs[i]
-	f := transport.NewFaults(nil)
-	cfg.RaftDial, cfg.RaftWrapListener = f.Dial, f.WrapListener
-	var n *Node
-	var err error
-	eventually(c.t, 10*time.Second, func() error { // the old listener's port may linger briefly
-		n, err = New(cfg)
-		return err
-	})
-	c.faults[i] = f
-	c.set(i, n)
-}
-
-func (c *testCluster) get(i int) *Node {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nodes[i]
-}
-
-func (c *testCluster) set(i int, n *Node) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.nodes[i] = n
-}
-
-// running lists the nodes that are up.
-func (c *testCluster) running() []*Node {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []*Node
-	for _, n := range c.nodes {
-		if n != nil {
-			out = append(out, n)
+// membersKnown is the cluster's Ready read from the nodes' insides rather than over HTTP,
+// which tests with auth or a tiny rate limit cannot spare: the leader holds size member
+// records, and every running node knows the leader's HTTP address (a member that has not
+// yet applied the leader's record cannot forward; it answers no_leader).
+func membersKnown(running []*Node, size int) error {
+	var leader *Node
+	for _, n := range running {
+		if n.IsLeader() {
+			leader = n
 		}
 	}
-	return out
-}
-
-// anyAddr picks a running node's HTTP address at random.
-func (c *testCluster) anyAddr() string {
-	r := c.running()
-	return r[rand.IntN(len(r))].HTTPAddr()
-}
-
-// leaderAddr is the current leader's address, or any node's if there is none.
-func (c *testCluster) leaderAddr() string {
-	if _, l := c.leader(); l != nil {
-		return l.HTTPAddr()
+	if leader == nil {
+		return fmt.Errorf("no leader")
 	}
-	return c.anyAddr()
-}
-
-func (c *testCluster) leader() (int, *Node) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, n := range c.nodes {
-		if n != nil && n.IsLeader() {
-			return i, n
+	m, err := leader.fsm.Members()
+	if err != nil || len(m) != size {
+		return fmt.Errorf("%d member records, want %d (%v)", len(m), size, err)
+	}
+	for _, n := range running {
+		if n.leaderHTTP() == "" {
+			return fmt.Errorf("%s does not know the leader's address yet", n.ID())
 		}
 	}
-	return -1, nil
+	return nil
 }
-
-func (c *testCluster) waitLeader() (int, *Node) {
-	c.t.Helper()
-	var i int
-	var n *Node
-	eventually(c.t, 15*time.Second, func() error {
-		if i, n = c.leader(); n == nil {
-			return fmt.Errorf("no leader")
-		}
-		return nil
-	})
-	return i, n
-}
-
-func (c *testCluster) waitMembers(size int) {
-	c.t.Helper()
-	eventually(c.t, 20*time.Second, func() error {
-		_, l := c.leader()
-		if l == nil {
-			return fmt.Errorf("no leader")
-		}
-		m, err := l.fsm.Members()
-		if err != nil || len(m) != size {
-			return fmt.Errorf("%d member records, want %d (%v)", len(m), size, err)
-		}
-		// A member that has not yet applied the leader's member record cannot forward (it
-		// answers no_leader); tests that go through followers at once expect them to.
-		for _, n := range c.running() {
-			if n.leaderHTTP() == "" {
-				return fmt.Errorf("%s does not know the leader's address yet", n.ID())
-			}
-		}
-		return nil
-	})
-}
-
-// isolate cuts node i's raft links both ways; heal restores every link. All nodes share
-// 127.0.0.1 and accepted connections are known only by the peer's host, so the cut is made
-// on i's side for everything it accepts, and on every side for what is dialed to or from i.
-func (c *testCluster) isolate(i int) {
-	c.faults[i].Block(hostOf(c.nodes[i].RaftAddr()))
-	for j, n := range c.nodes {
-		if j == i || n == nil {
-			continue
-		}
-		c.faults[i].Block(n.RaftAddr())
-		c.faults[j].Block(c.nodes[i].RaftAddr())
-	}
-}
-
-func (c *testCluster) heal() {
-	for _, f := range c.faults {
-		f.Heal()
-	}
-}
-
-func hostOf(addr string) string { h, _, _ := net.SplitHostPort(addr); return h }
 
 // call does one HTTP request and decodes a 2xx body into out; a non-2xx answer comes back as
 // *api.Error.
@@ -276,24 +122,8 @@ func (c *testCluster) mustCall(addr, method, path string, body any, out any) {
 
 func (c *testCluster) createSKU(sku string, stock int64) {
 	c.t.Helper()
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	c.mustCall(l.HTTPAddr(), "PUT", "/v1/skus/"+sku, map[string]any{"stock": stock}, nil)
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // converged waits until every running node holds the same state hash at the same index.
@@ -302,7 +132,7 @@ func (c *testCluster) converged() {
 	eventually(c.t, 20*time.Second, func() error {
 		var first [32]byte
 		var firstIdx uint64
-		for i, n := range c.running() {
+		for i, n := range c.Running() {
 			h, err := n.fsm.StateHash()
 			if err != nil {
 				return err
@@ -317,7 +147,7 @@ func (c *testCluster) converged() {
 		}
 		return nil
 	})
-	for _, n := range c.running() {
+	for _, n := range c.Running() {
 		if err := n.fsm.CheckInvariants(); err != nil {
 			c.t.Fatalf("%s: %v", n.ID(), err)
 		}

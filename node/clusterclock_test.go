@@ -92,7 +92,7 @@ func TestClusterTime_FastLeaderExpiresNothingAndForgetsNothing(t *testing.T) {
 		c.mustCall(first.HTTPAddr(), "POST", "/v1/orders", map[string]any{"order_id": o.id, "user_id": "bob",
 			"lines": []map[string]any{{"sku": "phone", "qty": 1}}, "ttl_ms": o.ttl, "request_id": "reserve-" + o.id}, nil)
 	}
-	before := c.get(0).clusterNow()
+	before := c.Node(0).clusterNow()
 
 	fast := c.leadBy("n3")
 	// Several expiry rounds of the fast leader (ExpireInterval is 100 ms here).
@@ -160,18 +160,18 @@ func TestClusterTime_SlowLeaderReleasesHoldsOnTime(t *testing.T) {
 func TestClusterTime_WholeClusterRestartMovesForwardWithTheMajority(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("lamp", 4)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	c.mustCall(l.HTTPAddr(), "POST", "/v1/orders", map[string]any{"order_id": "o1", "user_id": "bob",
 		"lines": []map[string]any{{"sku": "lamp", "qty": 1}}, "ttl_ms": 20 * 60_000, "request_id": "reserve-o1"}, nil)
-	for _, n := range c.running() {
+	for _, n := range c.Running() {
 		n.Kill()
 	}
 	const outage = time.Hour
 	for i := range 3 {
-		c.cfgs[i].WallClock = func() time.Time { return time.Now().Add(outage) }
-		c.restart(i)
+		c.Config(i).WallClock = func() time.Time { return time.Now().Add(outage) }
+		c.Restart(i)
 	}
-	_, l = c.waitLeader()
+	_, l = c.WaitLeader()
 	want := time.Now().Add(outage).UnixMilli()
 	eventually(t, 10*time.Second, func() error {
 		var o api.Order
@@ -194,7 +194,7 @@ func (c *testCluster) leadBy(id string) *Node {
 	c.t.Helper()
 	var n *Node
 	eventually(c.t, 15*time.Second, func() error {
-		_, l := c.leader()
+		_, l := c.Leader()
 		if l == nil {
 			return fmt.Errorf("no leader")
 		}

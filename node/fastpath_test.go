@@ -42,12 +42,12 @@ func TestFastPath_SoldOutFirstTryWritesNoLog(t *testing.T) {
 	c := newCluster(t, 3, func(cfg *Config) { cfg.ExpireInterval = time.Hour })
 	c.createSKU("tee", 1)
 	c.createSKU("lim", 5)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	if code, err := c.deductTry(l.HTTPAddr(), "tee", "buy", 1, 1); code != 200 {
 		t.Fatalf("buy: %d %v", code, err)
 	}
-	li, _ := c.waitLeader()
-	follower := c.get((li + 1) % 3).HTTPAddr()
+	li, _ := c.WaitLeader()
+	follower := c.Node((li + 1) % 3).HTTPAddr()
 	eventually(t, 5*time.Second, func() error { // settle: no write in flight
 		if l.raft.CommitIndex() != l.fsm.AppliedIndex() {
 			return fmt.Errorf("applying")
@@ -88,8 +88,8 @@ func TestFastPath_SoldOutFirstTryWritesNoLog(t *testing.T) {
 func TestBatchDeduct_AnswersEachItem(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("a", 3)
-	li, _ := c.waitLeader()
-	follower := c.get((li + 1) % 3).HTTPAddr()
+	li, _ := c.WaitLeader()
+	follower := c.Node((li + 1) % 3).HTTPAddr()
 	req := api.BatchDeductRequest{Items: []api.DeductItem{
 		{SKU: "a", Qty: 2, RequestID: "i1", UserID: "u", Attempt: 1},
 		{SKU: "a", Qty: 0, RequestID: "i2", UserID: "u"},              // invalid
@@ -140,7 +140,7 @@ func TestCoalescer_ConcurrentDeductsShareLogEntries(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	const buyers, each = 64, 10
 	c.createSKU("hot", buyers*each)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	before := l.raft.LastIndex()
 	var wg sync.WaitGroup
 	errs := make(chan error, buyers)
@@ -152,7 +152,7 @@ func TestCoalescer_ConcurrentDeductsShareLogEntries(t *testing.T) {
 				// Retried with its request id as a client would: a loaded machine may
 				// see an election mid-test.
 				for try := 1; ; try++ {
-					code, err := c.deductTry(c.leaderAddr(), "hot", fmt.Sprintf("c%d-%d", b, i), 1, try)
+					code, err := c.deductTry(c.LeaderAddr(), "hot", fmt.Sprintf("c%d-%d", b, i), 1, try)
 					if code == 200 {
 						break
 					}
@@ -171,7 +171,7 @@ func TestCoalescer_ConcurrentDeductsShareLogEntries(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	_, l = c.waitLeader()
+	_, l = c.WaitLeader()
 	entries := l.raft.LastIndex() - before
 	var s api.SKU
 	c.mustCall(l.HTTPAddr(), "GET", "/v1/skus/hot", nil, &s)

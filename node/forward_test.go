@@ -16,8 +16,8 @@ import (
 func TestForward_RefusedIsNotSentResetIsUnknown(t *testing.T) {
 	c := newCluster(t, 2, nil)
 	c.createSKU("tee", 10)
-	li, l := c.waitLeader()
-	f := c.get(1 - li)
+	li, l := c.WaitLeader()
+	f := c.Node(1 - li)
 	leaderHTTP := l.HTTPAddr()
 	deduct := func(id string) api.Code {
 		t.Helper()

@@ -17,7 +17,7 @@ import (
 func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.createSKU("tee", 5)
-	addr := c.nodes[0].HTTPAddr()
+	addr := c.Node(0).HTTPAddr()
 	c.mustCall(addr, "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 5, RequestID: "all", UserID: "u"}, nil)
 	c.createSKU("cap", 3)
 	var before api.SKUList
@@ -120,7 +120,7 @@ func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 func TestHTTP_OrderFlowAndHistory(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.createSKU("tee", 5)
-	addr := c.nodes[0].HTTPAddr()
+	addr := c.Node(0).HTTPAddr()
 	var o api.Order
 	code, err := c.call(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o1", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 2}}, TTLMillis: 60_000, RequestID: "r1"}, &o)
 	if err != nil || code != 201 || o.Status != api.OrderHeld {
@@ -169,7 +169,7 @@ func TestHTTP_OrderFlowAndHistory(t *testing.T) {
 func TestHTTP_OrderPastItsHoldIsExpiredForEveryActionAndRead(t *testing.T) {
 	c := newCluster(t, 1, func(cfg *Config) { cfg.ExpireInterval = time.Hour })
 	c.createSKU("tee", 5)
-	addr := c.get(0).HTTPAddr()
+	addr := c.Node(0).HTTPAddr()
 	var o api.Order
 	c.mustCall(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o1", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 2}}, TTLMillis: 50, RequestID: "r1"}, &o)
 	eventually(t, 5*time.Second, func() error {
@@ -230,7 +230,7 @@ func TestDecodeStrict_NamesTheJSONFieldNotTheGoType(t *testing.T) {
 func TestHTTP_AdjustAndRetire(t *testing.T) {
 	c := newCluster(t, 1, func(cfg *Config) { cfg.ExpireInterval = time.Hour })
 	c.createSKU("tee", 10)
-	addr := c.nodes[0].HTTPAddr()
+	addr := c.Node(0).HTTPAddr()
 	var s api.SKU
 	c.mustCall(addr, "POST", "/v1/skus/tee/adjust", api.AdjustRequest{Qty: -3, Reason: "damage", RequestID: "a1"}, &s)
 	if s.Available != 7 || s.Duplicate {

@@ -14,10 +14,9 @@ import (
 func TestForward_WaitsForTheNextLeader(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 10)
-	li, old := c.waitLeader()
-	f := c.get((li + 1) % 3)
+	li, old := c.WaitLeader()
+	f := c.Node((li + 1) % 3)
 	old.Kill()
-	c.set(li, nil)
 
 	body := api.DeductRequest{Qty: 1, RequestID: "during-election", UserID: "u"}
 	var out api.DeductResponse

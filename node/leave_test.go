@@ -15,11 +15,10 @@ import (
 
 func TestLeave_RefusesARemovalThatLeavesNoWorkingQuorum(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	healthy, dead := (li+1)%3, (li+2)%3
-	deadID, healthyID := c.get(dead).ID(), c.get(healthy).ID()
-	c.get(dead).Kill()
-	c.set(dead, nil)
+	deadID, healthyID := c.Node(dead).ID(), c.Node(healthy).ID()
+	c.Node(dead).Kill()
 
 	// Removing the healthy follower would leave {leader, dead}: one healthy of two voters.
 	code, err := c.call(l.HTTPAddr(), "DELETE", "/v1/cluster/members/"+healthyID, nil, nil)
@@ -50,8 +49,8 @@ func TestLeave_RefusesARemovalThatLeavesNoWorkingQuorum(t *testing.T) {
 func TestLeave_ForceOverridesTheHealthCheck(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 5)
-	li, l := c.waitLeader()
-	quiet, victim := c.get((li+1)%3), c.get((li+2)%3)
+	li, l := c.WaitLeader()
+	quiet, victim := c.Node((li+1)%3), c.Node((li+2)%3)
 	quiet.httpSrv.Close() // raft still runs
 
 	if code, _ := c.call(l.HTTPAddr(), "DELETE", "/v1/cluster/members/"+victim.ID(), nil, nil); code != 409 {
@@ -70,25 +69,23 @@ func TestLeave_ForceOverridesTheHealthCheck(t *testing.T) {
 // member shut down normally does not claim to have been removed.
 func TestLeave_RemovedNodeStopsAndSaysSo(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	victim, other := (li+1)%3, (li+2)%3
-	v := c.get(victim)
+	v := c.Node(victim)
 	c.mustCall(l.HTTPAddr(), "DELETE", "/v1/cluster/members/"+v.ID(), nil, nil)
 	select {
 	case <-v.Done():
 	case <-time.After(15 * time.Second):
 		t.Fatal("the removed node did not stop")
 	}
-	c.set(victim, nil)
 	if !v.Removed() {
 		t.Error("a removed node that stopped itself reports Removed() = false")
 	}
 
-	o := c.get(other)
+	o := c.Node(other)
 	if err := o.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c.set(other, nil)
 	if o.Removed() {
 		t.Error("a node shut down by its owner reports Removed() = true")
 	}
@@ -109,9 +106,9 @@ func TestLeave_RemovingTheLeaderHandsLeadershipOver(t *testing.T) {
 		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
 	})
 	c.createSKU("tee", 1_000_000)
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	var rest []*Node
-	for i, n := range c.running() {
+	for i, n := range c.Running() {
 		if i != li {
 			rest = append(rest, n)
 		}
@@ -191,5 +188,4 @@ func TestLeave_RemovingTheLeaderHandsLeadershipOver(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("removed node %s still running", l.ID())
 	}
-	c.set(li, nil)
 }

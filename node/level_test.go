@@ -18,7 +18,7 @@ import (
 func TestApplyLevel_RaisedOnceEveryMemberKnowsIt(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	eventually(t, 10*time.Second, func() error {
-		for _, n := range c.running() {
+		for _, n := range c.Running() {
 			if got := n.fsm.Level(); got != fsm.ApplyLevel {
 				return fmt.Errorf("%s is at level %d", n.ID(), got)
 			}
@@ -26,7 +26,7 @@ func TestApplyLevel_RaisedOnceEveryMemberKnowsIt(t *testing.T) {
 		return nil
 	})
 	var self api.Node
-	c.mustCall(c.get(1).HTTPAddr(), "GET", "/v1/cluster/self", nil, &self)
+	c.mustCall(c.Node(1).HTTPAddr(), "GET", "/v1/cluster/self", nil, &self)
 	if self.ApplyLevel != fsm.ApplyLevel || self.MaxApplyLevel != fsm.ApplyLevel {
 		t.Fatalf("self = %+v, want apply level and max %d", self, fsm.ApplyLevel)
 	}
@@ -36,7 +36,7 @@ func TestApplyLevel_RaisedOnceEveryMemberKnowsIt(t *testing.T) {
 // is already past level 0: it would apply the newer rules the old way.
 func TestApplyLevel_OlderBuildMayNotJoin(t *testing.T) {
 	c := newCluster(t, 1, nil)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	eventually(t, 10*time.Second, func() error {
 		if l.fsm.Level() < 1 {
 			return errors.New("level not raised yet")

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,28 +20,28 @@ func TestCluster_MixedLogStores(t *testing.T) {
 		}
 	})
 	c.createSKU("s", 100)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	for i := range 20 {
 		c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
 	}
 	for _, id := range []string{"n2", "n3"} {
-		if _, err := os.Stat(filepath.Join(c.cfgs[indexOfID(c, id)].DataDir, walDirName)); err != nil {
+		if _, err := os.Stat(filepath.Join(c.Config(indexOfID(c, id)).DataDir, walDirName)); err != nil {
 			t.Fatalf("%s has no wal: %v", id, err)
 		}
 	}
-	c.get(1).Kill()
-	c.restart(1)
+	c.Node(1).Kill()
+	c.Restart(1)
 	c.converged()
 	var s api.SKU
-	c.mustCall(c.get(1).HTTPAddr(), "GET", "/v1/skus/s", nil, &s)
+	c.mustCall(c.Node(1).HTTPAddr(), "GET", "/v1/skus/s", nil, &s)
 	if s.Available != 80 {
 		t.Fatalf("after restarting the wal node: %+v, want 80 available", s)
 	}
 }
 
 func indexOfID(c *testCluster, id string) int {
-	for i, cfg := range c.cfgs {
-		if cfg.ID == id {
+	for i := range c.Size() {
+		if c.Config(i).ID == id {
 			return i
 		}
 	}
@@ -59,13 +58,10 @@ func oneNode(t *testing.T, dir, kind string, sell int, reqPrefix string) (applie
 	cfg.DataDir = dir
 	cfg.LogStore = kind
 	cfg.Bootstrap = true
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatalf("start with %s: %v", kind, err)
-	}
+	c := emptyCluster(t)
+	n := c.Add(cfg)
 	defer n.Kill()
-	c := &testCluster{t: t, nodes: []*Node{n}, cfgs: []Config{cfg}, client: &http.Client{Timeout: 10 * time.Second}}
-	c.waitLeader()
+	c.WaitLeader()
 	if _, err := n.fsm.GetSKU("s"); err != nil {
 		c.mustCall(n.HTTPAddr(), "PUT", "/v1/skus/s", map[string]any{"stock": 1000}, nil)
 	}
@@ -134,12 +130,9 @@ func TestMigrateLogStore_RoundTrip(t *testing.T) {
 	// Starting on the wal replays nothing new, and request a0 is still remembered.
 	cfg := fastConfig(t, "solo")
 	cfg.DataDir, cfg.LogStore = dir, LogStoreWAL
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &testCluster{t: t, nodes: []*Node{n}, cfgs: []Config{cfg}, client: &http.Client{Timeout: 10 * time.Second}}
-	c.waitLeader()
+	c := emptyCluster(t)
+	n := c.Add(cfg)
+	c.WaitLeader()
 	// raft found its whole log and its term in the new store: it did not start over.
 	if last := n.raft.LastIndex(); last <= applied {
 		t.Fatalf("raft's last index on the wal is %d, want past %d", last, applied)

@@ -39,7 +39,7 @@ func TestMetrics_NodeAndRaftSeries(t *testing.T) {
 	c := newCluster(t, 3, func(cfg *Config) { cfg.StockMetricsSKUs = []string{"tee"}; cfg.StockMetricsTop = 1 })
 	c.createSKU("tee", 3)
 	c.createSKU("cap", 9)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	for i := range 4 { // three sales, then sold out through the log (no first-try header)
 		c.call(l.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
 	}
@@ -88,7 +88,7 @@ func TestMetrics_NodeAndRaftSeries(t *testing.T) {
 		t.Errorf("stock series of an unchosen SKU:\n%s", grep(text, "flashstock_sku_units"))
 	}
 	// A follower reports its own view.
-	f := c.get((indexOfNode(c, l) + 1) % 3)
+	f := c.Node((indexOfNode(c, l) + 1) % 3)
 	ftext := scrape(t, c, f)
 	if v, ok := sample(ftext, "flashstock_raft_leader"); !ok || v != 0 {
 		t.Errorf("follower's flashstock_raft_leader = %v %v", v, ok)
@@ -106,7 +106,7 @@ func grep(text, substr string) string {
 }
 
 func indexOfNode(c *testCluster, n *Node) int {
-	for i, m := range c.running() {
+	for i, m := range c.Running() {
 		if m == n {
 			return i
 		}
@@ -117,7 +117,7 @@ func indexOfNode(c *testCluster, n *Node) int {
 func TestOptionalHandlers_PprofForAdminsAndUIForEveryone(t *testing.T) {
 	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "dashboard at "+r.URL.Path) })
 	c := newCluster(t, 1, func(cfg *Config) { cfg.EnablePprof, cfg.Auth, cfg.UI = true, testTokens(t), ui })
-	addr := "http://" + c.get(0).HTTPAddr()
+	addr := "http://" + c.Node(0).HTTPAddr()
 	if a := do(t, c.client, "GET", addr+"/debug/pprof/cmdline", nil, readTok); a.status != 403 {
 		t.Fatalf("pprof with a read token: %d", a.status)
 	}
@@ -143,10 +143,10 @@ func TestOptionalHandlers_PprofForAdminsAndUIForEveryone(t *testing.T) {
 		t.Fatalf("GET / without a token: %d, Location %q; want 302 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	c2 := newCluster(t, 1, nil)
-	if a := do(t, c2.client, "GET", "http://"+c2.get(0).HTTPAddr()+"/", nil, ""); a.status != 404 {
+	if a := do(t, c2.client, "GET", "http://"+c2.Node(0).HTTPAddr()+"/", nil, ""); a.status != 404 {
 		t.Fatalf("GET / without a dashboard: %d", a.status)
 	}
-	if a := do(t, c2.client, "GET", "http://"+c2.get(0).HTTPAddr()+"/debug/pprof/cmdline", nil, ""); a.status != 404 {
+	if a := do(t, c2.client, "GET", "http://"+c2.Node(0).HTTPAddr()+"/debug/pprof/cmdline", nil, ""); a.status != 404 {
 		t.Fatalf("pprof without EnablePprof: %d", a.status)
 	}
 }
@@ -156,11 +156,10 @@ func TestOptionalHandlers_PprofForAdminsAndUIForEveryone(t *testing.T) {
 // version it may no longer run (after an upgrade, say).
 func TestClusterView_EachMemberReportsItsOwnVersion(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	down := (li + 1) % 3
-	downID := c.get(down).ID()
-	c.get(down).Shutdown(context.Background())
-	c.set(down, nil)
+	downID := c.Node(down).ID()
+	c.Node(down).Shutdown(context.Background())
 
 	build := version.Get()
 	var cl api.Cluster

@@ -114,6 +114,9 @@ func New(cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.start(); err != nil {
 		n.cancel()
+		if n.raft != nil { // it runs on the stores closed below: stop it first
+			_ = n.raft.Shutdown().Error()
+		}
 		n.closeResources()
 		return nil, err
 	}

@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"fmt"
+	"net"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,15 +17,15 @@ import (
 func TestCluster_WriteThroughFollowerAppliedOnce(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 10)
-	li, _ := c.waitLeader()
-	f := c.nodes[(li+1)%3]
+	li, _ := c.WaitLeader()
+	f := c.Node((li + 1) % 3)
 	var out api.DeductResponse
 	c.mustCall(f.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 3, RequestID: "r1", UserID: "u"}, &out)
 	if out.Remaining != 7 || out.Duplicate {
 		t.Fatalf("first answer %+v", out)
 	}
 	// The same request through another follower: the first answer again, nothing applied.
-	c.mustCall(c.nodes[(li+2)%3].HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 3, RequestID: "r1", UserID: "u"}, &out)
+	c.mustCall(c.Node((li+2)%3).HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 3, RequestID: "r1", UserID: "u"}, &out)
 	if out.Remaining != 7 || !out.Duplicate {
 		t.Fatalf("retry answer %+v", out)
 	}
@@ -45,7 +48,7 @@ func TestCluster_LeaderKilledMidStream(t *testing.T) {
 	acked := map[string]bool{}
 	answers := map[string]api.DeductResponse{}
 	var soldOut atomic.Int64
-	pick := c.anyAddr
+	pick := c.AnyAddr
 	var wg sync.WaitGroup
 	for b := 0; b < buyers; b++ {
 		wg.Add(1)
@@ -78,20 +81,19 @@ func TestCluster_LeaderKilledMidStream(t *testing.T) {
 		}
 		return nil
 	})
-	li, old := c.waitLeader()
+	li, old := c.WaitLeader()
 	old.Kill()
-	c.set(li, nil)
 	start := time.Now()
-	ni, _ := c.waitLeader()
-	t.Logf("new leader %s after %v", c.nodes[ni].ID(), time.Since(start))
-	c.restart(li)
+	ni, _ := c.WaitLeader()
+	t.Logf("new leader %s after %v", c.Node(ni).ID(), time.Since(start))
+	c.Restart(li)
 	wg.Wait()
 
 	if len(acked) != stock {
 		t.Fatalf("%d distinct requests acknowledged, stock %d", len(acked), stock)
 	}
 	var s api.SKU
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	c.mustCall(l.HTTPAddr(), "GET", "/v1/skus/hot", nil, &s)
 	if s.Sold != stock || s.Available != 0 {
 		t.Fatalf("sku %+v after the sale", s)
@@ -119,14 +121,14 @@ func indexOf(s string, b byte) int {
 func TestCluster_StrongReadsAfterLeaderChange(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("s", 100)
-	li, old := c.waitLeader()
+	li, old := c.WaitLeader()
 	oldAddr := old.HTTPAddr()
 
 	// Partition the leader away from its peers; clients can still reach it.
-	c.isolate(li)
+	c.Isolate(li)
 	var ni int
 	eventually(t, 15*time.Second, func() error {
-		for i, n := range c.nodes {
+		for i, n := range c.Nodes() {
 			if i != li && n.IsLeader() {
 				ni = i
 				return nil
@@ -136,7 +138,7 @@ func TestCluster_StrongReadsAfterLeaderChange(t *testing.T) {
 	})
 	// The majority sells one unit.
 	var out api.DeductResponse
-	c.mustCall(c.nodes[ni].HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: "after", UserID: "u"}, &out)
+	c.mustCall(c.Node(ni).HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: "after", UserID: "u"}, &out)
 	if out.Remaining != 99 {
 		t.Fatalf("remaining %d", out.Remaining)
 	}
@@ -154,10 +156,10 @@ func TestCluster_StrongReadsAfterLeaderChange(t *testing.T) {
 	}
 	// A stale read there says how stale it is.
 	c.mustCall(oldAddr, "GET", "/v1/skus/s?consistency=stale", nil, &s)
-	c.heal()
+	c.Heal()
 	// After healing, a strong read anywhere sees the new state.
 	eventually(t, 15*time.Second, func() error {
-		for _, n := range c.nodes {
+		for _, n := range c.Nodes() {
 			if _, err := c.call(n.HTTPAddr(), "GET", "/v1/skus/s", nil, &s); err != nil {
 				return err
 			}
@@ -181,7 +183,7 @@ func TestCluster_JoinRemoveRestart(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				if code, _ := c.buy(ctx, "s", fmt.Sprintf("l%d-%d", b, i), "u", c.leaderAddr); code == api.OK {
+				if code, _ := c.buy(ctx, "s", fmt.Sprintf("l%d-%d", b, i), "u", c.LeaderAddr); code == api.OK {
 					sold.Add(1)
 				}
 			}
@@ -189,37 +191,36 @@ func TestCluster_JoinRemoveRestart(t *testing.T) {
 	}
 	// Join a fourth node under load.
 	cfg := fastConfig(t, "n4")
-	cfg.Join = []string{c.nodes[1].HTTPAddr()}
-	c.add(cfg)
-	c.waitMembers(4)
+	cfg.Join = []string{c.Node(1).HTTPAddr()}
+	c.Add(cfg)
+	c.WaitReady(4)
 	// Remove a follower.
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	victim := (li + 1) % 4
-	c.mustCall(l.HTTPAddr(), "DELETE", "/v1/cluster/members/"+c.nodes[victim].ID(), nil, nil)
+	c.mustCall(l.HTTPAddr(), "DELETE", "/v1/cluster/members/"+c.Node(victim).ID(), nil, nil)
 	select {
-	case <-c.get(victim).Done():
+	case <-c.Node(victim).Done():
 	case <-time.After(15 * time.Second):
 		t.Fatal("removed node did not stop")
 	}
-	c.set(victim, nil)
 	var cl api.Cluster
 	c.mustCall(l.HTTPAddr(), "GET", "/v1/cluster", nil, &cl)
 	if len(cl.Nodes) != 3 {
 		t.Fatalf("cluster after removal: %+v", cl)
 	}
 	// Restart a follower with its data.
-	li, _ = c.waitLeader()
+	li, _ = c.WaitLeader()
 	r := (li + 1) % 4
 	if r == victim {
 		r = (r + 1) % 4
 	}
-	c.get(r).Shutdown(context.Background())
-	c.restart(r)
+	c.Node(r).Shutdown(context.Background())
+	c.Restart(r)
 	cancel()
 	wg.Wait()
 	c.converged()
 	var s api.SKU
-	_, l = c.waitLeader()
+	_, l = c.WaitLeader()
 	c.mustCall(l.HTTPAddr(), "GET", "/v1/skus/s", nil, &s)
 	if s.Sold != sold.Load() {
 		t.Fatalf("sold %d, acknowledged %d", s.Sold, sold.Load())
@@ -242,7 +243,7 @@ func testCatchUpThroughSnapshot(t *testing.T, kind string) {
 		cfg.TrailingLogs = 16
 	})
 	c.createSKU("s", 10_000)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	for i := 0; i < 400; i++ {
 		c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
 	}
@@ -257,8 +258,8 @@ func testCatchUpThroughSnapshot(t *testing.T, kind string) {
 	cfg := fastConfig(t, "n4")
 	cfg.LogStore = kind
 	cfg.Join = []string{l.HTTPAddr()}
-	n4 := c.add(cfg)
-	c.waitMembers(4)
+	n4 := c.Add(cfg)
+	c.WaitReady(4)
 	c.converged()
 	// The dedup table came with the snapshot: an old request id answers as the first time.
 	var out api.DeductResponse
@@ -266,4 +267,41 @@ func testCatchUpThroughSnapshot(t *testing.T, kind string) {
 	if !out.Duplicate || out.Remaining != 10_000-8 {
 		t.Fatalf("old request via the new node: %+v", out)
 	}
+}
+
+// A start that fails after raft is up (its HTTP port taken: a restart whose old port
+// another process picked up) stops raft before closing the stores under it: no raft
+// goroutine is left to log "database not open" from a node that New never returned.
+func TestNew_FailedStartLeavesNoRaftRunning(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	before := raftGoroutines()
+	cfg := fastConfig(t, "n1")
+	cfg.Bootstrap, cfg.HTTPAddr = true, taken.Addr().String()
+	if n, err := New(cfg); err == nil {
+		n.Kill()
+		t.Fatal("New succeeded on a taken HTTP port")
+	}
+	eventually(t, 5*time.Second, func() error {
+		if n := raftGoroutines(); n > before {
+			return fmt.Errorf("%d raft goroutines after the failed start, %d before", n, before)
+		}
+		return nil
+	})
+}
+
+// raftGoroutines counts the goroutines running hashicorp/raft's code, by their stacks.
+func raftGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "github.com/hashicorp/raft.") {
+			n++
+		}
+	}
+	return n
 }

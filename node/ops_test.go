@@ -70,24 +70,24 @@ func waitEvent(next func() api.SKU, ok func(api.SKU) bool) api.SKU {
 func TestWatch_StreamsChanges(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 10)
-	li, _ := c.waitLeader()
+	li, _ := c.WaitLeader()
 	// Watching through a follower right after the create: it may not have applied the SKU
 	// yet, and must wait for it rather than answer not_found.
-	follower := c.get((li + 1) % 3)
+	follower := c.Node((li + 1) % 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	next, resp := watch(t, ctx, follower.HTTPAddr(), "tee")
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("content type %q", ct)
 	}
-	if got := resp.Header.Get(api.HeaderLeader); got != c.get(li).HTTPAddr() {
-		t.Fatalf("leader hint %q, want %q", got, c.get(li).HTTPAddr())
+	if got := resp.Header.Get(api.HeaderLeader); got != c.Node(li).HTTPAddr() {
+		t.Fatalf("leader hint %q, want %q", got, c.Node(li).HTTPAddr())
 	}
 	if s := next(); s.Available != 10 {
 		t.Fatalf("first event %+v", s)
 	}
 	for i, want := range []int64{9, 8} {
-		c.mustCall(c.leaderAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: "w" + string(rune('a'+i)), UserID: "u"}, nil)
+		c.mustCall(c.LeaderAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: "w" + string(rune('a'+i)), UserID: "u"}, nil)
 		// A watcher may skip intermediate states, never go backwards or miss the last one.
 		for s := next(); s.Available != want; s = next() {
 			if s.Available < want {
@@ -101,7 +101,7 @@ func TestWatch_StreamsChanges(t *testing.T) {
 func TestWatch_HearsStockComeBackFromAnExpiredHold(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.createSKU("tee", 10)
-	addr := c.get(0).HTTPAddr()
+	addr := c.Node(0).HTTPAddr()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	next, _ := watch(t, ctx, addr, "tee")
@@ -127,16 +127,16 @@ func TestWatch_HearsASnapshotRestore(t *testing.T) {
 		cfg.TrailingLogs = 8
 	})
 	c.createSKU("tee", 100)
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	fi := (li + 1) % 3
-	f := c.get(fi)
+	f := c.Node(fi)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	next, _ := watch(t, ctx, f.HTTPAddr(), "tee")
 	if s := next(); s.Available != 100 {
 		t.Fatalf("first event %+v", s)
 	}
-	c.isolate(fi)
+	c.Isolate(fi)
 	const sold = 40
 	for i := range sold {
 		c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("d%d", i), UserID: "u"}, nil)
@@ -155,7 +155,7 @@ func TestWatch_HearsASnapshotRestore(t *testing.T) {
 		}
 		return nil
 	})
-	c.heal()
+	c.Heal()
 	s := waitEvent(next, func(s api.SKU) bool { return s.Sold == sold })
 	if s.Available != 100-sold {
 		t.Fatalf("after the restore %+v", s)
@@ -166,9 +166,9 @@ func TestWatch_HearsASnapshotRestore(t *testing.T) {
 // sent to the leader or forwarded by a follower, and leadership stays where it was.
 func TestTransfer_ToTheCurrentLeaderIsANoOp(t *testing.T) {
 	c := newCluster(t, 2, nil)
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	term := l.raft.CurrentTerm()
-	for _, via := range []*Node{l, c.get(1 - li)} {
+	for _, via := range []*Node{l, c.Node(1 - li)} {
 		var out map[string]string
 		code, err := c.call(via.HTTPAddr(), "POST", "/v1/cluster/leader", api.TransferRequest{ID: l.ID()}, &out)
 		if err != nil || code != http.StatusOK || out["leader"] != l.ID() {
@@ -183,7 +183,7 @@ func TestTransfer_ToTheCurrentLeaderIsANoOp(t *testing.T) {
 func TestBackup_RestoresToTheSameState(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.createSKU("tee", 10)
-	addr := c.get(0).HTTPAddr()
+	addr := c.Node(0).HTTPAddr()
 	c.mustCall(addr, "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 4, RequestID: "b1", UserID: "u"}, nil)
 	resp, err := http.Get("http://" + addr + "/v1/backup")
 	if err != nil {
@@ -210,7 +210,7 @@ func TestBackup_RestoresToTheSameState(t *testing.T) {
 
 func TestHealthAndReady(t *testing.T) {
 	c := newCluster(t, 1, nil)
-	addr := c.get(0).HTTPAddr()
+	addr := c.Node(0).HTTPAddr()
 	var h api.Health
 	c.mustCall(addr, "GET", "/healthz", nil, &h)
 	c.mustCall(addr, "GET", "/readyz", nil, &h)
@@ -233,10 +233,10 @@ func TestHealthAndReady(t *testing.T) {
 func TestDebugState_ReplicasAgree(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 10)
-	c.mustCall(c.leaderAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: "d", UserID: "u"}, nil)
+	c.mustCall(c.LeaderAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: "d", UserID: "u"}, nil)
 	eventually(t, 10*time.Second, func() error {
 		var first api.DebugState
-		for i, n := range c.running() {
+		for i, n := range c.Running() {
 			var st api.DebugState
 			c.mustCall(n.HTTPAddr(), "GET", "/v1/debug/state", nil, &st)
 			if st.Invariants != "ok" || len(st.StateHash) != 64 {

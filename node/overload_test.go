@@ -16,7 +16,7 @@ import (
 // Retry-After, and proposes nothing for those requests.
 func TestAdmission_OverloadedPastTheBound(t *testing.T) {
 	c := newCluster(t, 1, func(cfg *Config) { cfg.MaxInflight = 1 })
-	addr := c.get(0).HTTPAddr()
+	addr := c.Node(0).HTTPAddr()
 	// The bound counts clients' commands only; the set-up's create is not what is tested,
 	// so it retries in case the harness's own first requests still hold the slot.
 	eventually(t, 10*time.Second, func() error {

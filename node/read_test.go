@@ -67,22 +67,22 @@ func TestStrongRead_HeldAnswersFromBeforeAnElectionDoNotConfirm(t *testing.T) {
 				cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, time.Second
 				cfg.ExpireInterval = time.Hour // no log writes of its own: a transfer waits for none
 			})
-			t.Cleanup(c.heal) // before the nodes stop: a blocked link would hold their shutdown up
+			t.Cleanup(c.Heal) // before the nodes stop: a blocked link would hold their shutdown up
 			c.createSKU("tee", tc.stock)
-			li, old := c.waitLeader()
+			li, old := c.WaitLeader()
 			c.converged()
 			var followers []*Node
-			for i, n := range c.nodes {
+			for i, n := range c.Nodes() {
 				if i != li {
 					followers = append(followers, n)
 					// Nothing the followers send on their own (votes, a new leader's appends)
 					// reaches the old leader: only answers to what it sends.
-					c.faults[i].Block(old.RaftAddr())
+					c.Faults(i).Block(old.RaftAddr())
 				}
 			}
 			held := time.Now()
 			for _, f := range followers {
-				c.faults[li].HoldIncoming(f.RaftAddr())
+				c.Faults(li).HoldIncoming(f.RaftAddr())
 			}
 			// Each follower has answered a request sent after the hold, with success: that
 			// answer now waits at the old leader.
@@ -95,7 +95,7 @@ func TestStrongRead_HeldAnswersFromBeforeAnElectionDoNotConfirm(t *testing.T) {
 				return nil
 			})
 			for _, f := range followers {
-				c.faults[li].Block(f.RaftAddr())
+				c.Faults(li).Block(f.RaftAddr())
 			}
 			next := followers[0]
 			timeoutNow(t, next)
@@ -121,12 +121,12 @@ func TestStrongRead_HeldAnswersFromBeforeAnElectionDoNotConfirm(t *testing.T) {
 			if !old.IsLeader() {
 				t.Fatal("the old leader stepped down before the read: the scenario did not hold its answers long enough")
 			}
-			c.faults[li].Heal()
+			c.Faults(li).Heal()
 			stale := <-answer
 			if stale != "" {
 				t.Fatalf("old leader %s, confirmed by answers held since before %s's election: %s", old.ID(), next.ID(), stale)
 			}
-			c.heal()
+			c.Heal()
 			c.converged()
 		})
 	}

@@ -30,7 +30,7 @@ func TestSeedFromBackup_NewClusterContinuesAboveTheBackup(t *testing.T) {
 	src := newCluster(t, 3, func(cfg *Config) { cfg.ExpireInterval = time.Hour })
 	src.createSKU("tee", 10)
 	src.createSKU("cap", 5)
-	_, sl := src.waitLeader()
+	_, sl := src.WaitLeader()
 	for i := range 4 {
 		src.mustCall(sl.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
 	}
@@ -64,14 +64,9 @@ func TestSeedFromBackup_NewClusterContinuesAboveTheBackup(t *testing.T) {
 		t.Fatal("seeding a data dir twice was accepted")
 	}
 
-	c := &testCluster{t: t, client: &http.Client{Timeout: 10 * time.Second}}
-	t.Cleanup(func() {
-		for _, n := range c.running() {
-			n.Kill()
-		}
-	})
-	n1 := c.add(cfg)
-	c.waitLeader()
+	c := emptyCluster(t)
+	n1 := c.Add(cfg)
+	c.WaitLeader()
 	var s api.SKU
 	c.mustCall(n1.HTTPAddr(), "GET", "/v1/skus/tee", nil, &s)
 	if s.Sold != 4 || s.Available != 6 {
@@ -96,16 +91,16 @@ func TestSeedFromBackup_NewClusterContinuesAboveTheBackup(t *testing.T) {
 	for _, id := range []string{"m2", "m3"} {
 		jc := fastConfig(t, id)
 		jc.Join = []string{n1.HTTPAddr()}
-		c.add(jc)
+		c.Add(jc)
 	}
-	c.waitMembers(3)
+	c.WaitReady(3)
 	c.converged()
 }
 
 func TestRecoverCluster_SurvivorOfALostQuorumGrowsBackToThree(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 100)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	for i := range 5 {
 		c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
 	}
@@ -113,10 +108,9 @@ func TestRecoverCluster_SurvivorOfALostQuorumGrowsBackToThree(t *testing.T) {
 	// Two nodes are lost for good; the survivor is stopped, as recovery requires.
 	const survivor = 0
 	for i := range 3 {
-		c.get(i).Kill()
-		c.set(i, nil)
+		c.Node(i).Kill()
 	}
-	cfg := c.cfgs[survivor]
+	cfg := *c.Config(survivor)
 	res, err := RecoverCluster(cfg, raft.Configuration{Servers: []raft.Server{
 		{ID: raft.ServerID(cfg.ID), Address: raft.ServerAddress(cfg.RaftAddr), Suffrage: raft.Voter},
 	}})
@@ -126,9 +120,9 @@ func TestRecoverCluster_SurvivorOfALostQuorumGrowsBackToThree(t *testing.T) {
 	if res.AppliedIndex == 0 {
 		t.Fatalf("recovered state at index 0: %+v", res)
 	}
-	c.restart(survivor)
-	n := c.get(survivor)
-	c.waitLeader()
+	c.Restart(survivor)
+	n := c.Node(survivor)
+	c.WaitLeader()
 	var s api.SKU
 	c.mustCall(n.HTTPAddr(), "GET", "/v1/skus/tee", nil, &s)
 	if s.Sold != 5 {
@@ -139,16 +133,16 @@ func TestRecoverCluster_SurvivorOfALostQuorumGrowsBackToThree(t *testing.T) {
 	for _, id := range []string{"n4", "n5"} {
 		jc := fastConfig(t, id)
 		jc.Join = []string{n.HTTPAddr()}
-		c.add(jc)
+		c.Add(jc)
 	}
-	c.waitMembers(3)
+	c.WaitReady(3)
 	c.converged()
 	var cl api.Cluster
 	c.mustCall(n.HTTPAddr(), "GET", "/v1/cluster", nil, &cl)
 	if len(cl.Nodes) != 3 {
 		t.Fatalf("cluster after growing back: %+v", cl.Nodes)
 	}
-	c.mustCall(c.leaderAddr(), "GET", "/v1/skus/tee", nil, &s)
+	c.mustCall(c.LeaderAddr(), "GET", "/v1/skus/tee", nil, &s)
 	if s.Sold != 6 {
 		t.Fatalf("sku after growing back: %+v", s)
 	}

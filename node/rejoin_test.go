@@ -18,20 +18,19 @@ import (
 func TestJoin_WipedVoterIsRemovedThenAdded(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	c.createSKU("tee", 100)
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 5, RequestID: "before", UserID: "u"}, nil)
 	v := (li + 1) % 3
-	victim := c.get(v)
+	victim := c.Node(v)
 	victim.Kill()
-	c.set(v, nil)
-	if err := os.RemoveAll(c.cfgs[v].DataDir); err != nil {
+	if err := os.RemoveAll(c.Config(v).DataDir); err != nil {
 		t.Fatal(err)
 	}
 	start, err := l.logStore.LastIndex()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.restart(v) // same command line: --join, now with no data
+	c.Restart(v) // same command line: --join, now with no data
 	c.converged()
 
 	// The leader's log, from the restart on, holds a configuration without the victim,
@@ -62,7 +61,7 @@ func TestJoin_WipedVoterIsRemovedThenAdded(t *testing.T) {
 		return nil
 	})
 	var s api.SKU
-	c.mustCall(c.get(v).HTTPAddr(), "GET", "/v1/skus/tee?consistency=stale", nil, &s)
+	c.mustCall(c.Node(v).HTTPAddr(), "GET", "/v1/skus/tee?consistency=stale", nil, &s)
 	if s.Sold != 5 {
 		t.Fatalf("the rejoined node has %+v", s)
 	}
@@ -73,7 +72,7 @@ func TestJoin_WipedVoterIsRemovedThenAdded(t *testing.T) {
 // comes; a retry of a join that already took effect still succeeds.
 func TestMembership_ConfigIndexFencesChanges(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	_, l := c.waitLeader()
+	_, l := c.WaitLeader()
 	var view api.Cluster
 	c.mustCall(l.HTTPAddr(), "GET", "/v1/cluster", nil, &view)
 	if view.ConfigIndex == 0 {
@@ -114,18 +113,18 @@ func TestMembership_RemovalSticks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t, 3, nil)
-			_, l := c.waitLeader()
+			_, l := c.WaitLeader()
 			cfg := fastConfig(t, "n4")
 			if tc.join {
 				cfg.Join = []string{l.HTTPAddr()}
 			}
-			n4 := c.add(cfg)
+			n4 := c.Add(cfg)
 			if !tc.join {
 				c.mustCall(l.HTTPAddr(), "POST", "/v1/cluster/members", api.JoinRequest{ID: "n4", RaftAddr: n4.RaftAddr(), HTTPAddr: n4.HTTPAddr()}, nil)
 			}
-			c.waitMembers(4)
+			c.WaitReady(4)
 			ctx := context.Background()
-			_, l = c.waitLeader()
+			_, l = c.WaitLeader()
 			// n4's record goes first, and n4 applies that while still a member, so its
 			// loop has something to register.
 			if _, err := l.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: "n4"}}); err != nil {
@@ -141,7 +140,7 @@ func TestMembership_RemovalSticks(t *testing.T) {
 				return err
 			})
 			if tc.cut {
-				c.isolate(3)
+				c.Isolate(3)
 			}
 			if err := l.raft.RemoveServer("n4", 0, 5*time.Second).Error(); err != nil {
 				t.Fatal(err)

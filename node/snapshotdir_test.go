@@ -22,19 +22,18 @@ func TestSnapshots_IncompleteRemovedOnStart(t *testing.T) {
 	})
 	c.createSKU("s", 1000)
 	for i := range 40 {
-		c.mustCall(c.anyAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
+		c.mustCall(c.AnyAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
 	}
 	eventually(t, 10*time.Second, func() error {
-		if list, err := c.get(0).snaps.List(); err != nil || len(list) == 0 {
+		if list, err := c.Node(0).snaps.List(); err != nil || len(list) == 0 {
 			return fmt.Errorf("no snapshot yet (%v)", err)
 		}
 		return nil
 	})
-	if err := c.get(0).Shutdown(context.Background()); err != nil {
+	if err := c.Node(0).Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c.set(0, nil)
-	snapDir := filepath.Join(c.cfgs[0].DataDir, "snapshots")
+	snapDir := filepath.Join(c.Config(0).DataDir, "snapshots")
 	complete, err := os.ReadDir(snapDir)
 	if err != nil || len(complete) == 0 {
 		t.Fatalf("snapshots before the restart: %v %v", complete, err)
@@ -53,8 +52,8 @@ func TestSnapshots_IncompleteRemovedOnStart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c.restart(0)
-	c.waitLeader()
+	c.Restart(0)
+	c.WaitLeader()
 	if _, err := os.Stat(cut); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the incomplete snapshot is still there: %v", err)
 	}
@@ -67,7 +66,7 @@ func TestSnapshots_IncompleteRemovedOnStart(t *testing.T) {
 		}
 	}
 	var s api.SKU
-	c.mustCall(c.anyAddr(), "GET", "/v1/skus/s", nil, &s)
+	c.mustCall(c.AnyAddr(), "GET", "/v1/skus/s", nil, &s)
 	if s.Sold != 40 {
 		t.Fatalf("after the restart: sold %d, want 40", s.Sold)
 	}

@@ -22,7 +22,7 @@ func TestState_RebuiltAfterMachineCrash(t *testing.T) {
 		cfg.TrailingLogs = 16
 	})
 	c.createSKU("s", 10_000)
-	li, l := c.waitLeader()
+	li, l := c.WaitLeader()
 	buy := func(from, to int) {
 		for i := from; i < to; i++ {
 			c.mustCall(l.HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
@@ -30,17 +30,16 @@ func TestState_RebuiltAfterMachineCrash(t *testing.T) {
 	}
 	buy(0, 200)
 	f := (li + 1) % 3
-	dir := c.cfgs[f].DataDir
+	dir := c.Config(f).DataDir
 	eventually(t, 10*time.Second, func() error { // the follower has taken a snapshot of its own
-		if list, err := c.get(f).snaps.List(); err != nil || len(list) == 0 {
+		if list, err := c.Node(f).snaps.List(); err != nil || len(list) == 0 {
 			return fmt.Errorf("no snapshot yet (%v)", err)
 		}
 		return nil
 	})
-	if err := c.get(f).Shutdown(context.Background()); err != nil {
+	if err := c.Node(f).Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c.set(f, nil)
 	if _, err := os.Stat(filepath.Join(dir, uncleanName)); !os.IsNotExist(err) {
 		t.Fatalf("a clean stop left the unclean mark: %v", err)
 	}
@@ -51,19 +50,19 @@ func TestState_RebuiltAfterMachineCrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, uncleanName), []byte("00000000-0000-0000-0000-000000000000\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.restart(f)
+	c.Restart(f)
 	c.converged()
 	if b, err := os.ReadFile(filepath.Join(dir, untrustedName)); err != nil || string(b) != "torn by a power cut" {
 		t.Fatalf("the untrusted file was not set aside: %q, %v", b, err)
 	}
 	var s api.SKU
-	c.mustCall(c.get(f).HTTPAddr(), "GET", "/v1/skus/s?consistency=stale", nil, &s)
+	c.mustCall(c.Node(f).HTTPAddr(), "GET", "/v1/skus/s?consistency=stale", nil, &s)
 	if s.Sold != 260 {
 		t.Fatalf("rebuilt follower shows %d sold, want 260", s.Sold)
 	}
 	// The dedup table was rebuilt too: an early request id answers with its first result.
 	var out api.DeductResponse
-	c.mustCall(c.get(f).HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: "r3", UserID: "u"}, &out)
+	c.mustCall(c.Node(f).HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: "r3", UserID: "u"}, &out)
 	if !out.Duplicate || out.Remaining != 10_000-4 {
 		t.Fatalf("old request after the rebuild: %+v", out)
 	}
@@ -74,20 +73,19 @@ func TestState_RebuiltAfterMachineCrash(t *testing.T) {
 func TestState_TrustedAfterProcessCrash(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.createSKU("s", 5)
-	dir := c.cfgs[0].DataDir
-	applied := c.get(0).fsm.AppliedIndex()
-	if err := c.get(0).Shutdown(context.Background()); err != nil {
+	dir := c.Config(0).DataDir
+	applied := c.Node(0).fsm.AppliedIndex()
+	if err := c.Node(0).Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c.set(0, nil)
 	if err := os.WriteFile(filepath.Join(dir, uncleanName), []byte(bootID()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.restart(0)
+	c.Restart(0)
 	if _, err := os.Stat(filepath.Join(dir, untrustedName)); !os.IsNotExist(err) {
 		t.Fatalf("state set aside after a process crash: %v", err)
 	}
-	if got := c.get(0).fsm.AppliedIndex(); got < applied {
+	if got := c.Node(0).fsm.AppliedIndex(); got < applied {
 		t.Fatalf("state opened at index %d, was %d", got, applied)
 	}
 }

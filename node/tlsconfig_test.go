@@ -92,8 +92,8 @@ func TestHTTPTLS_ClusterSpeaksHTTPSAndRequiresClientCerts(t *testing.T) {
 	}
 	// Joining, forwarding and the cluster view all go node to node over https.
 	c := newCluster(t, 3, func(cfg *Config) { cfg.HTTPTLS, cfg.HTTPClientTLS = server, client })
-	li, _ := c.waitLeader()
-	f := c.get((li + 1) % 3)
+	li, _ := c.WaitLeader()
+	f := c.Node((li + 1) % 3)
 	url := "https://" + f.HTTPAddr()
 
 	appCertFile, appKeyFile := ca.issue(t, dir, "app")

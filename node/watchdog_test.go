@@ -44,14 +44,14 @@ func TestWatchdog_StalledLeaderStepsAsideAndRejoins(t *testing.T) {
 	// Runs before the cluster's own cleanup: a node cannot stop while its write hangs.
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 	c.createSKU("tee", 10)
-	li, old := c.waitLeader()
+	li, old := c.WaitLeader()
 
 	mu.Lock()
 	stalls[old.ID()].Store(true) // the next write of the leader hangs (the expiry ticks make one)
 	mu.Unlock()
 	var ni int
 	eventually(t, 20*time.Second, func() error {
-		for i, n := range c.running() {
+		for i, n := range c.Running() {
 			if i != li && n.IsLeader() {
 				ni = i
 				return nil
@@ -64,7 +64,7 @@ func TestWatchdog_StalledLeaderStepsAsideAndRejoins(t *testing.T) {
 	}
 	// The cluster goes on without the stalled node.
 	var out api.DeductResponse
-	c.mustCall(c.get(ni).HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: "during", UserID: "u"}, &out)
+	c.mustCall(c.Node(ni).HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: "during", UserID: "u"}, &out)
 	if out.Remaining != 9 {
 		t.Fatalf("deduct during the stall: %+v", out)
 	}

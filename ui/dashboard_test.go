@@ -25,6 +25,7 @@ import (
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/client"
+	"github.com/flashstock/flashstock/internal/testcluster"
 	"github.com/flashstock/flashstock/node"
 	"github.com/flashstock/flashstock/ui"
 )
@@ -38,14 +39,12 @@ const chromiumPath = "/usr/bin/chromium"
 // made through the API (both on a row fed by server-sent events and on a polled row),
 // and mark a member that went down as unreachable.
 func TestDashboard_ShowsLiveCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser end-to-end test: runs without -short")
-	}
 	exe := findChromium(t)
 	start := time.Now()
 
-	nodes := startCluster(t)
-	leader := leaderOf(t, nodes)
+	c := testcluster.Start(t, 3, node.DefaultConfig, node.New, nil)
+	_, leader := c.WaitLeader()
+	nodes := c.Nodes()
 	srv := serveDashboard(t, leader.HTTPAddr())
 
 	// Listed in name order: the first three rows are live (watched), the rest polled.
@@ -142,9 +141,6 @@ func TestDashboard_ShowsLiveCluster(t *testing.T) {
 // TestDashboard_ShowsErrorsWhenTheNodeIsGone: with no API behind the page, it says what
 // failed instead of showing nothing or stale numbers as if they were live.
 func TestDashboard_ShowsErrorsWhenTheNodeIsGone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser end-to-end test: runs without -short")
-	}
 	exe := findChromium(t)
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", http.StripPrefix("/ui", ui.Handler()))

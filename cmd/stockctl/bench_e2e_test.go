@@ -1,91 +1,22 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/flashstock/flashstock/client"
+	"github.com/flashstock/flashstock/internal/proc/proctest"
+	"github.com/flashstock/flashstock/internal/testcluster"
 	"github.com/flashstock/flashstock/node"
 )
-
-// inProcessCluster starts 3 real nodes in the test process (loopback TCP, fsync on, fast
-// raft timings) and returns their HTTP addresses.
-func inProcessCluster(t *testing.T) []string {
-	t.Helper()
-	var addrs []string
-	for i := 1; i <= 3; i++ {
-		cfg := node.DefaultConfig()
-		cfg.ID = fmt.Sprintf("n%d", i)
-		cfg.DataDir = filepath.Join(t.TempDir(), cfg.ID)
-		cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout = 200*time.Millisecond, 200*time.Millisecond
-		cfg.LeaderLeaseTimeout = 100 * time.Millisecond
-		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: cfg.ID, Level: hclog.Error, Output: logWriter{t}})
-		cfg.OnFatal = func(err error) { t.Errorf("node %s fatal: %v", cfg.ID, err) }
-		if i == 1 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = []string{addrs[0]}
-		}
-		n, err := node.New(cfg)
-		if err != nil {
-			t.Fatalf("start %s: %v", cfg.ID, err)
-		}
-		t.Cleanup(n.Kill)
-		if i == 1 {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			_, err := n.WaitLeader(ctx)
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		addrs = append(addrs, n.HTTPAddr())
-	}
-	cl, err := client.New(client.Config{Endpoints: addrs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		st, err := cl.ClusterStatus(ctx)
-		cancel()
-		if err == nil {
-			if err = clusterReady(st, 3); err == nil {
-				return addrs
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // A 2-second flash sale of 500 units to 32 buyers on a real cluster sells out exactly, and
 // the oversell check agrees; the sell-out mode turns late buyers away with sold_out only.
 func TestBench_EndToEnd_SellsOutExactly(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a 3-node cluster")
-	}
-	eps := strings.Join(inProcessCluster(t), ",")
+	eps := strings.Join(testcluster.Start(t, 3, node.DefaultConfig, node.New, nil).Addrs(), ",")
 
 	profile := filepath.Join(t.TempDir(), "client.prof")
 	out, errs, code := stockctl("bench", "--endpoints", eps, "--buyers", "32", "--stock", "500", "--duration", "2s",
@@ -125,5 +56,52 @@ func TestBench_EndToEnd_SellsOutExactly(t *testing.T) {
 	}
 	if so.LateRejected == 0 || so.LateOther != 0 || so.AppliedAfter < so.AppliedBefore {
 		t.Fatalf("late buyers: %+v; want only sold_out answers", so)
+	}
+}
+
+// --stockd starts a real 3-process cluster (internal/proc), --failover kills its leader
+// and starts it again, and the end of the run stops every node, keeps their logs where
+// --stockd-logs says and deletes their data.
+func TestBench_StockdLauncher_FailoverThenStop(t *testing.T) {
+	bin := proctest.Build(t, "github.com/flashstock/flashstock/cmd/stockd")
+	logs := filepath.Join(t.TempDir(), "logs")
+	out, errs, code := stockctl("bench", "--stockd", bin, "--failover", "1", "--buyers", "4", "--json",
+		"--stockd-logs", logs, "--stockd-arg=--heartbeat-timeout=300ms", "--stockd-arg=--election-timeout=300ms",
+		"--stockd-arg=--leader-lease-timeout=150ms")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	var r failoverResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Nodes != 3 || len(r.Idle) != 1 || len(r.Load) != 1 || r.Check.Verdict != verdictOK {
+		t.Fatalf("failover result %+v; want 3 nodes, one idle and one loaded kill, check OK", r)
+	}
+	for _, k := range append(r.Idle, r.Load...) {
+		if k.Failed != "" || k.NewLeader == "" || k.NewLeader == k.Killed {
+			t.Fatalf("kill %+v: want another node leading after it", k)
+		}
+	}
+	m := regexp.MustCompile(`\(data in (\S+)\)`).FindStringSubmatch(errs)
+	if m == nil {
+		t.Fatalf("stderr does not say where the data is:\n%s", errs)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Fatalf("data dir %s still there after the run (%v)", m[1], err)
+	}
+	starts := 0
+	for _, id := range []string{"n1", "n2", "n3"} {
+		b, err := os.ReadFile(filepath.Join(logs, id+".log"))
+		if err != nil {
+			t.Fatalf("kept log of %s: %v", id, err)
+		}
+		starts += strings.Count(string(b), "\n=== ") + strings.Count(string(b[:min(4, len(b))]), "=== ")
+	}
+	if want := 3 + len(r.Idle) + len(r.Load); starts != want { // a restart appends to the log
+		t.Fatalf("the kept logs show %d starts, want %d (3, and one per kill)", starts, want)
+	}
+	if strings.Contains(errs, "ignored SIGTERM") {
+		t.Fatalf("a node had to be SIGKILLed at the end:\n%s", errs)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/proc"
 )
 
 // maxFailoverKills bounds --failover: each kill costs a restart and a catch-up.
@@ -188,7 +189,7 @@ func (env *benchEnv) killLeader(ctx context.Context, cl *stockdCluster, loaded b
 			ct.setMark(at)
 		}
 	}
-	if err := cl.kill(old); err != nil {
+	if err := cl.procs[old].Kill(); err != nil {
 		return kj, err
 	}
 	survivors := []int{}
@@ -225,7 +226,7 @@ func (env *benchEnv) killLeader(ctx context.Context, cl *stockdCluster, loaded b
 		}
 	}
 	kj.LeaderMS, kj.AckMS = round3(kj.LeaderMS), round3(kj.AckMS)
-	if err := cl.start(old); err != nil {
+	if err := cl.procs[old].Start(); err != nil {
 		return kj, err
 	}
 	return kj, env.waitCaughtUp(ctx, cl, old)
@@ -309,16 +310,7 @@ func (k killJSON) describe() string {
 }
 
 // sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var sleepCtx = proc.Sleep
 
 // writeFailover is the human form of a --failover result.
 func writeFailover(w io.Writer, r *failoverResult) {

@@ -9,64 +9,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/testcluster"
 	"github.com/flashstock/flashstock/node"
 )
 
-func startNode(t *testing.T, dir, id string, tweak func(*node.Config)) *node.Node {
-	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.ID, cfg.DataDir = id, filepath.Join(dir, id)
-	cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
-	cfg.ExpireInterval = 100 * time.Millisecond
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: id, Level: hclog.Error, Output: testLog{t}})
-	cfg.OnFatal = func(err error) { t.Errorf("node %s fatal: %v", id, err) }
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatalf("start %s: %v", id, err)
-	}
-	t.Cleanup(n.Kill)
-	return n
-}
-
-type testLog struct{ t *testing.T }
-
-func (w testLog) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func eventually(t *testing.T, within time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %v", within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var eventually = testcluster.Eventually
 
 // An operator's session against a real three-node cluster: create a SKU, sell it out,
 // join a fourth node, remove one, and see it all in the status.
 func TestSession_OperatorOnRealCluster(t *testing.T) {
-	dir := t.TempDir()
-	n1 := startNode(t, dir, "n1", func(c *node.Config) { c.Bootstrap = true })
-	nodes := map[string]*node.Node{"n1": n1}
-	for _, id := range []string{"n2", "n3"} {
-		nodes[id] = startNode(t, dir, id, func(c *node.Config) { c.Join = []string{n1.HTTPAddr()} })
-	}
-	endpoints := n1.HTTPAddr() + "," + nodes["n2"].HTTPAddr() + "," + nodes["n3"].HTTPAddr()
+	c := testcluster.Start(t, 3, node.DefaultConfig, node.New, nil)
+	endpoints := strings.Join(c.Addrs(), ",")
 	t.Setenv(envEndpoints, endpoints) // the environment variable, as a shell profile would set it
 	t.Setenv(envToken, "")
 
@@ -141,7 +95,7 @@ func TestSession_OperatorOnRealCluster(t *testing.T) {
 	}
 
 	// Join a fourth node: started on its own, it waits to be added.
-	n4 := startNode(t, dir, "n4", nil)
+	n4 := c.Add(c.NewConfig("n4"))
 	sh(0, fmt.Sprintf("cluster join --id n4 --raft-addr %s --http-addr %s", n4.RaftAddr(), n4.HTTPAddr()))
 	eventually(t, 20*time.Second, func() error {
 		if got := members(status()); got != "n1,n2,n3,n4" {

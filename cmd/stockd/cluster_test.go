@@ -6,65 +6,46 @@ package main
 // the end of each node's log is printed; FLASHSTOCK_KEEP_LOGS=dir keeps the whole logs.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/proc"
+	"github.com/flashstock/flashstock/internal/proc/proctest"
 )
 
 // shortTiming makes failover fast enough for a test; elections follow within about a
 // second of a leader's death.
 var shortTiming = []string{"--heartbeat-timeout", "300ms", "--election-timeout", "300ms", "--leader-lease-timeout", "150ms"}
 
-// buildStockd compiles this package into a temp dir once per test.
+// buildStockd compiles this package into a temp dir once per test; under -short it skips
+// the test (tier 3).
 func buildStockd(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build stockd: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "stockd")
-	start := time.Now()
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build stockd: %v\n%s", err, out)
-	}
-	t.Logf("built stockd in %v", time.Since(start).Round(time.Millisecond))
-	return bin
+	return proctest.Build(t, ".")
 }
 
-// process is one stockd member; its command line never changes across restarts.
+// process is one stockd member, started by internal/proc; its command line never changes
+// across restarts.
 type process struct {
+	*proc.Process
 	id       string
 	httpAddr string
-	args     []string
-	logPath  string
-
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the current run has been reaped
-	exitCode int           // of the last run, once exited is closed; -1 if killed by a signal
 }
 
 // procCluster is a set of stockd processes and an HTTP client to talk to them.
 type procCluster struct {
 	t     *testing.T
-	bin   string
 	procs []*process
 	hc    *http.Client
 }
@@ -73,27 +54,16 @@ type procCluster struct {
 // others with --join n1, each with timing flags extra, logging to files in a temp dir.
 func startProcCluster(t *testing.T, n int, extra []string) *procCluster {
 	t.Helper()
-	c := &procCluster{t: t, bin: buildStockd(t), hc: newHTTPClient()}
+	bin := buildStockd(t)
+	c := &procCluster{t: t, hc: newHTTPClient()}
 	dir := t.TempDir()
 	t.Cleanup(c.cleanup) // registered after TempDir, so it runs before the dir is removed
 
 	ports := freePorts(t, 2*n)
-	for i := range n {
-		id := fmt.Sprintf("n%d", i+1)
-		p := &process{
-			id:       id,
-			httpAddr: fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
-			logPath:  filepath.Join(dir, id+".log"),
-		}
-		p.args = []string{"--id", id, "--data-dir", filepath.Join(dir, id),
-			"--http-addr", p.httpAddr, "--raft-addr", fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])}
-		if i == 0 {
-			p.args = append(p.args, "--bootstrap")
-		} else {
-			p.args = append(p.args, "--join", c.procs[0].httpAddr)
-		}
-		p.args = append(p.args, extra...)
-		c.procs = append(c.procs, p)
+	members := proc.Members(dir, ports[:n], ports[n:])
+	for _, m := range members {
+		c.procs = append(c.procs, &process{id: m.ID, httpAddr: m.HTTPAddr, Process: &proc.Process{
+			Name: m.ID, Path: bin, Args: append(m.JoinArgs(members[0]), extra...), LogPath: filepath.Join(dir, m.ID+".log")}})
 	}
 	for _, p := range c.procs {
 		c.start(p)
@@ -104,63 +74,27 @@ func startProcCluster(t *testing.T, n int, extra []string) *procCluster {
 // start runs p's command line, appending to its log file.
 func (c *procCluster) start(p *process) {
 	c.t.Helper()
-	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
+	if err := p.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	fmt.Fprintf(f, "=== %s: stockd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.args, " "))
-	cmd := exec.Command(c.bin, p.args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		c.t.Fatalf("start %s: %v", p.id, err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		p.mu.Lock()
-		p.exitCode = cmd.ProcessState.ExitCode()
-		p.mu.Unlock()
-		close(exited)
-	}()
-	p.mu.Lock()
-	p.cmd, p.exited = cmd, exited
-	p.mu.Unlock()
 }
 
 // kill sends SIGKILL to p's PID and waits until the process is reaped.
 func (c *procCluster) kill(p *process) {
 	c.t.Helper()
-	p.mu.Lock()
-	cmd, exited := p.cmd, p.exited
-	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		c.t.Errorf("kill -9 %s (pid %d): %v", p.id, cmd.Process.Pid, err)
-	}
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		c.t.Errorf("%s (pid %d) not reaped 10s after SIGKILL", p.id, cmd.Process.Pid)
+	if err := p.Kill(); err != nil {
+		c.t.Error(err)
 	}
 }
 
 // waitExit waits up to d for p to exit and returns its exit code.
 func (c *procCluster) waitExit(p *process, d time.Duration) (int, error) {
-	p.mu.Lock()
-	exited := p.exited
-	p.mu.Unlock()
-	select {
-	case <-exited:
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.exitCode, nil
-	case <-time.After(d):
-		return 0, fmt.Errorf("%s still running %v later", p.id, d)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := p.Wait(ctx); err != nil {
+		return 0, err
 	}
+	return p.ExitCode(), nil
 }
 
 // cleanup kills every process still running and, if the test failed, prints the logs.
@@ -170,33 +104,27 @@ func (c *procCluster) cleanup() {
 	}
 	c.hc.CloseIdleConnections()
 	if dir := os.Getenv("FLASHSTOCK_KEEP_LOGS"); dir != "" {
-		c.keepLogs(dir)
+		dst := filepath.Join(dir, strings.ReplaceAll(c.t.Name(), "/", "_"))
+		if err := proc.CopyLogs(dst, c.processes()...); err != nil {
+			c.t.Errorf("FLASHSTOCK_KEEP_LOGS: %v", err)
+		} else {
+			c.t.Logf("node logs kept in %s", dst)
+		}
 	}
 	if !c.t.Failed() {
 		return
 	}
 	for _, p := range c.procs {
-		c.t.Logf("---- last lines of %s (%s) ----\n%s", p.id, p.logPath, tail(p.logPath, 150))
+		c.t.Logf("---- last lines of %s (%s) ----\n%s", p.id, p.LogPath, proc.Tail(p.LogPath, 150))
 	}
 }
 
-// keepLogs copies the node logs to dir/<test name>/ (FLASHSTOCK_KEEP_LOGS=dir).
-func (c *procCluster) keepLogs(dir string) {
-	dst := filepath.Join(dir, strings.ReplaceAll(c.t.Name(), "/", "_"))
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		c.t.Errorf("FLASHSTOCK_KEEP_LOGS: %v", err)
-		return
+func (c *procCluster) processes() []*proc.Process {
+	out := make([]*proc.Process, len(c.procs))
+	for i, p := range c.procs {
+		out[i] = p.Process
 	}
-	for _, p := range c.procs {
-		data, err := os.ReadFile(p.logPath)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(dst, p.id+".log"), data, 0o644)
-		}
-		if err != nil {
-			c.t.Errorf("FLASHSTOCK_KEEP_LOGS: %v", err)
-		}
-	}
-	c.t.Logf("node logs kept in %s", dst)
+	return out
 }
 
 // byID finds a member by id.
@@ -209,51 +137,25 @@ func (c *procCluster) byID(id string) *process {
 	return nil
 }
 
-// waitReady polls every member until each answers GET /v1/cluster with the same leader,
-// all members listed, and every member's role known (it is up and answering). It returns
-// the leader's id.
+// waitReady polls every member until the cluster is ready (proc.Ready: the same leader
+// seen by all, every member listed and answering) and returns the leader's id.
 func (c *procCluster) waitReady(ctx context.Context) (string, error) {
-	var last string
-	for {
-		leader, why := c.readyLeader(ctx)
-		if why == "" {
-			return leader, nil
-		}
-		last = why
-		if err := pause(ctx, 50*time.Millisecond); err != nil {
-			return "", fmt.Errorf("cluster not ready: %s", last)
-		}
+	addrs := make([]string, len(c.procs))
+	for i, p := range c.procs {
+		addrs[i] = p.httpAddr
 	}
+	view, err := proc.WaitReady(ctx, c.hc, addrs, c.processes()...)
+	if err != nil {
+		return "", err
+	}
+	return view.Leader, nil
 }
 
-// readyLeader returns the leader, or why the cluster is not ready yet.
-func (c *procCluster) readyLeader(ctx context.Context) (leader, why string) {
-	for _, p := range c.procs {
-		view, err := c.cluster(ctx, p)
-		if err != nil {
-			return "", fmt.Sprintf("%s: %v", p.id, err)
-		}
-		if view.Leader == "" || leader != "" && view.Leader != leader {
-			return "", fmt.Sprintf("%s sees leader %q, others %q", p.id, view.Leader, leader)
-		}
-		leader = view.Leader
-		if len(view.Nodes) != len(c.procs) {
-			return "", fmt.Sprintf("%s lists %d members, want %d", p.id, len(view.Nodes), len(c.procs))
-		}
-		for _, m := range view.Nodes {
-			if m.Role == api.RoleUnknown || m.Role == "" {
-				return "", fmt.Sprintf("%s: member %s has role %q", p.id, m.ID, m.Role)
-			}
-		}
-	}
-	return leader, ""
-}
-
-// cluster reads GET /v1/cluster from p, bounded by a second.
+// cluster reads GET /v1/cluster from p, bounded by 2s.
 func (c *procCluster) cluster(ctx context.Context, p *process) (*api.Cluster, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return getCluster(ctx, c.hc, "http://"+p.httpAddr+"/v1/cluster")
+	return proc.View(ctx, c.hc, p.httpAddr)
 }
 
 // readSKU reads a SKU from p at the given consistency.
@@ -318,49 +220,12 @@ func newHTTPClient() *http.Client {
 // freePorts asks the kernel for n distinct free loopback ports.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
+	ports, err := proc.FreePorts(n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }
 
 // pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
-}
+var pause = proc.Sleep

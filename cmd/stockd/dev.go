@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/proc"
 	"github.com/flashstock/flashstock/node"
 )
 
@@ -193,77 +194,14 @@ func createBaseDir(o *devOptions) (dir string, remove func(), err error) {
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
-// waitReady waits until there is a leader and every node is a member, and returns the
-// cluster view. A node that exits meanwhile (its port taken, say) ends the wait.
+// waitReady waits until there is a leader and every node is a member (proc.Ready), and
+// returns the cluster view. A node that exits meanwhile (its port taken, say) ends the wait.
 func (c *devCluster) waitReady(ctx context.Context) (*api.Cluster, error) {
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	last := errors.New("no node answers yet")
-	for {
-		for _, n := range c.nodes {
-			select {
-			case <-n.exited:
-				return nil, fmt.Errorf("%s (pid %d) exited during start-up: %v", n.id, n.pid(), n.err)
-			default:
-			}
-		}
-		for _, n := range c.nodes {
-			view, err := getCluster(ctx, http.DefaultClient, "http://"+n.httpAddr+"/v1/cluster")
-			if err == nil {
-				err = checkDevView(view, len(c.nodes))
-			}
-			if err == nil {
-				return view, nil
-			}
-			last = err
-			if view != nil {
-				break // a member answered: its view is the one to wait on
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("cluster not ready: %w", last)
-		case <-tick.C:
-		}
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = n.HTTPAddr
 	}
-}
-
-// checkDevView says why a cluster view is not ready yet: no leader, a member missing, or
-// a member whose role is unknown (not answering, or its address not yet replicated).
-func checkDevView(view *api.Cluster, want int) error {
-	if view.Leader == "" {
-		return errors.New("no leader yet")
-	}
-	if len(view.Nodes) != want {
-		return fmt.Errorf("%d of %d nodes are members", len(view.Nodes), want)
-	}
-	for _, m := range view.Nodes {
-		if m.Role == api.RoleUnknown || m.Role == "" {
-			return fmt.Errorf("member %s does not answer yet", m.ID)
-		}
-	}
-	return nil
-}
-
-// getCluster reads GET /v1/cluster.
-func getCluster(ctx context.Context, hc *http.Client, url string) (*api.Cluster, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	var view api.Cluster
-	if err := json.NewDecoder(resp.Body).Decode(&view); err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	return &view, nil
+	return proc.WaitReady(ctx, http.DefaultClient, addrs, c.procs()...)
 }
 
 // printDevBanner shows the nodes with their PIDs and a session to copy and paste.
@@ -275,16 +213,16 @@ func printDevBanner(w io.Writer, c *devCluster, view *api.Cluster, baseDir strin
 	fmt.Fprintf(w, "\nflashstock dev cluster is up: %d nodes, leader %s (term %d), each its own stockd process\n\n", len(c.nodes), view.Leader, view.Term)
 	leaderPID := 0
 	for _, n := range c.nodes {
-		fmt.Fprintf(w, "  %-3s pid %-7d %-8s http://%-21s raft %-21s data %s\n", n.id, n.pid(), roles[n.id], n.httpAddr, n.raftAddr, n.dataDir)
-		if n.id == view.Leader {
-			leaderPID = n.pid()
+		fmt.Fprintf(w, "  %-3s pid %-7d %-8s http://%-21s raft %-21s data %s\n", n.ID, n.p.PID(), roles[n.ID], n.HTTPAddr, n.RaftAddr, n.DataDir)
+		if n.ID == view.Leader {
+			leaderPID = n.p.PID()
 		}
 	}
 	var eps []string
 	for _, n := range c.nodes {
-		eps = append(eps, n.httpAddr)
+		eps = append(eps, n.HTTPAddr)
 	}
-	a, b, last := c.nodes[0].httpAddr, c.nodes[1].httpAddr, c.nodes[len(c.nodes)-1].httpAddr
+	a, b, last := c.nodes[0].HTTPAddr, c.nodes[1].HTTPAddr, c.nodes[len(c.nodes)-1].HTTPAddr
 	fmt.Fprintf(w, `
 Try it (any node answers; followers forward writes to the leader):
   curl -sS -X PUT  http://%[1]s/v1/skus/phone -d '{"stock":100,"per_user_limit":2}'

@@ -108,9 +108,6 @@ func (r *devRun) waitExit(t *testing.T, within time.Duration) int {
 // a cluster that elects another and takes writes, and Ctrl-C then stops the rest cleanly:
 // exit 0, no ERROR line, no process left behind.
 func TestDev_NodesAreProcessesThatSurviveALeaderKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds stockd and runs a 3-process cluster; run without -short")
-	}
 	bin := buildStockd(t)
 	base := t.TempDir()
 	r := startDev(t, bin, nil, "--http-port", "0", "--raft-port", "0", "--base-dir", base, "--ready-timeout", "60s")
@@ -185,9 +182,6 @@ func TestDev_NodesAreProcessesThatSurviveALeaderKill(t *testing.T) {
 // TestDev_NodesDieWithTheParent: a "stockd dev" killed with SIGKILL cannot stop its nodes,
 // so the kernel does (Pdeathsig); and the next "stockd dev" says where the data was left.
 func TestDev_NodesDieWithTheParent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds stockd and runs a 3-process cluster; run without -short")
-	}
 	bin := buildStockd(t)
 	tmp := t.TempDir()
 	r := startDev(t, bin, []string{"TMPDIR=" + tmp}, "--http-port", "0", "--raft-port", "0", "--ready-timeout", "60s")

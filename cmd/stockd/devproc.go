@@ -6,33 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/flashstock/flashstock/internal/proc"
 )
 
 // devNode is one member of "stockd dev": its own stockd process, started with the command
 // line an operator would use, so that killing it (kill -9 its PID) is the failure it
 // would be in production while the others go on.
 type devNode struct {
-	id, httpAddr, raftAddr, dataDir string
-	args                            []string
-	out                             *devOutput
-
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the process has been reaped; then err is Wait's
-	err    error
+	proc.Member
+	p   *proc.Process
+	out *devOutput
 }
-
-// pid is the node's process id.
-func (n *devNode) pid() int { return n.cmd.Process.Pid }
 
 // devCluster is the processes of "stockd dev", n1 first.
 type devCluster struct {
@@ -48,33 +40,21 @@ type devCluster struct {
 // free ones where a port is 0 (each node must know n1's address before n1 has started, so
 // the nodes cannot pick their own).
 func devPorts(httpPort, raftPort, n int) (http, raft []int, err error) {
-	pick := func(first int) ([]int, error) {
-		ports := make([]int, n)
-		var lns []net.Listener
-		defer func() {
-			for _, ln := range lns {
-				ln.Close()
-			}
-		}()
-		for i := range ports {
-			if first != 0 {
-				ports[i] = first + i
-				continue
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return nil, fmt.Errorf("pick a free port: %w", err)
-			}
-			lns = append(lns, ln)
-			ports[i] = ln.Addr().(*net.TCPAddr).Port
-		}
-		return ports, nil
-	}
-	if http, err = pick(httpPort); err != nil {
+	free, err := proc.FreePorts(2 * n)
+	if err != nil {
 		return nil, nil, err
 	}
-	raft, err = pick(raftPort)
-	return http, raft, err
+	pick := func(first int, free []int) []int {
+		if first == 0 {
+			return free
+		}
+		ports := make([]int, n)
+		for i := range ports {
+			ports[i] = first + i
+		}
+		return ports
+	}
+	return pick(httpPort, free[:n]), pick(raftPort, free[n:]), nil
 }
 
 // newDevCluster lays out the nodes' command lines: n1 bootstraps, the others join through
@@ -85,21 +65,15 @@ func newDevCluster(o *devOptions, exe, baseDir string, term *lockedWriter) (*dev
 		return nil, err
 	}
 	c := &devCluster{exe: exe, term: term, allGone: make(chan struct{})}
-	for i := range o.nodes {
-		n := &devNode{id: "n" + strconv.Itoa(i+1)}
-		n.dataDir = filepath.Join(baseDir, n.id)
-		n.httpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPorts[i]))
-		n.raftAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(raftPorts[i]))
-		n.args = []string{"--id", n.id, "--data-dir", n.dataDir, "--http-addr", n.httpAddr, "--raft-addr", n.raftAddr,
-			"--log-level", o.logLevel, "--shutdown-timeout", o.shutdownTimeout.String()}
+	members := proc.Members(baseDir, httpPorts, raftPorts)
+	for _, m := range members {
+		args := append(m.JoinArgs(members[0]), "--log-level", o.logLevel, "--shutdown-timeout", o.shutdownTimeout.String())
 		if o.logJSON {
-			n.args = append(n.args, "--log-json")
+			args = append(args, "--log-json")
 		}
-		if i == 0 {
-			n.args = append(n.args, "--bootstrap")
-		} else {
-			n.args = append(n.args, "--join", c.nodes[0].httpAddr)
-		}
+		n := &devNode{Member: m}
+		n.p = &proc.Process{Name: m.ID, Path: exe, Args: args, Env: devEnv(os.Environ()), SysProcAttr: devSysProcAttr(),
+			OnExit: func(err error) { c.reaped(n, err) }}
 		c.nodes = append(c.nodes, n)
 	}
 	return c, nil
@@ -108,35 +82,39 @@ func newDevCluster(o *devOptions, exe, baseDir string, term *lockedWriter) (*dev
 // start starts every node's process; on failure the ones started are killed.
 func (c *devCluster) start(baseDir string, prefixed bool) error {
 	for _, n := range c.nodes {
-		logFile, err := os.OpenFile(filepath.Join(baseDir, n.id+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		logFile, err := os.OpenFile(filepath.Join(baseDir, n.ID+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
 			c.kill()
-			return fmt.Errorf("%s: log file: %w", n.id, err)
+			return fmt.Errorf("%s: log file: %w", n.ID, err)
 		}
 		prefix := ""
 		if prefixed {
-			prefix = n.id + " | "
+			prefix = n.ID + " | "
 		}
 		n.out = newDevOutput(logFile, c.term, prefix)
-		n.cmd = exec.Command(c.exe, n.args...)
-		n.cmd.Env = devEnv(os.Environ())
-		n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-		n.cmd.SysProcAttr = devSysProcAttr()
-		if err := n.cmd.Start(); err != nil {
+		n.p.Output = n.out
+		if err := n.p.Start(); err != nil {
 			logFile.Close()
 			c.kill()
-			return fmt.Errorf("start %s: %w", n.id, err)
+			return err
 		}
-		n.exited = make(chan struct{})
-		go c.reap(n) // ends when the process does; kill and Pdeathsig make sure it does
 	}
-	go func() {
+	go func() { // ends when the last node does; kill and Pdeathsig make sure they do
 		for _, n := range c.nodes {
-			<-n.exited
+			<-n.p.Exited()
 		}
 		close(c.allGone)
 	}()
 	return nil
+}
+
+// procs is the nodes' processes.
+func (c *devCluster) procs() []*proc.Process {
+	ps := make([]*proc.Process, len(c.nodes))
+	for i, n := range c.nodes {
+		ps[i] = n.p
+	}
+	return ps
 }
 
 // devEnv is the parent's environment without STOCKD_* settings: a dev node's settings
@@ -151,29 +129,25 @@ func devEnv(env []string) []string {
 	return out
 }
 
-// reap waits for n's process and, while the cluster serves and the parent is not stopping
-// it, says that the node is gone and how to bring it back. (During start-up, waitReady
-// reports the exit.)
-func (c *devCluster) reap(n *devNode) {
-	n.err = n.cmd.Wait()
+// reaped runs once n's process has ended: it closes the node's log and, while the cluster
+// serves and the parent is not stopping it, says that the node is gone and how to bring
+// it back. (During start-up, waitReady reports the exit.)
+func (c *devCluster) reaped(n *devNode, err error) {
 	n.out.close()
-	close(n.exited)
 	if !c.serving.Load() || c.stopping.Load() {
 		return
 	}
 	up := 0
 	for _, m := range c.nodes {
-		select {
-		case <-m.exited:
-		default:
+		if m.p.Running() {
 			up++
 		}
 	}
 	how := "exited"
-	if n.err != nil {
-		how = n.err.Error() // "signal: killed", "exit status 3"
+	if err != nil {
+		how = err.Error() // "signal: killed", "exit status 3"
 	}
-	fmt.Fprintf(c.term, "\nstockd dev: %s (pid %d) %s; %d of %d nodes still run", n.id, n.pid(), how, up, len(c.nodes))
+	fmt.Fprintf(c.term, "\nstockd dev: %s (pid %d) %s; %d of %d nodes still run", n.ID, n.p.PID(), how, up, len(c.nodes))
 	if 2*up > len(c.nodes) {
 		fmt.Fprint(c.term, ", a majority: they elect a leader if they need one and go on serving"+
 			" (their errors about reaching it, below, are expected).")
@@ -181,7 +155,7 @@ func (c *devCluster) reap(n *devNode) {
 		fmt.Fprint(c.term, ": no majority, so no leader until enough come back.")
 	}
 	fmt.Fprintf(c.term, " Its last lines are in %s.\nRestart it (in another terminal; Ctrl-C here does not stop it then):\n  %s %s\n\n",
-		n.out.path(), c.exe, strings.Join(n.args, " "))
+		n.out.path(), c.exe, strings.Join(n.p.Args, " "))
 }
 
 // shutdown stops every running node gracefully (SIGTERM: a leader hands over first) and
@@ -196,25 +170,18 @@ func (c *devCluster) shutdown(ctx context.Context) error {
 	}
 	var running []*devNode
 	for _, n := range c.nodes {
-		select {
-		case <-n.exited: // it died earlier, and that was reported then
-		default:
+		if n.p.Running() { // one that died earlier was reported then
 			running = append(running, n)
-			_ = n.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
-	var errs []error
+	killed, err := proc.Stop(ctx, c.procs()...)
+	errs := []error{err}
 	for _, n := range running {
-		select {
-		case <-n.exited:
-		case <-ctx.Done():
-			_ = n.cmd.Process.Kill()
-			<-n.exited
-			errs = append(errs, fmt.Errorf("%s (pid %d) did not stop in time and was killed", n.id, n.pid()))
-			continue
-		}
-		if n.err != nil {
-			errs = append(errs, fmt.Errorf("%s (pid %d) stopped with %v; its last lines:\n%s", n.id, n.pid(), n.err, n.out.recent()))
+		switch {
+		case slices.Contains(killed, n.p):
+			errs = append(errs, fmt.Errorf("%s (pid %d) did not stop in time and was killed", n.ID, n.p.PID()))
+		case n.p.Err() != nil:
+			errs = append(errs, fmt.Errorf("%s (pid %d) stopped with %v; its last lines:\n%s", n.ID, n.p.PID(), n.p.Err(), n.out.recent()))
 		}
 	}
 	return errors.Join(errs...)
@@ -225,11 +192,7 @@ func (c *devCluster) shutdown(ctx context.Context) error {
 func (c *devCluster) kill() {
 	c.stopping.Store(true)
 	for _, n := range c.nodes {
-		if n.cmd == nil || n.exited == nil {
-			continue
-		}
-		_ = n.cmd.Process.Kill()
-		<-n.exited
+		_ = n.p.Kill()
 	}
 }
 

@@ -34,9 +34,6 @@ const (
 )
 
 func TestFlashSale_LeaderKilledMidSale(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end: builds stockd and runs three processes; run without -short")
-	}
 	testStart := time.Now()
 	c := startProcCluster(t, 3, shortTiming)
 

@@ -13,14 +13,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flashstock/flashstock/internal/proc"
 )
 
 // TestStockd_StartupErrorsExitNonZero runs the real binary with broken start-ups: each
 // must exit non-zero at once with a message that names the cause.
 func TestStockd_StartupErrorsExitNonZero(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds stockd; run without -short")
-	}
 	bin := buildStockd(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -72,9 +71,6 @@ func TestStockd_StartupErrorsExitNonZero(t *testing.T) {
 // leadership to another member before it exits 0, so the cluster does not wait out an
 // election timeout.
 func TestStockd_SIGTERMHandsLeadershipOver(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end: builds stockd and runs three processes; run without -short")
-	}
 	// Long timeouts, so a successor within them can only come from a handover.
 	c := startProcCluster(t, 3, []string{"--heartbeat-timeout", "2s", "--election-timeout", "2s", "--leader-lease-timeout", "1s"})
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -86,9 +82,7 @@ func TestStockd_SIGTERMHandsLeadershipOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := c.byID(leader)
-	p.mu.Lock()
-	pid := p.cmd.Process.Pid
-	p.mu.Unlock()
+	pid := p.PID()
 	sent := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -117,7 +111,7 @@ func TestStockd_SIGTERMHandsLeadershipOver(t *testing.T) {
 			t.Fatal("no other member leads 10s after SIGTERM to the leader")
 		}
 	}
-	if log := tail(p.logPath, 50); !strings.Contains(log, "shut down cleanly") {
+	if log := proc.Tail(p.LogPath, 50); !strings.Contains(log, "shut down cleanly") {
 		t.Errorf("log of %s lacks the clean shutdown line:\n%s", leader, log)
 	}
 }
@@ -126,9 +120,6 @@ func TestStockd_SIGTERMHandsLeadershipOver(t *testing.T) {
 // itself and exits 3, the status the systemd unit's RestartPreventExitStatus names, not 1,
 // which Restart=on-failure would restart in a loop.
 func TestStockd_RemovedNodeExitsWithItsOwnCode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end: builds stockd and runs three processes; run without -short")
-	}
 	c := startProcCluster(t, 3, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -160,7 +151,7 @@ func TestStockd_RemovedNodeExitsWithItsOwnCode(t *testing.T) {
 	if code != exitRemoved {
 		t.Errorf("removed %s exited %d, want %d", victim, code, exitRemoved)
 	}
-	if log := tail(p.logPath, 20); !strings.Contains(log, "removed from the cluster") {
+	if log := proc.Tail(p.LogPath, 20); !strings.Contains(log, "removed from the cluster") {
 		t.Errorf("log of %s does not say why it exited:\n%s", victim, log)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/testcluster"
 	"github.com/flashstock/flashstock/node"
 )
 
@@ -23,22 +21,11 @@ import (
 // operator does, against the data of a real node.
 func TestRestoreAndRecover_Commands(t *testing.T) {
 	dir := t.TempDir()
-	cfg := node.DefaultConfig()
-	cfg.ID, cfg.DataDir, cfg.Bootstrap = "n1", filepath.Join(dir, "src"), true
-	cfg.HTTPAddr, cfg.RaftAddr = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
-	cfg.ExpireInterval = time.Hour // keep the state still between backup and check
-	cfg.Logger = hclog.NewNullLogger()
-	n, err := node.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := testcluster.Start(t, 1, node.DefaultConfig, node.New, func(cfg *node.Config) {
+		cfg.ExpireInterval = time.Hour // keep the state still between backup and check
+	})
+	n := c.Node(0)
 	defer n.Kill()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := n.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
 	base := "http://" + n.HTTPAddr()
 	// The first write may meet the leader before its first entry applied: retry briefly.
 	for deadline := time.Now().Add(10 * time.Second); ; {
@@ -85,10 +72,10 @@ func TestRestoreAndRecover_Commands(t *testing.T) {
 	peers := filepath.Join(dir, "peers.json")
 	os.WriteFile(peers, []byte(fmt.Sprintf(`[{"id":"n1","address":%q,"non_voter":false}]`, n.RaftAddr())), 0o600)
 	out.Reset()
-	if code := run([]string{"recover", "--peers", peers, "--id", "n1", "--data-dir", cfg.DataDir}, &out, &errw); code != 0 || !strings.Contains(out.String(), "recovered") {
+	if code := run([]string{"recover", "--peers", peers, "--id", "n1", "--data-dir", c.Config(0).DataDir}, &out, &errw); code != 0 || !strings.Contains(out.String(), "recovered") {
 		t.Fatalf("recover: exit %d\n%s%s", code, out.String(), errw.String())
 	}
-	if code := run([]string{"recover", "--id", "n1", "--data-dir", cfg.DataDir}, &out, &errw); code != 2 {
+	if code := run([]string{"recover", "--id", "n1", "--data-dir", c.Config(0).DataDir}, &out, &errw); code != 2 {
 		t.Fatalf("recover without --peers: exit %d", code)
 	}
 }
