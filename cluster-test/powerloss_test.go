@@ -20,16 +20,8 @@ func TestPowerLoss(t *testing.T) {
 }
 
 // TestPowerLoss_WAL is the same with every raft log in hashicorp/raft-wal (one fsync per
-// append instead of raft-boltdb's two). It runs in the long form only for now: in one CI
-// run under the race detector a node panicked restoring its own snapshot after a torn power
-// loss (bbolt: "freepages: ... page 52: multiple references" — the snapshot image, which
-// passed raft's CRC, was itself inconsistent). That is the state file, not the wal, and 12
-// quiet runs of both variants passed; until it is explained the default run keeps only the
-// bolt variant.
+// append instead of raft-boltdb's two).
 func TestPowerLoss_WAL(t *testing.T) {
-	if !settings.Long {
-		t.Skip("long form only (-chaos.long): see the comment")
-	}
 	runScenario(t, func(t *testing.T, seed int64) {
 		powerLoss(t, seed, "power-loss/wal", []string{"--raft-log-store", "wal"})
 	})

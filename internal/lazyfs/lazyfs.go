@@ -61,6 +61,8 @@ func Mount(backing, mountpoint string) (*FS, error) {
 			FsName:      "lazyfs:" + backing,
 			Name:        "lazyfs",
 			DirectMount: true, // root: no fusermount needed
+			// The kernel drops cached pages only when PowerLoss says so (see doc.go).
+			ExplicitDataCacheControl: true,
 		},
 	})
 	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {

@@ -37,8 +37,8 @@ func (n *node) backingPath() string {
 	return filepath.Join(n.RootData.Path, n.Path(n.Root()))
 }
 
-// Open opens the backing file. O_TRUNC is applied through the undo record, like any
-// other truncation.
+// Open opens the backing file, keeping the kernel's cached pages (doc.go says why). O_TRUNC
+// is applied through the undo record, like any other truncation.
 func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	trunc := flags&syscall.O_TRUNC != 0
 	flags &^= syscall.O_APPEND | syscall.O_TRUNC | fuse.FMODE_EXEC
@@ -53,7 +53,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return nil, 0, errno
 		}
 	}
-	return h, 0, 0
+	return h, fuse.FOPEN_KEEP_CACHE, 0
 }
 
 // Create creates the backing file; a new file's durable size is zero.
@@ -71,7 +71,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		}
 		h.Getattr(ctx, &fuse.AttrOut{})
 	}
-	return child, h, fuseFlags, 0
+	return child, h, fuseFlags | fuse.FOPEN_KEEP_CACHE, 0
 }
 
 func (n *node) handle(f *os.File) *handle {
