@@ -101,6 +101,9 @@ func startCluster(t *testing.T, n int, ca *testCA) []*testNode {
 // shut down when the test ends.
 func startRaft(t *testing.T, node *testNode, stream raft.StreamLayer) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs raft groups: tier 2, not in the unit tier (-short)")
+	}
 	conf := raft.DefaultConfig()
 	conf.LocalID = raft.ServerID(node.addr)
 	conf.HeartbeatTimeout = 200 * time.Millisecond
