@@ -59,6 +59,13 @@ func TestLayer_CloseIsIdempotentAndStopsAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closeAndCheckClosed(t, l, raft.ServerAddress(l.Addr().String()))
+}
+
+// closeAndCheckClosed closes l twice while an Accept waits, and checks that the waiter,
+// a later Accept and a Dial to dialTo all end with net.ErrClosed.
+func closeAndCheckClosed(t *testing.T, l raft.StreamLayer, dialTo raft.ServerAddress) {
+	t.Helper()
 	accepted := make(chan error, 1)
 	go func() {
 		_, err := l.Accept()
@@ -81,7 +88,7 @@ func TestLayer_CloseIsIdempotentAndStopsAccept(t *testing.T) {
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept after Close = %v, want net.ErrClosed", err)
 	}
-	if _, err := l.Dial(raft.ServerAddress(l.Addr().String()), time.Second); !errors.Is(err, net.ErrClosed) {
+	if _, err := l.Dial(dialTo, time.Second); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Dial after Close = %v, want net.ErrClosed", err)
 	}
 }

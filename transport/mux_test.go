@@ -294,31 +294,7 @@ func TestGroupLayer_CloseDropsOnlyItsGroup(t *testing.T) {
 	b := listenMux(t, MuxConfig{})
 	dropped, kept := openLayer(t, b, 2), openLayer(t, b, 3)
 
-	accepted := make(chan error, 1)
-	go func() {
-		_, err := dropped.Accept()
-		accepted <- err
-	}()
-	if err := dropped.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := dropped.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	select {
-	case err := <-accepted:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("pending Accept after Close = %v, want net.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("pending Accept did not return after Close")
-	}
-	if _, err := dropped.Accept(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("Accept after Close = %v, want net.ErrClosed", err)
-	}
-	if _, err := dropped.Dial(raft.ServerAddress(a.Addr().String()), time.Second); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("Dial after Close = %v, want net.ErrClosed", err)
-	}
+	closeAndCheckClosed(t, dropped, raft.ServerAddress(a.Addr().String()))
 
 	// The group is gone from b: its streams are refused, the others' pass.
 	from2 := openLayer(t, a, 2)
