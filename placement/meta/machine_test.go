@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"testing/synctest"
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/placement"
@@ -203,7 +204,7 @@ func TestApply_UnknownEntryStopsTheMachine(t *testing.T) {
 		t.Fatalf("unknown kind: %v, want unknown_command", res.Err)
 	}
 	if !errors.Is(m.Err(), placement.ErrUnknownCommand) {
-		t.Errorf("Err() = %v, want unknown_command", m.Err())
+		t.Fatalf("Err() = %v, want unknown_command", m.Err())
 	}
 	next := m.Apply(3, encode(t, meta.Command{Kind: meta.SetNodeState, From: 1, NodeID: "n1", State: api.NodeDraining}))
 	if !errors.Is(next.Err, placement.ErrUnknownCommand) || m.Version() != 1 || m.Applied() != 1 {
@@ -239,37 +240,70 @@ func TestApply_SkipsEntriesAtOrBelowTheAppliedIndex(t *testing.T) {
 }
 
 // A reader waiting for a version is woken by the entry that makes it, not before.
+// synctest.Wait returns once the waiter is blocked, so each check sees it waiting.
 func TestWaitVersion_ReturnsOnceTheVersionIsApplied(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := bootstrapped(t)
+		type got struct {
+			p   api.Placement
+			err error
+		}
+		done := make(chan got, 1)
+		go func() {
+			p, err := m.WaitVersion(context.Background(), 3)
+			done <- got{p, err}
+		}()
+		waiting := func(after string) {
+			synctest.Wait()
+			select {
+			case g := <-done:
+				t.Fatalf("returned at version %d (%v) after %s, before version 3 was applied", g.p.Version, g.err, after)
+			default:
+			}
+		}
+		waiting("nothing")
+		apply(t, m, meta.Command{Kind: meta.SetNodeState, From: 1, NodeID: "n1", State: api.NodeDraining})
+		waiting("version 2")
+		m.Apply(m.Applied()+1, encode(t, meta.Command{Kind: meta.RemoveNode, From: 1, NodeID: "n1"}))
+		waiting("a refused command")
+		apply(t, m, meta.Command{Kind: meta.SetNodeState, From: 2, NodeID: "n1", State: api.NodeDraining})
+		waiting("a command that changed nothing")
+		apply(t, m, meta.Command{Kind: meta.SetNodeState, From: 2, NodeID: "n1", State: api.NodeActive})
+		g := <-done
+		if g.err != nil || g.p.Version != 3 || state(g.p, "n1") != api.NodeActive {
+			t.Errorf("got version %d, n1 %q, %v: want version 3 with n1 active", g.p.Version, state(g.p, "n1"), g.err)
+		}
+	})
+}
+
+// A restore wakes the readers too: a replica catching up by snapshot jumps versions.
+func TestWaitVersion_WokenByRestore(t *testing.T) {
+	ahead := snapshot(t, bootstrappedPlusN4(t))
+	synctest.Test(t, func(t *testing.T) {
+		m := bootstrapped(t)
+		done := make(chan uint64, 1)
+		go func() {
+			p, _ := m.WaitVersion(context.Background(), 2)
+			done <- p.Version
+		}()
+		synctest.Wait()
+		if err := m.Restore(ahead); err != nil {
+			t.Fatal(err)
+		}
+		if v := <-done; v != 2 {
+			t.Errorf("woken at version %d, want 2", v)
+		}
+	})
+}
+
+func TestWaitVersion_ReturnsAtOnceOrOnCancel(t *testing.T) {
 	m := bootstrapped(t)
-	type got struct {
-		p   api.Placement
-		err error
-	}
-	done := make(chan got, 1)
-	go func() {
-		p, err := m.WaitVersion(context.Background(), 3)
-		done <- got{p, err}
-	}()
-	apply(t, m, meta.Command{Kind: meta.SetNodeState, From: 1, NodeID: "n1", State: api.NodeDraining})
-	// A refused command and a no-op do not wake it with an older version.
-	m.Apply(m.Applied()+1, encode(t, meta.Command{Kind: meta.RemoveNode, From: 1, NodeID: "n1"}))
-	apply(t, m, meta.Command{Kind: meta.SetNodeState, From: 2, NodeID: "n1", State: api.NodeDraining})
-	select {
-	case g := <-done:
-		t.Fatalf("returned at version %d (%v) before version 3 was applied", g.p.Version, g.err)
-	default:
-	}
-	apply(t, m, meta.Command{Kind: meta.SetNodeState, From: 2, NodeID: "n1", State: api.NodeActive})
-	g := <-done
-	if g.err != nil || g.p.Version != 3 || state(g.p, "n1") != api.NodeActive {
-		t.Errorf("got version %d, n1 %q, %v: want version 3 with n1 active", g.p.Version, state(g.p, "n1"), g.err)
-	}
-	if p, err := m.WaitVersion(context.Background(), 1); err != nil || p.Version != 3 {
-		t.Errorf("wait for a version already passed: %d, %v", p.Version, err)
+	if p, err := m.WaitVersion(context.Background(), 1); err != nil || p.Version != 1 {
+		t.Errorf("wait for the version it is at: %d, %v", p.Version, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := m.WaitVersion(ctx, 4); !errors.Is(err, context.Canceled) {
+	if _, err := m.WaitVersion(ctx, 2); !errors.Is(err, context.Canceled) {
 		t.Errorf("wait with a canceled context: %v, want context.Canceled", err)
 	}
 }
