@@ -9,9 +9,8 @@ import (
 	"github.com/flashstock/flashstock/placement"
 )
 
-// Machine holds the placement as of the last entry applied. Apply, Snapshot and Restore
-// are called by one goroutine (raft's FSM goroutine); Placement, Version, Applied and
-// WaitVersion by any.
+// Machine holds the placement as of the last entry applied. Its methods may be called
+// from any goroutine; raft calls Apply, Snapshot and Restore from its FSM goroutine.
 type Machine struct {
 	mu sync.Mutex
 	// p is nil before Bootstrap. It is never changed in place: Apply replaces it, and
@@ -20,7 +19,8 @@ type Machine struct {
 	applied uint64
 	// err is set by the first entry this build could not read; it stops the machine.
 	err error
-	// changed is closed, and replaced, whenever p's version changes or err is set.
+	// changed is closed, and replaced, whenever p's version changes, err is set or a
+	// snapshot is restored: WaitVersion's waiters look again.
 	changed chan struct{}
 }
 
@@ -29,9 +29,9 @@ type Result struct {
 	// Version is the placement's version after the entry: 0 before Bootstrap, and
 	// unchanged when the entry was refused or changed nothing.
 	Version uint64
-	// Err is nil when the command applied, else the *placement.Error that refused it:
-	// placement.ErrStale, a rule of the placement, or placement.ErrUnknownCommand, which
-	// also stopped the machine.
+	// Err is nil when the command applied, else it refused it, a *placement.Error (match
+	// its Rule with errors.Is): placement.ErrStale, a rule of the placement, or
+	// placement.ErrUnknownCommand, which also stopped the machine.
 	Err error
 }
 
