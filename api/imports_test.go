@@ -42,8 +42,9 @@ func TestImports_PurePackages(t *testing.T) {
 	}
 	const mod = "github.com/flashstock/flashstock/"
 	allowed := map[string][]string{
-		"api":       {mod + "api"},
-		"placement": {mod + "placement", mod + "api"},
+		"api":            {mod + "api"},
+		"placement":      {mod + "placement", mod + "api"},
+		"placement/meta": {mod + "placement/meta", mod + "placement", mod + "api"},
 	}
 	for pkg, ok := range allowed {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", mod+pkg).Output()

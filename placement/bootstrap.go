@@ -25,6 +25,10 @@ func Bootstrap(nodes []api.PlacementNode, dataGroups int) (*api.Placement, error
 		live[i] = p.Nodes[i].ID
 	}
 	slices.SortFunc(p.Nodes, func(a, b api.PlacementNode) int { return strings.Compare(a.ID, b.ID) })
+	// The planner assumes a valid node list (one id, one node): check it before placing.
+	if _, err := validateNodes(p.Nodes); err != nil {
+		return nil, err
+	}
 	p.Groups = append(p.Groups, api.Group{ID: api.MetaGroupID, Kind: api.GroupMeta})
 	for i := range dataGroups {
 		p.Groups = append(p.Groups, api.Group{

@@ -9,7 +9,8 @@
 // It is pure: no raft, no I/O, no clock, no randomness, no goroutines; it imports only api
 // and the standard library. The same inputs give the same answer on every node, in every
 // test, and every tie is broken by node id, then group order. node/ carries the steps out
-// and stores the results through the meta group's log.
+// and stores the results through the meta group's log, whose state machine is package
+// placement/meta.
 //
 // # SKUs to groups: fixed slots, not a ring
 //

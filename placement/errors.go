@@ -46,6 +46,24 @@ const (
 	ErrBootstrap    Rule = "bootstrap"     // invalid_argument: no nodes, or a group count outside 1..api.SlotCount
 )
 
+// The rules of the meta group's log and snapshots (package placement/meta).
+const (
+	// ErrStale (failed_precondition): the command was planned from a placement version
+	// other than the one it would apply to; it changed nothing. Plan again from the
+	// placement as it is now.
+	ErrStale Rule = "stale_placement"
+	// ErrCommand (invalid_argument): a command that is not well formed, refused before it
+	// is proposed.
+	ErrCommand Rule = "command"
+	// ErrUnknownCommand (internal): a log entry this build cannot read: an unknown format
+	// version, command kind or value, or bytes other than what Encode writes. A newer
+	// build may apply it, so a replica that skipped it could diverge: it must stop.
+	ErrUnknownCommand Rule = "unknown_command"
+	// ErrSnapshot (internal): a snapshot that is corrupt, of an unknown format, or holds
+	// an invalid placement; nothing was restored.
+	ErrSnapshot Rule = "snapshot"
+)
+
 func (r Rule) Error() string { return "placement: " + string(r) }
 
 // Code is the api code an error of rule r travels as.
@@ -55,8 +73,10 @@ func (r Rule) Code() api.Code {
 		return api.NotFound
 	case ErrNodeExists:
 		return api.AlreadyExists
-	case ErrNodeInUse, ErrStep:
+	case ErrNodeInUse, ErrStep, ErrStale:
 		return api.FailedPrecondition
+	case ErrUnknownCommand, ErrSnapshot:
+		return api.Internal
 	}
 	return api.InvalidArgument
 }

@@ -43,6 +43,8 @@ func TestBootstrap_Refuses(t *testing.T) {
 		{testNodes(3), 0, ErrBootstrap},
 		{testNodes(3), api.SlotCount + 1, ErrBootstrap},
 		{append(testNodes(3), testNodes(1)...), 1, ErrNodeTwice},
+		{append(testNodes(1), testNodes(1)...), 1, ErrNodeTwice}, // the planner looped on it
+		{append(testNodes(2), testNodes(2)...), 3, ErrNodeTwice},
 	} {
 		if _, err := Bootstrap(tc.nodes, tc.groups); !errors.Is(err, tc.want) {
 			t.Errorf("Bootstrap(%d nodes, %d groups) = %v, want %s", len(tc.nodes), tc.groups, err, tc.want)

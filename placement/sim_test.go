@@ -257,7 +257,7 @@ func (s *sim) checkPlan(steps []Step, live []string) error {
 		}
 		seen[st.Group] = true
 	}
-	again, err := Plan(clone(s.p), slices.Sorted(slices.Values(live)))
+	again, err := Plan(Clone(s.p), slices.Sorted(slices.Values(live)))
 	if err != nil || !reflect.DeepEqual(again, steps) {
 		return fmt.Errorf("plan is not deterministic: %v, then %v (%v)", steps, again, err)
 	}

@@ -56,7 +56,7 @@ func Apply(p *api.Placement, s Step) (*api.Placement, error) {
 	if ni < 0 {
 		return nil, broken(ErrUnknownNode, "%s: no node %q", s, s.Node)
 	}
-	q := clone(p)
+	q := Clone(p)
 	g := &q.Groups[gi]
 	has := role(*g, s.Node)
 	refuse := func(why string) (*api.Placement, error) {
@@ -109,7 +109,7 @@ func AddNode(p *api.Placement, n api.PlacementNode) (*api.Placement, error) {
 	if slices.ContainsFunc(p.Nodes, func(m api.PlacementNode) bool { return m.ID == n.ID }) {
 		return nil, broken(ErrNodeExists, "node %q is listed", n.ID)
 	}
-	q := clone(p)
+	q := Clone(p)
 	n.State = api.NodeActive
 	q.Nodes = append(q.Nodes, n)
 	slices.SortFunc(q.Nodes, func(a, b api.PlacementNode) int { return strings.Compare(a.ID, b.ID) })
@@ -124,7 +124,7 @@ func SetNodeState(p *api.Placement, id, state string) (*api.Placement, error) {
 	if i < 0 {
 		return nil, broken(ErrUnknownNode, "no node %q", id)
 	}
-	q := clone(p)
+	q := Clone(p)
 	if q.Nodes[i].State == state {
 		return q, nil
 	}
@@ -145,14 +145,15 @@ func RemoveNode(p *api.Placement, id string) (*api.Placement, error) {
 			return nil, broken(ErrNodeInUse, "node %q hosts a replica of group %d", id, g.ID)
 		}
 	}
-	q := clone(p)
+	q := Clone(p)
 	q.Nodes = slices.Delete(q.Nodes, i, i+1)
 	q.Version++
 	return q, nil
 }
 
-// clone is a deep copy: placements are values that the planner and Apply never share.
-func clone(p *api.Placement) *api.Placement {
+// Clone returns a deep copy of p: placements are values that the planner, Apply and the
+// meta group's state machine never share.
+func Clone(p *api.Placement) *api.Placement {
 	q := *p
 	q.Nodes = slices.Clone(p.Nodes)
 	q.Groups = slices.Clone(p.Groups)

@@ -15,19 +15,9 @@ func Validate(p *api.Placement) error {
 	if p.SlotCount != api.SlotCount {
 		return broken(ErrSlotCount, "slot_count %d, this build routes by %d slots", p.SlotCount, api.SlotCount)
 	}
-	nodes := make(map[string]bool, len(p.Nodes))
-	for _, n := range p.Nodes {
-		switch {
-		case n.ID == "":
-			return broken(ErrNodeID, "a node without an id")
-		case n.RaftAddr == "" || n.HTTPAddr == "":
-			return broken(ErrNodeAddr, "node %q lacks its raft or HTTP address", n.ID)
-		case n.State != api.NodeActive && n.State != api.NodeDraining:
-			return broken(ErrNodeState, "node %q has state %q", n.ID, n.State)
-		case nodes[n.ID]:
-			return broken(ErrNodeTwice, "node %q is listed twice", n.ID)
-		}
-		nodes[n.ID] = true
+	nodes, err := validateNodes(p.Nodes)
+	if err != nil {
+		return err
 	}
 	var owner [api.SlotCount]int // 1 + index of the owning group, 0 if none
 	groups := make(map[uint64]bool, len(p.Groups))
@@ -75,6 +65,25 @@ func Validate(p *api.Placement) error {
 		}
 	}
 	return nil
+}
+
+// validateNodes checks the rules of the node list and returns the set of node ids.
+func validateNodes(ns []api.PlacementNode) (map[string]bool, error) {
+	nodes := make(map[string]bool, len(ns))
+	for _, n := range ns {
+		switch {
+		case n.ID == "":
+			return nil, broken(ErrNodeID, "a node without an id")
+		case n.RaftAddr == "" || n.HTTPAddr == "":
+			return nil, broken(ErrNodeAddr, "node %q lacks its raft or HTTP address", n.ID)
+		case n.State != api.NodeActive && n.State != api.NodeDraining:
+			return nil, broken(ErrNodeState, "node %q has state %q", n.ID, n.State)
+		case nodes[n.ID]:
+			return nil, broken(ErrNodeTwice, "node %q is listed twice", n.ID)
+		}
+		nodes[n.ID] = true
+	}
+	return nodes, nil
 }
 
 func validateReplicas(g api.Group, nodes map[string]bool) error {
