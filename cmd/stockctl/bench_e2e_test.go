@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/internal/proc/proctest"
 	"github.com/flashstock/flashstock/internal/testcluster"
 	"github.com/flashstock/flashstock/node"
@@ -39,6 +40,18 @@ func TestBench_EndToEnd_SellsOutExactly(t *testing.T) {
 	}
 	if r.Latency.P50 <= 0 || r.Latency.P99 < r.Latency.P50 || r.Latency.Max < r.Latency.P99 || len(r.Timeline) < 2 {
 		t.Fatalf("latency %+v timeline %d points: not plausible", r.Latency, len(r.Timeline))
+	}
+	// The nodes share this process here, so their figures are the process's; what this
+	// checks is that every node and the client are in the table, each under its role.
+	if r.CPU == nil || len(r.CPU.Processes) != 4 || r.CPU.USPerOp <= 0 || r.CPU.HostCores < 1 {
+		t.Fatalf("cpu %+v; want 3 nodes and the client, with CPU per deduction", r.CPU)
+	}
+	roles := map[string]int{}
+	for _, p := range r.CPU.Processes {
+		roles[p.Role]++
+	}
+	if roles[api.RoleLeader] != 1 || roles[api.RoleFollower] != 2 || roles["client"] != 1 {
+		t.Fatalf("cpu table roles %v; want one leader, two followers, the client", roles)
 	}
 
 	out, errs, code = stockctl("bench", "--endpoints", eps, "--sellout", "--buyers", "32", "--stock", "200",

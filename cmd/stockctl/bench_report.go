@@ -102,6 +102,9 @@ func writeSummary(w io.Writer, r *benchResult) {
 		fmt.Fprintf(w, "  %-12s term %d → %d (%s); followers' silence p99 %s, max %s%s; %s samples every %v, %d unanswered\n", "raft",
 			rw.TermBefore, rw.TermAfter, elections, msStr(rw.SilenceP99MS), msStr(rw.SilenceMaxMS), at, commas(int64(rw.Samples)), raftWatchEvery, rw.UnansweredProbes)
 	}
+	if r.CPU != nil {
+		r.CPU.describe(w)
+	}
 	if r.Chart != "" {
 		fmt.Fprintf(w, "  %-12s %s\n", "chart", r.Chart)
 	}

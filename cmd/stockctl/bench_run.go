@@ -30,6 +30,7 @@ type benchResult struct {
 	Latency       latencyJSON     `json:"latency_ms"`
 	Sellout       *selloutJSON    `json:"sellout,omitempty"`
 	Raft          *raftJSON       `json:"raft,omitempty"`
+	CPU           *cpuJSON        `json:"cpu,omitempty"`
 	Check         checkReport     `json:"check"`
 	Chart         string          `json:"chart,omitempty"`
 	Timeline      []timelinePoint `json:"timeline"`
@@ -131,6 +132,7 @@ func (env *benchEnv) runPoint(ctx context.Context, sc scenario, log io.Writer) (
 	res := &benchResult{Scenario: toScenarioJSON(sc)}
 	var stats *phaseStats
 	var tl *timeline
+	cpuWindow := func(uint64) *cpuJSON { return nil } // the sell-out has no steady window
 	if !sc.sellout {
 		measureFrom := start.Add(sc.warmup)
 		until := measureFrom.Add(sc.duration)
@@ -138,9 +140,17 @@ func (env *benchEnv) runPoint(ctx context.Context, sc scenario, log io.Writer) (
 		stats = newPhaseStats(measureFrom, tl)
 		octx, cancel := context.WithDeadline(ctx, until.Add(sc.opTimeout))
 		watch := env.watchRaft(ctx)
+		cpu0 := env.sampleCPUAt(octx, measureFrom)
 		l.drive(octx, buyers, stats, until, sc.ops, false)
+		cpu1, cpuErr := env.sampleCPU(ctx)
 		cancel()
 		res.ElapsedS = time.Since(measureFrom).Seconds()
+		cpuWindow = func(ok uint64) *cpuJSON {
+			if s0, sampled := <-cpu0; sampled && cpuErr == nil {
+				return cpuBetween(s0, cpu1, ok)
+			}
+			return nil // a node did not answer: no table rather than a wrong one
+		}
 		res.Raft = watch.stop(ctx)
 		attempts1, over1 := env.counters()
 		res.Requests, res.Overloaded429 = attempts1-attempts0, over1-over0
@@ -161,6 +171,7 @@ func (env *benchEnv) runPoint(ctx context.Context, sc scenario, log io.Writer) (
 	}
 	res.Ops = stats.total()
 	res.OK = stats.count(outcomeOK)
+	res.CPU = cpuWindow(res.OK)
 	if res.ElapsedS > 0 {
 		res.PerSecond = math.Round(float64(res.OK)/res.ElapsedS*10) / 10
 	}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMetricValue_FindsTheUnlabelledSample(t *testing.T) {
+	text := `# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total_extra 9
+process_cpu_seconds_total{x="y"} 8
+process_cpu_seconds_total 12.34
+`
+	v, err := metricValue(strings.NewReader(text), "process_cpu_seconds_total")
+	if err != nil || v != 12.34 {
+		t.Fatalf("got %v, %v; want 12.34", v, err)
+	}
+	if _, err := metricValue(strings.NewReader("go_goroutines 5\n"), "process_cpu_seconds_total"); err == nil {
+		t.Fatal("a missing metric gave no error")
+	}
+}
+
+func TestCPUBetween_PerProcessPerDeduction(t *testing.T) {
+	t0 := time.Unix(100, 0)
+	a := cpuSample{at: t0, names: []string{"n3", "n2", "n1"}, roles: []string{"follower", "follower", "leader"},
+		nodes: []float64{7, 5, 10}, client: 3}
+	b := cpuSample{at: t0.Add(2 * time.Second), names: []string{"n3", "n2", "n1"}, roles: []string{"follower", "leader", "follower"},
+		nodes: []float64{1, 5.5, 12}, client: 4} // n3 restarted: its counter went down
+	c := cpuBetween(a, b, 1000)
+	if c == nil || len(c.Processes) != 3 {
+		t.Fatalf("got %+v; want n1, n2 and the client (n3 restarted)", c)
+	}
+	want := []cpuProcJSON{ // the leader at the window's start first
+		{Name: "n1", Role: "leader", CPUS: 2, USPerOp: 2000, CoresUsed: 1},
+		{Name: "n2", Role: "follower", CPUS: 0.5, USPerOp: 500, CoresUsed: 0.25},
+		{Name: "client", Role: "client", CPUS: 1, USPerOp: 1000, CoresUsed: 0.5},
+	}
+	for i, p := range c.Processes {
+		if p != want[i] {
+			t.Errorf("process %d: %+v, want %+v", i, p, want[i])
+		}
+	}
+	if c.USPerOp != 3500 || c.CoresUsed != 1.75 || c.WindowS != 2 {
+		t.Errorf("total %v µs/op, %v cores over %vs; want 3500, 1.75, 2", c.USPerOp, c.CoresUsed, c.WindowS)
+	}
+	if cpuBetween(a, b, 0) != nil {
+		t.Error("no deduction acknowledged, yet a CPU per deduction")
+	}
+}
