@@ -18,11 +18,11 @@ import (
 // The cluster view: each member's own report of itself, and the view that gathers them.
 
 // lastContactMS is how long since this node heard from the leader; 0 on the leader.
-func (n *Node) lastContactMS() int64 {
-	if n.raft.State() == raft.Leader {
+func (g *Group) lastContactMS() int64 {
+	if g.raft.State() == raft.Leader {
 		return 0
 	}
-	lc := n.raft.LastContact()
+	lc := g.raft.LastContact()
 	if lc.IsZero() {
 		return -1
 	}
