@@ -48,7 +48,21 @@ func (n *Node) self() api.Node {
 		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS(),
 		WallClockMS: n.wallClock().UnixMilli(), ClusterTimeMS: n.clusterNow(),
 		ApplyLevel: n.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel,
-		Version: build.Version, Revision: build.Revision}
+		Version: build.Version, Revision: build.Revision, Groups: n.groupReports()}
+}
+
+// groupReports is each hosted group's line of the member's own report, in id order.
+func (n *Node) groupReports() []api.NodeGroup {
+	groups := n.groupList()
+	sort.Slice(groups, func(i, j int) bool { return groups[i].id < groups[j].id })
+	out := make([]api.NodeGroup, len(groups))
+	for i, g := range groups {
+		out[i] = api.NodeGroup{ID: g.id, Role: roleOf(g.raft.State()), AppliedIndex: g.fsm.AppliedIndex()}
+		if err := g.failed(); err != nil {
+			out[i].Failed = err.Error()
+		}
+	}
+	return out
 }
 
 func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {

@@ -23,9 +23,23 @@ func (n *Node) handleReady(w http.ResponseWriter, _ *http.Request) {
 	case n.raft.CommitIndex() > n.fsm.AppliedIndex()+maxReadyLag:
 		h.Status = fmt.Sprintf("catching up: applied %d of %d", n.fsm.AppliedIndex(), n.raft.CommitIndex())
 	}
+	if h.Status == "ok" {
+		h.Status = n.failedGroups()
+	}
 	if h.Status != "ok" {
 		writeJSON(w, http.StatusServiceUnavailable, api.ErrorBody{Error: &api.Error{Code: api.NoLeader, Message: h.Status, Leader: n.leaderHTTP()}})
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+// failedGroups is "ok", or names the first hosted group that failed: the process is up,
+// but a replica it should serve is not.
+func (n *Node) failedGroups() string {
+	for _, g := range n.groupReports() {
+		if g.Failed != "" {
+			return fmt.Sprintf("group %d failed: %s", g.ID, g.Failed)
+		}
+	}
+	return "ok"
 }

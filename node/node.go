@@ -563,6 +563,25 @@ func (n *Node) groupFor(string) *Group {
 	return n.Group
 }
 
+// addGroup starts a replica of group id beside the process's others, over the same Mux,
+// with its files in groupDir. voters bootstraps a new group with that configuration; with
+// none the replica starts empty and waits for the group's leader to add it. Placement will
+// call it; today only tests do.
+func (n *Node) addGroup(id uint64, voters []raft.Server) (*Group, error) {
+	g, err := n.openGroup(id, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(voters) > 0 && !g.hadState {
+		err := g.raft.BootstrapCluster(raft.Configuration{Servers: voters}).Error()
+		if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return nil, errors.Join(fmt.Errorf("group %d: bootstrap: %w", id, err), g.stop())
+		}
+	}
+	g.startLoops()
+	return g, nil
+}
+
 // groupFailed is the process's policy for a group that failed (a poisoned fsm, a failed
 // state write). A single-group process does what it always did: OnFatal, which by
 // default exits with code 2 so the supervisor restarts it from its files. A process
