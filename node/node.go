@@ -40,6 +40,8 @@ type Node struct {
 	metrics *metrics     // the process's registry and its HTTP instruments
 	limiter *rateLimiter // nil: no rate limit
 	hosts   atomic.Pointer[hostCache]
+	// leaderHint is withLeaderHint's header value for the last leader seen.
+	leaderHint atomic.Pointer[[]string]
 
 	groupsMu sync.RWMutex
 	groups   map[uint64]*Group
@@ -90,7 +92,6 @@ type Group struct {
 	leftCluster atomic.Bool
 
 	metrics     *groupMetrics
-	leaderHint  atomic.Pointer[[]string] // withLeaderHint's header value for the last leader seen
 	diskStalled atomic.Bool
 	// failure is the error that stopped this group (nil while it runs or after a clean
 	// stop); failOnce makes the first one stick.
@@ -558,7 +559,8 @@ func (n *Node) group(id uint64) *Group {
 }
 
 // groupFor is the group a request about sku acts on: the one place routes pick a group.
-// Every SKU is in group 1 until placement routes by api.SlotOf.
+// Every SKU is in group 1 until placement routes by api.SlotOf; so is "" (a list, an order
+// read by id) until lists merge across groups and order ids name their group.
 func (n *Node) groupFor(string) *Group {
 	return n.Group
 }
