@@ -29,7 +29,7 @@ type memberCache struct {
 // memberHTTP maps a member id to its HTTP address from the replicated member records,
 // which the membership group keeps for the whole process.
 func (g *Group) memberHTTP(id string) string {
-	if m := g.srv.Group; !g.membership && m != nil {
+	if m := g.srv.cluster; !g.membership && m != nil {
 		return m.memberHTTP(id)
 	}
 	c := g.members.Load()
@@ -488,8 +488,8 @@ func (g *Group) membershipError(err error, index uint64) error {
 
 // leaderOnly runs a membership change on the leader, forwarding from a follower.
 func (n *Node) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) error) {
-	if n.raft.State() != raft.Leader {
-		n.forward(w, r, body)
+	if n.cluster.raft.State() != raft.Leader {
+		n.forward(w, r, n.cluster, body)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
@@ -511,7 +511,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	n.leaderOnly(w, r, body, func(ctx context.Context) error { return n.addMember(ctx, req) })
+	n.leaderOnly(w, r, body, func(ctx context.Context) error { return n.cluster.addMember(ctx, req) })
 }
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
@@ -528,5 +528,5 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.removeMember(ctx, id, force, seen) })
+	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.cluster.removeMember(ctx, id, force, seen) })
 }

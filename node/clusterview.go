@@ -44,10 +44,10 @@ func roleOf(s raft.RaftState) string {
 // self is this node's own entry of the cluster view.
 func (n *Node) self() api.Node {
 	build := version.Get()
-	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.raft.State()),
-		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS(),
-		WallClockMS: n.wallClock().UnixMilli(), ClusterTimeMS: n.clusterNow(),
-		ApplyLevel: n.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel,
+	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.cluster.raft.State()),
+		AppliedIndex: n.cluster.fsm.AppliedIndex(), LastContactMS: n.cluster.lastContactMS(),
+		WallClockMS: n.cluster.wallClock().UnixMilli(), ClusterTimeMS: n.cluster.clusterNow(),
+		ApplyLevel: n.cluster.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel,
 		Version: build.Version, Revision: build.Revision, Groups: n.groupReports()}
 }
 
@@ -79,13 +79,13 @@ func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
 // it may no longer run); and a new field in the record would change the state format that
 // the old binaries still applying the log mid-upgrade must read.
 func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
-	cfg, cfgIndex, err := n.configuration()
+	cfg, cfgIndex, err := n.cluster.configuration()
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
-	_, leader := n.raft.LeaderWithID()
-	out := api.Cluster{Leader: string(leader), Term: n.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
+	_, leader := n.cluster.raft.LeaderWithID()
+	out := api.Cluster{Leader: string(leader), Term: n.cluster.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -99,7 +99,7 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 			out.Nodes[i].Suffrage = suffrage
 			continue
 		}
-		out.Nodes[i] = api.Node{ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: n.memberHTTP(string(s.ID)),
+		out.Nodes[i] = api.Node{ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: n.cluster.memberHTTP(string(s.ID)),
 			Role: api.RoleUnknown, Suffrage: suffrage, LastContactMS: -1}
 		if out.Nodes[i].HTTPAddr == "" {
 			continue

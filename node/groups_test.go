@@ -146,10 +146,10 @@ func TestGroups_SingleGroupFailureIsFatal(t *testing.T) {
 		}
 	})
 	_, n := c.WaitLeader()
-	poison(t, n.Group)
+	poison(t, n.cluster)
 	select {
 	case err := <-fatal:
-		if !errors.Is(err, fsm.ErrPoisoned) && n.Group.failed() == nil {
+		if !errors.Is(err, fsm.ErrPoisoned) && n.cluster.failed() == nil {
 			t.Fatalf("OnFatal with %v, and no failure recorded", err)
 		}
 	case <-time.After(10 * time.Second):

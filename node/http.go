@@ -16,7 +16,7 @@ import (
 // from any reply, forwarded ones included.
 func (n *Node) withLeaderHint(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if leader := n.leaderHTTP(); leader != "" {
+		if leader := n.cluster.leaderHTTP(); leader != "" {
 			w.Header()[api.HeaderLeader] = n.leaderHintValue(leader)
 		}
 		h.ServeHTTP(w, r)
@@ -64,7 +64,7 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 	}
 	g := n.groupFor(commandSKU(cmd))
 	if g.raft.State() != raft.Leader {
-		n.forward(w, r, body)
+		n.forward(w, r, g, body)
 		return fsm.Result{}, false
 	}
 	// A command of an apply level the log does not use yet would be undecodable to a member
@@ -180,8 +180,9 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	if !n.admit(w, r, len(req.Items)) { // the rate limit counts a batch's items
 		return
 	}
-	if n.raft.State() != raft.Leader {
-		n.forward(w, r, body)
+	g := n.groupFor(req.Items[0].SKU)
+	if g.raft.State() != raft.Leader {
+		n.forward(w, r, g, body)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
@@ -189,7 +190,7 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
 	logged := make([]fsm.Command, 0, len(req.Items))
 	at := make([]int, 0, len(req.Items)) // index in req.Items of each logged command
-	rej := n.newRejecter(ctx)
+	rej := g.newRejecter(ctx)
 	for i, it := range req.Items {
 		cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: it.SKU, Qty: it.Qty, RequestID: it.RequestID, UserID: it.UserID}
 		if err := fsm.Validate(cmd); err != nil {
@@ -198,20 +199,20 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 		}
 		if res, ok := rej.reject(cmd, it.Attempt == 1); ok {
 			out.Results[i] = deductResult(res)
-			n.countResult(cmd, res, true)
+			g.countResult(cmd, res, true)
 			continue
 		}
 		logged = append(logged, cmd)
 		at = append(at, i)
 	}
 	if len(logged) > 0 {
-		for j, o := range n.coalesce.submit(ctx, logged) {
+		for j, o := range g.coalesce.submit(ctx, logged) {
 			if o.err != nil {
 				out.Results[at[j]].Error = n.apiError(o.err)
 				continue
 			}
 			out.Results[at[j]] = deductResult(o.res)
-			n.countResult(logged[j], o.res, false)
+			g.countResult(logged[j], o.res, false)
 		}
 	}
 	writeBatchAnswer(w, r, &out)
@@ -267,7 +268,7 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request, g *Group, serve func
 	switch c := r.URL.Query().Get("consistency"); c {
 	case "", api.Strong:
 		if g.raft.State() != raft.Leader {
-			n.forward(w, r, nil)
+			n.forward(w, r, g, nil)
 			return
 		}
 		ctx, cancel := n.requestContext(r)

@@ -22,11 +22,13 @@ import (
 
 // Node is one stockd process: the HTTP server and its routes, auth, rate limits, the
 // forwarding client, the metrics registry and the raft listener (a transport.Mux) that
-// every raft group it hosts shares. The groups are Groups, held by id; the embedded one is
-// group 1, the group today's single-group cluster is, whose raft configuration is the
-// cluster's membership. Handlers reach the group they act on through groupFor.
+// every raft group it hosts shares. The groups are Groups, held by id. Handlers reach the
+// group a request acts on through groupFor; the cluster's own business (membership,
+// leadership transfer, the cluster view, backups) is group 1's, named cluster here.
 type Node struct {
-	*Group
+	// cluster is group 1, the group today's single-group cluster is, whose raft
+	// configuration is the cluster's membership.
+	cluster *Group
 
 	cfg Config
 	log hclog.Logger
@@ -205,7 +207,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	n.Group = g
+	n.cluster = g
 	if err := n.startHTTP(); err != nil {
 		return err
 	}
@@ -469,17 +471,17 @@ func (n *Node) Done() <-chan struct{} { return n.done }
 // Removed reports whether the node stopped itself because it was removed from the
 // cluster. Starting it again would not make it a member again (a removal sticks), so a
 // supervisor should not restart it; stockd exits with its own code for this.
-func (n *Node) Removed() bool { return n.leftCluster.Load() }
+func (n *Node) Removed() bool { return n.cluster.leftCluster.Load() }
 
 // IsLeader reports this node's own belief; only a strong read proves it.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+func (n *Node) IsLeader() bool { return n.cluster.raft.State() == raft.Leader }
 
 // WaitLeader waits until this node knows a leader and returns its id.
 func (n *Node) WaitLeader(ctx context.Context) (string, error) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if _, id := n.raft.LeaderWithID(); id != "" {
+		if _, id := n.cluster.raft.LeaderWithID(); id != "" {
 			return string(id), nil
 		}
 		select {
@@ -562,7 +564,7 @@ func (n *Node) group(id uint64) *Group {
 // Every SKU is in group 1 until placement routes by api.SlotOf; so is "" (a list, an order
 // read by id) until lists merge across groups and order ids name their group.
 func (n *Node) groupFor(string) *Group {
-	return n.Group
+	return n.cluster
 }
 
 // addGroup starts a replica of group id beside the process's others, over the same Mux,

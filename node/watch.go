@@ -82,7 +82,8 @@ func (g *Group) publish(_ []fsm.Entry, results []fsm.Result) {
 // SKU's version, the log index of its last change).
 func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	sku := r.PathValue("sku")
-	if err := n.awaitSKU(r.Context(), sku); err != nil {
+	g := n.groupFor(sku)
+	if err := g.awaitSKU(r.Context(), sku); err != nil {
 		n.writeError(w, err)
 		return
 	}
@@ -91,7 +92,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.Internal, "streaming unsupported"))
 		return
 	}
-	changed, cancel := n.watch.subscribe(sku)
+	changed, cancel := g.watch.subscribe(sku)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -100,7 +101,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 	var last uint64
 	send := func() bool {
-		s, err := n.fsm.GetSKU(sku)
+		s, err := g.fsm.GetSKU(sku)
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(api.ErrorBody{Error: n.apiError(err)}))
 			flusher.Flush()
