@@ -216,7 +216,8 @@ type Node struct {
 	Version  string `json:"version,omitempty"`
 	Revision string `json:"revision,omitempty"`
 	// Groups is the member's replica of each raft group it hosts (group 1 alone in a
-	// single-group cluster), in id order; only the member's own report has them.
+	// single-group cluster), in id order, as the member reports it; empty for a member
+	// that does not answer or predates the field.
 	Groups []NodeGroup `json:"groups,omitempty"`
 }
 

@@ -176,6 +176,9 @@ func New(cfg Config) (*Node, error) {
 		if n.mux != nil {
 			_ = n.mux.Close()
 		}
+		if n.metrics != nil {
+			n.metrics.detachRaft()
+		}
 		return nil, err
 	}
 	return n, nil
@@ -553,13 +556,6 @@ func (n *Node) groupList() []*Group {
 	return out
 }
 
-// group is the group with that id this process hosts, or nil.
-func (n *Node) group(id uint64) *Group {
-	n.groupsMu.RLock()
-	defer n.groupsMu.RUnlock()
-	return n.groups[id]
-}
-
 // groupFor is the group a request about sku acts on: the one place routes pick a group.
 // Every SKU is in group 1 until placement routes by api.SlotOf; so is "" (a list, an order
 // read by id) until lists merge across groups and order ids name their group.
@@ -596,6 +592,9 @@ func (n *Node) groupFailed(g *Group, err error) {
 	if len(n.groupList()) == 1 {
 		n.cfg.OnFatal(err)
 		return
+	}
+	if n.ctx.Err() != nil {
+		return // the process is stopping, and stops every group
 	}
 	n.spawn(func() {
 		if serr := g.stop(); serr != nil {
