@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,6 +81,16 @@ func TestGroups_FailedGroupStopsAloneOthersServe(t *testing.T) {
 		t.Fatalf("the muxes routed %d streams, %d of them header-less: none for group 2", routed, legacy)
 	}
 
+	// Each group's series carry its id; the process's carry none.
+	for _, n := range c.Nodes() {
+		text := scrape(t, c, n)
+		for _, series := range []string{`flashstock_raft_leader{group="1"}`, `flashstock_raft_leader{group="2"}`, `flashstock_build_info{`} {
+			if !strings.Contains(text, "\n"+series) {
+				t.Fatalf("%s: no %s series", n.ID(), series)
+			}
+		}
+	}
+
 	// The leader applies the entry and fails; a follower fails if it learns the commit
 	// before the leader stops (or from the next leader), so which followers fail is timing.
 	poison(t, leader2)
@@ -94,6 +105,16 @@ func TestGroups_FailedGroupStopsAloneOthersServe(t *testing.T) {
 		}
 		return nil
 	})
+	// A stopped group's series go with it.
+	var leader2Node *Node
+	for _, n := range c.Nodes() {
+		if n.ID() == leader2.cfg.ID {
+			leader2Node = n
+		}
+	}
+	if text := scrape(t, c, leader2Node); strings.Contains(text, `group="2"`) {
+		t.Errorf("%s still reports the stopped group 2:\n%s", leader2Node.ID(), grep(text, `group="2"`))
+	}
 	if n := fatals.Load(); n != 0 {
 		t.Fatalf("OnFatal called %d times: a failed group took its process down", n)
 	}
