@@ -215,6 +215,20 @@ type Node struct {
 	// does not answer (or predates the field).
 	Version  string `json:"version,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// Groups is the member's replica of each raft group it hosts (group 1 alone in a
+	// single-group cluster), in id order, as the member reports it; empty for a member
+	// that does not answer or predates the field.
+	Groups []NodeGroup `json:"groups,omitempty"`
+}
+
+// NodeGroup is one member's replica of one raft group.
+type NodeGroup struct {
+	ID           uint64 `json:"id"`
+	Role         string `json:"role"`
+	AppliedIndex uint64 `json:"applied_index"`
+	// Failed says why the replica stopped (a poisoned state machine, a failed state write);
+	// a failed replica serves nothing until the process restarts.
+	Failed string `json:"failed,omitempty"`
 }
 
 // Cluster answers GET /v1/cluster.

@@ -26,11 +26,15 @@ type memberCache struct {
 	http    map[string]string // id → HTTP address
 }
 
-// memberHTTP maps a member id to its HTTP address from the replicated member records.
-func (n *Node) memberHTTP(id string) string {
-	c := n.members.Load()
-	if v := n.fsm.MembersVersion(); c == nil || c.version != v {
-		members, err := n.fsm.Members()
+// memberHTTP maps a member id to its HTTP address from the replicated member records,
+// which the membership group keeps for the whole process.
+func (g *Group) memberHTTP(id string) string {
+	if m := g.srv.cluster; !g.membership && m != nil {
+		return m.memberHTTP(id)
+	}
+	c := g.members.Load()
+	if v := g.fsm.MembersVersion(); c == nil || c.version != v {
+		members, err := g.fsm.Members()
 		if err != nil {
 			return ""
 		}
@@ -38,21 +42,21 @@ func (n *Node) memberHTTP(id string) string {
 		for _, m := range members {
 			c.http[m.ID] = m.HTTPAddr
 		}
-		n.members.Store(c)
+		g.members.Store(c)
 	}
 	return c.http[id]
 }
 
 // leaderHTTP is the leader's HTTP address, or "" when no leader is known.
-func (n *Node) leaderHTTP() string {
-	_, id := n.raft.LeaderWithID()
+func (g *Group) leaderHTTP() string {
+	_, id := g.raft.LeaderWithID()
 	if id == "" {
 		return ""
 	}
-	if string(id) == n.cfg.ID {
-		return n.httpAddr
+	if string(id) == g.cfg.ID {
+		return g.srv.httpAddr
 	}
-	return n.memberHTTP(string(id))
+	return g.memberHTTP(string(id))
 }
 
 // configuration returns raft's latest configuration and the log index it was written at:
@@ -62,30 +66,30 @@ func (n *Node) leaderHTTP() string {
 // prevIndex check for 0), so two racing changes would both win; the index is looked up in
 // the log instead: the newest configuration entry, or the newest snapshot's if the log
 // holds none. Membership changes are rare, so the backwards scan is affordable.
-func (n *Node) configuration() (raft.Configuration, uint64, error) {
-	f := n.raft.GetConfiguration()
+func (g *Group) configuration() (raft.Configuration, uint64, error) {
+	f := g.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return raft.Configuration{}, 0, err
 	}
-	index, err := n.configurationIndex()
+	index, err := g.configurationIndex()
 	if err != nil {
 		return raft.Configuration{}, 0, fmt.Errorf("find the configuration's index: %w", err)
 	}
 	return f.Configuration(), index, nil
 }
 
-func (n *Node) configurationIndex() (uint64, error) {
-	first, err := n.logStore.FirstIndex()
+func (g *Group) configurationIndex() (uint64, error) {
+	first, err := g.logStore.FirstIndex()
 	if err != nil {
 		return 0, err
 	}
-	last, err := n.logStore.LastIndex()
+	last, err := g.logStore.LastIndex()
 	if err != nil {
 		return 0, err
 	}
 	var l raft.Log
 	for i := last; i >= first && i > 0; i-- {
-		if err := n.logStore.GetLog(i, &l); err != nil {
+		if err := g.logStore.GetLog(i, &l); err != nil {
 			if errors.Is(err, raft.ErrLogNotFound) {
 				break // compacted under us: the snapshot below covers it
 			}
@@ -95,7 +99,7 @@ func (n *Node) configurationIndex() (uint64, error) {
 			return i, nil
 		}
 	}
-	snaps, err := n.snaps.List()
+	snaps, err := g.snaps.List()
 	if err != nil || len(snaps) == 0 {
 		return 0, err
 	}
@@ -106,37 +110,37 @@ func (n *Node) configurationIndex() (uint64, error) {
 // addresses to add it, and every member makes sure the replicated record of its HTTP
 // address is right (a leader writes it, a follower asks the leader to). It also notices
 // when raft shut itself down because this node was removed.
-func (n *Node) membershipLoop() {
+func (g *Group) membershipLoop() {
 	backoff := 100 * time.Millisecond
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-g.ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
-		if n.raft.State() == raft.Shutdown {
-			if n.ctx.Err() != nil {
-				return // our own Shutdown, which ends n.ctx before it stops raft
+		if g.raft.State() == raft.Shutdown {
+			if g.ctx.Err() != nil {
+				return // our own Shutdown, which ends g.ctx before it stops raft
 			}
 			// Else raft stopped itself: ShutdownOnRemove.
-			n.log.Warn("raft stopped: this node was removed from the cluster; stopping the node")
-			n.leftCluster.Store(true)
-			go n.stopSelf()
+			g.log.Warn("raft stopped: this node was removed from the cluster; stopping the node")
+			g.leftCluster.Store(true)
+			go g.srv.stopSelf()
 			return
 		}
-		if n.removed() {
-			n.log.Warn("this node is no longer in the cluster's configuration; stopping")
-			n.leftCluster.Store(true)
-			go n.stopSelf()
+		if g.removed() {
+			g.log.Warn("this node is no longer in the cluster's configuration; stopping")
+			g.leftCluster.Store(true)
+			go g.srv.stopSelf()
 			return
 		}
-		if err := n.reconcileMembership(); err != nil {
-			n.log.Debug("membership not settled yet", "error", err)
+		if err := g.reconcileMembership(); err != nil {
+			g.log.Debug("membership not settled yet", "error", err)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
-		if err := n.pruneMemberRecords(n.ctx); err != nil {
-			n.log.Debug("pruning stale member records", "error", err)
+		if err := g.pruneMemberRecords(g.ctx); err != nil {
+			g.log.Debug("pruning stale member records", "error", err)
 		}
 		backoff = 5 * time.Second
 	}
@@ -163,18 +167,18 @@ func (n *Node) stopSelf() {
 // replicating to a removed follower before it sees its removal, so the follower would sit
 // there holding pre-vote elections forever; once it has not heard from a leader for a
 // while, it asks the other members, and a leader's configuration without it settles it.
-func (n *Node) removed() bool {
-	if n.raft.State() == raft.Leader || time.Since(n.raft.LastContact()) < 3*n.cfg.ElectionTimeout {
+func (g *Group) removed() bool {
+	if g.raft.State() == raft.Leader || time.Since(g.raft.LastContact()) < 3*g.cfg.ElectionTimeout {
 		return false
 	}
-	members, err := n.fsm.Members()
+	members, err := g.fsm.Members()
 	if err != nil {
 		return false
 	}
 	// Only members of this node's own configuration are asked: records inherited from
 	// another cluster (a restored backup, a recovered quorum) may name nodes of a cluster
 	// that never had this node, and their "not a member" would be no answer about ours.
-	cfg, _, err := n.configuration()
+	cfg, _, err := g.configuration()
 	if err != nil {
 		return false
 	}
@@ -182,18 +186,18 @@ func (n *Node) removed() bool {
 	for _, s := range cfg.Servers {
 		inConfig[string(s.ID)] = true
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(g.ctx, 2*time.Second)
 	defer cancel()
 	for _, m := range members {
-		if m.ID == n.cfg.ID || !inConfig[m.ID] {
+		if m.ID == g.cfg.ID || !inConfig[m.ID] {
 			continue
 		}
 		var cl api.Cluster
-		if err := n.getJSON(ctx, m.HTTPAddr, "/v1/cluster", &cl); err != nil || cl.Leader == "" {
+		if err := g.srv.getJSON(ctx, m.HTTPAddr, "/v1/cluster", &cl); err != nil || cl.Leader == "" {
 			continue
 		}
 		for _, peer := range cl.Nodes {
-			if peer.ID == n.cfg.ID {
+			if peer.ID == g.cfg.ID {
 				return false
 			}
 		}
@@ -202,33 +206,33 @@ func (n *Node) removed() bool {
 	return false
 }
 
-func (n *Node) reconcileMembership() error {
-	cfg, cfgIndex, err := n.configuration()
+func (g *Group) reconcileMembership() error {
+	cfg, cfgIndex, err := g.configuration()
 	if err != nil {
 		return err
 	}
 	inConfig := false
 	for _, s := range cfg.Servers {
-		inConfig = inConfig || string(s.ID) == n.cfg.ID
+		inConfig = inConfig || string(s.ID) == g.cfg.ID
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(g.ctx, 5*time.Second)
 	defer cancel()
-	self := api.JoinRequest{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Nonvoter: n.cfg.JoinAsNonvoter}
+	self := api.JoinRequest{ID: g.cfg.ID, RaftAddr: g.srv.raftAddr, HTTPAddr: g.srv.httpAddr, Nonvoter: g.cfg.JoinAsNonvoter}
 	if !inConfig {
-		if n.hadState || n.wasMember.Load() || len(n.cfg.Join) == 0 {
+		if g.hadState || g.wasMember.Load() || len(g.cfg.Join) == 0 {
 			// Bootstrap pending, waiting to be added by an operator, or removed: --join
 			// is for a first start, never for undoing a removal.
 			return errNotInConfig
 		}
-		if err := n.joinVia(ctx, n.cfg.Join, self); err != nil {
+		if err := g.joinVia(ctx, g.cfg.Join, self); err != nil {
 			return err
 		}
-		n.wasMember.Store(true)
+		g.wasMember.Store(true)
 		return nil
 	}
-	n.wasMember.Store(true)
-	mine := fsm.Member{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr}
-	members, err := n.fsm.Members()
+	g.wasMember.Store(true)
+	mine := fsm.Member{ID: g.cfg.ID, RaftAddr: g.srv.raftAddr, HTTPAddr: g.srv.httpAddr}
+	members, err := g.fsm.Members()
 	if err != nil {
 		return err
 	}
@@ -237,11 +241,11 @@ func (n *Node) reconcileMembership() error {
 			return nil
 		}
 	}
-	if n.raft.State() == raft.Leader {
-		_, err := n.propose(ctx, fsm.Command{Kind: fsm.KindSetMember, Member: mine})
+	if g.raft.State() == raft.Leader {
+		_, err := g.propose(ctx, fsm.Command{Kind: fsm.KindSetMember, Member: mine})
 		return err
 	}
-	leader := n.leaderHTTP()
+	leader := g.leaderHTTP()
 	if leader == "" {
 		return errNoLeader
 	}
@@ -249,7 +253,7 @@ func (n *Node) reconcileMembership() error {
 	// operator removed it since the configuration it saw (its removal may not have reached
 	// it), so it names that configuration and the leader refuses a newer one without it.
 	self.ConfigIndex = cfgIndex
-	return n.joinVia(ctx, []string{leader}, self)
+	return g.joinVia(ctx, []string{leader}, self)
 }
 
 // leaveAsWiped runs before raft starts on a node that has no raft state yet is told to
@@ -259,54 +263,54 @@ func (n *Node) reconcileMembership() error {
 // committed entries. So it asks for the old member's removal first — once that commits on
 // a majority of the others, they hold every committed entry — and joins afresh after
 // (membershipLoop). A cluster it cannot reach, or that refuses, is reported and left as is.
-func (n *Node) leaveAsWiped() {
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+func (g *Group) leaveAsWiped() {
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.RequestTimeout)
 	defer cancel()
-	for _, addr := range n.cfg.Join {
+	for _, addr := range g.cfg.Join {
 		var cl api.Cluster
-		if err := n.getJSON(ctx, addr, "/v1/cluster", &cl); err != nil {
+		if err := g.srv.getJSON(ctx, addr, "/v1/cluster", &cl); err != nil {
 			continue
 		}
-		if !slices.ContainsFunc(cl.Nodes, func(m api.Node) bool { return m.ID == n.cfg.ID }) {
+		if !slices.ContainsFunc(cl.Nodes, func(m api.Node) bool { return m.ID == g.cfg.ID }) {
 			return // a new member: nothing to remove
 		}
-		n.log.Warn("this id is a member already but the data dir is empty: asking to remove the old member before joining again", "via", addr)
-		req, err := n.peerRequest(ctx, http.MethodDelete, addr, "/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
+		g.log.Warn("this id is a member already but the data dir is empty: asking to remove the old member before joining again", "via", addr)
+		req, err := g.srv.peerRequest(ctx, http.MethodDelete, addr, "/v1/cluster/members/"+url.PathEscape(g.cfg.ID), nil)
 		if err == nil {
 			var resp *http.Response
-			if resp, err = n.fwd.Do(req); err == nil {
+			if resp, err = g.srv.fwd.Do(req); err == nil {
 				if apiErr := readAPIError(resp); apiErr != nil {
 					err = apiErr
 				}
 			}
 		}
 		if err != nil {
-			n.log.Error("could not remove the old member; joining anyway (remove it by hand: stockctl cluster leave)", "id", n.cfg.ID, "error", err)
+			g.log.Error("could not remove the old member; joining anyway (remove it by hand: stockctl cluster leave)", "id", g.cfg.ID, "error", err)
 		}
 		return
 	}
-	n.log.Warn("no join address answered; cannot check whether this id is an old member", "join", strings.Join(n.cfg.Join, ","))
+	g.log.Warn("no join address answered; cannot check whether this id is an old member", "join", strings.Join(g.cfg.Join, ","))
 }
 
 // joinVia asks each address in turn to add this node; any member accepts and forwards.
-func (n *Node) joinVia(ctx context.Context, addrs []string, req api.JoinRequest) error {
+func (g *Group) joinVia(ctx context.Context, addrs []string, req api.JoinRequest) error {
 	body, _ := json.Marshal(req)
 	var errs []error
 	for _, addr := range addrs {
-		hreq, err := n.peerRequest(ctx, http.MethodPost, addr, "/v1/cluster/members", bytes.NewReader(body))
+		hreq, err := g.srv.peerRequest(ctx, http.MethodPost, addr, "/v1/cluster/members", bytes.NewReader(body))
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		hreq.Header.Set("Content-Type", "application/json")
-		resp, err := n.fwd.Do(hreq)
+		resp, err := g.srv.fwd.Do(hreq)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		apiErr := readAPIError(resp)
 		if apiErr == nil {
-			n.log.Info("joined the cluster", "via", addr)
+			g.log.Info("joined the cluster", "via", addr)
 			return nil
 		}
 		errs = append(errs, fmt.Errorf("join via %s: %w", addr, apiErr))
@@ -316,8 +320,8 @@ func (n *Node) joinVia(ctx context.Context, addrs []string, req api.JoinRequest)
 
 // addMember is the leader's side of a join. A member already present with the same address
 // and suffrage is not an error: a restarted node asks again.
-func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
-	cfg, index, err := n.configuration()
+func (g *Group) addMember(ctx context.Context, req api.JoinRequest) error {
+	cfg, index, err := g.configuration()
 	if err != nil {
 		return err
 	}
@@ -335,7 +339,7 @@ func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
 		}
 	}
 	if !present {
-		if err := n.checkJoinerLevel(ctx, req); err != nil {
+		if err := g.checkJoinerLevel(ctx, req); err != nil {
 			return err
 		}
 		// A member already present makes this a retry or a restart's join: it needs no
@@ -346,16 +350,16 @@ func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
 		// prevIndex: of two racing changes made against the same configuration, one fails.
 		var f raft.IndexFuture
 		if req.Nonvoter {
-			f = n.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), index, n.cfg.RequestTimeout)
+			f = g.raft.AddNonvoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), index, g.cfg.RequestTimeout)
 		} else {
-			f = n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), index, n.cfg.RequestTimeout)
+			f = g.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.RaftAddr), index, g.cfg.RequestTimeout)
 		}
 		if err := waitFuture(ctx, f); err != nil {
-			return n.membershipError(err, index)
+			return g.membershipError(err, index)
 		}
-		n.log.Info("member added", "id", req.ID, "raft", req.RaftAddr, "nonvoter", req.Nonvoter)
+		g.log.Info("member added", "id", req.ID, "raft", req.RaftAddr, "nonvoter", req.Nonvoter)
 	}
-	_, err = n.propose(ctx, fsm.Command{Kind: fsm.KindSetMember,
+	_, err = g.propose(ctx, fsm.Command{Kind: fsm.KindSetMember,
 		Member: fsm.Member{ID: req.ID, RaftAddr: req.RaftAddr, HTTPAddr: req.HTTPAddr}})
 	return err
 }
@@ -363,8 +367,8 @@ func (n *Node) addMember(ctx context.Context, req api.JoinRequest) error {
 // removeMember is the leader's side of a leave. A removal that would leave the cluster
 // unable to commit is refused unless forced (see checkRemoval); removing the last voter
 // is refused always.
-func (n *Node) removeMember(ctx context.Context, id string, force bool, seen uint64) error {
-	cfg, index, err := n.configuration()
+func (g *Group) removeMember(ctx context.Context, id string, force bool, seen uint64) error {
+	cfg, index, err := g.configuration()
 	if err != nil {
 		return err
 	}
@@ -387,64 +391,64 @@ func (n *Node) removeMember(ctx context.Context, id string, force bool, seen uin
 		return api.Errorf(api.FailedPrecondition, "member %q is the last voter; removing it would leave no cluster", id)
 	}
 	if isVoter && !force {
-		if err := n.checkRemoval(ctx, cfg, id); err != nil {
+		if err := g.checkRemoval(ctx, cfg, id); err != nil {
 			return err
 		}
 	}
-	if isVoter && id == n.cfg.ID {
+	if isVoter && id == g.cfg.ID {
 		// A leader that removed itself would step down once the change committed, and the
 		// others would hold an election only after noticing its silence: no leader for a
 		// few heartbeat timeouts. It hands leadership to the most up-to-date voter first
 		// and has the new leader remove it.
-		leader, err := n.handOver(ctx)
+		leader, err := g.handOver(ctx)
 		if err == nil {
-			return n.removeThrough(ctx, leader, id, force, index)
+			return g.removeThrough(ctx, leader, id, force, index)
 		}
-		if n.raft.State() != raft.Leader {
+		if g.raft.State() != raft.Leader {
 			// Leadership moved anyway: the client sends the removal to the new leader.
 			return fmt.Errorf("%w (%v)", errNotLeader, err)
 		}
-		n.log.Warn("could not hand leadership over; removing this node as the leader", "error", err)
+		g.log.Warn("could not hand leadership over; removing this node as the leader", "error", err)
 	}
 	// The record goes first: if the raft change then fails, the member's own loop puts the
 	// record back, while a record left behind for a removed member would linger forever.
-	if _, err := n.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: id}}); err != nil {
+	if _, err := g.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: id}}); err != nil {
 		return err
 	}
-	if err := waitFuture(ctx, n.raft.RemoveServer(raft.ServerID(id), index, n.cfg.RequestTimeout)); err != nil {
-		return n.membershipError(err, index)
+	if err := waitFuture(ctx, g.raft.RemoveServer(raft.ServerID(id), index, g.cfg.RequestTimeout)); err != nil {
+		return g.membershipError(err, index)
 	}
-	n.log.Info("member removed", "id", id)
+	g.log.Info("member removed", "id", id)
 	return nil
 }
 
 // handOver transfers leadership to the most up-to-date voter and returns the new leader's
 // HTTP address once this node knows it.
-func (n *Node) handOver(ctx context.Context) (string, error) {
-	if err := waitFuture(ctx, n.raft.LeadershipTransfer()); err != nil {
+func (g *Group) handOver(ctx context.Context) (string, error) {
+	if err := waitFuture(ctx, g.raft.LeadershipTransfer()); err != nil {
 		return "", fmt.Errorf("hand leadership over: %w", err)
 	}
-	leader := n.awaitLeader(ctx, n.httpAddr)
-	if leader == "" || leader == n.httpAddr {
+	leader := g.awaitLeader(ctx, g.srv.httpAddr)
+	if leader == "" || leader == g.srv.httpAddr {
 		return "", fmt.Errorf("hand leadership over: %w", errNoLeader)
 	}
-	n.log.Info("handed leadership over before removing this node", "leader", leader)
+	g.log.Info("handed leadership over before removing this node", "leader", leader)
 	return leader, nil
 }
 
 // removeThrough asks the leader at addr to remove member id, from the configuration at
 // index: if membership changed since this node checked it, the leader refuses.
-func (n *Node) removeThrough(ctx context.Context, addr, id string, force bool, index uint64) error {
+func (g *Group) removeThrough(ctx context.Context, addr, id string, force bool, index uint64) error {
 	q := url.Values{"config_index": {strconv.FormatUint(index, 10)}}
 	if force {
 		q.Set("force", "true")
 	}
-	req, err := n.peerRequest(ctx, http.MethodDelete, addr, "/v1/cluster/members/"+url.PathEscape(id)+"?"+q.Encode(), nil)
+	req, err := g.srv.peerRequest(ctx, http.MethodDelete, addr, "/v1/cluster/members/"+url.PathEscape(id)+"?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID) // a leader that lost it since answers not_leader
-	resp, err := n.fwd.Do(req)
+	req.Header.Set(api.HeaderForwardedBy, g.cfg.ID) // a leader that lost it since answers not_leader
+	resp, err := g.srv.fwd.Do(req)
 	if err != nil {
 		return &api.Error{Code: api.Timeout, Message: "asking the new leader to remove this node failed (" + err.Error() + "); the outcome is unknown: read the cluster and retry", Leader: addr}
 	}
@@ -472,11 +476,11 @@ func expectConfig(current, seen uint64) (uint64, error) {
 // caller resolves by reading the cluster again. A wait that ended on a deadline is not: the
 // change may have committed (then the index moved because of it), so the outcome stays
 // unknown and a retry finds out.
-func (n *Node) membershipError(err error, index uint64) error {
+func (g *Group) membershipError(err error, index uint64) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	if _, now, cerr := n.configuration(); cerr == nil && now != index {
+	if _, now, cerr := g.configuration(); cerr == nil && now != index {
 		return api.Errorf(api.FailedPrecondition, "membership changed concurrently (configuration %d is now %d); read the cluster and retry: %v", index, now, err)
 	}
 	return err
@@ -484,8 +488,8 @@ func (n *Node) membershipError(err error, index uint64) error {
 
 // leaderOnly runs a membership change on the leader, forwarding from a follower.
 func (n *Node) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) error) {
-	if n.raft.State() != raft.Leader {
-		n.forward(w, r, body)
+	if n.cluster.raft.State() != raft.Leader {
+		n.forward(w, r, n.cluster, body)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
@@ -507,7 +511,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	n.leaderOnly(w, r, body, func(ctx context.Context) error { return n.addMember(ctx, req) })
+	n.leaderOnly(w, r, body, func(ctx context.Context) error { return n.cluster.addMember(ctx, req) })
 }
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
@@ -524,5 +528,5 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.removeMember(ctx, id, force, seen) })
+	n.leaderOnly(w, r, nil, func(ctx context.Context) error { return n.cluster.removeMember(ctx, id, force, seen) })
 }

@@ -59,12 +59,12 @@ func membersKnown(running []*Node, size int) error {
 	if leader == nil {
 		return fmt.Errorf("no leader")
 	}
-	m, err := leader.fsm.Members()
+	m, err := leader.cluster.fsm.Members()
 	if err != nil || len(m) != size {
 		return fmt.Errorf("%d member records, want %d (%v)", len(m), size, err)
 	}
 	for _, n := range running {
-		if n.leaderHTTP() == "" {
+		if n.cluster.leaderHTTP() == "" {
 			return fmt.Errorf("%s does not know the leader's address yet", n.ID())
 		}
 	}
@@ -133,22 +133,22 @@ func (c *testCluster) converged() {
 		var first [32]byte
 		var firstIdx uint64
 		for i, n := range c.Running() {
-			h, err := n.fsm.StateHash()
+			h, err := n.cluster.fsm.StateHash()
 			if err != nil {
 				return err
 			}
 			if firstIdx == 0 {
-				first, firstIdx = h, n.fsm.AppliedIndex()
+				first, firstIdx = h, n.cluster.fsm.AppliedIndex()
 				continue
 			}
 			if h != first {
-				return fmt.Errorf("node %d: hash differs (applied %d vs %d)", i, n.fsm.AppliedIndex(), firstIdx)
+				return fmt.Errorf("node %d: hash differs (applied %d vs %d)", i, n.cluster.fsm.AppliedIndex(), firstIdx)
 			}
 		}
 		return nil
 	})
 	for _, n := range c.Running() {
-		if err := n.fsm.CheckInvariants(); err != nil {
+		if err := n.cluster.fsm.CheckInvariants(); err != nil {
 			c.t.Fatalf("%s: %v", n.ID(), err)
 		}
 	}

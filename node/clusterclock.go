@@ -126,30 +126,30 @@ func (c *clusterClock) carried(now time.Time) int64 {
 
 // wallClock is this node's wall clock: the one source every absolute time reading of the
 // node goes through (the faults build shifts it).
-func (n *Node) wallClock() time.Time {
-	if n.cfg.WallClock != nil {
-		return n.cfg.WallClock()
+func (g *Group) wallClock() time.Time {
+	if g.cfg.WallClock != nil {
+		return g.cfg.WallClock()
 	}
 	return time.Now()
 }
 
 // clusterNow is the cluster time (ms) this node judges reads by.
-func (n *Node) clusterNow() int64 {
-	return n.clock.estimate(n.raft.CurrentTerm(), time.Now())
+func (g *Group) clusterNow() int64 {
+	return g.clock.estimate(g.raft.CurrentTerm(), time.Now())
 }
 
 // startClock starts cluster time for term (rules 2 and 3 above). Called once the term's
 // no-op is applied.
-func (n *Node) startClock(ctx context.Context, term uint64) {
-	floor, ok := n.majorityWallClock(ctx)
+func (g *Group) startClock(ctx context.Context, term uint64) {
+	floor, ok := g.majorityWallClock(ctx)
 	now := time.Now()
-	logTime := n.fsm.LogTime()
-	base := max(logTime, n.clock.carried(now))
+	logTime := g.fsm.LogTime()
+	base := max(logTime, g.clock.carried(now))
 	// raft sets its last contact when a leader's AppendEntries (or a snapshot) succeeds,
 	// when it grants a vote, and when it steps down from leading: each time after every
 	// entry in this node's log was stamped. So the log time carried from there is at most
 	// real time too, and it loses no time to entries applied only once this term began.
-	if lc := n.raft.LastContact(); !lc.IsZero() {
+	if lc := g.raft.LastContact(); !lc.IsZero() {
 		base = max(base, logTime+now.Sub(lc).Milliseconds())
 	}
 	var voters int64
@@ -160,14 +160,14 @@ func (n *Node) startClock(ctx context.Context, term uint64) {
 			base = voters
 		}
 	} else {
-		n.log.Warn("no majority reported its wall clock in time: cluster time continues from the log's", "term", term)
+		g.log.Warn("no majority reported its wall clock in time: cluster time continues from the log's", "term", term)
 	}
-	n.log.Info("cluster time started", "term", term, "cluster_ms", base, "log_ms", logTime, "voters_ms", voters)
-	if lag := n.wallClock().UnixMilli() - base; lag > time.Minute.Milliseconds() || lag < -time.Minute.Milliseconds() {
-		n.log.Warn("this node's wall clock is far from cluster time; cluster time follows the majority and the log, not this clock",
+	g.log.Info("cluster time started", "term", term, "cluster_ms", base, "log_ms", logTime, "voters_ms", voters)
+	if lag := g.wallClock().UnixMilli() - base; lag > time.Minute.Milliseconds() || lag < -time.Minute.Milliseconds() {
+		g.log.Warn("this node's wall clock is far from cluster time; cluster time follows the majority and the log, not this clock",
 			"term", term, "wall_minus_cluster_ms", lag)
 	}
-	n.clock.startTerm(term, base, now)
+	g.clock.startTerm(term, base, now)
 }
 
 // majorityWallClock asks every voter for its wall clock, in parallel, and returns the
@@ -181,8 +181,8 @@ func (n *Node) startClock(ctx context.Context, term uint64) {
 // more, so a dead voter costs little. A reading w that arrived at monotonic time t bounds
 // that member's clock at a later T from below by w + (T - t): it read its clock before
 // the answer arrived.
-func (n *Node) majorityWallClock(ctx context.Context) (func(time.Time) int64, bool) {
-	f := n.raft.GetConfiguration()
+func (g *Group) majorityWallClock(ctx context.Context) (func(time.Time) int64, bool) {
+	f := g.raft.GetConfiguration()
 	if f.Error() != nil {
 		return nil, false
 	}
@@ -202,18 +202,18 @@ func (n *Node) majorityWallClock(ctx context.Context) (func(time.Time) int64, bo
 	answers := make(chan reading, len(voters))
 	asked := 0
 	for _, s := range voters {
-		if string(s.ID) == n.cfg.ID {
-			answers <- reading{n.wallClock().UnixMilli(), time.Now()}
+		if string(s.ID) == g.cfg.ID {
+			answers <- reading{g.wallClock().UnixMilli(), time.Now()}
 			asked++
 			continue
 		}
-		addr := n.memberHTTP(string(s.ID))
+		addr := g.memberHTTP(string(s.ID))
 		if addr == "" {
 			continue
 		}
 		asked++
 		go func() {
-			got, err := n.askSelf(ctx, addr)
+			got, err := g.srv.askSelf(ctx, addr)
 			if err != nil || got.WallClockMS == 0 {
 				answers <- reading{}
 				return

@@ -92,7 +92,7 @@ func TestClusterTime_FastLeaderExpiresNothingAndForgetsNothing(t *testing.T) {
 		c.mustCall(first.HTTPAddr(), "POST", "/v1/orders", map[string]any{"order_id": o.id, "user_id": "bob",
 			"lines": []map[string]any{{"sku": "phone", "qty": 1}}, "ttl_ms": o.ttl, "request_id": "reserve-" + o.id}, nil)
 	}
-	before := c.Node(0).clusterNow()
+	before := c.Node(0).cluster.clusterNow()
 
 	fast := c.leadBy("n3")
 	// Several expiry rounds of the fast leader (ExpireInterval is 100 ms here).
@@ -115,7 +115,7 @@ func TestClusterTime_FastLeaderExpiresNothingAndForgetsNothing(t *testing.T) {
 	if s.Sold != 1 || s.Reserved != 2 {
 		t.Errorf("sku = %+v, want sold 1, reserved 2", s)
 	}
-	now := fast.clusterNow()
+	now := fast.cluster.clusterNow()
 	if now < before {
 		t.Errorf("cluster time ran backwards across the transfer: %d → %d", before, now)
 	}
@@ -183,7 +183,7 @@ func TestClusterTime_WholeClusterRestartMovesForwardWithTheMajority(t *testing.T
 		}
 		return nil
 	})
-	if got := l.clusterNow(); got < want-60_000 {
+	if got := l.cluster.clusterNow(); got < want-60_000 {
 		t.Errorf("cluster time after the outage = %d, want about %d (the majority's clocks)", got, want)
 	}
 }

@@ -18,11 +18,11 @@ import (
 // The cluster view: each member's own report of itself, and the view that gathers them.
 
 // lastContactMS is how long since this node heard from the leader; 0 on the leader.
-func (n *Node) lastContactMS() int64 {
-	if n.raft.State() == raft.Leader {
+func (g *Group) lastContactMS() int64 {
+	if g.raft.State() == raft.Leader {
 		return 0
 	}
-	lc := n.raft.LastContact()
+	lc := g.raft.LastContact()
 	if lc.IsZero() {
 		return -1
 	}
@@ -44,11 +44,25 @@ func roleOf(s raft.RaftState) string {
 // self is this node's own entry of the cluster view.
 func (n *Node) self() api.Node {
 	build := version.Get()
-	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.raft.State()),
-		AppliedIndex: n.fsm.AppliedIndex(), LastContactMS: n.lastContactMS(),
-		WallClockMS: n.wallClock().UnixMilli(), ClusterTimeMS: n.clusterNow(),
-		ApplyLevel: n.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel,
-		Version: build.Version, Revision: build.Revision}
+	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.cluster.raft.State()),
+		AppliedIndex: n.cluster.fsm.AppliedIndex(), LastContactMS: n.cluster.lastContactMS(),
+		WallClockMS: n.cluster.wallClock().UnixMilli(), ClusterTimeMS: n.cluster.clusterNow(),
+		ApplyLevel: n.cluster.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel,
+		Version: build.Version, Revision: build.Revision, Groups: n.groupReports()}
+}
+
+// groupReports is each hosted group's line of the member's own report, in id order.
+func (n *Node) groupReports() []api.NodeGroup {
+	groups := n.groupList()
+	sort.Slice(groups, func(i, j int) bool { return groups[i].id < groups[j].id })
+	out := make([]api.NodeGroup, len(groups))
+	for i, g := range groups {
+		out[i] = api.NodeGroup{ID: g.id, Role: roleOf(g.raft.State()), AppliedIndex: g.fsm.AppliedIndex()}
+		if err := g.failed(); err != nil {
+			out[i].Failed = err.Error()
+		}
+	}
+	return out
 }
 
 func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
@@ -65,13 +79,13 @@ func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
 // it may no longer run); and a new field in the record would change the state format that
 // the old binaries still applying the log mid-upgrade must read.
 func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
-	cfg, cfgIndex, err := n.configuration()
+	cfg, cfgIndex, err := n.cluster.configuration()
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
-	_, leader := n.raft.LeaderWithID()
-	out := api.Cluster{Leader: string(leader), Term: n.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
+	_, leader := n.cluster.raft.LeaderWithID()
+	out := api.Cluster{Leader: string(leader), Term: n.cluster.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -85,7 +99,7 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 			out.Nodes[i].Suffrage = suffrage
 			continue
 		}
-		out.Nodes[i] = api.Node{ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: n.memberHTTP(string(s.ID)),
+		out.Nodes[i] = api.Node{ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: n.cluster.memberHTTP(string(s.ID)),
 			Role: api.RoleUnknown, Suffrage: suffrage, LastContactMS: -1}
 		if out.Nodes[i].HTTPAddr == "" {
 			continue

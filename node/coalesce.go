@@ -15,7 +15,7 @@ import (
 // at once; only while all proposal slots are busy do commands wait, and they then leave
 // together.
 type coalescer struct {
-	n     *Node
+	n     *Group
 	mu    sync.Mutex
 	queue []*waiter
 	kick  chan struct{}
@@ -54,7 +54,7 @@ type outcome struct {
 // maxBatchesInFlight lets several batches pipeline through raft while the next one fills.
 const maxBatchesInFlight = 8
 
-func newCoalescer(n *Node) *coalescer {
+func newCoalescer(n *Group) *coalescer {
 	return &coalescer{n: n, kick: make(chan struct{}, 1), slots: make(chan struct{}, maxBatchesInFlight)}
 }
 

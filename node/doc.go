@@ -2,6 +2,14 @@
 // log and stable store with fsync on, a file snapshot store, the fsm as a BatchingFSM) to
 // the HTTP API of DESIGN.md.
 //
+// A Node is the process: HTTP server and routes, auth, rate limits, the forwarding client,
+// the metrics registry, and one raft listener (transport.Mux) for every raft group it
+// hosts. A Group is one replica of one raft group, with its stores, fsm, coalescer, read
+// index, watch hub, cluster clock and loops under its own data dir (groupDir: group 1, a
+// single-group cluster's, at the data dir's root and header-less on the wire, as before
+// groups existed). Routes find their group in groupFor; a group that fails stops alone
+// unless it is the process's only one (Node.groupFailed).
+//
 // What it owns:
 //   - bootstrap exactly once, join through any member, leave (a leader asked to remove
 //     itself and graceful shutdown both hand leadership over first);
@@ -18,7 +26,8 @@
 //     (ratelimit.go), HTTPS with optional client certificates, also between members
 //     (tlsconfig.go), and refusing a member removal that would leave no working quorum
 //     (leave.go);
-//   - observation: a Prometheus registry per node, raft's own go-metrics fed into it
+//   - observation: a Prometheus registry per node (per-group series labelled group),
+//     raft's own go-metrics fed into it
 //     (metrics.go, raftmetrics.go: the one process-wide piece, explained there), pprof;
 //   - recovery: seeding a new cluster from a backup and rewriting a stopped node's
 //     membership after a lost quorum (recover.go), and the disk watchdog that takes a
@@ -34,7 +43,6 @@
 //
 // What it must never do: decide stock outside the fsm (the handler only validates and
 // proposes; "is there stock?" is answered in apply), read its own clock inside apply, or
-// keep package-level state (several nodes, and later several raft groups, live in one
-// process; the single exception mirrors go-metrics' own process-wide sink). Auth is
+// keep package-level state (several nodes, and several raft groups, live in one process; the single exception mirrors go-metrics' own process-wide sink). Auth is
 // checked before anything is proposed, never inside apply.
 package node

@@ -25,14 +25,14 @@ import (
 // Stock is read with fsm.GetSKU, from the machine's in-memory view of the SKUs a sale
 // touches: cheap enough per call that nothing is cached here.
 type rejecter struct {
-	n    *Node
+	n    *Group
 	ctx  context.Context
 	read bool // the read index was taken
 	err  error
 }
 
-func (n *Node) newRejecter(ctx context.Context) *rejecter {
-	return &rejecter{n: n, ctx: ctx}
+func (g *Group) newRejecter(ctx context.Context) *rejecter {
+	return &rejecter{n: g, ctx: ctx}
 }
 
 // reject returns the rejection for a first try of cmd, or false to send it to the log.

@@ -49,12 +49,12 @@ func TestFastPath_SoldOutFirstTryWritesNoLog(t *testing.T) {
 	li, _ := c.WaitLeader()
 	follower := c.Node((li + 1) % 3).HTTPAddr()
 	eventually(t, 5*time.Second, func() error { // settle: no write in flight
-		if l.raft.CommitIndex() != l.fsm.AppliedIndex() {
+		if l.cluster.raft.CommitIndex() != l.cluster.fsm.AppliedIndex() {
 			return fmt.Errorf("applying")
 		}
 		return nil
 	})
-	before := l.raft.LastIndex()
+	before := l.cluster.raft.LastIndex()
 	// First tries: answered from a linearizable read, through the leader or a follower.
 	for i, addr := range []string{l.HTTPAddr(), follower} {
 		code, err := c.deductTry(addr, "tee", fmt.Sprintf("late-%d", i), 1, 1)
@@ -66,7 +66,7 @@ func TestFastPath_SoldOutFirstTryWritesNoLog(t *testing.T) {
 	if code != 409 || err.(*api.Error).Code != api.InsufficientStock {
 		t.Fatalf("insufficient: %d %v", code, err)
 	}
-	if after := l.raft.LastIndex(); after != before {
+	if after := l.cluster.raft.LastIndex(); after != before {
 		t.Fatalf("fast rejections wrote the log: last index %d → %d", before, after)
 	}
 	// A retry, a call without the header, and a first try of a remembered request id all go
@@ -80,7 +80,7 @@ func TestFastPath_SoldOutFirstTryWritesNoLog(t *testing.T) {
 			t.Fatalf("%s: %d %v", tc.id, code, err)
 		}
 	}
-	if after := l.raft.LastIndex(); after < before+3 {
+	if after := l.cluster.raft.LastIndex(); after < before+3 {
 		t.Fatalf("log went %d → %d; the three calls should each have been logged", before, after)
 	}
 }
@@ -141,7 +141,7 @@ func TestCoalescer_ConcurrentDeductsShareLogEntries(t *testing.T) {
 	const buyers, each = 64, 10
 	c.createSKU("hot", buyers*each)
 	_, l := c.WaitLeader()
-	before := l.raft.LastIndex()
+	before := l.cluster.raft.LastIndex()
 	var wg sync.WaitGroup
 	errs := make(chan error, buyers)
 	for b := 0; b < buyers; b++ {
@@ -172,7 +172,7 @@ func TestCoalescer_ConcurrentDeductsShareLogEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, l = c.WaitLeader()
-	entries := l.raft.LastIndex() - before
+	entries := l.cluster.raft.LastIndex() - before
 	var s api.SKU
 	c.mustCall(l.HTTPAddr(), "GET", "/v1/skus/hot", nil, &s)
 	if s.Sold != buyers*each || s.Available != 0 {

@@ -12,22 +12,22 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
-// forward sends a request to the leader and copies its answer back, so a client may talk
-// to any node. A request that was already forwarded once is not forwarded again: a node
+// forward sends a request to the leader of g, the group it acts on, and copies its answer
+// back, so a client may talk to any node. A request that was already forwarded once is not forwarded again: a node
 // that is not the leader answers not_leader with its best hint, and the client retries.
-func (n *Node) forward(w http.ResponseWriter, r *http.Request, body []byte) {
+func (n *Node) forward(w http.ResponseWriter, r *http.Request, g *Group, body []byte) {
 	if r.Header.Get(api.HeaderForwardedBy) != "" {
 		n.writeError(w, errNotLeader)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
-	leader := n.awaitLeader(ctx, "")
+	leader := g.awaitLeader(ctx, "")
 	resp, err := n.forwardTo(ctx, r, body, leader)
 	if err != nil && notSent(err) {
 		// Nothing was sent: the leader this node knew is gone (its port refuses). Its
 		// successor is being elected; send there once it is known.
-		leader = n.awaitLeader(ctx, leader)
+		leader = g.awaitLeader(ctx, leader)
 		resp, err = n.forwardTo(ctx, r, body, leader)
 	}
 	switch {

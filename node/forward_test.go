@@ -34,7 +34,7 @@ func TestForward_RefusedIsNotSentResetIsUnknown(t *testing.T) {
 	if code := deduct("refused"); code != api.NoLeader || !code.Retryable() {
 		t.Fatalf("refused connection answered %s, want %s", code, api.NoLeader)
 	}
-	if s, err := l.fsm.GetSKU("tee"); err != nil || s.Available != 10 {
+	if s, err := l.cluster.fsm.GetSKU("tee"); err != nil || s.Available != 10 {
 		t.Fatalf("leader's sku %+v (%v)", s, err)
 	}
 

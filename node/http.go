@@ -16,7 +16,7 @@ import (
 // from any reply, forwarded ones included.
 func (n *Node) withLeaderHint(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if leader := n.leaderHTTP(); leader != "" {
+		if leader := n.cluster.leaderHTTP(); leader != "" {
 			w.Header()[api.HeaderLeader] = n.leaderHintValue(leader)
 		}
 		h.ServeHTTP(w, r)
@@ -43,6 +43,15 @@ func (n *Node) requestContext(r *http.Request) (context.Context, context.CancelF
 	return context.WithTimeout(r.Context(), n.cfg.RequestTimeout)
 }
 
+// commandSKU is the SKU whose group a command acts on: an order's lines all live in one
+// group (orders across groups are refused once SKUs are placed), so its first line's.
+func commandSKU(cmd fsm.Command) string {
+	if cmd.SKU == "" && len(cmd.Lines) > 0 {
+		return cmd.Lines[0].SKU
+	}
+	return cmd.SKU
+}
+
 // mutate is the write path shared by every mutation: validate, then forward to the leader
 // or propose. It answers every outcome but success itself and returns false; on success it
 // returns the command's result and true, for the caller to answer in its route's shape.
@@ -53,28 +62,29 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		n.writeError(w, err)
 		return fsm.Result{}, false
 	}
-	if n.raft.State() != raft.Leader {
-		n.forward(w, r, body)
+	g := n.groupFor(commandSKU(cmd))
+	if g.raft.State() != raft.Leader {
+		n.forward(w, r, g, body)
 		return fsm.Result{}, false
 	}
 	// A command of an apply level the log does not use yet would be undecodable to a member
 	// still on an older build (level.go): refuse it until every member is upgraded.
-	if need := fsm.KindLevel(cmd.Kind); need > n.fsm.Level() {
-		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, n.fsm.Level()))
+	if need := fsm.KindLevel(cmd.Kind); need > g.fsm.Level() {
+		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, g.fsm.Level()))
 		return fsm.Result{}, false
 	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
-	res, rejected := n.newRejecter(ctx).reject(cmd, firstTry(r))
+	res, rejected := g.newRejecter(ctx).reject(cmd, firstTry(r))
 	if !rejected {
-		o := n.coalesce.submit(ctx, []fsm.Command{cmd})[0]
+		o := g.coalesce.submit(ctx, []fsm.Command{cmd})[0]
 		if o.err != nil {
 			n.writeError(w, o.err)
 			return fsm.Result{}, false
 		}
 		res = o.res
 	}
-	n.countResult(cmd, res, rejected)
+	g.countResult(cmd, res, rejected)
 	if !res.OK() {
 		e := &api.Error{Code: res.Code, Message: res.Message}
 		writeJSON(w, res.Code.HTTPStatus(), api.ErrorBody{Error: e})
@@ -170,8 +180,9 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	if !n.admit(w, r, len(req.Items)) { // the rate limit counts a batch's items
 		return
 	}
-	if n.raft.State() != raft.Leader {
-		n.forward(w, r, body)
+	g := n.groupFor(req.Items[0].SKU)
+	if g.raft.State() != raft.Leader {
+		n.forward(w, r, g, body)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
@@ -179,7 +190,7 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
 	logged := make([]fsm.Command, 0, len(req.Items))
 	at := make([]int, 0, len(req.Items)) // index in req.Items of each logged command
-	rej := n.newRejecter(ctx)
+	rej := g.newRejecter(ctx)
 	for i, it := range req.Items {
 		cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: it.SKU, Qty: it.Qty, RequestID: it.RequestID, UserID: it.UserID}
 		if err := fsm.Validate(cmd); err != nil {
@@ -188,20 +199,20 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 		}
 		if res, ok := rej.reject(cmd, it.Attempt == 1); ok {
 			out.Results[i] = deductResult(res)
-			n.countResult(cmd, res, true)
+			g.countResult(cmd, res, true)
 			continue
 		}
 		logged = append(logged, cmd)
 		at = append(at, i)
 	}
 	if len(logged) > 0 {
-		for j, o := range n.coalesce.submit(ctx, logged) {
+		for j, o := range g.coalesce.submit(ctx, logged) {
 			if o.err != nil {
 				out.Results[at[j]].Error = n.apiError(o.err)
 				continue
 			}
 			out.Results[at[j]] = deductResult(o.res)
-			n.countResult(logged[j], o.res, false)
+			g.countResult(logged[j], o.res, false)
 		}
 	}
 	writeBatchAnswer(w, r, &out)
@@ -253,16 +264,16 @@ func (n *Node) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 
 // read serves a read at the consistency the request asks for: strong reads are forwarded
 // to the leader and made linearizable there; stale reads are local.
-func (n *Node) read(w http.ResponseWriter, r *http.Request, serve func() (any, error)) {
+func (n *Node) read(w http.ResponseWriter, r *http.Request, g *Group, serve func() (any, error)) {
 	switch c := r.URL.Query().Get("consistency"); c {
 	case "", api.Strong:
-		if n.raft.State() != raft.Leader {
-			n.forward(w, r, nil)
+		if g.raft.State() != raft.Leader {
+			n.forward(w, r, g, nil)
 			return
 		}
 		ctx, cancel := n.requestContext(r)
 		defer cancel()
-		if err := n.strongRead(ctx); err != nil {
+		if err := g.strongRead(ctx); err != nil {
 			n.writeError(w, err)
 			return
 		}
@@ -276,7 +287,7 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request, serve func() (any, e
 		n.writeError(w, err)
 		return
 	}
-	n.setReadHeaders(w)
+	g.setReadHeaders(w)
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -286,8 +297,9 @@ func (n *Node) handleGetSKU(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "sku must be 1-%d characters of [A-Za-z0-9._:-]", fsm.MaxSKULen))
 		return
 	}
-	n.read(w, r, func() (any, error) {
-		s, err := n.fsm.GetSKU(sku)
+	g := n.groupFor(sku)
+	n.read(w, r, g, func() (any, error) {
+		s, err := g.fsm.GetSKU(sku)
 		return skuOut(s, false), err
 	})
 }
@@ -301,8 +313,9 @@ func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
 		return
 	}
-	n.read(w, r, func() (any, error) {
-		skus, err := n.fsm.ListSKUs(q.Get("prefix"), q.Get("after"), limit)
+	g := n.groupFor("")
+	n.read(w, r, g, func() (any, error) {
+		skus, err := g.fsm.ListSKUs(q.Get("prefix"), q.Get("after"), limit)
 		out := api.SKUList{SKUs: make([]api.SKU, len(skus))}
 		for i, s := range skus {
 			out.SKUs[i] = skuOut(s, false)
@@ -318,8 +331,9 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
 		return
 	}
-	n.read(w, r, func() (any, error) {
-		moves, err := n.fsm.History(sku, limit)
+	g := n.groupFor(sku)
+	n.read(w, r, g, func() (any, error) {
+		moves, err := g.fsm.History(sku, limit)
 		out := api.History{SKU: sku, Movements: make([]api.Movement, len(moves))}
 		for i, m := range moves {
 			out.Movements[i] = api.Movement{Index: m.Index, Seq: m.Seq, Kind: m.Kind.String(), Qty: m.Qty,
@@ -331,8 +345,9 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	n.read(w, r, func() (any, error) {
-		o, err := n.fsm.GetOrder(id, n.clusterNow())
+	g := n.groupFor("")
+	n.read(w, r, g, func() (any, error) {
+		o, err := g.fsm.GetOrder(id, g.clusterNow())
 		return orderOut(o, false), err
 	})
 }

@@ -227,7 +227,7 @@ func readJSON(resp *http.Response, out any) *api.Error {
 }
 
 // setReadHeaders says how fresh the state behind a read is.
-func (n *Node) setReadHeaders(w http.ResponseWriter) {
-	w.Header().Set(api.HeaderAppliedIndex, strconv.FormatUint(n.fsm.AppliedIndex(), 10))
-	w.Header().Set(api.HeaderLastContactMS, strconv.FormatInt(n.lastContactMS(), 10))
+func (g *Group) setReadHeaders(w http.ResponseWriter) {
+	w.Header().Set(api.HeaderAppliedIndex, strconv.FormatUint(g.fsm.AppliedIndex(), 10))
+	w.Header().Set(api.HeaderLastContactMS, strconv.FormatInt(g.lastContactMS(), 10))
 }

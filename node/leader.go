@@ -13,28 +13,28 @@ import (
 // leadershipLoop reacts to winning leadership: it commits a no-op of the new term (raft's
 // own no-op never reaches the fsm, so the fsm's applied index could otherwise not reach the
 // commit index), which makes strong reads possible, and records this node's address.
-func (n *Node) leadershipLoop() {
+func (g *Group) leadershipLoop() {
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-g.ctx.Done():
 			return
-		case isLeader := <-n.raft.LeaderCh():
+		case isLeader := <-g.raft.LeaderCh():
 			if !isLeader {
-				n.log.Info("lost leadership")
+				g.log.Info("lost leadership")
 				continue
 			}
-			term := n.raft.CurrentTerm()
-			n.log.Info("won leadership", "term", term)
+			term := g.raft.CurrentTerm()
+			g.log.Info("won leadership", "term", term)
 			// raft may leave a future unresolved across its shutdown: wait with the node's
 			// context, so stopping never hangs here.
-			if err := waitFuture(n.ctx, n.raft.Apply(nil, n.cfg.RequestTimeout)); err != nil {
-				n.log.Warn("no-op of the new term failed", "term", term, "error", err)
+			if err := waitFuture(g.ctx, g.raft.Apply(nil, g.cfg.RequestTimeout)); err != nil {
+				g.log.Warn("no-op of the new term failed", "term", term, "error", err)
 				continue
 			}
-			if n.raft.CurrentTerm() == term {
-				n.startClock(n.ctx, term)
-				n.setTermReady(term)
-				n.checkLevel()
+			if g.raft.CurrentTerm() == term {
+				g.startClock(g.ctx, term)
+				g.setTermReady(term)
+				g.checkLevel()
 			}
 		}
 	}
@@ -42,18 +42,18 @@ func (n *Node) leadershipLoop() {
 
 // expireLoop proposes ExpireHolds with the leader's clock. It also keeps the log clock
 // moving while no buyer writes, which is what ages the exactly-once table.
-func (n *Node) expireLoop() {
-	n.every(n.cfg.ExpireInterval, func() bool {
-		for n.raft.State() == raft.Leader {
-			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
-			res, err := n.propose(ctx, fsm.Command{Kind: fsm.KindExpireHolds})
+func (g *Group) expireLoop() {
+	g.every(g.cfg.ExpireInterval, func() bool {
+		for g.raft.State() == raft.Leader {
+			ctx, cancel := context.WithTimeout(g.ctx, g.cfg.RequestTimeout)
+			res, err := g.propose(ctx, fsm.Command{Kind: fsm.KindExpireHolds})
 			cancel()
 			if err != nil {
-				n.log.Debug("expire holds", "error", err)
+				g.log.Debug("expire holds", "error", err)
 				break
 			}
 			if res.Expired > 0 {
-				n.log.Debug("released expired holds", "count", res.Expired)
+				g.log.Debug("released expired holds", "count", res.Expired)
 			}
 			if res.Expired < fsm.MaxExpirePerCommand {
 				break // a full batch means more are due: go again at once
@@ -73,21 +73,21 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	if req.ID == n.cfg.ID && n.raft.State() == raft.Leader {
+	if req.ID == n.cfg.ID && n.cluster.raft.State() == raft.Leader {
 		n.transferToSelf(w, r)
 		return
 	}
 	n.leaderOnly(w, r, body, func(ctx context.Context) error {
 		if req.ID == "" {
-			return waitFuture(ctx, n.raft.LeadershipTransfer())
+			return waitFuture(ctx, n.cluster.raft.LeadershipTransfer())
 		}
-		cfg, _, err := n.configuration()
+		cfg, _, err := n.cluster.configuration()
 		if err != nil {
 			return err
 		}
 		for _, s := range cfg.Servers {
 			if string(s.ID) == req.ID {
-				return waitFuture(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
+				return waitFuture(ctx, n.cluster.raft.LeadershipTransferToServer(s.ID, s.Address))
 			}
 		}
 		return api.Errorf(api.NotFound, "member %q not found", req.ID)
@@ -102,7 +102,7 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 func (n *Node) transferToSelf(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
-	if err := waitFuture(ctx, n.raft.VerifyLeader()); err != nil {
+	if err := waitFuture(ctx, n.cluster.raft.VerifyLeader()); err != nil {
 		n.writeError(w, err)
 		return
 	}

@@ -15,23 +15,23 @@ import (
 // watchLeader fans raft's leader changes out to the requests waiting for one, until the
 // node stops. The observation only wakes them: each waiter reads raft's current leader
 // itself, so a change dropped because the channel was full loses nothing.
-func (n *Node) watchLeader() {
+func (g *Group) watchLeader() {
 	obs := make(chan raft.Observation, 16)
 	o := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
 	})
-	n.raft.RegisterObserver(o)
-	defer n.raft.DeregisterObserver(o)
+	g.raft.RegisterObserver(o)
+	defer g.raft.DeregisterObserver(o)
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-g.ctx.Done():
 			return
 		case <-obs:
-			n.leaderMu.Lock()
-			close(n.leaderMoved)
-			n.leaderMoved = make(chan struct{})
-			n.leaderMu.Unlock()
+			g.leaderMu.Lock()
+			close(g.leaderMoved)
+			g.leaderMoved = make(chan struct{})
+			g.leaderMu.Unlock()
 		}
 	}
 }
@@ -41,24 +41,24 @@ func (n *Node) watchLeader() {
 // DefaultConfig); a round that failed (two followers timed out together and split the
 // vote) is retried within 2 election timeouts. Past it the cluster is probably without a
 // quorum, and the client hears no_leader.
-func (n *Node) electionWait() time.Duration {
-	return 3*n.cfg.HeartbeatTimeout + 2*n.cfg.ElectionTimeout
+func (g *Group) electionWait() time.Duration {
+	return 3*g.cfg.HeartbeatTimeout + 2*g.cfg.ElectionTimeout
 }
 
 // awaitLeader returns the HTTP address of the leader this node knows, other than not (""
 // accepts any), waiting up to electionWait or ctx for one; "" if none came. It returns
 // this node's own address when this node has won.
-func (n *Node) awaitLeader(ctx context.Context, not string) string {
+func (g *Group) awaitLeader(ctx context.Context, not string) string {
 	var timeout <-chan time.Time
 	for {
-		n.leaderMu.Lock()
-		moved := n.leaderMoved // taken before reading the leader: a change after closes it
-		n.leaderMu.Unlock()
-		if l := n.leaderHTTP(); l != "" && l != not {
+		g.leaderMu.Lock()
+		moved := g.leaderMoved // taken before reading the leader: a change after closes it
+		g.leaderMu.Unlock()
+		if l := g.leaderHTTP(); l != "" && l != not {
 			return l
 		}
 		if timeout == nil {
-			t := time.NewTimer(n.electionWait())
+			t := time.NewTimer(g.electionWait())
 			defer t.Stop()
 			timeout = t.C
 		}

@@ -23,7 +23,7 @@ import (
 // healthy of one: allowed (the cluster then has no fault tolerance; the operator asked for
 // a one-node cluster). DELETE ...?force=true skips this check (stockctl cluster leave
 // --force); the last voter can never be removed, forced or not, as raft needs one voter.
-func (n *Node) checkRemoval(ctx context.Context, cfg raft.Configuration, id string) error {
+func (g *Group) checkRemoval(ctx context.Context, cfg raft.Configuration, id string) error {
 	var remaining []raft.Server
 	for _, s := range cfg.Servers {
 		if s.Suffrage == raft.Voter && string(s.ID) != id {
@@ -37,9 +37,9 @@ func (n *Node) checkRemoval(ctx context.Context, cfg raft.Configuration, id stri
 	var healthy, unhealthy []string
 	var wg sync.WaitGroup
 	for _, s := range remaining {
-		if string(s.ID) == n.cfg.ID {
+		if string(s.ID) == g.cfg.ID {
 			mu.Lock() // the checks of members listed before this one are running
-			healthy = append(healthy, n.cfg.ID)
+			healthy = append(healthy, g.cfg.ID)
 			mu.Unlock()
 			continue
 		}
@@ -47,9 +47,9 @@ func (n *Node) checkRemoval(ctx context.Context, cfg raft.Configuration, id stri
 		go func(sid string) {
 			defer wg.Done()
 			ok := false
-			if addr := n.memberHTTP(sid); addr != "" {
-				got, err := n.askSelf(ctx, addr)
-				ok = err == nil && got.LastContactMS >= 0 && time.Duration(got.LastContactMS)*time.Millisecond < 3*n.cfg.HeartbeatTimeout
+			if addr := g.memberHTTP(sid); addr != "" {
+				got, err := g.srv.askSelf(ctx, addr)
+				ok = err == nil && got.LastContactMS >= 0 && time.Duration(got.LastContactMS)*time.Millisecond < 3*g.cfg.HeartbeatTimeout
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -84,17 +84,17 @@ func queryBool(s string) (bool, error) {
 // The records are read before the configuration: a record present then was written after
 // its server was added, so the configuration read afterwards lists it unless it was
 // removed since; a join racing with the prune is never mistaken for a stale record.
-func (n *Node) pruneMemberRecords(ctx context.Context) error {
-	if n.raft.State() != raft.Leader {
+func (g *Group) pruneMemberRecords(ctx context.Context) error {
+	if g.raft.State() != raft.Leader {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.RequestTimeout)
 	defer cancel()
-	members, err := n.fsm.Members()
+	members, err := g.fsm.Members()
 	if err != nil {
 		return err
 	}
-	cfg, _, err := n.configuration()
+	cfg, _, err := g.configuration()
 	if err != nil {
 		return err
 	}
@@ -106,8 +106,8 @@ func (n *Node) pruneMemberRecords(ctx context.Context) error {
 		if inConfig[m.ID] {
 			continue
 		}
-		n.log.Info("removing the record of a member that is not in the configuration", "id", m.ID, "http", m.HTTPAddr)
-		if _, err := n.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: m.ID}}); err != nil {
+		g.log.Info("removing the record of a member that is not in the configuration", "id", m.ID, "http", m.HTTPAddr)
+		if _, err := g.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: m.ID}}); err != nil {
 			return err
 		}
 	}

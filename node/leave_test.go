@@ -163,7 +163,7 @@ func TestLeave_RemovingTheLeaderHandsLeadershipOver(t *testing.T) {
 	if leader == nil {
 		t.Fatalf("the removal of leader %s was acknowledged while no remaining member leads", l.ID())
 	}
-	cfg, _, err := leader.configuration()
+	cfg, _, err := leader.cluster.configuration()
 	if err != nil {
 		t.Fatal(err)
 	}

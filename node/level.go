@@ -24,9 +24,9 @@ const levelCheckInterval = time.Second
 
 // levelLoop asks again every levelCheckInterval while this node leads and its log is below
 // its build's level; leadershipLoop also asks once as soon as a term is ready.
-func (n *Node) levelLoop() {
-	n.every(levelCheckInterval, func() bool {
-		n.checkLevel()
+func (g *Group) levelLoop() {
+	g.every(levelCheckInterval, func() bool {
+		g.checkLevel()
 		return true
 	})
 }
@@ -34,50 +34,50 @@ func (n *Node) levelLoop() {
 // checkLevel raises the apply level if this node leads and every member's build allows it.
 // Once the log is at this build's level it returns at once; until then it waits at most
 // levelCheckInterval for the members, since leadershipLoop waits for it.
-func (n *Node) checkLevel() {
-	if n.raft.State() != raft.Leader || n.fsm.Level() >= fsm.ApplyLevel {
+func (g *Group) checkLevel() {
+	if g.raft.State() != raft.Leader || g.fsm.Level() >= fsm.ApplyLevel {
 		return
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, levelCheckInterval)
+	ctx, cancel := context.WithTimeout(g.ctx, levelCheckInterval)
 	defer cancel()
-	if err := n.raiseLevel(ctx); err != nil {
-		n.log.Debug("apply level not raised", "level", n.fsm.Level(), "reason", err)
+	if err := g.raiseLevel(ctx); err != nil {
+		g.log.Debug("apply level not raised", "level", g.fsm.Level(), "reason", err)
 	}
 }
 
 // raiseLevel proposes the highest level every member's build knows, if it is above the
 // log's.
-func (n *Node) raiseLevel(ctx context.Context) error {
-	cfg, _, err := n.configuration()
+func (g *Group) raiseLevel(ctx context.Context) error {
+	cfg, _, err := g.configuration()
 	if err != nil {
 		return err
 	}
 	target := uint64(fsm.ApplyLevel)
 	for _, s := range cfg.Servers {
-		if string(s.ID) == n.cfg.ID {
+		if string(s.ID) == g.cfg.ID {
 			continue
 		}
-		addr := n.memberHTTP(string(s.ID))
+		addr := g.memberHTTP(string(s.ID))
 		if addr == "" {
 			return fmt.Errorf("member %s has no known HTTP address yet", s.ID)
 		}
-		got, err := n.askSelf(ctx, addr)
+		got, err := g.srv.askSelf(ctx, addr)
 		if err != nil {
 			return fmt.Errorf("member %s: %w", s.ID, err)
 		}
 		target = min(target, got.MaxApplyLevel)
 	}
-	if target <= n.fsm.Level() {
+	if target <= g.fsm.Level() {
 		return fmt.Errorf("a member's build applies up to level %d", target)
 	}
-	res, err := n.propose(ctx, fsm.Command{Kind: fsm.KindSetLevel, Level: target})
+	res, err := g.propose(ctx, fsm.Command{Kind: fsm.KindSetLevel, Level: target})
 	if err != nil {
 		return err
 	}
 	if !res.OK() {
 		return fmt.Errorf("set level %d: %s", target, res.Message)
 	}
-	n.log.Info("raised the apply level: every member's build knows it", "level", target)
+	g.log.Info("raised the apply level: every member's build knows it", "level", target)
 	return nil
 }
 
@@ -85,14 +85,14 @@ func (n *Node) raiseLevel(ctx context.Context) error {
 // uses: it would apply the log's newer rules the old way and diverge. A joiner that does not
 // answer yet (an operator adding a node before starting it) is let in; the leader's level
 // loop will not raise the level past it later.
-func (n *Node) checkJoinerLevel(ctx context.Context, req api.JoinRequest) error {
-	level := n.fsm.Level()
+func (g *Group) checkJoinerLevel(ctx context.Context, req api.JoinRequest) error {
+	level := g.fsm.Level()
 	if level == 0 || req.HTTPAddr == "" {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	got, err := n.askSelf(ctx, req.HTTPAddr)
+	got, err := g.srv.askSelf(ctx, req.HTTPAddr)
 	if err != nil {
 		return nil
 	}

@@ -19,7 +19,7 @@ func TestApplyLevel_RaisedOnceEveryMemberKnowsIt(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	eventually(t, 10*time.Second, func() error {
 		for _, n := range c.Running() {
-			if got := n.fsm.Level(); got != fsm.ApplyLevel {
+			if got := n.cluster.fsm.Level(); got != fsm.ApplyLevel {
 				return fmt.Errorf("%s is at level %d", n.ID(), got)
 			}
 		}
@@ -38,7 +38,7 @@ func TestApplyLevel_OlderBuildMayNotJoin(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	_, l := c.WaitLeader()
 	eventually(t, 10*time.Second, func() error {
-		if l.fsm.Level() < 1 {
+		if l.cluster.fsm.Level() < 1 {
 			return errors.New("level not raised yet")
 		}
 		return nil
@@ -54,7 +54,7 @@ func TestApplyLevel_OlderBuildMayNotJoin(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Code != api.FailedPrecondition {
 		t.Fatalf("join of an older build: %v, want failed_precondition", err)
 	}
-	if cfg, _, _ := l.configuration(); len(cfg.Servers) != 1 {
+	if cfg, _, _ := l.cluster.configuration(); len(cfg.Servers) != 1 {
 		t.Fatalf("configuration %v: the older build was added", cfg.Servers)
 	}
 }

@@ -171,9 +171,9 @@ func lockDataDir(dataDir string) (unlock func(), err error) {
 }
 
 // logStoreKind is the kind this node's log store is (the metrics' store label).
-func (n *Node) logStoreKind() string {
-	if n.cfg.LogStore == "" {
+func (g *Group) logStoreKind() string {
+	if g.cfg.LogStore == "" {
 		return LogStoreBolt
 	}
-	return n.cfg.LogStore
+	return g.cfg.LogStore
 }

@@ -62,13 +62,13 @@ func oneNode(t *testing.T, dir, kind string, sell int, reqPrefix string) (applie
 	n := c.Add(cfg)
 	defer n.Kill()
 	c.WaitLeader()
-	if _, err := n.fsm.GetSKU("s"); err != nil {
+	if _, err := n.cluster.fsm.GetSKU("s"); err != nil {
 		c.mustCall(n.HTTPAddr(), "PUT", "/v1/skus/s", map[string]any{"stock": 1000}, nil)
 	}
 	for i := range sell {
 		c.mustCall(n.HTTPAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("%s%d", reqPrefix, i), UserID: "u"}, nil)
 	}
-	applied, term = n.fsm.AppliedIndex(), n.raft.CurrentTerm()
+	applied, term = n.cluster.fsm.AppliedIndex(), n.cluster.raft.CurrentTerm()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := n.Shutdown(ctx); err != nil {
@@ -134,10 +134,10 @@ func TestMigrateLogStore_RoundTrip(t *testing.T) {
 	n := c.Add(cfg)
 	c.WaitLeader()
 	// raft found its whole log and its term in the new store: it did not start over.
-	if last := n.raft.LastIndex(); last <= applied {
+	if last := n.cluster.raft.LastIndex(); last <= applied {
 		t.Fatalf("raft's last index on the wal is %d, want past %d", last, applied)
 	}
-	if got := n.raft.CurrentTerm(); got <= term {
+	if got := n.cluster.raft.CurrentTerm(); got <= term {
 		t.Fatalf("term on the wal is %d, want past %d", got, term)
 	}
 	var d api.DeductResponse

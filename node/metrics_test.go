@@ -49,14 +49,14 @@ func TestMetrics_NodeAndRaftSeries(t *testing.T) {
 	c.call(l.HTTPAddr(), "POST", "/v1/skus/cap/deduct", api.DeductRequest{Qty: 2, RequestID: "c1", UserID: "u"}, nil)
 
 	want := map[string]float64{
-		`flashstock_deductions_total{duplicate="false"}`:                                              4,
-		`flashstock_deducted_units_total`:                                                             5,
-		`flashstock_rejections_total{command="deduct",path="log",reason="sold_out"}`:                  1,
-		`flashstock_rejections_total{command="deduct",path="fast_path",reason="sold_out"}`:            1,
+		`flashstock_deductions_total{duplicate="false",group="1"}`:                                    4,
+		`flashstock_deducted_units_total{group="1"}`:                                                  5,
+		`flashstock_rejections_total{command="deduct",group="1",path="log",reason="sold_out"}`:        1,
+		`flashstock_rejections_total{command="deduct",group="1",path="fast_path",reason="sold_out"}`:  1,
 		`flashstock_http_requests_total{code="200",method="POST",route="POST /v1/skus/{sku}/deduct"}`: 4,
-		`flashstock_sku_units{column="sold",sku="tee"}`:                                               3,
-		`flashstock_sku_units{column="available",sku="tee"}`:                                          0,
-		`flashstock_raft_leader`:                                                                      1,
+		`flashstock_sku_units{column="sold",group="1",sku="tee"}`:                                     3,
+		`flashstock_sku_units{column="available",group="1",sku="tee"}`:                                0,
+		`flashstock_raft_leader{group="1"}`:                                                           1,
 	}
 	build := version.Get()
 	want[fmt.Sprintf(`flashstock_build_info{goversion=%q,revision=%q,version=%q}`, build.GoVersion, build.Revision, build.Version)] = 1
@@ -74,7 +74,7 @@ func TestMetrics_NodeAndRaftSeries(t *testing.T) {
 			"raft_commitTime", "raft_fsm_applyBatch", "raft_apply",
 			// ours around the fsm and the log store.
 			"flashstock_fsm_apply_batch_seconds_count", "flashstock_raft_store_logs_seconds_count",
-			"flashstock_http_request_duration_seconds_bucket", `flashstock_raft_state{state="leader"} 1`,
+			"flashstock_http_request_duration_seconds_bucket", `flashstock_raft_state{group="1",state="leader"} 1`,
 			"flashstock_raft_commit_index", "flashstock_fsm_applied_index", "flashstock_raft_last_contact_seconds",
 		} {
 			if !strings.Contains(text, "\n"+name) {
@@ -90,7 +90,7 @@ func TestMetrics_NodeAndRaftSeries(t *testing.T) {
 	// A follower reports its own view.
 	f := c.Node((indexOfNode(c, l) + 1) % 3)
 	ftext := scrape(t, c, f)
-	if v, ok := sample(ftext, "flashstock_raft_leader"); !ok || v != 0 {
+	if v, ok := sample(ftext, `flashstock_raft_leader{group="1"}`); !ok || v != 0 {
 		t.Errorf("follower's flashstock_raft_leader = %v %v", v, ok)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,9 +20,50 @@ import (
 	"github.com/flashstock/flashstock/transport"
 )
 
-// Node is one running cluster member.
+// Node is one stockd process: the HTTP server and its routes, auth, rate limits, the
+// forwarding client, the metrics registry and the raft listener (a transport.Mux) that
+// every raft group it hosts shares. The groups are Groups, held by id. Handlers reach the
+// group a request acts on through groupFor; the cluster's own business (membership,
+// leadership transfer, the cluster view, backups) is group 1's, named cluster here.
 type Node struct {
+	// cluster is group 1, the group today's single-group cluster is, whose raft
+	// configuration is the cluster's membership.
+	cluster *Group
+
 	cfg Config
+	log hclog.Logger
+
+	mux      *transport.Mux
+	httpSrv  *http.Server
+	httpAddr string // advertised
+	raftAddr string // advertised; every group's raft records it
+	fwd      *http.Client
+
+	metrics *metrics     // the process's registry and its HTTP instruments
+	limiter *rateLimiter // nil: no rate limit
+	hosts   atomic.Pointer[hostCache]
+	// leaderHint is withLeaderHint's header value for the last leader seen.
+	leaderHint atomic.Pointer[[]string]
+
+	groupsMu sync.RWMutex
+	groups   map[uint64]*Group
+
+	ctx    context.Context // ends the HTTP server's requests and the process's goroutines
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+// Group is one replica of one raft group: its raft, log and snapshot stores, the fsm and
+// its state file, the coalescer, read index, watch hub, cluster clock and the loops that
+// keep them, all under its own data dir (groupDir). It stops on its own when it fails,
+// without touching the process's other groups (Node.groupFailed decides what follows).
+type Group struct {
+	id  uint64
+	srv *Node
+	cfg Config // the process's, with DataDir set to the group's dir
 	log hclog.Logger
 
 	fsm      *fsm.Machine
@@ -31,10 +74,10 @@ type Node struct {
 	disk     *watchedLogStore // times log writes for the metrics and the disk watchdog
 	fence    *fencedLayer     // lets the disk watchdog cut this node off from raft
 
-	httpSrv  *http.Server
-	httpAddr string // advertised
-	raftAddr string // advertised
-	fwd      *http.Client
+	// membership: this group's raft configuration is the cluster's membership (group 1
+	// today), so it joins, records member addresses, notices its removal and raises the
+	// apply level.
+	membership bool
 
 	members  atomic.Pointer[memberCache]
 	inflight atomic.Int64 // log entries proposed and not yet resolved (a gauge)
@@ -50,11 +93,12 @@ type Node struct {
 	// leftCluster: the node stopped itself because it is no longer a member (Removed).
 	leftCluster atomic.Bool
 
-	metrics     *metrics
-	limiter     *rateLimiter // nil: no rate limit
-	hosts       atomic.Pointer[hostCache]
-	leaderHint  atomic.Pointer[[]string] // withLeaderHint's header value for the last leader seen
+	metrics     *groupMetrics
 	diskStalled atomic.Bool
+	// failure is the error that stopped this group (nil while it runs or after a clean
+	// stop); failOnce makes the first one stick.
+	failure  atomic.Pointer[error]
+	failOnce sync.Once
 
 	// readyTerm is the term whose first entry (our no-op) this leader has applied; strong
 	// reads and the sold-out answers they give need it (docs/RAFT-NOTES.md, "Reads").
@@ -67,7 +111,7 @@ type Node struct {
 	leaderMu    sync.Mutex
 	leaderMoved chan struct{} // closed and replaced when raft's leader changes (leaderwait.go)
 
-	ctx    context.Context // ends background loops
+	ctx    context.Context // ends the group's loops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -83,9 +127,26 @@ const (
 	stateDBName  = "state.db"
 )
 
-// New starts a member: opens its stores, starts raft and the HTTP API, and bootstraps or
-// joins in the background. It returns once both listeners are up; use WaitLeader to wait
-// for the cluster.
+// legacyGroup is the group a single-group cluster is: its files sit at the data dir's
+// root and its raft streams carry no header (transport.LegacyGroup), so a data dir and a
+// peer of the previous build work with this one unchanged.
+const legacyGroup = transport.LegacyGroup
+
+// groupsDirName holds the data dirs of every group but the legacy one.
+const groupsDirName = "groups"
+
+// groupDir is where group id keeps its files under the process's data dir: group 1 at the
+// root (today's layout), any other in groups/<id>/.
+func groupDir(dataDir string, id uint64) string {
+	if id == legacyGroup {
+		return dataDir
+	}
+	return filepath.Join(dataDir, groupsDirName, strconv.FormatUint(id, 10))
+}
+
+// New starts a member hosting group 1: opens its stores, starts raft and the HTTP API, and
+// bootstraps or joins in the background. It returns once both listeners are up; use
+// WaitLeader to wait for the cluster.
 func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
@@ -94,13 +155,10 @@ func New(cfg Config) (*Node, error) {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "stockd", Level: hclog.Info})
 	}
 	n := &Node{
-		cfg:       cfg,
-		log:       cfg.Logger.With("node", cfg.ID),
-		watch:     newHub(),
-		termReady: make(chan struct{}),
-		done:      make(chan struct{}),
-
-		leaderMoved: make(chan struct{}),
+		cfg:    cfg,
+		log:    cfg.Logger.With("node", cfg.ID),
+		groups: map[uint64]*Group{},
+		done:   make(chan struct{}),
 	}
 	if n.cfg.OnFatal == nil {
 		n.cfg.OnFatal = func(err error) {
@@ -114,10 +172,13 @@ func New(cfg Config) (*Node, error) {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.start(); err != nil {
 		n.cancel()
-		if n.raft != nil { // it runs on the stores closed below: stop it first
-			_ = n.raft.Shutdown().Error()
+		n.closeGroups()
+		if n.mux != nil {
+			_ = n.mux.Close()
 		}
-		n.closeResources()
+		if n.metrics != nil {
+			n.metrics.detachRaft()
+		}
 		return nil, err
 	}
 	return n, nil
@@ -133,60 +194,127 @@ func (n *Node) start() error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	var err error
-	if n.metrics, err = n.newMetrics(); err != nil {
+	if n.metrics, err = newMetrics(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	n.fsm, err = openState(n.cfg.DataDir, fsm.Options{DedupWindow: n.cfg.DedupWindow, LedgerMax: n.cfg.LedgerMax}, n.log)
+	n.mux, err = transport.ListenMux(transport.MuxConfig{Config: transport.Config{
+		BindAddr: n.cfg.RaftAddr, AdvertiseAddr: n.cfg.RaftAdvertise,
+		TLS: n.cfg.RaftTLS, ClientTLS: n.cfg.RaftClientTLS,
+		Dial: n.cfg.RaftDial, WrapListener: n.cfg.RaftWrapListener,
+	}, Logger: n.cfg.Logger.Named("raft-mux")})
+	if err != nil {
+		return fmt.Errorf("raft listener: %w", err)
+	}
+	n.raftAddr = n.mux.Addr().String()
+	g, err := n.openGroup(legacyGroup, true)
 	if err != nil {
 		return err
 	}
-	n.logStore, err = openLogStore(n.cfg.DataDir, n.cfg.LogStore, n.cfg.Logger)
-	if err != nil {
-		return err
-	}
-	if err := removeTempSnapshots(n.cfg.DataDir, n.log); err != nil {
-		return fmt.Errorf("remove incomplete snapshots: %w", err)
-	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(n.cfg.DataDir, 2, n.cfg.Logger.Named("snapshot"))
-	if err != nil {
-		return fmt.Errorf("open snapshot store: %w", err)
-	}
-	n.snaps = snaps
-	if err := n.catchUpFromSnapshot(snaps); err != nil {
-		return err
-	}
-	n.hadState, err = raft.HasExistingState(n.logStore, n.logStore, snaps)
-	if err != nil {
-		return fmt.Errorf("inspect raft state: %w", err)
-	}
-	if !n.hadState && len(n.cfg.Join) > 0 {
-		n.leaveAsWiped() // before raft starts: see there
-	}
-	if err := n.startRaft(snaps); err != nil {
-		return err
-	}
+	n.cluster = g
 	if err := n.startHTTP(); err != nil {
 		return err
 	}
 	n.log.Info("node started", "http", n.httpAddr, "raft", n.raftAddr, "data_dir", n.cfg.DataDir,
-		"existing_state", n.hadState, "applied_index", n.fsm.AppliedIndex())
+		"existing_state", g.hadState, "applied_index", g.fsm.AppliedIndex())
 	if n.cfg.Bootstrap {
-		n.bootstrap()
+		g.bootstrap()
 	}
-	n.reads = newReadIndex(n)
-	n.spawn(n.reads.run)
-	n.coalesce = newCoalescer(n)
-	n.spawn(n.coalesce.run)
-	n.spawn(n.watchLeader)
-	n.spawn(n.leadershipLoop)
-	n.spawn(n.expireLoop)
-	n.spawn(n.flushLoop)
-	n.spawn(n.membershipLoop)
-	n.spawn(n.levelLoop)
-	if n.cfg.DiskStallTimeout > 0 {
-		n.spawn(n.watchdogLoop)
-	}
+	g.startLoops()
 	return nil
+}
+
+// openGroup opens group id's stores under its data dir and starts its raft on the Mux,
+// and adds it to the process's groups. Its loops start with startLoops, once the process
+// can serve (bootstrap and join need the HTTP address).
+func (n *Node) openGroup(id uint64, membership bool) (*Group, error) {
+	cfg := n.cfg
+	cfg.DataDir = groupDir(n.cfg.DataDir, id)
+	g := &Group{
+		id: id, srv: n, cfg: cfg, membership: membership,
+		log:         n.log.With("group", id),
+		watch:       newHub(),
+		termReady:   make(chan struct{}),
+		leaderMoved: make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	g.ctx, g.cancel = context.WithCancel(n.ctx)
+	n.groupsMu.Lock()
+	if _, dup := n.groups[id]; dup {
+		n.groupsMu.Unlock()
+		g.cancel()
+		return nil, fmt.Errorf("group %d: already running in this process", id)
+	}
+	n.groups[id] = g
+	n.groupsMu.Unlock()
+	if err := g.open(); err != nil {
+		g.cancel()
+		if g.raft != nil { // it runs on the stores closed below: stop it first
+			_ = g.raft.Shutdown().Error()
+		}
+		_ = g.closeResources()
+		n.groupsMu.Lock()
+		delete(n.groups, id)
+		n.groupsMu.Unlock()
+		return nil, fmt.Errorf("group %d: %w", id, err)
+	}
+	return g, nil
+}
+
+func (g *Group) open() error {
+	if err := os.MkdirAll(g.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	var err error
+	g.fsm, err = openState(g.cfg.DataDir, fsm.Options{DedupWindow: g.cfg.DedupWindow, LedgerMax: g.cfg.LedgerMax}, g.log)
+	if err != nil {
+		return err
+	}
+	g.logStore, err = openLogStore(g.cfg.DataDir, g.cfg.LogStore, g.cfg.Logger)
+	if err != nil {
+		return err
+	}
+	if g.metrics, err = g.newGroupMetrics(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := removeTempSnapshots(g.cfg.DataDir, g.log); err != nil {
+		return fmt.Errorf("remove incomplete snapshots: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(g.cfg.DataDir, 2, g.cfg.Logger.Named("snapshot"))
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	g.snaps = snaps
+	if err := g.catchUpFromSnapshot(snaps); err != nil {
+		return err
+	}
+	g.hadState, err = raft.HasExistingState(g.logStore, g.logStore, snaps)
+	if err != nil {
+		return fmt.Errorf("inspect raft state: %w", err)
+	}
+	if g.membership && !g.hadState && len(g.cfg.Join) > 0 {
+		g.leaveAsWiped() // before raft starts: see there
+	}
+	return g.startRaft(snaps)
+}
+
+// startLoops starts the group's background work. The membership loops run only in the
+// group whose configuration is the cluster's membership.
+func (g *Group) startLoops() {
+	g.reads = newReadIndex(g)
+	g.spawn(g.reads.run)
+	g.coalesce = newCoalescer(g)
+	g.spawn(g.coalesce.run)
+	g.spawn(g.watchLeader)
+	g.spawn(g.leadershipLoop)
+	g.spawn(g.expireLoop)
+	g.spawn(g.flushLoop)
+	if g.membership {
+		g.spawn(g.membershipLoop)
+		g.spawn(g.levelLoop)
+	}
+	if g.cfg.DiskStallTimeout > 0 {
+		g.spawn(g.watchdogLoop)
+	}
 }
 
 // catchUpFromSnapshot brings a state that is behind the newest snapshot up to it: one set
@@ -194,7 +322,7 @@ func (n *Node) start() error {
 // snapshot and the fsm adopting it. raft does not restore on start
 // (NoSnapshotRestoreOnStart: the state file normally is ahead of every snapshot), and the
 // log before the snapshot may be gone, so the state must not stay behind it.
-func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
+func (g *Group) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	list, err := snaps.List()
 	if err != nil || len(list) == 0 {
 		return err
@@ -205,49 +333,44 @@ func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	}
 	defer rc.Close()
 	snapApplied, err := fsm.SnapshotAppliedIndex(rc)
-	if err != nil || snapApplied <= n.fsm.AppliedIndex() {
+	if err != nil || snapApplied <= g.fsm.AppliedIndex() {
 		return err
 	}
-	n.log.Warn("state is behind the latest snapshot; restoring it", "state_index", n.fsm.AppliedIndex(), "snapshot_index", snapApplied)
+	g.log.Warn("state is behind the latest snapshot; restoring it", "state_index", g.fsm.AppliedIndex(), "snapshot_index", snapApplied)
 	_, rc2, err := snaps.Open(list[0].ID)
 	if err != nil {
 		return err
 	}
 	defer rc2.Close()
-	return n.fsm.Restore(rc2)
+	return g.fsm.Restore(rc2)
 }
 
-func (n *Node) startRaft(snaps raft.SnapshotStore) error {
-	layer, err := transport.Listen(transport.Config{
-		BindAddr: n.cfg.RaftAddr, AdvertiseAddr: n.cfg.RaftAdvertise,
-		TLS: n.cfg.RaftTLS, ClientTLS: n.cfg.RaftClientTLS,
-		Dial: n.cfg.RaftDial, WrapListener: n.cfg.RaftWrapListener,
-	})
+func (g *Group) startRaft(snaps raft.SnapshotStore) error {
+	layer, err := g.srv.mux.Layer(g.id)
 	if err != nil {
-		return fmt.Errorf("raft listener: %w", err)
+		return fmt.Errorf("raft layer: %w", err)
 	}
-	n.raftAddr = layer.Addr().String()
-	n.fence = newFencedLayer(layer)
-	n.trans = serialTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: n.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: n.cfg.Logger.Named("raft-net"),
+	g.fence = newFencedLayer(layer)
+	g.trans = serialTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: g.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: g.cfg.Logger.Named("raft-net"),
 	}), newAcks()}
-	rc := n.cfg.raftConfig()
-	rc.Logger = n.cfg.Logger.Named("raft").With("node", n.cfg.ID)
-	sm := timedFSM{&stateMachine{m: n.fsm, fatal: n.cfg.OnFatal, applied: n.afterApply, restored: n.watch.notifyAll}, n.metrics}
-	var inner raft.LogStore = n.logStore
-	if n.cfg.WrapLogStore != nil {
-		inner = n.cfg.WrapLogStore(inner)
+	rc := g.cfg.raftConfig()
+	rc.Logger = g.cfg.Logger.Named("raft").With("node", g.cfg.ID, "group", g.id)
+	sm := timedFSM{&stateMachine{m: g.fsm, fatal: g.fail, applied: g.afterApply, restored: g.watch.notifyAll}, g.metrics}
+	var inner raft.LogStore = g.logStore
+	if g.cfg.WrapLogStore != nil {
+		inner = g.cfg.WrapLogStore(inner)
 	}
-	n.disk = newWatchedLogStore(n, inner)
+	g.disk = newWatchedLogStore(g, inner)
 	// The cache keeps the newest entries in memory, so replication to followers does not
 	// read back from disk what the leader has just written.
-	logs, err := raft.NewLogCache(logCacheSize, n.disk)
+	logs, err := raft.NewLogCache(logCacheSize, g.disk)
 	if err != nil {
 		return err
 	}
-	n.raft, err = raft.NewRaft(rc, sm, logs, n.logStore, snaps, n.trans)
+	g.raft, err = raft.NewRaft(rc, sm, logs, g.logStore, snaps, g.trans)
 	if err != nil {
-		n.trans.Close()
+		g.trans.Close()
 		return fmt.Errorf("start raft: %w", err)
 	}
 	return nil
@@ -282,37 +405,37 @@ func (n *Node) startHTTP() error {
 }
 
 // bootstrap makes this node the single voter of a new cluster, unless raft state exists.
-func (n *Node) bootstrap() {
-	if n.hadState {
-		n.log.Info("existing raft state: not bootstrapping again")
+func (g *Group) bootstrap() {
+	if g.hadState {
+		g.log.Info("existing raft state: not bootstrapping again")
 		return
 	}
-	err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
-		ID: raft.ServerID(n.cfg.ID), Address: raft.ServerAddress(n.raftAddr), Suffrage: raft.Voter,
+	err := g.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+		ID: raft.ServerID(g.cfg.ID), Address: raft.ServerAddress(g.srv.raftAddr), Suffrage: raft.Voter,
 	}}}).Error()
 	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-		n.log.Error("bootstrap failed", "error", err)
+		g.log.Error("bootstrap failed", "error", err)
 		return
 	}
-	n.log.Info("bootstrapped a new cluster")
+	g.log.Info("bootstrapped a new cluster")
 }
 
-func (n *Node) spawn(fn func()) {
-	n.wg.Add(1)
+func (g *Group) spawn(fn func()) {
+	g.wg.Add(1)
 	go func() {
-		defer n.wg.Done()
+		defer g.wg.Done()
 		fn()
 	}()
 }
 
 // every runs fn each interval until the node stops or fn returns false: the shape of the
 // node's background loops (state flush, hold expiry, disk watchdog).
-func (n *Node) every(interval time.Duration, fn func() bool) {
+func (g *Group) every(interval time.Duration, fn func() bool) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-g.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -323,9 +446,9 @@ func (n *Node) every(interval time.Duration, fn func() bool) {
 }
 
 // afterApply runs on the FSM goroutine after each applied batch; it must not block.
-func (n *Node) afterApply(entries []fsm.Entry, results []fsm.Result) {
-	n.clock.observe(n.fsm.LogTime(), time.Now())
-	n.publish(entries, results)
+func (g *Group) afterApply(entries []fsm.Entry, results []fsm.Result) {
+	g.clock.observe(g.fsm.LogTime(), time.Now())
+	g.publish(entries, results)
 }
 
 // HasState reports whether dataDir already holds a node's raft log, of either kind: a node
@@ -351,17 +474,17 @@ func (n *Node) Done() <-chan struct{} { return n.done }
 // Removed reports whether the node stopped itself because it was removed from the
 // cluster. Starting it again would not make it a member again (a removal sticks), so a
 // supervisor should not restart it; stockd exits with its own code for this.
-func (n *Node) Removed() bool { return n.leftCluster.Load() }
+func (n *Node) Removed() bool { return n.cluster.leftCluster.Load() }
 
 // IsLeader reports this node's own belief; only a strong read proves it.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+func (n *Node) IsLeader() bool { return n.cluster.raft.State() == raft.Leader }
 
 // WaitLeader waits until this node knows a leader and returns its id.
 func (n *Node) WaitLeader(ctx context.Context) (string, error) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if _, id := n.raft.LeaderWithID(); id != "" {
+		if _, id := n.cluster.raft.LeaderWithID(); id != "" {
 			return string(id), nil
 		}
 		select {
@@ -380,11 +503,8 @@ func (n *Node) WaitLeader(ctx context.Context) (string, error) {
 func (n *Node) Shutdown(ctx context.Context) error {
 	var err error
 	n.stopOnce.Do(func() {
-		if n.raft.State() == raft.Leader && n.voters() > 1 {
-			n.log.Info("handing leadership over before shutdown")
-			if terr := waitFuture(ctx, n.raft.LeadershipTransfer()); terr != nil {
-				n.log.Warn("leadership transfer failed; shutting down anyway", "error", terr)
-			}
+		for _, g := range n.groupList() {
+			g.handOverBeforeStop(ctx)
 		}
 		if serr := n.httpSrv.Shutdown(ctx); serr != nil {
 			n.httpSrv.Close()
@@ -405,36 +525,161 @@ func (n *Node) Kill() {
 
 func (n *Node) stop() error {
 	n.cancel()
-	var errs []error
-	if err := n.raft.Shutdown().Error(); err != nil {
-		errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
-	}
+	errs := []error{n.closeGroups()}
 	n.wg.Wait()
-	errs = append(errs, n.closeResources())
+	errs = append(errs, n.mux.Close())
+	if n.metrics != nil {
+		n.metrics.detachRaft()
+	}
 	close(n.done)
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
 }
 
-func (n *Node) closeResources() error {
-	if n.metrics != nil {
-		n.metrics.detachRaft()
-	}
+// closeGroups stops every group still running.
+func (n *Node) closeGroups() error {
 	var errs []error
-	if n.trans.NetworkTransport != nil {
-		errs = append(errs, n.trans.Close())
-	}
-	if n.logStore != nil {
-		errs = append(errs, n.logStore.Close())
-	}
-	if n.fsm != nil {
-		errs = append(errs, closeState(n.fsm, n.cfg.DataDir))
+	for _, g := range n.groupList() {
+		errs = append(errs, g.stop())
 	}
 	return errors.Join(errs...)
 }
 
-func (n *Node) voters() int {
-	f := n.raft.GetConfiguration()
+// groupList is the process's groups, in no order.
+func (n *Node) groupList() []*Group {
+	n.groupsMu.RLock()
+	defer n.groupsMu.RUnlock()
+	out := make([]*Group, 0, len(n.groups))
+	for _, g := range n.groups {
+		out = append(out, g)
+	}
+	return out
+}
+
+// groupFor is the group a request about sku acts on: the one place routes pick a group.
+// Every SKU is in group 1 until placement routes by api.SlotOf; so is "" (a list, an order
+// read by id) until lists merge across groups and order ids name their group.
+func (n *Node) groupFor(string) *Group {
+	return n.cluster
+}
+
+// addGroup starts a replica of group id beside the process's others, over the same Mux,
+// with its files in groupDir. voters bootstraps a new group with that configuration; with
+// none the replica starts empty and waits for the group's leader to add it. Placement will
+// call it; today only tests do.
+func (n *Node) addGroup(id uint64, voters []raft.Server) (*Group, error) {
+	g, err := n.openGroup(id, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(voters) > 0 && !g.hadState {
+		err := g.raft.BootstrapCluster(raft.Configuration{Servers: voters}).Error()
+		if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return nil, errors.Join(fmt.Errorf("group %d: bootstrap: %w", id, err), g.stop())
+		}
+	}
+	g.startLoops()
+	return g, nil
+}
+
+// groupFailed is the process's policy for a group that failed (a poisoned fsm, a failed
+// state write). A single-group process does what it always did: OnFatal, which by
+// default exits with code 2 so the supervisor restarts it from its files. A process
+// hosting several groups stops only the failed one; the others go on serving. It runs on
+// the failing group's fsm goroutine, which raft's shutdown waits for, so the stop runs on
+// its own goroutine.
+func (n *Node) groupFailed(g *Group, err error) {
+	if len(n.groupList()) == 1 {
+		n.cfg.OnFatal(err)
+		return
+	}
+	if n.ctx.Err() != nil {
+		return // the process is stopping, and stops every group
+	}
+	n.spawn(func() {
+		if serr := g.stop(); serr != nil {
+			g.log.Warn("stopping the failed group", "error", serr)
+		}
+	})
+}
+
+func (n *Node) spawn(fn func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn()
+	}()
+}
+
+// fail stops this group for good after an error its replica must not go on from; the
+// process decides what else follows (Node.groupFailed). Only the first error counts.
+func (g *Group) fail(err error) {
+	g.failOnce.Do(func() {
+		g.failure.Store(&err)
+		g.log.Error("fatal: stopping this group so its replica cannot diverge", "error", err)
+		g.srv.groupFailed(g, err)
+	})
+}
+
+// failed is the error that stopped the group, or nil.
+func (g *Group) failed() error {
+	if p := g.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// handOverBeforeStop hands a leader's leadership to another voter, so its group does not
+// wait out an election timeout.
+func (g *Group) handOverBeforeStop(ctx context.Context) {
+	if g.raft.State() != raft.Leader || g.voters() <= 1 {
+		return
+	}
+	g.log.Info("handing leadership over before shutdown")
+	if err := waitFuture(ctx, g.raft.LeadershipTransfer()); err != nil {
+		g.log.Warn("leadership transfer failed; shutting down anyway", "error", err)
+	}
+}
+
+// stop ends the group's loops, shuts its raft down and closes its stores; its layer on the
+// Mux closes with its transport. It stays in the process's groups, so a failed one is
+// still reported.
+func (g *Group) stop() error {
+	var err error
+	g.stopOnce.Do(func() {
+		g.cancel()
+		var errs []error
+		if rerr := g.raft.Shutdown().Error(); rerr != nil {
+			errs = append(errs, fmt.Errorf("raft shutdown: %w", rerr))
+		}
+		g.wg.Wait()
+		errs = append(errs, g.closeResources())
+		close(g.done)
+		g.log.Info("group stopped")
+		err = errors.Join(errs...)
+	})
+	return err
+}
+
+func (g *Group) closeResources() error {
+	if g.metrics != nil {
+		g.metrics.unregister()
+	}
+	var errs []error
+	if g.trans.NetworkTransport != nil {
+		errs = append(errs, g.trans.Close())
+	}
+	if g.logStore != nil {
+		errs = append(errs, g.logStore.Close())
+	}
+	if g.fsm != nil {
+		errs = append(errs, closeState(g.fsm, g.cfg.DataDir))
+	}
+	return errors.Join(errs...)
+}
+
+func (g *Group) voters() int {
+	f := g.raft.GetConfiguration()
 	if f.Error() != nil {
 		return 0
 	}

@@ -249,7 +249,7 @@ func testCatchUpThroughSnapshot(t *testing.T, kind string) {
 	}
 	// Let the leader compact its log, then add a node that can only catch up by snapshot.
 	eventually(t, 10*time.Second, func() error {
-		first, err := l.logStore.FirstIndex()
+		first, err := l.cluster.logStore.FirstIndex()
 		if err != nil || first < 100 {
 			return fmt.Errorf("log still starts at %d", first)
 		}

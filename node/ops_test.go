@@ -143,14 +143,14 @@ func TestWatch_HearsASnapshotRestore(t *testing.T) {
 	}
 	// The leader snapshots past the last deduct (so no entry after the snapshot names tee)
 	// and drops the log the follower would need.
-	behind, lastDeduct := f.fsm.AppliedIndex(), l.fsm.AppliedIndex()
+	behind, lastDeduct := f.cluster.fsm.AppliedIndex(), l.cluster.fsm.AppliedIndex()
 	eventually(t, 15*time.Second, func() error {
-		_ = l.raft.Snapshot().Error() // or the interval takes one
-		snaps, err := l.snaps.List()
+		_ = l.cluster.raft.Snapshot().Error() // or the interval takes one
+		snaps, err := l.cluster.snaps.List()
 		if err != nil || len(snaps) == 0 || snaps[0].Index < lastDeduct {
 			return fmt.Errorf("no snapshot past index %d yet (%v)", lastDeduct, err)
 		}
-		if first, err := l.logStore.FirstIndex(); err != nil || first <= behind+1 {
+		if first, err := l.cluster.logStore.FirstIndex(); err != nil || first <= behind+1 {
 			return fmt.Errorf("leader's log starts at %d, follower applied %d (%v)", first, behind, err)
 		}
 		return nil
@@ -167,7 +167,7 @@ func TestWatch_HearsASnapshotRestore(t *testing.T) {
 func TestTransfer_ToTheCurrentLeaderIsANoOp(t *testing.T) {
 	c := newCluster(t, 2, nil)
 	li, l := c.WaitLeader()
-	term := l.raft.CurrentTerm()
+	term := l.cluster.raft.CurrentTerm()
 	for _, via := range []*Node{l, c.Node(1 - li)} {
 		var out map[string]string
 		code, err := c.call(via.HTTPAddr(), "POST", "/v1/cluster/leader", api.TransferRequest{ID: l.ID()}, &out)
@@ -175,8 +175,8 @@ func TestTransfer_ToTheCurrentLeaderIsANoOp(t *testing.T) {
 			t.Fatalf("transfer to the leader via %s: %d %v %v", via.ID(), code, out, err)
 		}
 	}
-	if !l.IsLeader() || l.raft.CurrentTerm() != term {
-		t.Fatalf("leadership moved: %s leads %v, term %d → %d", l.ID(), l.IsLeader(), term, l.raft.CurrentTerm())
+	if !l.IsLeader() || l.cluster.raft.CurrentTerm() != term {
+		t.Fatalf("leadership moved: %s leads %v, term %d → %d", l.ID(), l.IsLeader(), term, l.cluster.raft.CurrentTerm())
 	}
 }
 

@@ -18,16 +18,16 @@ import (
 // Admission is not done here but where clients' commands enter (the coalescer, which
 // counts commands, not entries); the node's own proposals (hold expiry, member records,
 // term no-ops) come from loops that wait for each one, so they are bounded already.
-func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
-	if n.raft.State() != raft.Leader {
+func (g *Group) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	if g.raft.State() != raft.Leader {
 		return fsm.Result{}, errNotLeader
 	}
 	// Commands carry cluster time, which a leader has only once its term is ready.
-	term := n.raft.CurrentTerm()
-	if err := n.waitTermReady(ctx, term, 2*n.cfg.ElectionTimeout); err != nil {
+	term := g.raft.CurrentTerm()
+	if err := g.waitTermReady(ctx, term, 2*g.cfg.ElectionTimeout); err != nil {
 		return fsm.Result{}, err
 	}
-	timeout := n.cfg.RequestTimeout
+	timeout := g.cfg.RequestTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
@@ -35,10 +35,10 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 		return fsm.Result{}, context.DeadlineExceeded
 	}
 	// Stamp and append under one lock, so the times in the log never decrease.
-	n.proposeMu.Lock()
-	now, ok := n.clock.stamp(term, time.Now())
+	g.proposeMu.Lock()
+	now, ok := g.clock.stamp(term, time.Now())
 	if !ok {
-		n.proposeMu.Unlock()
+		g.proposeMu.Unlock()
 		return fsm.Result{}, errNotLeader // a newer term started since the wait
 	}
 	cmd.Time = now
@@ -47,18 +47,18 @@ func (n *Node) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error)
 	}
 	data, err := fsm.Encode(cmd)
 	if err != nil {
-		n.proposeMu.Unlock()
+		g.proposeMu.Unlock()
 		return fsm.Result{}, &api.Error{Code: api.InvalidArgument, Message: err.Error()}
 	}
-	n.inflight.Add(1)
-	f := n.raft.Apply(data, timeout)
-	n.proposeMu.Unlock()
+	g.inflight.Add(1)
+	f := g.raft.Apply(data, timeout)
+	g.proposeMu.Unlock()
 	// raft resolves every future (commit, lost leadership or shutdown), so this goroutine
 	// ends; the caller stops waiting earlier if its context ends.
 	resolved := make(chan error, 1)
 	go func() {
 		resolved <- f.Error()
-		n.inflight.Add(-1)
+		g.inflight.Add(-1)
 	}()
 	select {
 	case err := <-resolved:

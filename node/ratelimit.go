@@ -125,8 +125,8 @@ type hostCache struct {
 
 func (n *Node) memberHosts() map[string]bool {
 	c := n.hosts.Load()
-	if v := n.fsm.MembersVersion(); c == nil || c.version != v {
-		members, err := n.fsm.Members()
+	if v := n.cluster.fsm.MembersVersion(); c == nil || c.version != v {
+		members, err := n.cluster.fsm.Members()
 		if err != nil {
 			return nil
 		}

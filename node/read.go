@@ -20,7 +20,7 @@ import (
 // round, as etcd's ReadIndex batches them, so a read burst costs one heartbeat round, not
 // one each.
 type readIndex struct {
-	n       *Node
+	n       *Group
 	mu      sync.Mutex
 	waiting []chan readResult
 	kick    chan struct{}
@@ -31,7 +31,7 @@ type readResult struct {
 	err   error
 }
 
-func newReadIndex(n *Node) *readIndex {
+func newReadIndex(n *Group) *readIndex {
 	return &readIndex{n: n, kick: make(chan struct{}, 1)}
 }
 
@@ -119,11 +119,11 @@ func (r *readIndex) round() (uint64, error) {
 // request sent after start. It gives up when a follower answers with a newer term, when this
 // node stops leading, or after an election timeout without a quorum: by then another leader
 // may exist.
-func (n *Node) confirmSince(start, term uint64) error {
-	timer := time.NewTimer(n.cfg.ElectionTimeout)
+func (g *Group) confirmSince(start, term uint64) error {
+	timer := time.NewTimer(g.cfg.ElectionTimeout)
 	defer timer.Stop()
 	for {
-		cf := n.raft.GetConfiguration()
+		cf := g.raft.GetConfiguration()
 		if err := cf.Error(); err != nil {
 			return fmt.Errorf("read configuration: %w", err)
 		}
@@ -132,15 +132,15 @@ func (n *Node) confirmSince(start, term uint64) error {
 		for _, s := range cf.Configuration().Servers {
 			switch {
 			case s.Suffrage != raft.Voter:
-			case s.ID == raft.ServerID(n.cfg.ID):
+			case s.ID == raft.ServerID(g.cfg.ID):
 				voters, self = voters+1, 1
 			default:
 				voters++
 				others = append(others, s.ID)
 			}
 		}
-		answered, deposed, changed := n.trans.acks.since(start, term, others)
-		if deposed || n.raft.State() != raft.Leader || n.raft.CurrentTerm() != term {
+		answered, deposed, changed := g.trans.acks.since(start, term, others)
+		if deposed || g.raft.State() != raft.Leader || g.raft.CurrentTerm() != term {
 			return errNotLeader
 		}
 		if self+answered > voters/2 {
@@ -150,7 +150,7 @@ func (n *Node) confirmSince(start, term uint64) error {
 		case <-changed:
 		case <-timer.C:
 			return &api.Error{Code: api.NoLeader, Message: "no quorum confirmed the leader within an election timeout"}
-		case <-n.ctx.Done():
+		case <-g.ctx.Done():
 			return errNoLeader
 		}
 	}
@@ -158,24 +158,24 @@ func (n *Node) confirmSince(start, term uint64) error {
 
 // waitTermReady waits until the leader's no-op of term has been applied and its cluster
 // time started, for at most limit.
-func (n *Node) waitTermReady(ctx context.Context, term uint64, limit time.Duration) error {
+func (g *Group) waitTermReady(ctx context.Context, term uint64, limit time.Duration) error {
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	for {
-		n.mu.Lock()
-		ready, ch := n.readyTerm.Load(), n.termReady
-		n.mu.Unlock()
+		g.mu.Lock()
+		ready, ch := g.readyTerm.Load(), g.termReady
+		g.mu.Unlock()
 		if ready == term {
 			return nil
 		}
-		if ready > term || n.raft.State() != raft.Leader {
+		if ready > term || g.raft.State() != raft.Leader {
 			return errNotLeader
 		}
 		select {
 		case <-ch:
 		case <-timer.C:
 			return &api.Error{Code: api.NoLeader, Message: "the new leader has not committed an entry of its term yet"}
-		case <-n.ctx.Done():
+		case <-g.ctx.Done():
 			return errNoLeader
 		case <-ctx.Done():
 			return ctx.Err()
@@ -183,20 +183,20 @@ func (n *Node) waitTermReady(ctx context.Context, term uint64, limit time.Durati
 	}
 }
 
-func (n *Node) setTermReady(term uint64) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.readyTerm.Store(term)
-	close(n.termReady)
-	n.termReady = make(chan struct{})
+func (g *Group) setTermReady(term uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.readyTerm.Store(term)
+	close(g.termReady)
+	g.termReady = make(chan struct{})
 }
 
 // strongRead returns once the fsm has applied everything committed before the call; a
 // local read after it is linearizable.
-func (n *Node) strongRead(ctx context.Context) error {
-	idx, err := n.reads.index(ctx)
+func (g *Group) strongRead(ctx context.Context) error {
+	idx, err := g.reads.index(ctx)
 	if err != nil {
 		return err
 	}
-	return n.fsm.WaitApplied(ctx, idx)
+	return g.fsm.WaitApplied(ctx, idx)
 }

@@ -88,7 +88,7 @@ func TestStrongRead_HeldAnswersFromBeforeAnElectionDoNotConfirm(t *testing.T) {
 			// answer now waits at the old leader.
 			eventually(t, 5*time.Second, func() error {
 				for _, f := range followers {
-					if !f.raft.LastContact().After(held) {
+					if !f.cluster.raft.LastContact().After(held) {
 						return fmt.Errorf("%s has not heard the old leader since the hold", f.ID())
 					}
 				}
@@ -109,11 +109,11 @@ func TestStrongRead_HeldAnswersFromBeforeAnElectionDoNotConfirm(t *testing.T) {
 
 			// The held answers are let in once the old leader's round for the call has
 			// begun, as they would be when a paused leader resumes with a read waiting.
-			rounds := old.readRounds.Load()
+			rounds := old.cluster.readRounds.Load()
 			answer := make(chan string, 1)
 			go func() { answer <- tc.ask(c, old.HTTPAddr()) }()
 			eventually(t, 5*time.Second, func() error {
-				if old.readRounds.Load() == rounds {
+				if old.cluster.readRounds.Load() == rounds {
 					return fmt.Errorf("the old leader has not started confirming the read")
 				}
 				return nil

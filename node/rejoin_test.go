@@ -26,7 +26,7 @@ func TestJoin_WipedVoterIsRemovedThenAdded(t *testing.T) {
 	if err := os.RemoveAll(c.Config(v).DataDir); err != nil {
 		t.Fatal(err)
 	}
-	start, err := l.logStore.LastIndex()
+	start, err := l.cluster.logStore.LastIndex()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,10 +37,10 @@ func TestJoin_WipedVoterIsRemovedThenAdded(t *testing.T) {
 	// followed by one with it as a voter again.
 	removed, readded := false, false
 	eventually(t, 10*time.Second, func() error {
-		last, _ := l.logStore.LastIndex()
+		last, _ := l.cluster.logStore.LastIndex()
 		for i := start + 1; i <= last; i++ {
 			var e raft.Log
-			if err := l.logStore.GetLog(i, &e); err != nil || e.Type != raft.LogConfiguration {
+			if err := l.cluster.logStore.GetLog(i, &e); err != nil || e.Type != raft.LogConfiguration {
 				continue
 			}
 			in := false
@@ -127,11 +127,11 @@ func TestMembership_RemovalSticks(t *testing.T) {
 			_, l = c.WaitLeader()
 			// n4's record goes first, and n4 applies that while still a member, so its
 			// loop has something to register.
-			if _, err := l.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: "n4"}}); err != nil {
+			if _, err := l.cluster.propose(ctx, fsm.Command{Kind: fsm.KindRemoveMember, Member: fsm.Member{ID: "n4"}}); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, 10*time.Second, func() error {
-				ms, err := n4.fsm.Members()
+				ms, err := n4.cluster.fsm.Members()
 				for _, m := range ms {
 					if m.ID == "n4" {
 						return fmt.Errorf("n4 still holds its record")
@@ -142,12 +142,12 @@ func TestMembership_RemovalSticks(t *testing.T) {
 			if tc.cut {
 				c.Isolate(3)
 			}
-			if err := l.raft.RemoveServer("n4", 0, 5*time.Second).Error(); err != nil {
+			if err := l.cluster.raft.RemoveServer("n4", 0, 5*time.Second).Error(); err != nil {
 				t.Fatal(err)
 			}
 			if !tc.cut {
 				eventually(t, 10*time.Second, func() error {
-					conf, _, err := n4.configuration()
+					conf, _, err := n4.cluster.configuration()
 					for _, s := range conf.Servers {
 						if s.ID == "n4" {
 							return fmt.Errorf("n4 has not seen its removal")
@@ -157,8 +157,8 @@ func TestMembership_RemovalSticks(t *testing.T) {
 				})
 			}
 			// What its loop would do next (an error is expected; the point is no re-add).
-			t.Logf("reconcile after the removal: %v", n4.reconcileMembership())
-			conf, _, err := l.configuration()
+			t.Logf("reconcile after the removal: %v", n4.cluster.reconcileMembership())
+			conf, _, err := l.cluster.configuration()
 			if err != nil {
 				t.Fatal(err)
 			}

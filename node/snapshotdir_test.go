@@ -25,7 +25,7 @@ func TestSnapshots_IncompleteRemovedOnStart(t *testing.T) {
 		c.mustCall(c.AnyAddr(), "POST", "/v1/skus/s/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("r%d", i), UserID: "u"}, nil)
 	}
 	eventually(t, 10*time.Second, func() error {
-		if list, err := c.Node(0).snaps.List(); err != nil || len(list) == 0 {
+		if list, err := c.Node(0).cluster.snaps.List(); err != nil || len(list) == 0 {
 			return fmt.Errorf("no snapshot yet (%v)", err)
 		}
 		return nil

@@ -81,11 +81,11 @@ const stateFlushInterval = 50 * time.Millisecond
 
 // flushLoop commits the state's staged batches now and then; linearizable reads commit
 // what they wait for themselves (fsm.Machine.WaitApplied).
-func (n *Node) flushLoop() {
-	n.every(stateFlushInterval, func() bool {
-		err := n.fsm.Flush()
-		if err != nil && n.ctx.Err() == nil {
-			n.cfg.OnFatal(fmt.Errorf("state machine: %w", err))
+func (g *Group) flushLoop() {
+	g.every(stateFlushInterval, func() bool {
+		err := g.fsm.Flush()
+		if err != nil && g.ctx.Err() == nil {
+			g.fail(fmt.Errorf("state machine: %w", err))
 		}
 		return err == nil
 	})

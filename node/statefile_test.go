@@ -32,7 +32,7 @@ func TestState_RebuiltAfterMachineCrash(t *testing.T) {
 	f := (li + 1) % 3
 	dir := c.Config(f).DataDir
 	eventually(t, 10*time.Second, func() error { // the follower has taken a snapshot of its own
-		if list, err := c.Node(f).snaps.List(); err != nil || len(list) == 0 {
+		if list, err := c.Node(f).cluster.snaps.List(); err != nil || len(list) == 0 {
 			return fmt.Errorf("no snapshot yet (%v)", err)
 		}
 		return nil
@@ -74,7 +74,7 @@ func TestState_TrustedAfterProcessCrash(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.createSKU("s", 5)
 	dir := c.Config(0).DataDir
-	applied := c.Node(0).fsm.AppliedIndex()
+	applied := c.Node(0).cluster.fsm.AppliedIndex()
 	if err := c.Node(0).Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestState_TrustedAfterProcessCrash(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, untrustedName)); !os.IsNotExist(err) {
 		t.Fatalf("state set aside after a process crash: %v", err)
 	}
-	if got := c.Node(0).fsm.AppliedIndex(); got < applied {
+	if got := c.Node(0).cluster.fsm.AppliedIndex(); got < applied {
 		t.Fatalf("state opened at index %d, was %d", got, applied)
 	}
 }

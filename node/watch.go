@@ -63,8 +63,8 @@ func (h *hub) notifyAll() {
 // publish runs on raft's FSM goroutine after each batch. The fsm names every SKU an entry
 // changed (those of expired holds too), so nothing here knows which command moves which
 // SKU.
-func (n *Node) publish(_ []fsm.Entry, results []fsm.Result) {
-	h := n.watch
+func (g *Group) publish(_ []fsm.Entry, results []fsm.Result) {
+	h := g.watch
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.subs) == 0 {
@@ -82,7 +82,8 @@ func (n *Node) publish(_ []fsm.Entry, results []fsm.Result) {
 // SKU's version, the log index of its last change).
 func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	sku := r.PathValue("sku")
-	if err := n.awaitSKU(r.Context(), sku); err != nil {
+	g := n.groupFor(sku)
+	if err := g.awaitSKU(r.Context(), sku); err != nil {
 		n.writeError(w, err)
 		return
 	}
@@ -91,7 +92,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.Internal, "streaming unsupported"))
 		return
 	}
-	changed, cancel := n.watch.subscribe(sku)
+	changed, cancel := g.watch.subscribe(sku)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -100,7 +101,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 	var last uint64
 	send := func() bool {
-		s, err := n.fsm.GetSKU(sku)
+		s, err := g.fsm.GetSKU(sku)
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(api.ErrorBody{Error: n.apiError(err)}))
 			flusher.Flush()
@@ -136,34 +137,34 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 // awaitSKU makes sure this node's state has the SKU before a watch starts. A follower may
 // not yet have applied a SKU that was just created and acknowledged: it asks the leader
 // (a strong read) and, if the SKU exists there, waits to apply the entry that made it.
-func (n *Node) awaitSKU(ctx context.Context, sku string) error {
-	_, err := n.fsm.GetSKU(sku)
-	if err == nil || n.raft.State() == raft.Leader {
+func (g *Group) awaitSKU(ctx context.Context, sku string) error {
+	_, err := g.fsm.GetSKU(sku)
+	if err == nil || g.raft.State() == raft.Leader {
 		return err
 	}
-	leader := n.leaderHTTP()
+	leader := g.leaderHTTP()
 	if leader == "" {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.RequestTimeout)
 	defer cancel()
 	var s api.SKU
-	req, rerr := n.peerRequest(ctx, http.MethodGet, leader, "/v1/skus/"+url.PathEscape(sku), nil)
+	req, rerr := g.srv.peerRequest(ctx, http.MethodGet, leader, "/v1/skus/"+url.PathEscape(sku), nil)
 	if rerr != nil {
 		return rerr
 	}
-	req.Header.Set(api.HeaderForwardedBy, n.cfg.ID)
-	resp, rerr := n.fwd.Do(req)
+	req.Header.Set(api.HeaderForwardedBy, g.cfg.ID)
+	resp, rerr := g.srv.fwd.Do(req)
 	if rerr != nil {
 		return err
 	}
 	if apiErr := readJSON(resp, &s); apiErr != nil {
 		return apiErr
 	}
-	if werr := n.fsm.WaitApplied(ctx, s.Version); werr != nil {
+	if werr := g.fsm.WaitApplied(ctx, s.Version); werr != nil {
 		return werr
 	}
-	_, err = n.fsm.GetSKU(sku)
+	_, err = g.fsm.GetSKU(sku)
 	return err
 }
 

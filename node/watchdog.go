@@ -26,14 +26,14 @@ import (
 // watchedLogStore times the raft log's writes for the metrics and the watchdog.
 type watchedLogStore struct {
 	raft.LogStore
-	n *Node
+	n *Group
 
 	mu       sync.Mutex
 	inflight map[uint64]time.Time // write sequence → start
 	seq      uint64
 }
 
-func newWatchedLogStore(n *Node, inner raft.LogStore) *watchedLogStore {
+func newWatchedLogStore(n *Group, inner raft.LogStore) *watchedLogStore {
 	return &watchedLogStore{LogStore: inner, n: n, inflight: map[uint64]time.Time{}}
 }
 
@@ -74,27 +74,27 @@ func (w *watchedLogStore) oldestWrite() time.Time {
 }
 
 // watchdogLoop checks the log writes a few times per stall timeout.
-func (n *Node) watchdogLoop() {
-	limit := n.cfg.DiskStallTimeout
-	n.every(max(limit/4, 5*time.Millisecond), func() bool {
-		oldest := n.disk.oldestWrite()
+func (g *Group) watchdogLoop() {
+	limit := g.cfg.DiskStallTimeout
+	g.every(max(limit/4, 5*time.Millisecond), func() bool {
+		oldest := g.disk.oldestWrite()
 		stalled := !oldest.IsZero() && time.Since(oldest) > limit
 		switch {
-		case stalled && !n.diskStalled.Load():
-			n.diskStalled.Store(true)
-			n.metrics.diskStalls.Inc()
-			leader := n.raft.State() == raft.Leader
-			n.log.Error("DISK STALL: a raft log write has not returned; this node is unready and, if leading, cut off from raft until it does",
+		case stalled && !g.diskStalled.Load():
+			g.diskStalled.Store(true)
+			g.metrics.diskStalls.Inc()
+			leader := g.raft.State() == raft.Leader
+			g.log.Error("DISK STALL: a raft log write has not returned; this node is unready and, if leading, cut off from raft until it does",
 				"running_for", time.Since(oldest).Round(time.Millisecond), "limit", limit, "leader", leader)
 			if leader {
 				// Enqueued only; it runs if the leader loop gets free before the fence works.
-				_ = n.raft.LeadershipTransfer()
-				n.fence.fence()
+				_ = g.raft.LeadershipTransfer()
+				g.fence.fence()
 			}
-		case !stalled && n.diskStalled.Load():
-			n.diskStalled.Store(false)
-			n.fence.lift()
-			n.log.Warn("disk stall over: the raft log write returned; rejoining raft")
+		case !stalled && g.diskStalled.Load():
+			g.diskStalled.Store(false)
+			g.fence.lift()
+			g.log.Warn("disk stall over: the raft log write returned; rejoining raft")
 		}
 		return true
 	})

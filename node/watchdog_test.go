@@ -69,7 +69,7 @@ func TestWatchdog_StalledLeaderStepsAsideAndRejoins(t *testing.T) {
 		t.Fatalf("deduct during the stall: %+v", out)
 	}
 	text := scrape(t, c, old)
-	if v, ok := sample(text, "flashstock_disk_stalled"); !ok || v != 1 {
+	if v, ok := sample(text, `flashstock_disk_stalled{group="1"}`); !ok || v != 1 {
 		t.Errorf("flashstock_disk_stalled = %v %v", v, ok)
 	}
 
