@@ -131,6 +131,12 @@ func createNodeConfig(o *options, logger hclog.Logger) (node.Config, error) {
 		logger.Warn("raft dials are rewritten (test harness setting)", "rewrites", o.raftDialRewrite.String())
 		cfg.RaftDial = rewritingDialer(rw)
 	}
+	// A replica that cannot go on stops at once, with the exit code documented for a fatal
+	// error (not node's default, which a library cannot choose for us).
+	cfg.OnFatal = func(err error) {
+		logger.Error("fatal: stopping so this replica cannot diverge", "error", err, "exit_code", exitFailure)
+		os.Exit(exitFailure)
+	}
 	if err := cfg.Validate(); err != nil {
 		return node.Config{}, o.describe(err)
 	}
