@@ -287,7 +287,10 @@ func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 	if cfg.UI == nil {
 		t.Error("no dashboard handler: every node serves /ui/")
 	}
-	cfg.UI = nil // a handler value cannot be compared
+	if cfg.OnFatal == nil {
+		t.Error("no OnFatal: a fatal error would exit with node's default code, not stockd's")
+	}
+	cfg.UI, cfg.OnFatal = nil, nil // a handler or func value cannot be compared
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("node config\n got %+v\nwant %+v", cfg, want)
 	}
