@@ -9,8 +9,9 @@ import (
 
 // Bootstrap returns the first placement (version 1) of a cluster of nodes with dataGroups
 // data groups and the meta group: data group i (from 1) owns the i-th of dataGroups
-// contiguous, even ranges of slots, and every group's voters and preferred leader are
-// placed as Plan would place them, so a new cluster starts balanced.
+// contiguous, even ranges of slots, and every group's replicas and preferred leader are
+// placed as Plan would place them, so a new cluster starts balanced: the meta group on
+// every node, voting on the lightest of them.
 func Bootstrap(nodes []api.PlacementNode, dataGroups int) (*api.Placement, error) {
 	if len(nodes) == 0 {
 		return nil, broken(ErrBootstrap, "no nodes")
@@ -43,9 +44,23 @@ func Bootstrap(nodes []api.PlacementNode, dataGroups int) (*api.Placement, error
 			p.Groups[gi].Replicas = append(p.Groups[gi].Replicas, api.Replica{Node: n, Role: api.Voter})
 		}
 	}
-	for _, s := range v.leaderSteps() {
-		p.Groups[s.Group].PreferredLeader = s.Node // group ids are their indexes here
+	lead := func() {
+		for _, s := range v.leaderSteps() {
+			p.Groups[s.Group].PreferredLeader = s.Node // group ids are their indexes here
+		}
 	}
+	// The data groups' leaders first (the meta group, with no voter yet, is skipped), so
+	// that the meta group votes on the nodes that lead the fewest data groups; then its
+	// leader among those, the other leaders kept where they are as far as balance allows.
+	lead()
+	meta := &p.Groups[0]
+	for _, n := range p.Nodes {
+		meta.Replicas = append(meta.Replicas, api.Replica{Node: n.ID, Role: api.Nonvoter})
+	}
+	for _, n := range v.metaVoters(*meta) {
+		meta.Replicas[slices.IndexFunc(meta.Replicas, func(r api.Replica) bool { return r.Node == n })].Role = api.Voter
+	}
+	lead()
 	if err := Validate(p); err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@
 //
 // # Replicas to nodes
 //
-// A node is good when it is active (not draining) and live. Each group is steered to
+// A node is good when it is active (not draining) and live. Each data group is steered to
 // r = min(3, active nodes) voters, on good nodes as far as there are r of them, with the
 // replicas per good node within one of each other, moving as few replicas as that allows;
 // then preferred leaders are spread the same way. A node that is down keeps its replicas
@@ -43,4 +43,20 @@
 // group that has one; the caller performs them (concurrently across groups is fine),
 // records each with Apply and plans again, until Plan returns nothing. A group that has
 // lost its majority is left alone: no membership change can commit in it.
+//
+// # The meta group on every node
+//
+// The meta group (0) holds the placement, and every node reads it locally, so every
+// active node hosts it: min(5, active nodes) of them rounded down to odd as voters (1, 1,
+// 3, 3, 5: an even count survives no more failures than the odd one below it and needs
+// one more acknowledgement per commit), the others as nonvoters, which cost it no quorum.
+// Its voters go to the nodes that lead the fewest data groups, then vote in the fewest
+// (the meta leader also runs the controller), and stay where they are once placed. Its
+// membership changes one step at a time, and by roles rather than moves: a new node
+// joins it as a nonvoter before any data group moves a replica onto it; a vote moves by
+// promoting the new voter first (one voter beyond the count for a step), handing
+// leadership away, then demoting the old one, which stays a nonvoter; the count shrinks
+// by demotions, never below what it should be; a draining node keeps its vote only while
+// no good node can take it, and leaves the meta group after its last data replica, so
+// that it reads the placement of every group it serves until it serves none.
 package placement

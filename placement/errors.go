@@ -27,7 +27,8 @@ const (
 	ErrReplicaTwice   Rule = "replica_twice"    // one node twice in a group
 	ErrReplicaRole    Rule = "replica_role"     // a role other than voter or nonvoter
 	ErrNoVoter        Rule = "no_voter"         // a group without a voter
-	ErrTwoMoves       Rule = "two_moves"        // more than one nonvoter in a group: one move at a time
+	ErrTwoMoves       Rule = "two_moves"        // more than one nonvoter in a data group: one move at a time
+	ErrMetaVoters     Rule = "meta_voters"      // more than MetaVoters+1 voters in the meta group (one promoted before another is demoted)
 	ErrPreferred      Rule = "preferred_leader" // a preferred leader that is not a voter of its group
 	ErrSlotRange      Rule = "slot_range"       // a range outside 0..SlotCount or empty
 	ErrMetaSlots      Rule = "meta_slots"       // the meta group owns slots

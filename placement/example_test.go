@@ -8,7 +8,9 @@ import (
 )
 
 // A three-node cluster with two data groups replaces n1 by n4: the node that runs the
-// planner carries out each step on its group's raft, records it, and plans again.
+// planner carries out each step on its group's raft, records it, and plans again. n4
+// joins the meta group before any data group, and takes n1's vote in it; n1 leaves the
+// meta group last.
 func ExamplePlan() {
 	var nodes []api.PlacementNode
 	for _, id := range []string{"n1", "n2", "n3"} {
@@ -41,14 +43,15 @@ func ExamplePlan() {
 	// Output:
 	// SKU-000042 lives in group 2
 	// group 0: add_nonvoter n4
+	// group 0: promote n4
 	// group 1: add_nonvoter n4
 	// group 2: add_nonvoter n4
-	// group 0: promote n4
+	// group 0: demote n1
 	// group 1: promote n4
 	// group 2: promote n4
-	// group 0: transfer_leader n4
-	// group 1: remove n1
+	// group 1: transfer_leader n4
 	// group 2: remove n1
+	// group 1: remove n1
 	// group 0: remove n1
-	// SKU-000042 lives in group 2 at version 13
+	// SKU-000042 lives in group 2 at version 14
 }

@@ -7,9 +7,11 @@ import (
 )
 
 // Plan returns the next steps from p toward the placement the live nodes call for: every
-// group with min(3, active nodes) voters, on good nodes (active and live) as far as there
-// are enough of them, replica counts per good node within one of each other, then
-// preferred leaders spread the same way over the good nodes. It
+// data group with min(3, active nodes) voters, on good nodes (active and live) as far as
+// there are enough of them, replica counts per good node within one of each other; the
+// meta group on every active node, with min(5, active nodes) voters rounded down to odd
+// (metaStep); then preferred leaders spread the same way over the good nodes. A data
+// group's move onto a node waits until the node hosts the meta group. It
 // returns at most one step per group, for the groups that have something to do, in group
 // order; the caller may perform them in any order or concurrently, record each with
 // Apply, and plan again. No steps: p is where it should be.
@@ -34,7 +36,17 @@ func Plan(p *api.Placement, live []string) ([]Step, error) {
 		if !v.quorate(g) {
 			continue
 		}
-		if s, ok := v.memberStep(g, want[gi]); ok {
+		var s Step
+		var ok bool
+		if g.Kind == api.GroupMeta {
+			s, ok = v.metaStep(g)
+		} else {
+			s, ok = v.memberStep(g, want[gi])
+			// A node learns which groups it hosts from the meta group: it must read the
+			// placement before it is given data.
+			ok = ok && (s.Kind != AddNonvoter || v.hostsMeta(s.Node))
+		}
+		if ok {
 			steps = append(steps, s)
 		}
 	}

@@ -12,7 +12,8 @@ import (
 )
 
 // A new cluster starts where the planner would take it: nothing to do, slots in even
-// contiguous ranges, every SKU in the group that owns its slot.
+// contiguous ranges, every SKU in the group that owns its slot, the meta group on every
+// node with its voters on the nodes that lead the fewest data groups.
 func TestBootstrap_IsAFixpoint(t *testing.T) {
 	for nodes := 1; nodes <= 7; nodes++ {
 		for groups := 1; groups <= 16; groups++ {
@@ -20,6 +21,21 @@ func TestBootstrap_IsAFixpoint(t *testing.T) {
 			live := ids(p)
 			if steps, err := Plan(p, live); err != nil || len(steps) > 0 {
 				t.Errorf("%d nodes, %d groups: Plan = %v, %v; want nothing to do", nodes, groups, steps, err)
+			}
+			meta := p.Groups[0]
+			if len(meta.Replicas) != nodes || len(voters(meta)) != metaVotersFor(nodes) {
+				t.Errorf("%d nodes: meta group %v, want every node, %d voters", nodes, meta.Replicas, metaVotersFor(nodes))
+			}
+			leads := map[string]int{}
+			for _, g := range p.Groups[1:] {
+				leads[g.PreferredLeader]++
+			}
+			for _, v := range voters(meta) {
+				for _, r := range meta.Replicas {
+					if r.Role == api.Nonvoter && leads[r.Node] < leads[v] {
+						t.Errorf("%d nodes, %d groups: meta voter %s leads %d data groups, nonvoter %s %d", nodes, groups, v, leads[v], r.Node, leads[r.Node])
+					}
+				}
 			}
 			next := 0
 			for _, g := range p.Groups[1:] {
@@ -63,16 +79,17 @@ func TestPlan_Scenarios(t *testing.T) {
 		want   []string // one line per round
 	}{
 		{
-			name: "a node joins three: it gets its share, one move per group",
-			// 3 groups x 3 replicas on 4 nodes: 3,2,2,2.
+			name: "a node joins three: it joins the meta group first, then gets its share",
+			// 2 data groups x 3 replicas on 4 nodes: 2,2,1,1; the meta group on all four.
 			nodes: 3, groups: 2,
 			change: func(p *api.Placement, live []string) (*api.Placement, []string) {
 				return must(AddNode(p, api.PlacementNode{ID: "n4", RaftAddr: "r4", HTTPAddr: "h4"})), append(live, "n4")
 			},
 			want: []string{
-				"group 0: add_nonvoter n4 | group 1: add_nonvoter n4",
-				"group 0: promote n4 | group 1: promote n4",
-				"group 0: remove n2 | group 1: remove n1", // neither leads its group
+				"group 0: add_nonvoter n4",
+				"group 2: add_nonvoter n4",
+				"group 2: promote n4",
+				"group 2: remove n1",
 			},
 		},
 		{
@@ -82,9 +99,10 @@ func TestPlan_Scenarios(t *testing.T) {
 				return must(SetNodeState(p, "n1", api.NodeDraining)), live
 			},
 			want: []string{
-				"group 0: add_nonvoter n4 | group 1: add_nonvoter n3",
-				"group 0: promote n4 | group 1: promote n3",
-				"group 0: transfer_leader n3 | group 1: remove n1",
+				"group 1: add_nonvoter n4",
+				"group 1: promote n4",
+				"group 1: transfer_leader n3",
+				"group 1: remove n1",
 				"group 0: remove n1",
 			},
 		},
@@ -95,10 +113,10 @@ func TestPlan_Scenarios(t *testing.T) {
 				return p, slices.DeleteFunc(live, func(n string) bool { return n == "n2" })
 			},
 			want: []string{
-				"group 0: add_nonvoter n4 | group 1: add_nonvoter n3 | group 3: add_nonvoter n1",
-				"group 0: promote n4 | group 1: promote n3 | group 3: promote n1",
-				"group 0: remove n2 | group 1: transfer_leader n1 | group 3: remove n2",
-				"group 1: remove n2",
+				"group 0: promote n1 | group 2: add_nonvoter n3 | group 3: add_nonvoter n4",
+				"group 0: demote n2 | group 2: promote n3 | group 3: promote n4",
+				"group 2: transfer_leader n1 | group 3: remove n2",
+				"group 2: remove n2",
 			},
 		},
 		{
@@ -108,17 +126,19 @@ func TestPlan_Scenarios(t *testing.T) {
 				return p, []string{"n1", "n2"}
 			},
 			want: []string{
-				"group 2: transfer_leader n1",
+				"group 0: transfer_leader n1",
 			},
 		},
 		{
-			name:  "one of three dies, then is drained: groups shrink to two voters",
+			name:  "one of three dies, then is drained: data groups shrink to two voters, the meta group to one",
 			nodes: 3, groups: 1,
 			change: func(p *api.Placement, live []string) (*api.Placement, []string) {
 				return must(SetNodeState(p, "n3", api.NodeDraining)), []string{"n1", "n2"}
 			},
 			want: []string{
-				"group 0: remove n3 | group 1: remove n3", // n3 leads neither
+				"group 0: demote n3 | group 1: remove n3", // n3 leads neither
+				"group 0: demote n1",
+				"group 0: remove n3", // last, once it hosts no data
 			},
 		},
 		{
@@ -128,9 +148,10 @@ func TestPlan_Scenarios(t *testing.T) {
 				return must(AddNode(p, api.PlacementNode{ID: "n4", RaftAddr: "r4", HTTPAddr: "h4"})), []string{"n1", "n2", "n4"}
 			},
 			want: []string{
-				"group 0: add_nonvoter n4 | group 1: add_nonvoter n4",
-				"group 0: promote n4 | group 1: promote n4",
-				"group 0: remove n3 | group 1: remove n3",
+				"group 0: add_nonvoter n4", // group 1's move onto n4 waits for it
+				"group 0: promote n4 | group 1: add_nonvoter n4",
+				"group 0: demote n3 | group 1: promote n4", // n3 stays a (dead) meta nonvoter: it is active
+				"group 1: remove n3",
 			},
 		},
 		{
@@ -143,21 +164,24 @@ func TestPlan_Scenarios(t *testing.T) {
 				return p, append(live, "n2", "n3")
 			},
 			want: []string{
-				"group 0: add_nonvoter n2 | group 1: add_nonvoter n2 | group 2: add_nonvoter n2",
+				"group 0: add_nonvoter n2",
+				"group 0: add_nonvoter n3 | group 1: add_nonvoter n2 | group 2: add_nonvoter n2",
 				"group 0: promote n2 | group 1: promote n2 | group 2: promote n2",
-				"group 0: add_nonvoter n3 | group 1: add_nonvoter n3 | group 2: add_nonvoter n3",
-				"group 0: promote n3 | group 1: promote n3 | group 2: promote n3",
+				"group 0: promote n3 | group 1: add_nonvoter n3 | group 2: add_nonvoter n3",
+				"group 1: promote n3 | group 2: promote n3",
 				"group 0: transfer_leader n2 | group 1: transfer_leader n3",
 			},
 		},
 		{
-			name:  "three shrink to two: groups shrink to two voters, nothing added",
+			name:  "three shrink to two: data groups to two voters, the meta group to one, nothing added",
 			nodes: 3, groups: 1,
 			change: func(p *api.Placement, live []string) (*api.Placement, []string) {
 				return must(SetNodeState(p, "n3", api.NodeDraining)), live
 			},
 			want: []string{
-				"group 0: remove n3 | group 1: remove n3",
+				"group 0: demote n3 | group 1: remove n3",
+				"group 0: demote n1",
+				"group 0: remove n3",
 			},
 		},
 		{
@@ -174,16 +198,18 @@ func TestPlan_Scenarios(t *testing.T) {
 		},
 		{
 			name:  "two of three voters down: the group cannot change, the others do",
-			nodes: 5, groups: 2,
+			nodes: 5, groups: 3,
 			change: func(p *api.Placement, live []string) (*api.Placement, []string) {
 				return p, []string{"n1", "n3", "n5"}
 			},
 			want: []string{
-				// group 0 (n1, n2, n4) waits for n2 or n4
-				"group 1: add_nonvoter n1 | group 2: add_nonvoter n5",
-				"group 1: promote n1 | group 2: promote n5",
-				"group 1: transfer_leader n5 | group 2: remove n4",
-				"group 1: remove n2",
+				// group 1 (n1, n2, n4) waits for n2 or n4; the meta group (3 of 5 voters
+				// live) keeps its voters and moves its leadership off n4.
+				"group 2: add_nonvoter n1 | group 3: add_nonvoter n5",
+				"group 2: promote n1 | group 3: promote n5",
+				"group 2: transfer_leader n5 | group 3: remove n4",
+				"group 2: remove n2",
+				"group 0: transfer_leader n1",
 			},
 		},
 	} {
@@ -193,7 +219,7 @@ func TestPlan_Scenarios(t *testing.T) {
 				p.Groups[i].Leader = p.Groups[i].PreferredLeader
 			}
 			p, live := tc.change(p, ids(p))
-			got := settleAll(t, p, live)
+			got, _ := settleAll(t, p, live)
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("rounds:\n%s\nwant:\n%s\nstarting from:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"), describe(p))
 			}
@@ -203,7 +229,7 @@ func TestPlan_Scenarios(t *testing.T) {
 
 // settleAll plans and carries out every step until Plan has nothing left, and returns
 // the rounds.
-func settleAll(t *testing.T, p *api.Placement, live []string) []string {
+func settleAll(t *testing.T, p *api.Placement, live []string) ([]string, *api.Placement) {
 	t.Helper()
 	var rounds []string
 	for range 50 {
@@ -212,7 +238,7 @@ func settleAll(t *testing.T, p *api.Placement, live []string) []string {
 			t.Fatalf("plan: %v", err)
 		}
 		if len(steps) == 0 {
-			return rounds
+			return rounds, p
 		}
 		var line []string
 		for _, s := range steps {
@@ -222,7 +248,7 @@ func settleAll(t *testing.T, p *api.Placement, live []string) []string {
 		rounds = append(rounds, strings.Join(line, " | "))
 	}
 	t.Fatalf("no fixpoint after 50 rounds: %s", strings.Join(rounds, "\n"))
-	return nil
+	return nil, nil
 }
 
 func describe(p *api.Placement) string {
@@ -319,8 +345,9 @@ func TestPlan_AddingANodeMovesOnlyItsShare(t *testing.T) {
 	}
 }
 
-// Draining a node moves only its replicas, whenever the groups it leaves can take good
-// nodes that end balanced (checked by trying every choice). The layouts are bootstrap's
+// Draining a node moves only its data replicas, whenever the groups it leaves can take
+// good nodes that end balanced (checked by trying every choice); its meta replica moves
+// nowhere (the meta group is on every node). The layouts are bootstrap's
 // after a node was added and settled.
 func TestPlan_DrainingMovesOnlyTheDrainedReplicas(t *testing.T) {
 	rnd := rand.New(rand.NewSource(1))
@@ -337,7 +364,7 @@ func TestPlan_DrainingMovesOnlyTheDrainedReplicas(t *testing.T) {
 				}
 				possible++
 				held := 0
-				for _, g := range p.Groups {
+				for _, g := range p.Groups[1:] { // the meta group's replica stays, as a nonvoter
 					if role(g, drained) != "" {
 						held++
 					}
@@ -366,7 +393,7 @@ func balanceableWithout(p *api.Placement, drained string) bool {
 		}
 	}
 	var choices [][]string
-	for _, g := range p.Groups {
+	for _, g := range p.Groups[1:] {
 		for _, r := range g.Replicas {
 			if r.Node != drained {
 				load[r.Node]++
@@ -424,4 +451,118 @@ func settleRandomly(t *testing.T, rnd *rand.Rand, p *api.Placement, live []strin
 	}
 	t.Fatalf("no fixpoint after 100 rounds:\n%s", describe(p))
 	return nil, 0
+}
+
+// The meta group through a cluster's life, golden: every node joins it as a nonvoter
+// before any data replica moves onto it, its voters grow 1, 3, 5 (never to an even
+// count at a fixpoint, one voter change per round), a sixth node stays a nonvoter, a
+// draining node's vote moves to another node (promoted first) and it leaves the meta
+// group only after its last data replica, and the voters shrink to 3 with 3 nodes left.
+func TestPlan_MetaGroupScenarios(t *testing.T) {
+	add := func(ids ...string) func(p *api.Placement, live []string) (*api.Placement, []string) {
+		return func(p *api.Placement, live []string) (*api.Placement, []string) {
+			for _, n := range ids {
+				p = must(AddNode(p, api.PlacementNode{ID: n, RaftAddr: "r" + n, HTTPAddr: "h" + n}))
+			}
+			return p, append(live, ids...)
+		}
+	}
+	drain := func(ids ...string) func(p *api.Placement, live []string) (*api.Placement, []string) {
+		return func(p *api.Placement, live []string) (*api.Placement, []string) {
+			for _, n := range ids {
+				p = must(SetNodeState(p, n, api.NodeDraining))
+			}
+			return p, live
+		}
+	}
+	type stage struct {
+		change func(p *api.Placement, live []string) (*api.Placement, []string)
+		want   []string // one line per round
+		voters string   // the meta group's voters at the fixpoint
+	}
+	for _, tc := range []struct {
+		name   string
+		nodes  int
+		groups int
+		stages []stage
+	}{
+		{
+			name: "one node grows to three, five, six", nodes: 1, groups: 2,
+			stages: []stage{
+				{change: add("n2", "n3"), want: []string{
+					"group 0: add_nonvoter n2",
+					"group 0: add_nonvoter n3 | group 1: add_nonvoter n2 | group 2: add_nonvoter n2",
+					"group 0: promote n2 | group 1: promote n2 | group 2: promote n2",
+					"group 0: promote n3 | group 1: add_nonvoter n3 | group 2: add_nonvoter n3",
+					"group 1: promote n3 | group 2: promote n3",
+					"group 0: transfer_leader n2 | group 1: transfer_leader n3",
+				}, voters: "n1 n2 n3"},
+				{change: add("n4", "n5"), want: []string{
+					"group 0: add_nonvoter n4",
+					"group 0: add_nonvoter n5 | group 1: add_nonvoter n4",
+					"group 0: promote n4 | group 1: promote n4",
+					"group 0: promote n5 | group 1: remove n1",
+					"group 1: add_nonvoter n5",
+					"group 1: promote n5",
+					"group 1: remove n2",
+				}, voters: "n1 n2 n3 n4 n5"},
+				{change: add("n6"), want: []string{
+					"group 0: add_nonvoter n6",
+					"group 2: add_nonvoter n6",
+					"group 2: promote n6",
+					"group 2: remove n3",
+				}, voters: "n1 n2 n3 n4 n5"},
+			},
+		},
+		{
+			name: "a node joins five: a meta nonvoter first, then its share of data", nodes: 5, groups: 4,
+			stages: []stage{{change: add("n6"), want: []string{
+				"group 0: add_nonvoter n6",
+				"group 2: add_nonvoter n6 | group 3: add_nonvoter n6",
+				"group 2: promote n6 | group 3: promote n6",
+				"group 2: remove n1 | group 3: remove n2",
+			}, voters: "n1 n2 n3 n4 n5"}},
+		},
+		{
+			name: "a meta voter drains: another is promoted, it is demoted, leaves the meta group last", nodes: 6, groups: 3,
+			stages: []stage{{change: drain("n1"), want: []string{
+				"group 0: promote n2 | group 1: add_nonvoter n3 | group 2: add_nonvoter n6",
+				"group 0: demote n1 | group 1: promote n3 | group 2: promote n6",
+				"group 1: transfer_leader n2 | group 2: remove n1",
+				"group 1: remove n1",
+				"group 0: remove n1",
+				"group 2: transfer_leader n5",
+			}, voters: "n2 n3 n4 n5 n6"}},
+		},
+		{
+			name: "five shrink to three: the meta group to three voters, one at a time", nodes: 5, groups: 2,
+			stages: []stage{{change: drain("n4", "n5"), want: []string{
+				"group 0: demote n4 | group 1: add_nonvoter n2 | group 2: add_nonvoter n3",
+				"group 0: demote n5 | group 1: promote n2 | group 2: promote n3",
+				"group 1: remove n5 | group 2: remove n4",
+				"group 0: remove n4",
+				"group 0: remove n5",
+			}, voters: "n1 n2 n3"}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := bootstrap(t, tc.nodes, tc.groups)
+			for i := range p.Groups {
+				p.Groups[i].Leader = p.Groups[i].PreferredLeader
+			}
+			live := ids(p)
+			for i, st := range tc.stages {
+				before := p
+				p, live = st.change(p, live)
+				var got []string
+				got, p = settleAll(t, p, live)
+				if strings.Join(got, "\n") != strings.Join(st.want, "\n") {
+					t.Errorf("stage %d rounds:\n%s\nwant:\n%s\nstarting from:\n%s", i, strings.Join(got, "\n"), strings.Join(st.want, "\n"), describe(before))
+				}
+				if vs := strings.Join(voters(p.Groups[0]), " "); vs != st.voters {
+					t.Errorf("stage %d: meta voters %s, want %s", i, vs, st.voters)
+				}
+			}
+		})
+	}
 }

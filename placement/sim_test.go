@@ -22,10 +22,15 @@ var (
 // the planner's steps are carried out a random subset per round (some steps are slow), and
 // BalanceLeaders' transfers once the planner has nothing left. After every step: the
 // placement is valid (no node twice in a group, every slot owned, at most one move per
-// group), no removal leaves a group below its replica count, no SKU changes group. At every
-// fixpoint: each group has min(3, active nodes) voters on good nodes, or all the good
-// nodes and at most that many voters in all when there are fewer; replica and leader counts per good node are within one;
-// every group is led by its preferred leader.
+// data group), no removal or demotion leaves a group below its voter count, every node
+// that hosts a data replica hosts the meta group (it joined the meta group first and
+// leaves it last), no SKU changes group. Every plan has one step per group at most, so
+// the meta group never changes two voters at once. At every fixpoint: each data group has
+// min(3, active nodes) voters on good nodes, or all the good nodes and at most that many
+// voters in all when there are fewer; the meta group is hosted by every active node and
+// by a draining one only while it hosts data or must vote, and has metaVoterCount(active) voters on
+// good nodes, or all the good nodes and at most that many voters in all; data replica and
+// leader counts per good node are within one; every group is led by its preferred leader.
 func TestPlan_ConvergesUnderChurn(t *testing.T) {
 	n := *simSeeds
 	if testing.Short() {
@@ -267,7 +272,7 @@ func (s *sim) checkPlan(steps []Step, live []string) error {
 // step carries out st and checks the invariants that hold after every step.
 func (s *sim) step(st Step) error {
 	s.steps++
-	r := newView(s.p, s.live()).r
+	v := newView(s.p, s.live())
 	q, err := Apply(s.p, st)
 	if err != nil {
 		return fmt.Errorf("apply %v: %w", st, err)
@@ -277,11 +282,32 @@ func (s *sim) step(st Step) error {
 		return fmt.Errorf("after %v: %w", st, err)
 	}
 	gi := slices.IndexFunc(q.Groups, func(g api.Group) bool { return g.ID == st.Group })
-	if st.Kind == Remove && role(s.p.Groups[gi], st.Node) == api.Voter && len(voters(q.Groups[gi])) < r {
+	r := v.r
+	if q.Groups[gi].Kind == api.GroupMeta {
+		r = metaVotersFor(len(slices.DeleteFunc(slices.Clone(s.p.Nodes), func(n api.PlacementNode) bool { return n.State != api.NodeActive })))
+	}
+	if (st.Kind == Remove || st.Kind == Demote) && role(s.p.Groups[gi], st.Node) == api.Voter && len(voters(q.Groups[gi])) < r {
 		return fmt.Errorf("%v leaves group %d %d voters, below its %d", st, st.Group, len(voters(q.Groups[gi])), r)
 	}
 	s.p = q
+	if err := s.checkMetaFirst(); err != nil {
+		return fmt.Errorf("after %v: %w", st, err)
+	}
 	return s.checkSKUs()
+}
+
+// checkMetaFirst: every node that hosts a data replica hosts the meta group, so it reads
+// the placement of every group it serves.
+func (s *sim) checkMetaFirst() error {
+	meta := s.p.Groups[0]
+	for _, g := range s.p.Groups[1:] {
+		for _, r := range g.Replicas {
+			if role(meta, r.Node) == "" {
+				return fmt.Errorf("%s hosts group %d, not the meta group", r.Node, g.ID)
+			}
+		}
+	}
+	return nil
 }
 
 // checkSKUs: no SKU ever leaves the group it was created in.
@@ -300,7 +326,17 @@ func (s *sim) checkFixpoint() error {
 	for _, n := range v.goods {
 		replicas[n], leaders[n] = 0, 0
 	}
+	if err := checkMetaFixpoint(s.p, v); err != nil {
+		return err
+	}
 	for _, g := range s.p.Groups {
+		if g.Kind == api.GroupMeta {
+			if g.Leader != g.PreferredLeader {
+				return fmt.Errorf("fixpoint: group %d led by %s, prefers %s", g.ID, g.Leader, g.PreferredLeader)
+			}
+			leaders[g.PreferredLeader]++
+			continue
+		}
 		vs := voters(g)
 		if len(vs) != len(g.Replicas) || len(vs) > v.r {
 			return fmt.Errorf("fixpoint: group %d has replicas %v, want %d voters", g.ID, g.Replicas, v.r)
@@ -324,6 +360,43 @@ func (s *sim) checkFixpoint() error {
 		return err
 	}
 	return withinOne("leaders", leaders)
+}
+
+// checkMetaFixpoint: the meta group is on every active node, on a draining node only
+// while that hosts data or its vote is needed (fewer good nodes than voters), and has its voter count on good nodes as far as there are good
+// nodes (and no more voters in all).
+func checkMetaFixpoint(p *api.Placement, v *view) error {
+	g := p.Groups[0]
+	for _, n := range p.Nodes {
+		data := slices.ContainsFunc(p.Groups[1:], func(h api.Group) bool { return role(h, n.ID) != "" })
+		if hosts := role(g, n.ID) != ""; hosts != (n.State == api.NodeActive || data || role(g, n.ID) == api.Voter) {
+			return fmt.Errorf("fixpoint: %s node %s (data: %v) hosts the meta group: %v", n.State, n.ID, data, hosts)
+		}
+	}
+	active := 0
+	for _, n := range p.Nodes {
+		if n.State == api.NodeActive {
+			active++
+		}
+	}
+	m := metaVotersFor(active)
+	vs := voters(g)
+	good := 0
+	for _, n := range vs {
+		if v.good[n] {
+			good++
+		}
+	}
+	if len(vs) > m || good != min(m, len(v.goods)) {
+		return fmt.Errorf("fixpoint: the meta group has voters %v, %d good, want %d", vs, good, min(m, len(v.goods)))
+	}
+	return nil
+}
+
+// metaVotersFor is the specification of the meta group's voter count with active nodes:
+// up to five, never even.
+func metaVotersFor(active int) int {
+	return []int{0, 1, 1, 3, 3, 5}[min(active, 5)]
 }
 
 func withinOne(what string, count map[string]int) error {

@@ -16,6 +16,10 @@ import (
 //	Promote Y       (raft AddVoter on the caught-up nonvoter)
 //	TransferLeader  (only if X leads or is the preferred leader: another voter takes over)
 //	Remove X        (raft RemoveServer)
+//
+// The meta group (every node a member) moves a voter's role instead: AddNonvoter when a
+// node joins, Promote Y, TransferLeader if X leads, Demote X (X stays a nonvoter and keeps
+// reading the placement), and Remove X only once X is draining and hosts no data replica.
 type StepKind string
 
 // The steps.
@@ -28,7 +32,10 @@ const (
 	// TransferLeader makes Node the group's preferred leader and asks raft to hand it the
 	// leadership (a no-op when it already leads).
 	TransferLeader StepKind = "transfer_leader"
-	Remove         StepKind = "remove"
+	// Demote turns a voter of the meta group into a nonvoter (raft DemoteVoter). Only the
+	// meta group demotes: a data group's replica leaves by Remove.
+	Demote StepKind = "demote"
+	Remove StepKind = "remove"
 )
 
 // Step is one operation the node that runs the planner performs on a group, then records
@@ -43,10 +50,13 @@ func (s Step) String() string { return fmt.Sprintf("group %d: %s %s", s.Group, s
 
 // Apply returns the placement after s: a copy of p, with its Version one higher unless s
 // only moved live leadership. p is not changed. It refuses (ErrStep) a step that breaks a
-// rule of moves: a nonvoter added to a group that has one already or on a node that is not
-// active, a promotion of anything but the nonvoter, a leadership transfer to anything but
-// a voter, a removal of the group's leader or preferred leader (which is also what keeps
-// its last voter).
+// rule of moves: a nonvoter added to a data group that has one already or on a node that
+// is not active, a promotion of anything but a nonvoter, a promotion that would give the
+// meta group more than MetaVoters+1 voters, a leadership transfer to anything but a voter,
+// a removal or demotion of the group's leader or preferred leader (which is also what
+// keeps its last voter), a demotion in a data group, a removal of a meta voter (demote it
+// first, so that the meta group's voters change one at a time and a leaving node goes on
+// reading the placement until it hosts nothing else).
 func Apply(p *api.Placement, s Step) (*api.Placement, error) {
 	gi := slices.IndexFunc(p.Groups, func(g api.Group) bool { return g.ID == s.Group })
 	if gi < 0 {
@@ -67,7 +77,7 @@ func Apply(p *api.Placement, s Step) (*api.Placement, error) {
 		switch {
 		case has != "":
 			return refuse("the node already hosts a replica of the group")
-		case nonvoter(*g) != "":
+		case g.Kind == api.GroupData && nonvoter(*g) != "":
 			return refuse("the group is moving a replica already")
 		case q.Nodes[ni].State != api.NodeActive:
 			return refuse("the node is " + q.Nodes[ni].State)
@@ -75,8 +85,11 @@ func Apply(p *api.Placement, s Step) (*api.Placement, error) {
 		g.Replicas = append(g.Replicas, api.Replica{Node: s.Node, Role: api.Nonvoter})
 		slices.SortFunc(g.Replicas, func(a, b api.Replica) int { return strings.Compare(a.Node, b.Node) })
 	case Promote:
-		if has != api.Nonvoter {
-			return refuse("the node is not the group's nonvoter")
+		switch {
+		case has != api.Nonvoter:
+			return refuse("the node is not a nonvoter of the group")
+		case g.Kind == api.GroupMeta && len(voters(*g)) > MetaVoters:
+			return refuse("the meta group has as many voters as it may")
 		}
 		g.Replicas[slices.IndexFunc(g.Replicas, func(r api.Replica) bool { return r.Node == s.Node })].Role = api.Voter
 	case TransferLeader:
@@ -88,10 +101,22 @@ func Apply(p *api.Placement, s Step) (*api.Placement, error) {
 			return q, nil // live state only: the placement is unchanged
 		}
 		g.PreferredLeader, g.Leader = s.Node, s.Node
+	case Demote:
+		switch {
+		case g.Kind != api.GroupMeta:
+			return refuse("only the meta group demotes: remove the replica")
+		case has != api.Voter:
+			return refuse("the node is not a voter of the group")
+		case s.Node == g.Leader || s.Node == g.PreferredLeader:
+			return refuse("the node leads the group: transfer leadership first")
+		}
+		g.Replicas[slices.IndexFunc(g.Replicas, func(r api.Replica) bool { return r.Node == s.Node })].Role = api.Nonvoter
 	case Remove:
 		switch {
 		case has == "":
 			return refuse("the node hosts no replica of the group")
+		case has == api.Voter && g.Kind == api.GroupMeta:
+			return refuse("the node is a voter of the meta group: demote it first")
 		case has == api.Voter && (s.Node == g.Leader || s.Node == g.PreferredLeader):
 			// A nonvoter never leads: a Leader naming one is stale.
 			return refuse("the node leads the group: transfer leadership first")

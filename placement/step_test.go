@@ -8,7 +8,7 @@ import (
 )
 
 func TestApply_RefusesUnsafeSteps(t *testing.T) {
-	// 4 nodes, one data group: the meta group and group 1 on n1..n3 (group 1 led by n2),
+	// 4 nodes, one data group: the meta group and group 1 on n1..n3 (group 1 led by n1),
 	// n4 empty.
 	base := func(t *testing.T) *api.Placement {
 		p := bootstrap(t, 3, 1)
@@ -31,14 +31,14 @@ func TestApply_RefusesUnsafeSteps(t *testing.T) {
 		{"promote a stranger", nil, Step{Group: 1, Kind: Promote, Node: "n4"}, ErrStep, api.FailedPrecondition},
 		{"lead from a nonvoter", []Step{{1, AddNonvoter, "n4"}}, Step{Group: 1, Kind: TransferLeader, Node: "n4"}, ErrStep, api.FailedPrecondition},
 		{"remove a stranger", nil, Step{Group: 1, Kind: Remove, Node: "n4"}, ErrStep, api.FailedPrecondition},
-		{"remove the leader", nil, Step{Group: 1, Kind: Remove, Node: "n2"}, ErrStep, api.FailedPrecondition},
+		{"remove the leader", nil, Step{Group: 1, Kind: Remove, Node: "n1"}, ErrStep, api.FailedPrecondition},
 		{"remove the preferred leader", []Step{{1, TransferLeader, "n3"}, {1, TransferLeader, "n2"}}, Step{Group: 1, Kind: Remove, Node: "n2"}, ErrStep, api.FailedPrecondition},
 		{"remove the live leader", nil, Step{Group: 1, Kind: Remove, Node: "n3"}, ErrStep, api.FailedPrecondition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := base(t)
-			if p.Groups[1].PreferredLeader != "n2" {
-				t.Fatalf("bootstrap put group 1's leader on %s; the cases assume n2", p.Groups[1].PreferredLeader)
+			if p.Groups[1].PreferredLeader != "n1" {
+				t.Fatalf("bootstrap put group 1's leader on %s; the cases assume n1", p.Groups[1].PreferredLeader)
 			}
 			if tc.name == "remove the live leader" {
 				p.Groups[1].Leader = "n3" // raft elected another voter than the preferred one
@@ -54,6 +54,69 @@ func TestApply_RefusesUnsafeSteps(t *testing.T) {
 				t.Errorf("travels as %v, want %s", ae, tc.code)
 			}
 		})
+	}
+}
+
+// The meta group moves votes, not replicas: it takes nonvoters on many nodes at once,
+// demotes a voter it does not lead (and no data group demotes), removes only nonvoters,
+// and never holds more than one voter beyond MetaVoters.
+func TestApply_MetaGroupMovesVotes(t *testing.T) {
+	p := bootstrap(t, 7, 2) // the meta group: five voters, two nonvoters
+	meta := p.Groups[0]
+	var vs, nvs []string
+	for _, r := range meta.Replicas {
+		if r.Role == api.Voter {
+			vs = append(vs, r.Node)
+		} else {
+			nvs = append(nvs, r.Node)
+		}
+	}
+	if len(vs) != MetaVoters || len(nvs) != 2 {
+		t.Fatalf("bootstrap of 7 nodes: meta voters %v, nonvoters %v", vs, nvs)
+	}
+	var follower string // a meta voter that does not lead the meta group
+	for _, n := range vs {
+		if n != meta.PreferredLeader {
+			follower = n
+			break
+		}
+	}
+	for _, n := range []string{"n8", "n9"} {
+		p = must(AddNode(p, api.PlacementNode{ID: n, RaftAddr: "r" + n, HTTPAddr: "h" + n}))
+	}
+	joined := must(Apply(must(Apply(p, Step{Group: 0, Kind: AddNonvoter, Node: "n8"})), Step{Group: 0, Kind: AddNonvoter, Node: "n9"}))
+	if err := Validate(joined); err != nil {
+		t.Errorf("meta nonvoters on four nodes: %v", err)
+	}
+	sixth := must(Apply(p, Step{Group: 0, Kind: Promote, Node: nvs[0]}))
+	demoted := must(Apply(sixth, Step{Group: 0, Kind: Demote, Node: follower}))
+	if role(demoted.Groups[0], follower) != api.Nonvoter || demoted.Version != sixth.Version+1 {
+		t.Errorf("demote %s: role %q, version %d after %d", follower, role(demoted.Groups[0], follower), demoted.Version, sixth.Version)
+	}
+	if err := Validate(demoted); err != nil {
+		t.Errorf("after a demotion: %v", err)
+	}
+	dataVoter := p.Groups[1].Replicas[0].Node
+	if dataVoter == p.Groups[1].PreferredLeader {
+		dataVoter = p.Groups[1].Replicas[1].Node
+	}
+	for _, tc := range []struct {
+		name string
+		p    *api.Placement
+		step Step
+	}{
+		{"a seventh meta voter", sixth, Step{Group: 0, Kind: Promote, Node: nvs[1]}},
+		{"demote in a data group", p, Step{Group: 1, Kind: Demote, Node: dataVoter}},
+		{"demote the meta leader", p, Step{Group: 0, Kind: Demote, Node: meta.PreferredLeader}},
+		{"demote a meta nonvoter", p, Step{Group: 0, Kind: Demote, Node: nvs[0]}},
+		{"remove a meta voter", p, Step{Group: 0, Kind: Remove, Node: follower}},
+	} {
+		if q, err := Apply(tc.p, tc.step); !errors.Is(err, ErrStep) || q != nil {
+			t.Errorf("%s: Apply(%v) = %v; want rule %s", tc.name, tc.step, err, ErrStep)
+		}
+	}
+	if q, err := Apply(demoted, Step{Group: 0, Kind: Remove, Node: follower}); err != nil || role(q.Groups[0], follower) != "" {
+		t.Errorf("remove a demoted meta voter: %v", err)
 	}
 }
 

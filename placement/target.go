@@ -10,6 +10,25 @@ import (
 // nodes can host one: three survive the loss of any one node.
 const ReplicasPerGroup = 3
 
+// MetaVoters is the most voters the meta group is steered to. Every node hosts the meta
+// group, but each voter slows its commits (a quorum of more acknowledgements) and adds
+// nothing once the group survives two failures; the other nodes are nonvoters.
+const MetaVoters = 5
+
+// metaVoterCount is the number of voters the meta group should have with active nodes:
+// min(MetaVoters, active) rounded down to odd, so 1, 1, 3, 3, 5, 5... An even count
+// survives no more failures than the odd count below it (4 voters need 3, and lose
+// quorum on the second failure, as 3 do) and needs one more acknowledgement per commit;
+// with two nodes, one voter stops on the loss of one node, two voters on the loss of
+// either.
+func metaVoterCount(active int) int {
+	m := min(MetaVoters, active)
+	if m > 0 && m%2 == 0 {
+		m--
+	}
+	return m
+}
+
 // view is a placement read against the set of live nodes: which nodes may host replicas
 // (good: active and live) and how many voters each group should have.
 type view struct {
@@ -24,6 +43,9 @@ type view struct {
 	// replica on the dead node, which catches up by itself when the node returns. To give
 	// up on a node, drain it.
 	r int
+	// m is the number of voters the meta group should have: metaVoterCount(active), and
+	// like r counted over active nodes, live or not.
+	m int
 }
 
 func newView(p *api.Placement, live []string) *view {
@@ -44,12 +66,14 @@ func newView(p *api.Placement, live []string) *view {
 	}
 	slices.Sort(v.goods)
 	v.r = min(ReplicasPerGroup, active)
+	v.m = metaVoterCount(active)
 	return v
 }
 
-// targets returns, for each group (by index in p.Groups), the good nodes it should end
-// with: r of them (all the good nodes if there are fewer), replica counts per good node within one of each other, and as few
-// replicas moved as that allows. A move in progress (a good nonvoter) is kept, so the
+// targets returns, for each data group (by index in p.Groups; nil for the meta group,
+// which metaStep places), the good nodes it should end with: r of them (all the good
+// nodes if there are fewer), replica counts per good node within one of each other, and
+// as few replicas moved as that allows. A move in progress (a good nonvoter) is kept, so the
 // target of the next round agrees with the step already taken; its source, still
 // counted, is among the replicas the group sheds.
 func (v *view) targets() [][]string {
@@ -57,6 +81,9 @@ func (v *view) targets() [][]string {
 	sets := make([][]string, len(v.p.Groups))
 	pinned := make([]string, len(v.p.Groups))
 	for gi, g := range v.p.Groups {
+		if g.Kind == api.GroupMeta {
+			continue
+		}
 		for _, r := range g.Replicas {
 			if v.good[r.Node] {
 				sets[gi] = append(sets[gi], r.Node)
@@ -102,7 +129,7 @@ func (v *view) targets() [][]string {
 		lacking := make([][]string, len(sets))
 		more := false
 		for gi, s := range sets {
-			if len(s) < min(v.r, len(v.goods)) {
+			if len(s) < min(v.r, len(v.goods)) && v.p.Groups[gi].Kind == api.GroupData {
 				for _, n := range v.goods {
 					if !slices.Contains(s, n) {
 						lacking[gi] = append(lacking[gi], n)

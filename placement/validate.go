@@ -107,8 +107,14 @@ func validateReplicas(g api.Group, nodes map[string]bool) error {
 	if voters == 0 {
 		return broken(ErrNoVoter, "group %d has no voter", g.ID)
 	}
-	if nonvoters > 1 {
+	// A data group's nonvoter is the destination of its one move in progress. The meta
+	// group has a nonvoter on every node that does not vote, and moves a vote by promoting
+	// one before it demotes another, so it has one voter beyond its count at most.
+	if g.Kind == api.GroupData && nonvoters > 1 {
 		return broken(ErrTwoMoves, "group %d has %d nonvoters: one replica moves at a time", g.ID, nonvoters)
+	}
+	if g.Kind == api.GroupMeta && voters > MetaVoters+1 {
+		return broken(ErrMetaVoters, "the meta group has %d voters, at most %d", voters, MetaVoters+1)
 	}
 	if role(g, g.PreferredLeader) != api.Voter {
 		return broken(ErrPreferred, "group %d prefers %q, not one of its voters", g.ID, g.PreferredLeader)

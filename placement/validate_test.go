@@ -60,6 +60,11 @@ func TestValidate_NamesTheBrokenRule(t *testing.T) {
 			p.Groups[1].Replicas[1].Role = api.Nonvoter
 			p.Groups[1].PreferredLeader = p.Groups[1].Replicas[2].Node
 		}, ErrTwoMoves},
+		{"seven meta voters", func(p *api.Placement) {
+			for i := range p.Groups[0].Replicas {
+				p.Groups[0].Replicas[i].Role = api.Voter
+			}
+		}, ErrMetaVoters},
 		{"no preferred leader", func(p *api.Placement) { p.Groups[1].PreferredLeader = "" }, ErrPreferred},
 		{"preferred leader not a voter", func(p *api.Placement) {
 			p.Groups[1].Replicas[0].Role = api.Nonvoter
@@ -73,7 +78,7 @@ func TestValidate_NamesTheBrokenRule(t *testing.T) {
 		{"slot of two groups", func(p *api.Placement) { p.Groups[1].Slots[0].To++ }, ErrSlotOwnedTwice},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := bootstrap(t, 3, 2)
+			p := bootstrap(t, 7, 2) // its meta group has two nonvoters: valid
 			tc.mutate(p)
 			err := Validate(p)
 			if !errors.Is(err, tc.want) {

@@ -78,7 +78,7 @@ var shapes = map[Kind]int{
 	RecordStep:   fStep,
 }
 
-var stepKinds = []placement.StepKind{placement.AddNonvoter, placement.Promote, placement.TransferLeader, placement.Remove}
+var stepKinds = []placement.StepKind{placement.AddNonvoter, placement.Promote, placement.TransferLeader, placement.Demote, placement.Remove}
 
 // Encode returns the one encoding of c, or an error (placement.ErrCommand) if c is not
 // well formed: an unknown kind, step kind or node state, a field its kind does not take

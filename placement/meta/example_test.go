@@ -31,17 +31,21 @@ func ExampleMachine() {
 	propose(meta.Command{Kind: meta.AddNode, From: 1, Node: &api.PlacementNode{ID: "n4", RaftAddr: "n4:7000", HTTPAddr: "n4:8000"}})
 
 	p := m.Placement()
-	steps, _ := placement.Plan(&p, []string{"n1", "n2", "n3", "n4"})
-	from := p.Version
-	for _, s := range steps {
-		res := propose(meta.Command{Kind: meta.RecordStep, From: from, Step: &s})
-		fmt.Printf("%s: version %d, %v\n", s, res.Version, res.Err)
-		from = res.Version
+	first := p.Version
+	for range 2 { // n4 joins the meta group first, then a data group
+		steps, _ := placement.Plan(&p, []string{"n1", "n2", "n3", "n4"})
+		from := p.Version
+		for _, s := range steps {
+			res := propose(meta.Command{Kind: meta.RecordStep, From: from, Step: &s})
+			fmt.Printf("%s: version %d, %v\n", s, res.Version, res.Err)
+			from = res.Version
+		}
+		p = m.Placement()
 	}
-	late := propose(meta.Command{Kind: meta.SetNodeState, From: p.Version, NodeID: "n4", State: api.NodeDraining})
+	late := propose(meta.Command{Kind: meta.SetNodeState, From: first, NodeID: "n4", State: api.NodeDraining})
 	fmt.Println("late controller:", errors.Is(late.Err, placement.ErrStale), "at version", late.Version)
 	// Output:
 	// group 0: add_nonvoter n4: version 3, <nil>
-	// group 1: add_nonvoter n4: version 4, <nil>
+	// group 2: add_nonvoter n4: version 4, <nil>
 	// late controller: true at version 4
 }
