@@ -16,7 +16,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
+	"github.com/flashstock/flashstock/placement/meta"
 	"github.com/flashstock/flashstock/transport"
 )
 
@@ -66,7 +68,11 @@ type Group struct {
 	cfg Config // the process's, with DataDir set to the group's dir
 	log hclog.Logger
 
-	fsm      *fsm.Machine
+	fsm *fsm.Machine // nil in the meta group
+	// meta is the meta group's state machine, the placement (nil in a data group). The
+	// meta group shares every piece of raft wiring with data groups; it has no fsm and
+	// runs none of the loops that serve SKUs (startLoops).
+	meta     *meta.Machine
 	raft     *raft.Raft
 	logStore raftStore // raft's log and stable store (logstore.go)
 	trans    serialTransport
@@ -265,8 +271,9 @@ func (g *Group) open() error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	var err error
-	g.fsm, err = openState(g.cfg.DataDir, fsm.Options{DedupWindow: g.cfg.DedupWindow, LedgerMax: g.cfg.LedgerMax}, g.log)
-	if err != nil {
+	if g.isMeta() {
+		g.meta = meta.New()
+	} else if g.fsm, err = openState(g.cfg.DataDir, fsm.Options{DedupWindow: g.cfg.DedupWindow, LedgerMax: g.cfg.LedgerMax}, g.log); err != nil {
 		return err
 	}
 	g.logStore, err = openLogStore(g.cfg.DataDir, g.cfg.LogStore, g.cfg.Logger)
@@ -284,8 +291,10 @@ func (g *Group) open() error {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
 	g.snaps = snaps
-	if err := g.catchUpFromSnapshot(snaps); err != nil {
-		return err
+	if !g.isMeta() {
+		if err := g.catchUpFromSnapshot(snaps); err != nil {
+			return err
+		}
 	}
 	g.hadState, err = raft.HasExistingState(g.logStore, g.logStore, snaps)
 	if err != nil {
@@ -300,6 +309,10 @@ func (g *Group) open() error {
 // startLoops starts the group's background work. The membership loops run only in the
 // group whose configuration is the cluster's membership.
 func (g *Group) startLoops() {
+	if g.isMeta() {
+		g.spawn(g.watchLeader)
+		return
+	}
 	g.reads = newReadIndex(g)
 	g.spawn(g.reads.run)
 	g.coalesce = newCoalescer(g)
@@ -356,7 +369,13 @@ func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	}), newAcks()}
 	rc := g.cfg.raftConfig()
 	rc.Logger = g.cfg.Logger.Named("raft").With("node", g.cfg.ID, "group", g.id)
-	sm := timedFSM{&stateMachine{m: g.fsm, fatal: g.fail, applied: g.afterApply, restored: g.watch.notifyAll}, g.metrics}
+	var sm raft.FSM = timedFSM{&stateMachine{m: g.fsm, fatal: g.fail, applied: g.afterApply, restored: g.watch.notifyAll}, g.metrics}
+	if g.isMeta() {
+		// The placement lives in memory only: raft restores it from the newest snapshot
+		// on start and replays the log after it.
+		rc.NoSnapshotRestoreOnStart = false
+		sm = &metaStateMachine{m: g.meta, fatal: g.fail}
+	}
 	var inner raft.LogStore = g.logStore
 	if g.cfg.WrapLogStore != nil {
 		inner = g.cfg.WrapLogStore(inner)
@@ -619,6 +638,17 @@ func (g *Group) fail(err error) {
 		g.log.Error("fatal: stopping this group so its replica cannot diverge", "error", err)
 		g.srv.groupFailed(g, err)
 	})
+}
+
+// isMeta reports whether g is the meta group, whose state machine is the placement.
+func (g *Group) isMeta() bool { return g.id == api.MetaGroupID }
+
+// appliedIndex is the index of the last entry g's state machine applied.
+func (g *Group) appliedIndex() uint64 {
+	if g.isMeta() {
+		return g.meta.Applied()
+	}
+	return g.fsm.AppliedIndex()
 }
 
 // failed is the error that stopped the group, or nil.
