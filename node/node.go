@@ -49,6 +49,12 @@ type Node struct {
 
 	groupsMu sync.RWMutex
 	groups   map[uint64]*Group
+	// metaGroup is group 0 in a multi-group cluster, nil in a single-group one (set
+	// before the HTTP server serves routes that route by it).
+	metaGroup *Group
+	// placement is the meta group's newest placement (placementLoop); nil until the
+	// first one is applied, and always nil without a meta group.
+	placement atomic.Pointer[api.Placement]
 
 	ctx    context.Context // ends the HTTP server's requests and the process's goroutines
 	cancel context.CancelFunc
@@ -212,11 +218,18 @@ func (n *Node) start() error {
 		return fmt.Errorf("raft listener: %w", err)
 	}
 	n.raftAddr = n.mux.Addr().String()
+	others, held, err := heldGroups(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
 	g, err := n.openGroup(legacyGroup, true)
 	if err != nil {
 		return err
 	}
 	n.cluster = g
+	if err := n.startGroups(others, held); err != nil {
+		return err
+	}
 	if err := n.startHTTP(); err != nil {
 		return err
 	}
@@ -226,6 +239,7 @@ func (n *Node) start() error {
 		g.bootstrap()
 	}
 	g.startLoops()
+	n.startPlacement()
 	return nil
 }
 
@@ -573,13 +587,6 @@ func (n *Node) groupList() []*Group {
 		out = append(out, g)
 	}
 	return out
-}
-
-// groupFor is the group a request about sku acts on: the one place routes pick a group.
-// Every SKU is in group 1 until placement routes by api.SlotOf; so is "" (a list, an order
-// read by id) until lists merge across groups and order ids name their group.
-func (n *Node) groupFor(string) *Group {
-	return n.cluster
 }
 
 // addGroup starts a replica of group id beside the process's others, over the same Mux,
