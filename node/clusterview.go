@@ -86,6 +86,7 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	_, leader := n.cluster.raft.LeaderWithID()
 	out := api.Cluster{Leader: string(leader), Term: n.cluster.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
+	out.Groups, out.PlacementVersion = n.clusterGroups(cfg)
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	var wg sync.WaitGroup

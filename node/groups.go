@@ -229,3 +229,35 @@ func (n *Node) dataGroups() []*Group {
 	slices.SortFunc(out, func(a, b *Group) int { return cmp.Compare(a.id, b.id) })
 	return out
 }
+
+// clusterGroups is /v1/cluster's groups: the local placement's, each hosted group's
+// leader filled in from its raft; without a meta group, group 1 as the placement would
+// show it. A group this node does not host shows no leader.
+func (n *Node) clusterGroups(cfg raft.Configuration) ([]api.Group, uint64) {
+	if n.metaGroup == nil {
+		g := api.Group{ID: legacyGroup, Kind: api.GroupData, Slots: []api.SlotRange{{From: 0, To: api.SlotCount}},
+			Replicas: make([]api.Replica, len(cfg.Servers))}
+		_, leader := n.cluster.raft.LeaderWithID()
+		g.Leader = string(leader)
+		for i, s := range cfg.Servers {
+			g.Replicas[i] = api.Replica{Node: string(s.ID), Role: api.Voter}
+			if s.Suffrage != raft.Voter {
+				g.Replicas[i].Role = api.Nonvoter
+			}
+		}
+		return []api.Group{g}, 0
+	}
+	p := n.placement.Load()
+	if p == nil {
+		return []api.Group{}, 0
+	}
+	out := placement.Clone(p).Groups
+	for i := range out {
+		if g := n.group(out[i].ID); g != nil && g.failed() == nil {
+			_, id := g.raft.LeaderWithID()
+			out[i].Leader = string(id)
+		}
+	}
+	slices.SortFunc(out, func(a, b api.Group) int { return cmp.Compare(a.ID, b.ID) })
+	return out, p.Version
+}

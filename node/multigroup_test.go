@@ -205,3 +205,39 @@ func TestMultiGroup_JoinRefused(t *testing.T) {
 		t.Fatalf("join of a multi-group cluster: %v, want failed_precondition", err)
 	}
 }
+
+// /v1/cluster lists the groups: the placement's with their leaders in a multi-group
+// cluster, and group 1 alone, with the raft configuration as replicas, in a single-group
+// one.
+func TestMultiGroup_ClusterShowsGroups(t *testing.T) {
+	c := newMultiGroup(t, 3)
+	n := c.Node(0)
+	var view api.Cluster
+	eventually(t, 10*time.Second, func() error {
+		c.mustCall(n.HTTPAddr(), "GET", "/v1/cluster", nil, &view)
+		if view.PlacementVersion == 0 || len(view.Groups) != 4 {
+			return fmt.Errorf("placement version %d, %d groups", view.PlacementVersion, len(view.Groups))
+		}
+		for i, g := range view.Groups {
+			wantKind := api.GroupData
+			if i == 0 {
+				wantKind = api.GroupMeta
+			}
+			if g.ID != uint64(i) || g.Kind != wantKind || g.Leader != "n1" || len(g.Replicas) != 1 || g.Replicas[0].Node != "n1" {
+				return fmt.Errorf("group %d: %+v", i, g)
+			}
+		}
+		return nil
+	})
+
+	one := newCluster(t, 1, nil)
+	one.mustCall(one.Node(0).HTTPAddr(), "GET", "/v1/cluster", nil, &view)
+	if view.PlacementVersion != 0 || len(view.Groups) != 1 {
+		t.Fatalf("single-group cluster's groups: %+v", view.Groups)
+	}
+	g := view.Groups[0]
+	if g.ID != 1 || g.Kind != api.GroupData || g.Leader != "n1" || len(g.Replicas) != 1 || g.Replicas[0] != (api.Replica{Node: "n1", Role: api.Voter}) ||
+		len(g.Slots) != 1 || g.Slots[0] != (api.SlotRange{From: 0, To: api.SlotCount}) {
+		t.Fatalf("single-group cluster's group: %+v", g)
+	}
+}
