@@ -33,6 +33,9 @@ const (
 	FailedPrecondition Code = "failed_precondition"
 	// Overflow: a restock would take a SKU's total stock past MaxTotalStock. Not retryable.
 	Overflow Code = "overflow"
+	// CrossGroup: the order's lines live in different raft groups, which one order cannot
+	// span until cross-group orders exist (issue 17). Not retryable as it is.
+	CrossGroup Code = "cross_group"
 	// Overloaded: the leader is at its bound of in-flight proposals; nothing was proposed.
 	// Safe to retry after Retry-After.
 	Overloaded Code = "overloaded"
@@ -72,6 +75,7 @@ var codes = map[Code]codeInfo{
 	Expired:            {409, false},
 	FailedPrecondition: {409, false},
 	Overflow:           {409, false},
+	CrossGroup:         {409, false},
 	Overloaded:         {429, true},
 	NotLeader:          {503, true},
 	NoLeader:           {503, true},
@@ -97,6 +101,6 @@ func (c Code) Retryable() bool { return codes[c].retryable }
 // Codes lists the vocabulary, for documentation and exhaustive tests.
 func Codes() []Code {
 	return []Code{OK, InvalidArgument, MethodNotAllowed, Unauthorized, NotFound, AlreadyExists, SoldOut,
-		InsufficientStock, LimitExceeded, Expired, FailedPrecondition, Overflow, Overloaded,
+		InsufficientStock, LimitExceeded, Expired, FailedPrecondition, Overflow, CrossGroup, Overloaded,
 		NotLeader, NoLeader, Timeout, Internal}
 }

@@ -240,6 +240,14 @@ type Cluster struct {
 	// carries it applies only to that configuration: of two changes made from the same
 	// view, one fails with failed_precondition, however they are timed.
 	ConfigIndex uint64 `json:"config_index"`
+	// Groups are the cluster's raft groups, by id, as the answering node knows them: the
+	// placement's (meta group first, then data groups 1..G, each with its leader when
+	// known), or for a single-group cluster its one data group, 1, owning every slot,
+	// whose replicas are the raft configuration.
+	Groups []Group `json:"groups"`
+	// PlacementVersion is the version of the placement Groups come from; 0 for a
+	// single-group cluster, which has none.
+	PlacementVersion uint64 `json:"placement_version"`
 }
 
 // JoinRequest is the body of POST /v1/cluster/members.

@@ -21,6 +21,7 @@ var (
 	ErrExpired            = &api.Error{Code: api.Expired}
 	ErrFailedPrecondition = &api.Error{Code: api.FailedPrecondition}
 	ErrOverflow           = &api.Error{Code: api.Overflow}
+	ErrCrossGroup         = &api.Error{Code: api.CrossGroup}
 	// The retryable codes reach the caller only when the client gave up retrying (the
 	// context ended or MaxAttempts was reached); the error then also matches the context's
 	// error, if that is why.

@@ -511,6 +511,10 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
+	if n.metaGroup != nil {
+		n.writeError(w, api.Errorf(api.FailedPrecondition, "this is a multi-group cluster (--groups): adding a node to one is not built yet (issue 17, the placement controller)"))
+		return
+	}
 	n.leaderOnly(w, r, body, func(ctx context.Context) error { return n.cluster.addMember(ctx, req) })
 }
 

@@ -57,7 +57,7 @@ func (n *Node) groupReports() []api.NodeGroup {
 	sort.Slice(groups, func(i, j int) bool { return groups[i].id < groups[j].id })
 	out := make([]api.NodeGroup, len(groups))
 	for i, g := range groups {
-		out[i] = api.NodeGroup{ID: g.id, Role: roleOf(g.raft.State()), AppliedIndex: g.fsm.AppliedIndex()}
+		out[i] = api.NodeGroup{ID: g.id, Role: roleOf(g.raft.State()), AppliedIndex: g.appliedIndex()}
 		if err := g.failed(); err != nil {
 			out[i].Failed = err.Error()
 		}
@@ -86,6 +86,7 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	_, leader := n.cluster.raft.LeaderWithID()
 	out := api.Cluster{Leader: string(leader), Term: n.cluster.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
+	out.Groups, out.PlacementVersion = n.clusterGroups(cfg)
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	var wg sync.WaitGroup

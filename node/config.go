@@ -35,6 +35,11 @@ type Config struct {
 	Join []string
 	// JoinAsNonvoter joins as a nonvoter that receives the log but does not vote.
 	JoinAsNonvoter bool
+	// Groups is the number of data groups of a cluster this node bootstraps (0 counts as
+	// 1). 1 is the single-group cluster; more creates the meta group (0) and data groups
+	// 1..Groups (docs/DESIGN.md, "Many raft groups"). A data dir that holds state must be
+	// started with the number it was created with, so the same command line restarts it.
+	Groups int
 
 	// Raft timing (see DefaultConfig for why each default). A follower that has heard
 	// nothing from the leader for HeartbeatTimeout may start an election; a candidate that
@@ -142,6 +147,7 @@ type Config struct {
 // for (reads never rely on the lease; they confirm leadership with a heartbeat round).
 func DefaultConfig() Config {
 	return Config{
+		Groups:             1,
 		HeartbeatTimeout:   200 * time.Millisecond,
 		ElectionTimeout:    200 * time.Millisecond,
 		LeaderLeaseTimeout: 200 * time.Millisecond,

@@ -7,8 +7,10 @@
 // hosts. A Group is one replica of one raft group, with its stores, fsm, coalescer, read
 // index, watch hub, cluster clock and loops under its own data dir (groupDir: group 1, a
 // single-group cluster's, at the data dir's root and header-less on the wire, as before
-// groups existed). Routes find their group in groupFor; a group that fails stops alone
-// unless it is the process's only one (Node.groupFailed).
+// groups existed). Routes find their group in groupFor (groups.go): group 1 in a
+// single-group cluster, else the group owning the SKU's slot in the placement the meta
+// group (0, a Group whose state machine is placement/meta's, metagroup.go) holds. A group
+// that fails stops alone unless it is the process's only one (Node.groupFailed).
 //
 // What it owns:
 //   - bootstrap exactly once, join through any member, leave (a leader asked to remove

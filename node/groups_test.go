@@ -24,8 +24,18 @@ func poison(t *testing.T, g *Group) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// The proposer's own replica fails applying it, so the answer may be an error: what
-	// counts is that the entry is in the log.
-	_, _ = g.propose(ctx, fsm.Command{Kind: fsm.KindSetLevel, Level: fsm.ApplyLevel + 1})
+	// counts is that the entry is in the log. A loaded machine may refuse the proposal
+	// before it is logged (the new term not ready yet): then propose again.
+	eventually(t, 10*time.Second, func() error {
+		if g.failed() != nil {
+			return nil
+		}
+		_, err := g.propose(ctx, fsm.Command{Kind: fsm.KindSetLevel, Level: fsm.ApplyLevel + 1})
+		if err == nil || g.failed() != nil {
+			return nil
+		}
+		return err
+	})
 }
 
 // Two groups run side by side in each process over one raft port; when every replica of

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/raft"
 
@@ -43,15 +45,6 @@ func (n *Node) requestContext(r *http.Request) (context.Context, context.CancelF
 	return context.WithTimeout(r.Context(), n.cfg.RequestTimeout)
 }
 
-// commandSKU is the SKU whose group a command acts on: an order's lines all live in one
-// group (orders across groups are refused once SKUs are placed), so its first line's.
-func commandSKU(cmd fsm.Command) string {
-	if cmd.SKU == "" && len(cmd.Lines) > 0 {
-		return cmd.Lines[0].SKU
-	}
-	return cmd.SKU
-}
-
 // mutate is the write path shared by every mutation: validate, then forward to the leader
 // or propose. It answers every outcome but success itself and returns false; on success it
 // returns the command's result and true, for the caller to answer in its route's shape.
@@ -62,7 +55,11 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		n.writeError(w, err)
 		return fsm.Result{}, false
 	}
-	g := n.groupFor(commandSKU(cmd))
+	g, err := n.groupForCommand(cmd)
+	if err != nil {
+		n.writeError(w, err)
+		return fsm.Result{}, false
+	}
 	if g.raft.State() != raft.Leader {
 		n.forward(w, r, g, body)
 		return fsm.Result{}, false
@@ -180,18 +177,51 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	if !n.admit(w, r, len(req.Items)) { // the rate limit counts a batch's items
 		return
 	}
-	g := n.groupFor(req.Items[0].SKU)
-	if g.raft.State() != raft.Leader {
-		n.forward(w, r, g, body)
+	// Each item goes to its SKU's group; a batch all in one group is forwarded whole to
+	// that group's leader when this node does not lead it.
+	byGroup := map[*Group][]int{}
+	var order []*Group
+	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
+	for i, it := range req.Items {
+		g, err := n.groupFor(it.SKU)
+		if err != nil {
+			out.Results[i].Error = n.apiError(err)
+			continue
+		}
+		if _, ok := byGroup[g]; !ok {
+			order = append(order, g)
+		}
+		byGroup[g] = append(byGroup[g], i)
+	}
+	if len(order) == 1 && len(byGroup[order[0]]) == len(req.Items) && order[0].raft.State() != raft.Leader {
+		n.forward(w, r, order[0], body)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
-	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
-	logged := make([]fsm.Command, 0, len(req.Items))
-	at := make([]int, 0, len(req.Items)) // index in req.Items of each logged command
+	for _, g := range order {
+		if g.raft.State() != raft.Leader {
+			// A batch across groups is split; an item of a group led elsewhere is
+			// answered on its own, naming its group's leader, and may be retried there.
+			e := &api.Error{Code: api.NotLeader, Message: fmt.Sprintf("this node does not lead group %d", g.id), Leader: g.leaderHTTP()}
+			for _, i := range byGroup[g] {
+				out.Results[i].Error = e
+			}
+			continue
+		}
+		n.batchDeductIn(ctx, g, req.Items, byGroup[g], &out)
+	}
+	writeBatchAnswer(w, r, &out)
+}
+
+// batchDeductIn answers the items at idx, all of group g, which this node leads: the ones
+// the rejecter can answer at once, the rest proposed together.
+func (n *Node) batchDeductIn(ctx context.Context, g *Group, items []api.DeductItem, idx []int, out *api.BatchDeductResponse) {
+	logged := make([]fsm.Command, 0, len(idx))
+	at := make([]int, 0, len(idx)) // index in items of each logged command
 	rej := g.newRejecter(ctx)
-	for i, it := range req.Items {
+	for _, i := range idx {
+		it := items[i]
 		cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: it.SKU, Qty: it.Qty, RequestID: it.RequestID, UserID: it.UserID}
 		if err := fsm.Validate(cmd); err != nil {
 			out.Results[i].Error = n.apiError(err)
@@ -215,7 +245,6 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 			g.countResult(logged[j], o.res, false)
 		}
 	}
-	writeBatchAnswer(w, r, &out)
 }
 
 func deductResult(res fsm.Result) api.DeductResult {
@@ -265,17 +294,29 @@ func (n *Node) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 // read serves a read at the consistency the request asks for: strong reads are forwarded
 // to the leader and made linearizable there; stale reads are local.
 func (n *Node) read(w http.ResponseWriter, r *http.Request, g *Group, serve func() (any, error)) {
+	n.readGroups(w, r, []*Group{g}, serve)
+}
+
+// readGroups is read over several groups (a list merged across them): a strong read
+// confirms this node's leadership of each, and is forwarded to a group's leader when this
+// node does not lead it. Freshness headers are a single group's, so only a read of one
+// group sets them.
+func (n *Node) readGroups(w http.ResponseWriter, r *http.Request, gs []*Group, serve func() (any, error)) {
 	switch c := r.URL.Query().Get("consistency"); c {
 	case "", api.Strong:
-		if g.raft.State() != raft.Leader {
-			n.forward(w, r, g, nil)
-			return
+		for _, g := range gs {
+			if g.raft.State() != raft.Leader {
+				n.forward(w, r, g, nil)
+				return
+			}
 		}
 		ctx, cancel := n.requestContext(r)
 		defer cancel()
-		if err := g.strongRead(ctx); err != nil {
-			n.writeError(w, err)
-			return
+		for _, g := range gs {
+			if err := g.strongRead(ctx); err != nil {
+				n.writeError(w, err)
+				return
+			}
 		}
 	case api.Stale:
 	default:
@@ -287,7 +328,9 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request, g *Group, serve func
 		n.writeError(w, err)
 		return
 	}
-	g.setReadHeaders(w)
+	if len(gs) == 1 {
+		gs[0].setReadHeaders(w)
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -297,7 +340,11 @@ func (n *Node) handleGetSKU(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "sku must be 1-%d characters of [A-Za-z0-9._:-]", fsm.MaxSKULen))
 		return
 	}
-	g := n.groupFor(sku)
+	g, err := n.groupFor(sku)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
 	n.read(w, r, g, func() (any, error) {
 		s, err := g.fsm.GetSKU(sku)
 		return skuOut(s, false), err
@@ -313,14 +360,27 @@ func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
 		return
 	}
-	g := n.groupFor("")
-	n.read(w, r, g, func() (any, error) {
-		skus, err := g.fsm.ListSKUs(q.Get("prefix"), q.Get("after"), limit)
+	gs := n.dataGroups()
+	n.readGroups(w, r, gs, func() (any, error) {
+		// Each group's page is in SKU order; the merged page is the first limit of
+		// their union, so paging with after works as with one group.
+		var skus []fsm.SKU
+		for _, g := range gs {
+			page, err := g.fsm.ListSKUs(q.Get("prefix"), q.Get("after"), limit)
+			if err != nil {
+				return nil, err
+			}
+			skus = append(skus, page...)
+		}
+		if len(gs) > 1 {
+			slices.SortFunc(skus, func(a, b fsm.SKU) int { return strings.Compare(a.SKU, b.SKU) })
+			skus = skus[:min(limit, len(skus))]
+		}
 		out := api.SKUList{SKUs: make([]api.SKU, len(skus))}
 		for i, s := range skus {
 			out.SKUs[i] = skuOut(s, false)
 		}
-		return out, err
+		return out, nil
 	})
 }
 
@@ -331,7 +391,11 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
 		return
 	}
-	g := n.groupFor(sku)
+	g, err := n.groupFor(sku)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
 	n.read(w, r, g, func() (any, error) {
 		moves, err := g.fsm.History(sku, limit)
 		out := api.History{SKU: sku, Movements: make([]api.Movement, len(moves))}
@@ -345,7 +409,11 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	g := n.groupFor("")
+	g, err := n.groupForOrder(id)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
 	n.read(w, r, g, func() (any, error) {
 		o, err := g.fsm.GetOrder(id, g.clusterNow())
 		return orderOut(o, false), err

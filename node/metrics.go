@@ -155,7 +155,7 @@ func (g *Group) newGroupMetrics() (*groupMetrics, error) {
 	})
 	gauge("flashstock_raft_term", "Current raft term.", func() float64 { return float64(g.raft.CurrentTerm()) })
 	gauge("flashstock_raft_commit_index", "Highest log index known committed.", func() float64 { return float64(g.raft.CommitIndex()) })
-	gauge("flashstock_fsm_applied_index", "Highest log index the state machine applied.", func() float64 { return float64(g.fsm.AppliedIndex()) })
+	gauge("flashstock_fsm_applied_index", "Highest log index the state machine applied.", func() float64 { return float64(g.appliedIndex()) })
 	gauge("flashstock_proposals_inflight", "Log entries proposed on the leader and not yet resolved.", func() float64 {
 		return float64(g.inflight.Load())
 	})
@@ -190,7 +190,7 @@ func (g *Group) newGroupMetrics() (*groupMetrics, error) {
 			ch <- prometheus.MustNewConstMetric(states, prometheus.GaugeValue, b2f(s == cur), stateName(s))
 		}
 	}})
-	if len(g.cfg.StockMetricsSKUs) > 0 || g.cfg.StockMetricsTop > 0 {
+	if !g.isMeta() && (len(g.cfg.StockMetricsSKUs) > 0 || g.cfg.StockMetricsTop > 0) {
 		f(g.stockCollector(label))
 	}
 	if failed != nil {

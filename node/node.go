@@ -16,7 +16,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
+	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
+	"github.com/flashstock/flashstock/placement/meta"
 	"github.com/flashstock/flashstock/transport"
 )
 
@@ -47,6 +49,12 @@ type Node struct {
 
 	groupsMu sync.RWMutex
 	groups   map[uint64]*Group
+	// metaGroup is group 0 in a multi-group cluster, nil in a single-group one (set
+	// before the HTTP server serves routes that route by it).
+	metaGroup *Group
+	// placement is the meta group's newest placement (placementLoop); nil until the
+	// first one is applied, and always nil without a meta group.
+	placement atomic.Pointer[api.Placement]
 
 	ctx    context.Context // ends the HTTP server's requests and the process's goroutines
 	cancel context.CancelFunc
@@ -66,7 +74,11 @@ type Group struct {
 	cfg Config // the process's, with DataDir set to the group's dir
 	log hclog.Logger
 
-	fsm      *fsm.Machine
+	fsm *fsm.Machine // nil in the meta group
+	// meta is the meta group's state machine, the placement (nil in a data group). The
+	// meta group shares every piece of raft wiring with data groups; it has no fsm and
+	// runs none of the loops that serve SKUs (startLoops).
+	meta     *meta.Machine
 	raft     *raft.Raft
 	logStore raftStore // raft's log and stable store (logstore.go)
 	trans    serialTransport
@@ -206,11 +218,18 @@ func (n *Node) start() error {
 		return fmt.Errorf("raft listener: %w", err)
 	}
 	n.raftAddr = n.mux.Addr().String()
+	others, held, err := heldGroups(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
 	g, err := n.openGroup(legacyGroup, true)
 	if err != nil {
 		return err
 	}
 	n.cluster = g
+	if err := n.startGroups(others, held); err != nil {
+		return err
+	}
 	if err := n.startHTTP(); err != nil {
 		return err
 	}
@@ -220,6 +239,7 @@ func (n *Node) start() error {
 		g.bootstrap()
 	}
 	g.startLoops()
+	n.startPlacement()
 	return nil
 }
 
@@ -265,8 +285,9 @@ func (g *Group) open() error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	var err error
-	g.fsm, err = openState(g.cfg.DataDir, fsm.Options{DedupWindow: g.cfg.DedupWindow, LedgerMax: g.cfg.LedgerMax}, g.log)
-	if err != nil {
+	if g.isMeta() {
+		g.meta = meta.New()
+	} else if g.fsm, err = openState(g.cfg.DataDir, fsm.Options{DedupWindow: g.cfg.DedupWindow, LedgerMax: g.cfg.LedgerMax}, g.log); err != nil {
 		return err
 	}
 	g.logStore, err = openLogStore(g.cfg.DataDir, g.cfg.LogStore, g.cfg.Logger)
@@ -284,8 +305,10 @@ func (g *Group) open() error {
 		return fmt.Errorf("open snapshot store: %w", err)
 	}
 	g.snaps = snaps
-	if err := g.catchUpFromSnapshot(snaps); err != nil {
-		return err
+	if !g.isMeta() {
+		if err := g.catchUpFromSnapshot(snaps); err != nil {
+			return err
+		}
 	}
 	g.hadState, err = raft.HasExistingState(g.logStore, g.logStore, snaps)
 	if err != nil {
@@ -300,6 +323,10 @@ func (g *Group) open() error {
 // startLoops starts the group's background work. The membership loops run only in the
 // group whose configuration is the cluster's membership.
 func (g *Group) startLoops() {
+	if g.isMeta() {
+		g.spawn(g.watchLeader)
+		return
+	}
 	g.reads = newReadIndex(g)
 	g.spawn(g.reads.run)
 	g.coalesce = newCoalescer(g)
@@ -356,7 +383,13 @@ func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	}), newAcks()}
 	rc := g.cfg.raftConfig()
 	rc.Logger = g.cfg.Logger.Named("raft").With("node", g.cfg.ID, "group", g.id)
-	sm := timedFSM{&stateMachine{m: g.fsm, fatal: g.fail, applied: g.afterApply, restored: g.watch.notifyAll}, g.metrics}
+	var sm raft.FSM = timedFSM{&stateMachine{m: g.fsm, fatal: g.fail, applied: g.afterApply, restored: g.watch.notifyAll}, g.metrics}
+	if g.isMeta() {
+		// The placement lives in memory only: raft restores it from the newest snapshot
+		// on start and replays the log after it.
+		rc.NoSnapshotRestoreOnStart = false
+		sm = &metaStateMachine{m: g.meta, fatal: g.fail}
+	}
 	var inner raft.LogStore = g.logStore
 	if g.cfg.WrapLogStore != nil {
 		inner = g.cfg.WrapLogStore(inner)
@@ -556,13 +589,6 @@ func (n *Node) groupList() []*Group {
 	return out
 }
 
-// groupFor is the group a request about sku acts on: the one place routes pick a group.
-// Every SKU is in group 1 until placement routes by api.SlotOf; so is "" (a list, an order
-// read by id) until lists merge across groups and order ids name their group.
-func (n *Node) groupFor(string) *Group {
-	return n.cluster
-}
-
 // addGroup starts a replica of group id beside the process's others, over the same Mux,
 // with its files in groupDir. voters bootstraps a new group with that configuration; with
 // none the replica starts empty and waits for the group's leader to add it. Placement will
@@ -619,6 +645,17 @@ func (g *Group) fail(err error) {
 		g.log.Error("fatal: stopping this group so its replica cannot diverge", "error", err)
 		g.srv.groupFailed(g, err)
 	})
+}
+
+// isMeta reports whether g is the meta group, whose state machine is the placement.
+func (g *Group) isMeta() bool { return g.id == api.MetaGroupID }
+
+// appliedIndex is the index of the last entry g's state machine applied.
+func (g *Group) appliedIndex() uint64 {
+	if g.isMeta() {
+		return g.meta.Applied()
+	}
+	return g.fsm.AppliedIndex()
 }
 
 // failed is the error that stopped the group, or nil.

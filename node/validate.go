@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/flashstock/flashstock/api"
 )
 
 // ConfigError is one broken rule of a Config. Field is the Config field at fault, so a
@@ -150,6 +152,12 @@ var configRules = []configRule{
 	{"Bootstrap", func(c Config) *ConfigError {
 		return brokenIf(c.Bootstrap && len(c.Join) > 0,
 			"and {Join} exclude each other: {Bootstrap} starts a new cluster, {Join} enters an existing one", nil, "Bootstrap", "Join")
+	}},
+	{"Groups", func(c Config) *ConfigError {
+		if c.Groups < 0 || c.Groups > api.SlotCount {
+			return brokenIf(true, fmt.Sprintf("must be 1..%d (every data group owns at least one of the %d slots)", api.SlotCount, api.SlotCount), c.Groups)
+		}
+		return brokenIf(c.Groups > 1 && len(c.Join) > 0, "must be 1 with {Join}: joining a multi-group cluster is not built yet (issue 17, the placement controller), and a joining node takes its groups from the cluster", c.Groups, "Join")
 	}},
 	{"JoinAsNonvoter", func(c Config) *ConfigError {
 		return brokenIf(c.JoinAsNonvoter && len(c.Join) == 0, "needs {Join}", nil, "Join")

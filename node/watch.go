@@ -82,7 +82,11 @@ func (g *Group) publish(_ []fsm.Entry, results []fsm.Result) {
 // SKU's version, the log index of its last change).
 func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	sku := r.PathValue("sku")
-	g := n.groupFor(sku)
+	g, err := n.groupFor(sku)
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
 	if err := g.awaitSKU(r.Context(), sku); err != nil {
 		n.writeError(w, err)
 		return

@@ -46,7 +46,6 @@ const LegacyGroup uint64 = 1
 var (
 	errBadMagic   = errors.New("bad stream header magic")
 	errBadVersion = errors.New("unknown stream header version")
-	errZeroGroup  = errors.New("stream header names group 0")
 )
 
 // appendHeader appends the header that opens a stream of group, or nothing
@@ -80,9 +79,6 @@ func readHeader(r io.Reader) (group uint64, rest []byte, err error) {
 	if h[4] != headerVersion {
 		return 0, nil, fmt.Errorf("%w %d", errBadVersion, h[4])
 	}
-	group = binary.BigEndian.Uint64(h[5:])
-	if group == 0 {
-		return 0, nil, errZeroGroup
-	}
-	return group, nil, nil
+	// Group 0 is a group like any other: the meta group (api.MetaGroupID).
+	return binary.BigEndian.Uint64(h[5:]), nil, nil
 }

@@ -22,7 +22,7 @@ func TestReadHeader(t *testing.T) {
 		{"raft RequestPreVote", []byte{4}, LegacyGroup, []byte{4}, nil},
 		{"wrong magic", []byte{0xF5, 'f', 's', 'x', 1, 0, 0, 0, 0, 0, 0, 0, 2}, 0, nil, errBadMagic},
 		{"version 2", []byte{0xF5, 'f', 's', 'g', 2, 0, 0, 0, 0, 0, 0, 0, 2}, 0, nil, errBadVersion},
-		{"group 0", []byte{0xF5, 'f', 's', 'g', 1, 0, 0, 0, 0, 0, 0, 0, 0}, 0, nil, errZeroGroup},
+		{"headed group 0 (meta)", []byte{0xF5, 'f', 's', 'g', 1, 0, 0, 0, 0, 0, 0, 0, 0}, 0, nil, nil},
 		{"short header", appendHeader(nil, 2)[:7], 0, nil, io.ErrUnexpectedEOF},
 		{"empty", nil, 0, nil, io.EOF},
 	}

@@ -85,7 +85,7 @@ type MuxStats struct {
 	Routed       uint64 // handed to a group's layer
 	Legacy       uint64 // of Routed, header-less streams handed to LegacyGroup
 	UnknownGroup uint64 // refused: the named group has no layer on this Mux
-	BadHeader    uint64 // refused: wrong magic, unknown version or group 0
+	BadHeader    uint64 // refused: wrong magic or unknown version
 	HeaderFailed uint64 // closed before a whole header arrived: timeout, reset, failed TLS handshake
 	Busy         uint64 // refused: too many connections were still presenting their headers
 	BacklogFull  uint64 // refused: the group's layer held a full backlog its raft had not accepted
@@ -117,13 +117,10 @@ func ListenMux(cfg MuxConfig) (*Mux, error) {
 	return m, nil
 }
 
-// Layer opens the stream layer of raft group id (not 0). Closing it, which
+// Layer opens the stream layer of raft group id. Closing it, which
 // closing the NetworkTransport built on it does, drops the group from the
 // Mux; the id may then be opened again.
 func (m *Mux) Layer(id uint64) (*GroupLayer, error) {
-	if id == 0 {
-		return nil, errors.New("transport: raft group 0 is not a group")
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -294,7 +291,7 @@ func (m *Mux) route(raw net.Conn) {
 	conn.Close()
 	switch {
 	case closed:
-	case errors.Is(err, errBadMagic), errors.Is(err, errBadVersion), errors.Is(err, errZeroGroup):
+	case errors.Is(err, errBadMagic), errors.Is(err, errBadVersion):
 		m.badHeader.Add(1)
 		m.log.Warn("raft stream refused: bad header", "remote", remote, "error", err)
 	case err != nil:

@@ -129,11 +129,8 @@ func TestMux_RoutesStreamsByGroup(t *testing.T) {
 	waitStats(t, b, "3 streams routed, 1 of them header-less", func(s MuxStats) bool { return s == MuxStats{Routed: 3, Legacy: 1} })
 }
 
-func TestMux_LayerRefusesGroupZeroAndClosedMux(t *testing.T) {
+func TestMux_LayerRefusesClosedMux(t *testing.T) {
 	m := listenMux(t, MuxConfig{})
-	if _, err := m.Layer(0); err == nil {
-		t.Error("Layer(0) succeeded, want an error")
-	}
 	m.Close()
 	if _, err := m.Layer(2); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Layer after Close = %v, want net.ErrClosed", err)
@@ -211,7 +208,6 @@ func TestMux_RefusesBadHeader(t *testing.T) {
 	}{
 		{"wrong magic", append([]byte{0xF5, 'x'}, head[2:]...)},
 		{"unknown version", append(append(bytes.Clone(head[:4]), 2), head[5:]...)},
-		{"group 0", append(bytes.Clone(head[:5]), 0, 0, 0, 0, 0, 0, 0, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

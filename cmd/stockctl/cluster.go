@@ -45,7 +45,11 @@ examples:
 	if leader == "" {
 		leader = "(none)"
 	}
-	fmt.Fprintf(stdout, "leader: %s  term: %d\n\n", leader, st.Term)
+	fmt.Fprintf(stdout, "leader: %s  term: %d\n", leader, st.Term)
+	if line := groupsLine(st); line != "" {
+		fmt.Fprintln(stdout, line)
+	}
+	fmt.Fprintln(stdout)
 	rows := make([][]string, 0, len(st.Nodes))
 	for _, n := range st.Nodes {
 		contact := "-"

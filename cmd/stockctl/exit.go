@@ -45,7 +45,7 @@ func exitCode(err error) int {
 		case api.NotFound:
 			return exitNotFound
 		case api.SoldOut, api.InsufficientStock, api.LimitExceeded, api.AlreadyExists, api.Expired,
-			api.FailedPrecondition, api.Overflow:
+			api.FailedPrecondition, api.Overflow, api.CrossGroup:
 			return exitRejected
 		case api.Overloaded, api.NotLeader, api.NoLeader, api.Timeout:
 			return exitUnavailable

@@ -86,6 +86,12 @@ func fakeCluster(t *testing.T) string {
 				{ID: "n2", RaftAddr: "10.0.0.2:5001", HTTPAddr: "10.0.0.2:4001", Role: api.RoleFollower, Suffrage: api.Voter, AppliedIndex: 119, LastContactMS: 12,
 					Version: "devel", Revision: "0123456789abcdef0123456789abcdef01234567"},
 				{ID: "n3", RaftAddr: "10.0.0.3:5001", Role: api.RoleUnknown, Suffrage: api.Nonvoter, LastContactMS: -1},
+			}, PlacementVersion: 4, Groups: []api.Group{
+				{ID: 0, Kind: api.GroupMeta, Leader: "n1", PreferredLeader: "n1", Replicas: []api.Replica{{Node: "n1", Role: api.Voter}, {Node: "n2", Role: api.Voter}}},
+				{ID: 1, Kind: api.GroupData, Leader: "n2", PreferredLeader: "n2", Replicas: []api.Replica{{Node: "n1", Role: api.Voter}, {Node: "n2", Role: api.Voter}, {Node: "n3", Role: api.Nonvoter}},
+					Slots: []api.SlotRange{{From: 0, To: 512}}},
+				{ID: 2, Kind: api.GroupData, Leader: "n1", PreferredLeader: "n1", Replicas: []api.Replica{{Node: "n1", Role: api.Voter}, {Node: "n2", Role: api.Voter}},
+					Slots: []api.SlotRange{{From: 512, To: 1024}}},
 			}})
 		},
 		"POST /v1/cluster/members": func(w http.ResponseWriter, r *http.Request) {
@@ -162,6 +168,8 @@ func TestGolden_TablesAndJSON(t *testing.T) {
 		{"order_confirm", "order confirm o-1"},
 		{"cluster_status", "cluster status"},
 		{"cluster_status_json", "cluster status --json"},
+		{"group_list", "group list"},
+		{"group_list_json", "group list --json"},
 		{"cluster_join", "cluster join --id n4 --raft-addr 10.0.0.4:5001 --http-addr 10.0.0.4:4001"},
 		{"cluster_leave", "cluster leave n3"},
 		{"cluster_transfer", "cluster transfer-leader --to n2"},

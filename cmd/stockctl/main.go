@@ -26,6 +26,7 @@ var commands = map[string]command{
 	"deduct":  {summary: "buy now: take units of a SKU for a user", run: runDeduct},
 	"order":   orderCommand,
 	"cluster": clusterCommand,
+	"group":   groupCommand,
 	"backup":  {summary: "write a snapshot of the cluster's state to a file", run: runBackup},
 	"bench":   {summary: "measure a flash sale: throughput, latency, sell-out, and an oversell check", run: runBench},
 	"certs":   {summary: "make a development CA and node certificates for TLS", run: runCerts},

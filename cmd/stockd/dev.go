@@ -25,6 +25,7 @@ import (
 // devOptions are the flags of "stockd dev".
 type devOptions struct {
 	nodes           int
+	groups          int
 	baseDir         string
 	keep            bool
 	httpPort        int
@@ -39,6 +40,7 @@ func newDevFlagSet(o *devOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("stockd dev", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.IntVar(&o.nodes, "nodes", 3, "cluster size: 3 or 5")
+	fs.IntVar(&o.groups, "groups", 1, "data `groups` of the cluster; above 1 runs a single node, since nodes cannot join a multi-group cluster yet (issue 17)")
 	fs.StringVar(&o.baseDir, "base-dir", "", "`dir` holding one data dir per node (default: a temp dir, removed on exit unless --keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp base dir on exit (a --base-dir you name is always kept)")
 	fs.IntVar(&o.httpPort, "http-port", 4001, "HTTP `port` of the first node, the next ones count up; 0 picks free ports")
@@ -63,7 +65,16 @@ func parseDevOptions(args []string) (*devOptions, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var errs []error
-	if o.nodes != 3 && o.nodes != 5 {
+	nodesSet := false
+	fs.Visit(func(f *flag.Flag) { nodesSet = nodesSet || f.Name == "nodes" })
+	switch {
+	case o.groups < 1 || o.groups > api.SlotCount:
+		errs = append(errs, fmt.Errorf("--groups must be 1..%d, got %d", api.SlotCount, o.groups))
+	case o.groups > 1 && nodesSet:
+		errs = append(errs, fmt.Errorf("--groups %d runs one node: nodes cannot join a multi-group cluster yet (issue 17); drop --nodes", o.groups))
+	case o.groups > 1:
+		o.nodes = 1
+	case o.nodes != 3 && o.nodes != 5:
 		errs = append(errs, fmt.Errorf("--nodes must be 3 or 5, got %d", o.nodes))
 	}
 	for name, p := range map[string]int{"http-port": o.httpPort, "raft-port": o.raftPort} {
@@ -210,7 +221,12 @@ func printDevBanner(w io.Writer, c *devCluster, view *api.Cluster, baseDir strin
 	for _, m := range view.Nodes {
 		roles[m.ID] = m.Role
 	}
-	fmt.Fprintf(w, "\nflashstock dev cluster is up: %d nodes, leader %s (term %d), each its own stockd process\n\n", len(c.nodes), view.Leader, view.Term)
+	if o.groups > 1 {
+		fmt.Fprintf(w, "\nflashstock dev cluster is up: 1 node hosting the meta group and %d data groups (SKUs placed by slot), leader %s (term %d).\n"+
+			"One node only: nodes cannot join a multi-group cluster until the placement controller exists (issue 17).\n\n", o.groups, view.Leader, view.Term)
+	} else {
+		fmt.Fprintf(w, "\nflashstock dev cluster is up: %d nodes, leader %s (term %d), each its own stockd process\n\n", len(c.nodes), view.Leader, view.Term)
+	}
 	leaderPID := 0
 	for _, n := range c.nodes {
 		fmt.Fprintf(w, "  %-3s pid %-7d %-8s http://%-21s raft %-21s data %s\n", n.ID, n.p.PID(), roles[n.ID], n.HTTPAddr, n.RaftAddr, n.DataDir)
@@ -222,7 +238,7 @@ func printDevBanner(w io.Writer, c *devCluster, view *api.Cluster, baseDir strin
 	for _, n := range c.nodes {
 		eps = append(eps, n.HTTPAddr)
 	}
-	a, b, last := c.nodes[0].HTTPAddr, c.nodes[1].HTTPAddr, c.nodes[len(c.nodes)-1].HTTPAddr
+	a, b, last := c.nodes[0].HTTPAddr, c.nodes[min(1, len(c.nodes)-1)].HTTPAddr, c.nodes[len(c.nodes)-1].HTTPAddr
 	fmt.Fprintf(w, `
 Try it (any node answers; followers forward writes to the leader):
   curl -sS -X PUT  http://%[1]s/v1/skus/phone -d '{"stock":100,"per_user_limit":2}'
@@ -232,10 +248,10 @@ Try it (any node answers; followers forward writes to the leader):
   curl -sS 'http://%[3]s/v1/skus/phone?consistency=stale'
   curl -sS http://%[1]s/v1/cluster
   %[4]s --endpoints %[5]s cluster status
-  kill -9 %[6]d      # the leader, %[7]s: the others elect a new one and go on serving
+  %[6]s
   # the dashboard: http://%[1]s/ui/
 
-`, a, b, last, stockctlCommand(c.exe), strings.Join(eps, ","), leaderPID, view.Leader)
+`, a, b, last, stockctlCommand(c.exe), strings.Join(eps, ","), killHint(c, leaderPID, view.Leader))
 	fmt.Fprintf(w, "Each node's log is %s/<id>.log; from here on, their warnings show below.\n", baseDir)
 	switch {
 	case o.baseDir == "" && !o.keep:
@@ -243,6 +259,15 @@ Try it (any node answers; followers forward writes to the leader):
 	default:
 		fmt.Fprintf(w, "Press Ctrl-C to stop; the data stays in %s.\n", baseDir)
 	}
+}
+
+// killHint is the banner's line about killing the leader: the others take over, unless
+// there is only one node, which has every group's replica.
+func killHint(c *devCluster, leaderPID int, leader string) string {
+	if len(c.nodes) == 1 {
+		return fmt.Sprintf("%s --endpoints %s group list   # the groups, each led by %s", stockctlCommand(c.exe), c.nodes[0].HTTPAddr, c.nodes[0].ID)
+	}
+	return fmt.Sprintf("kill -9 %d      # the leader, %s: the others elect a new one and go on serving", leaderPID, leader)
 }
 
 // stockctlCommand is how to run stockctl from where the user is: the stockctl built next to
@@ -281,6 +306,7 @@ Examples:
   stockd dev                                   # 3 nodes: HTTP 127.0.0.1:4001-4003, raft 5001-5003
   stockd dev --nodes 5 --http-port 0 --raft-port 0   # 5 nodes on free ports
   stockd dev --base-dir ./devdata              # data kept in ./devdata (restart with the same flags and fixed ports)
+  stockd dev --groups 4                        # 1 node, the meta group and 4 data groups (joins come with issue 17)
 
 Flags:
 `)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flashstock/flashstock/api"
 )
 
 // devRun is one "stockd dev" process under test, with what it printed.
@@ -85,7 +88,7 @@ func startDev(t *testing.T, bin string, env []string, args ...string) *devRun {
 	case <-time.After(90 * time.Second):
 		t.Fatalf("no banner within 90s; stderr:\n%s", r.stderr.String())
 	}
-	if len(r.nodes) != 3 || r.leader == "" {
+	if len(r.nodes) == 0 || r.leader == "" {
 		t.Fatalf("banner: nodes %v, leader %q", r.nodes, r.leader)
 	}
 	return r
@@ -111,6 +114,9 @@ func TestDev_NodesAreProcessesThatSurviveALeaderKill(t *testing.T) {
 	bin := buildStockd(t)
 	base := t.TempDir()
 	r := startDev(t, bin, nil, "--http-port", "0", "--raft-port", "0", "--base-dir", base, "--ready-timeout", "60s")
+	if len(r.nodes) != 3 {
+		t.Fatalf("banner: nodes %v, want 3", r.nodes)
+	}
 	pids := map[int]bool{r.cmd.Process.Pid: true}
 	for id, n := range r.nodes {
 		if pids[n.pid] {
@@ -176,6 +182,34 @@ func TestDev_NodesAreProcessesThatSurviveALeaderKill(t *testing.T) {
 	fixed.httpPort, fixed.raftPort = 4001, 5001
 	if _, _, err := createBaseDir(&fixed); err != nil {
 		t.Errorf("restart on fixed ports: %v", err)
+	}
+}
+
+// TestDev_Groups: "stockd dev --groups 3" runs one node bootstrapped with the meta group
+// and 3 data groups, says so in its banner, and stops cleanly on Ctrl-C.
+func TestDev_Groups(t *testing.T) {
+	bin := buildStockd(t)
+	r := startDev(t, bin, nil, "--groups", "3", "--http-port", "0", "--raft-port", "0", "--ready-timeout", "60s")
+	if len(r.nodes) != 1 {
+		t.Fatalf("banner: nodes %v, want 1", r.nodes)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		var view api.Cluster
+		err := getJSON(ctx, r.nodes["n1"].httpAddr, "/v1/cluster", &view)
+		if err == nil && len(view.Groups) == 4 && view.Groups[0].Kind == api.GroupMeta {
+			break
+		}
+		if pause(ctx, 100*time.Millisecond) != nil {
+			t.Fatalf("no meta group and 3 data groups in /v1/cluster: %+v %v", view.Groups, err)
+		}
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.waitExit(t, 60*time.Second); code != 0 {
+		t.Errorf("exit code %d after Ctrl-C, want 0; stderr:\n%s", code, r.stderr.String())
 	}
 }
 
@@ -321,4 +355,21 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// getJSON GETs path from addr and decodes a 200 answer into out.
+func getJSON(ctx context.Context, addr, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,9 @@ func newDevCluster(o *devOptions, exe, baseDir string, term *lockedWriter) (*dev
 	members := proc.Members(baseDir, httpPorts, raftPorts)
 	for _, m := range members {
 		args := append(m.JoinArgs(members[0]), "--log-level", o.logLevel, "--shutdown-timeout", o.shutdownTimeout.String())
+		if m.ID == members[0].ID && o.groups > 1 {
+			args = append(args, "--groups", strconv.Itoa(o.groups))
+		}
 		if o.logJSON {
 			args = append(args, "--log-json")
 		}

@@ -275,7 +275,7 @@ func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 	}
 	want := node.Config{
 		ID: "n2", DataDir: "/d2", HTTPAddr: "127.0.0.1:4002", RaftAddr: "127.0.0.1:5002",
-		Join: []string{"127.0.0.1:4001"}, JoinAsNonvoter: true,
+		Join: []string{"127.0.0.1:4001"}, JoinAsNonvoter: true, Groups: 1,
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 400 * time.Millisecond,
 		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 2 * time.Millisecond,
 		MaxAppendEntries: 64, SnapshotThreshold: 100, SnapshotInterval: 5 * time.Second, TrailingLogs: 50,
@@ -301,17 +301,26 @@ func TestParseDevOptions(t *testing.T) {
 		t.Fatalf("defaults: %+v, %v", o, err)
 	}
 	for args, want := range map[string]string{
-		"--nodes 4":         "--nodes must be 3 or 5",
-		"--http-port -1":    "--http-port",
-		"--log-level loud":  "--log-level",
-		"--bogus":           "--bogus",
-		"--nodes 5 extra":   `"extra"`,
-		"--raft-port 65534": "--raft-port",
+		"--nodes 4":            "--nodes must be 3 or 5",
+		"--http-port -1":       "--http-port",
+		"--log-level loud":     "--log-level",
+		"--bogus":              "--bogus",
+		"--nodes 5 extra":      `"extra"`,
+		"--raft-port 65534":    "--raft-port",
+		"--groups 0":           "--groups must be 1..1024",
+		"--groups 3 --nodes 5": "drop --nodes",
 	} {
 		_, err := parseDevOptions(strings.Fields(args))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to mention %q", args, err, want)
 		}
+	}
+}
+
+func TestParseDevOptions_GroupsRunOneNode(t *testing.T) {
+	o, err := parseDevOptions([]string{"--groups", "4"})
+	if err != nil || o.nodes != 1 || o.groups != 4 {
+		t.Fatalf("--groups 4: %+v, %v", o, err)
 	}
 }
 

@@ -156,6 +156,7 @@ func (o *options) nodeConfig() node.Config {
 	cfg.Bootstrap = o.bootstrap
 	cfg.Join = o.join
 	cfg.JoinAsNonvoter = o.joinAsNonvoter
+	cfg.Groups = o.groups
 	cfg.HeartbeatTimeout = o.heartbeatTimeout
 	cfg.ElectionTimeout = o.electionTimeout
 	cfg.LeaderLeaseTimeout = o.leaderLeaseTimeout
