@@ -401,8 +401,9 @@ func countLines(path, s string) int {
 	return strings.Count(string(data), s)
 }
 
-// crashes returns each Go panic, fatal error or data race (-chaos.race) in a node's log with the lines after it,
-// so a failed run shows the stack without its logs (CI keeps none).
+// crashes returns each Go panic, fatal error or data race (-chaos.race) in a node's log
+// with the lines after it, so a failed run shows the stack without its logs (CI keeps
+// none).
 func crashes(path string) []string {
 	data, err := os.ReadFile(path)
 	if err != nil {
