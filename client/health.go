@@ -40,7 +40,7 @@ func (c *Client) healthLoop(e *Endpoint) {
 			wait = min(max(2*wait, interval), maxWait)
 		} else {
 			// Before the leader is known, so a caller that waits for it routes by group.
-			c.router.observe(self.Groups)
+			c.router.observe(e, self.Groups)
 			p.setHealthy(e, true)
 			if role == api.RoleLeader {
 				p.setLeader(e)

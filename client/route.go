@@ -48,15 +48,33 @@ func newRouter(c *Client) *router {
 	return &router{c: c, groups: map[uint64]*pool{1: c.pool}}
 }
 
-// observe records the groups a node reports hosting.
-func (r *router) observe(groups []api.NodeGroup) {
-	if r.multi.Load() {
-		return
-	}
-	for _, g := range groups {
-		if g.ID != 1 {
-			r.multi.Store(true)
+// observe records the groups the node e reports hosting, and which of them it leads: a
+// group whose leader moved is followed within a health check, without a fetch (a call
+// that reaches the old leader is forwarded, and its answer names group 1's leader only).
+// Group 1's leader is the client pool's, which the health loop keeps itself.
+func (r *router) observe(e *Endpoint, groups []api.NodeGroup) {
+	if !r.multi.Load() {
+		for _, g := range groups {
+			if g.ID != 1 {
+				r.multi.Store(true)
+				break
+			}
+		}
+		if !r.multi.Load() {
 			return
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range groups {
+		p := r.groups[g.ID]
+		if p == nil || p == r.c.pool {
+			continue
+		}
+		if g.Role == api.RoleLeader && g.Failed == "" {
+			p.leader.Store(e)
+		} else {
+			p.notLeader(e)
 		}
 	}
 }
