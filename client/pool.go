@@ -105,7 +105,11 @@ func (p *pool) setHealthy(e *Endpoint, ok bool) {
 // health loop checks it at once (and then with backoff) to learn when it is back.
 func (p *pool) failed(e *Endpoint) {
 	p.root.setHealthy(e, false)
-	p.leader.CompareAndSwap(e, nil)
+	if p != p.root {
+		// The root's leader is cleared by setHealthy, on a change of health only; a group's
+		// leader is cleared by any failure of its own, as the node may be down already.
+		p.leader.CompareAndSwap(e, nil)
+	}
 	select {
 	case e.wake <- struct{}{}:
 	default:
