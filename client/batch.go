@@ -240,6 +240,7 @@ func (b *batcher) send(batch []*pendingDeduct) {
 		switch ae.Code {
 		case api.NotLeader, api.NoLeader:
 			b.p.notLeader(e)
+			b.c.router.markStale()
 			if ae.Leader != "" && ae.Leader != e.addr {
 				b.p.follow(ae.Leader)
 				wait = 0
@@ -268,8 +269,11 @@ func (b *batcher) send(batch []*pendingDeduct) {
 		case !r.Error.Code.Retryable():
 			d.done <- deductOutcome{err: r.Error}
 		default:
-			if r.Error.Code == api.NotLeader && r.Error.Leader != "" {
-				b.p.follow(r.Error.Leader)
+			if r.Error.Code == api.NotLeader {
+				b.c.router.markStale()
+				if r.Error.Leader != "" {
+					b.p.follow(r.Error.Leader)
+				}
 			}
 			b.retry(d, r.Error, -1)
 		}

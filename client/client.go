@@ -125,9 +125,9 @@ type Client struct {
 	scheme string          // "http://" or "https://"
 	auth   string          // the Authorization header value, or ""
 
-	pool    *pool
-	dns     *resolver
-	batcher *batcher // nil with DisableBatching
+	pool   *pool // the nodes, and group 1 (every SKU in a single-group cluster)
+	router *router
+	dns    *resolver
 
 	ctx    context.Context // ends with Close: stops every background goroutine
 	cancel context.CancelFunc
@@ -158,6 +158,7 @@ func New(cfg Config) (*Client, error) {
 		c.http.Transport = c.own
 	}
 	c.pool = newPool(c)
+	c.router = newRouter(c)
 
 	ctx, cancel := context.WithTimeout(c.ctx, cfg.DialTimeout+cfg.HealthTimeout)
 	addrs, err := c.dns.resolve(ctx)
@@ -171,8 +172,8 @@ func New(cfg Config) (*Client, error) {
 		c.spawn(c.resolveLoop)
 	}
 	if !cfg.DisableBatching {
-		c.batcher = newBatcher(c, c.pool)
-		c.spawn(c.batcher.run)
+		c.pool.batcher = newBatcher(c, c.pool)
+		c.spawn(c.pool.batcher.run)
 	}
 	return c, nil
 }

@@ -6,6 +6,13 @@
 // twice), spreading stale reads over healthy nodes with a pluggable Balancer, health checks,
 // DNS endpoints, and typed errors that work with errors.Is.
 //
+// With several raft groups (DESIGN.md, "Routing") it sends each call to the leader of its
+// SKU's group, tracks each group's leader, batches Deduct calls per group, and refuses an
+// order whose lines span groups with ErrCrossGroup before sending it. It learns that a
+// cluster has several groups from its health checks, fetches the placement from
+// GET /v1/cluster when a call first needs it, and again when an answer says it is stale; a
+// single-group cluster is never asked for it.
+//
 // It imports only api/ and the standard library, never node/ or fsm/: applications must be
 // able to depend on it without pulling in raft or bbolt.
 //

@@ -32,12 +32,15 @@ func (c *Client) healthLoop(e *Endpoint) {
 		case <-e.wake:
 		case <-t.C:
 		}
-		role, err := c.probe(e)
+		self, err := c.probe(e)
+		role := self.Role
 		p := c.pool
 		if err != nil {
 			p.setHealthy(e, false)
 			wait = min(max(2*wait, interval), maxWait)
 		} else {
+			// Before the leader is known, so a caller that waits for it routes by group.
+			c.router.observe(e, self.Groups)
 			p.setHealthy(e, true)
 			if role == api.RoleLeader {
 				p.setLeader(e)
@@ -51,30 +54,30 @@ func (c *Client) healthLoop(e *Endpoint) {
 	}
 }
 
-// probe asks a node for its own view and returns its role.
-func (c *Client) probe(e *Endpoint) (string, error) {
+// probe asks a node for its own view: its role, and the groups it hosts.
+func (c *Client) probe(e *Endpoint) (api.Node, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.HealthTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.scheme+e.addr+"/v1/cluster/self", nil)
 	if err != nil {
-		return "", err
+		return api.Node{}, err
 	}
 	if c.auth != "" {
 		req.Header.Set("Authorization", c.auth)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", err
+		return api.Node{}, err
 	}
 	defer drainClose(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return "", readError(resp)
+		return api.Node{}, readError(resp)
 	}
 	var self api.Node
 	if err := json.NewDecoder(resp.Body).Decode(&self); err != nil {
-		return "", err
+		return api.Node{}, err
 	}
-	return self.Role, nil
+	return self, nil
 }
 
 // drainClose reads what is left of a body (a little) before closing it, so the connection

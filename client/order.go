@@ -18,13 +18,14 @@ func (c *Client) Reserve(ctx context.Context, orderID, user string, lines []api.
 	r, err := mutation(http.MethodPost, "/v1/orders", api.ReserveRequest{OrderID: orderID, UserID: user, Lines: lines,
 		TTLMillis: ttl.Milliseconds(), RequestID: id}, id)
 	var out api.Order
-	if err == nil {
-		sku := ""
-		if len(lines) > 0 {
-			sku = lines[0].SKU
-		}
-		err = c.do(ctx, c.poolFor(sku), r, decodeInto(&out))
+	if err != nil {
+		return out, err
 	}
+	p, err := c.orderPool(ctx, lines)
+	if err != nil {
+		return out, err
+	}
+	err = c.do(ctx, p, r, decodeInto(&out))
 	return out, err
 }
 

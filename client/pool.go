@@ -7,26 +7,34 @@ import (
 	"sync/atomic"
 )
 
-// pool is the set of nodes of one raft group and what the client believes about them:
-// which are healthy and which leads. The hot path only loads atomic pointers; the lists are
-// copied on write, under mu, when membership or health changes (rarely).
+// pool is one raft group as the client sees it: the nodes that may serve it, which are
+// healthy, and which leads. The hot path only loads atomic pointers; the lists are copied
+// on write, under mu, when membership or health changes (rarely).
 //
-// One pool per raft group keeps the door open for routing SKUs to several groups
-// (DESIGN.md, "Growing past one raft group"): Client.poolFor is the seam.
+// The client's own pool (Client.pool) holds the nodes, their health and the leader of
+// group 1, which is what health checks and the leader header report. Each other data
+// group of a multi-group cluster has a pool of its own (router.groupPool) that shares the
+// root's nodes and health and keeps only its leader and batcher: a leader is a property of
+// a group, the health of a node is not.
 type pool struct {
-	c *Client
+	c     *Client
+	root  *pool  // the pool holding the nodes: p itself for the client's pool
+	group uint64 // the data group, 1 for the client's pool
 
-	all     atomic.Pointer[[]*Endpoint] // sorted by address
-	healthy atomic.Pointer[[]*Endpoint] // the healthy subset, same order
+	all     atomic.Pointer[[]*Endpoint] // sorted by address; the root's only
+	healthy atomic.Pointer[[]*Endpoint] // the healthy subset, same order; the root's only
 	leader  atomic.Pointer[Endpoint]
 	rr      atomic.Uint64 // spreads leader-bound calls while no leader is known
 
 	mu     sync.Mutex
-	extras map[string]*Endpoint // leaders named by hints but not among the endpoints
+	extras map[string]*Endpoint // leaders named by hints but not among the endpoints; the root's only
+
+	batcher *batcher // this group's Deduct batcher; nil with DisableBatching
 }
 
 func newPool(c *Client) *pool {
-	p := &pool{c: c, extras: map[string]*Endpoint{}}
+	p := &pool{c: c, group: 1, extras: map[string]*Endpoint{}}
+	p.root = p
 	empty := []*Endpoint{}
 	p.all.Store(&empty)
 	p.healthy.Store(&empty)
@@ -96,7 +104,12 @@ func (p *pool) setHealthy(e *Endpoint, ok bool) {
 // failed records a request that could not reach e: it is skipped from now on, and its
 // health loop checks it at once (and then with backoff) to learn when it is back.
 func (p *pool) failed(e *Endpoint) {
-	p.setHealthy(e, false)
+	p.root.setHealthy(e, false)
+	if p != p.root {
+		// The root's leader is cleared by setHealthy, on a change of health only; a group's
+		// leader is cleared by any failure of its own, as the node may be down already.
+		p.leader.CompareAndSwap(e, nil)
+	}
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -106,15 +119,15 @@ func (p *pool) failed(e *Endpoint) {
 // candidates are the nodes worth trying: the healthy ones, or all of them when none is
 // healthy (a client that has lost every node keeps trying rather than failing fast).
 func (p *pool) candidates() []*Endpoint {
-	if h := *p.healthy.Load(); len(h) > 0 {
+	if h := *p.root.healthy.Load(); len(h) > 0 {
 		return h
 	}
-	return *p.all.Load()
+	return *p.root.all.Load()
 }
 
 // allIn reports whether set holds every configured node (a DNS name's as resolved).
 func (p *pool) allIn(set map[*Endpoint]bool) bool {
-	all := *p.all.Load()
+	all := *p.root.all.Load()
 	if len(all) == 0 {
 		return false
 	}
@@ -143,9 +156,15 @@ func (p *pool) pickAny(key string) *Endpoint {
 
 // follow makes the node at addr (a not_leader hint) the leader and returns it.
 func (p *pool) follow(addr string) *Endpoint {
+	e := p.root.endpoint(addr)
+	p.leader.Store(e)
+	return e
+}
+
+// endpoint is the node at addr: a configured one, or else an extra made for it.
+func (p *pool) endpoint(addr string) *Endpoint {
 	all := *p.all.Load()
 	if i, found := slices.BinarySearchFunc(all, addr, func(e *Endpoint, a string) int { return strings.Compare(e.addr, a) }); found {
-		p.leader.Store(all[i])
 		return all[i]
 	}
 	p.mu.Lock()
@@ -158,7 +177,6 @@ func (p *pool) follow(addr string) *Endpoint {
 	}
 	p.mu.Unlock()
 	e.healthy.Store(true)
-	p.leader.Store(e)
 	return e
 }
 
@@ -179,7 +197,3 @@ func (p *pool) list() []*Endpoint {
 	slices.SortFunc(out, func(a, b *Endpoint) int { return strings.Compare(a.addr, b.addr) })
 	return out
 }
-
-// poolFor is the pool that owns sku. There is one raft group today; with several, a
-// router (consistent hashing of SKUs onto groups) would choose here.
-func (c *Client) poolFor(string) *pool { return c.pool }

@@ -112,9 +112,10 @@ func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.
 				wait = 0
 			}
 		case resp.StatusCode/100 == 2:
-			if r.route == toLeader {
-				// Every answer names the leader; one that came through a follower (after a
-				// failover, say) points the next calls at the leader directly.
+			if r.route == toLeader && p == p.root {
+				// Every answer names the leader (group 1's, which the client's own pool
+				// tracks); one that came through a follower (after a failover, say) points
+				// the next calls at the leader directly.
 				if l := resp.Header.Get(api.HeaderLeader); l != "" && l != e.addr {
 					if cur := p.leader.Load(); cur == nil || cur.addr != l {
 						p.follow(l)
@@ -137,6 +138,7 @@ func (c *Client) do(ctx context.Context, p *pool, r *request, handle func(*http.
 			switch ae.Code {
 			case api.NotLeader, api.NoLeader:
 				p.notLeader(e)
+				c.router.markStale() // the group's leader, or the group, has moved
 				// A hint may name the node that answered: it has just won an election.
 				if ae.Leader != "" && hops < 2 {
 					p.follow(ae.Leader)

@@ -67,7 +67,7 @@ func (c *Client) CreateSKU(ctx context.Context, sku string, stock int64, opts ..
 		api.CreateSKURequest{Stock: &stock, PerUserLimit: o.perUserLimit, RequestID: id}, id)
 	var out api.SKU
 	if err == nil {
-		err = c.do(ctx, c.poolFor(sku), r, decodeInto(&out))
+		err = c.do(ctx, c.poolFor(ctx, sku), r, decodeInto(&out))
 	}
 	return out, err
 }
@@ -76,7 +76,7 @@ func (c *Client) CreateSKU(ctx context.Context, sku string, stock int64, opts ..
 func (c *Client) GetSKU(ctx context.Context, sku string, opts ...CallOption) (api.SKU, error) {
 	o := collect(opts)
 	var out api.SKU
-	err := c.do(ctx, c.poolFor(sku), o.read(skuPath(sku), nil), o.decode(&out))
+	err := c.do(ctx, c.poolFor(ctx, sku), o.read(skuPath(sku), nil), o.decode(&out))
 	return out, err
 }
 
@@ -106,7 +106,7 @@ func (c *Client) Restock(ctx context.Context, sku string, qty int64, opts ...Cal
 	r, err := mutation(http.MethodPost, skuPath(sku)+"/restock", api.RestockRequest{Qty: qty, RequestID: id}, id)
 	var out api.SKU
 	if err == nil {
-		err = c.do(ctx, c.poolFor(sku), r, decodeInto(&out))
+		err = c.do(ctx, c.poolFor(ctx, sku), r, decodeInto(&out))
 	}
 	return out, err
 }
@@ -121,7 +121,7 @@ func (c *Client) Adjust(ctx context.Context, sku string, qty int64, reason strin
 	r, err := mutation(http.MethodPost, skuPath(sku)+"/adjust", api.AdjustRequest{Qty: qty, Reason: reason, RequestID: id}, id)
 	var out api.SKU
 	if err == nil {
-		err = c.do(ctx, c.poolFor(sku), r, decodeInto(&out))
+		err = c.do(ctx, c.poolFor(ctx, sku), r, decodeInto(&out))
 	}
 	return out, err
 }
@@ -136,7 +136,7 @@ func (c *Client) Retire(ctx context.Context, sku string, opts ...CallOption) (ap
 	r, err := mutation(http.MethodPost, skuPath(sku)+"/retire", api.RetireRequest{RequestID: id}, id)
 	var out api.SKU
 	if err == nil {
-		err = c.do(ctx, c.poolFor(sku), r, decodeInto(&out))
+		err = c.do(ctx, c.poolFor(ctx, sku), r, decodeInto(&out))
 	}
 	return out, err
 }
@@ -148,13 +148,14 @@ func (c *Client) Retire(ctx context.Context, sku string, opts ...CallOption) (ap
 func (c *Client) Deduct(ctx context.Context, sku string, qty int64, user string, opts ...CallOption) (api.DeductResponse, error) {
 	o := collect(opts)
 	id := o.requestIDOrNew()
-	if c.batcher != nil {
-		return c.batcher.deduct(ctx, api.DeductItem{SKU: sku, Qty: qty, RequestID: id, UserID: user})
+	p := c.poolFor(ctx, sku)
+	if p.batcher != nil {
+		return p.batcher.deduct(ctx, api.DeductItem{SKU: sku, Qty: qty, RequestID: id, UserID: user})
 	}
 	r, err := mutation(http.MethodPost, skuPath(sku)+"/deduct", api.DeductRequest{Qty: qty, RequestID: id, UserID: user}, id)
 	var out api.DeductResponse
 	if err == nil {
-		err = c.do(ctx, c.poolFor(sku), r, decodeInto(&out))
+		err = c.do(ctx, p, r, decodeInto(&out))
 	}
 	return out, err
 }
@@ -167,7 +168,7 @@ func (c *Client) History(ctx context.Context, sku string, opts ...CallOption) (a
 		q = url.Values{"limit": {strconv.Itoa(o.limit)}}
 	}
 	var out api.History
-	err := c.do(ctx, c.poolFor(sku), o.read(skuPath(sku)+"/history", q), o.decode(&out))
+	err := c.do(ctx, c.poolFor(ctx, sku), o.read(skuPath(sku)+"/history", q), o.decode(&out))
 	return out, err
 }
 

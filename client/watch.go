@@ -63,7 +63,7 @@ func (c *Client) WatchSeq(ctx context.Context, sku string) iter.Seq2[api.SKU, er
 }
 
 func (c *Client) watchLoop(ctx context.Context, sku string, ch chan<- WatchEvent) {
-	p := c.poolFor(sku)
+	p := c.poolFor(ctx, sku)
 	var last uint64
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		e := p.pickAny(sku)
