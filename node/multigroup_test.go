@@ -310,16 +310,34 @@ func TestMultiGroup_GrowsFromOneToThreeNodes(t *testing.T) {
 		}
 	}
 
+	// A joined node reopens the groups it hosts from its data dir: the same command line
+	// (--join, no --groups) restarts it.
+	c.Node(2).Kill()
+	n3 := c.Restart(2)
+	eventually(t, 30*time.Second, func() error {
+		for id := uint64(0); id <= 3; id++ {
+			if g := n3.group(id); g == nil || !g.hadState {
+				return fmt.Errorf("restarted n3 does not host group %d from its files", id)
+			}
+		}
+		var s api.SKU
+		if _, err := c.call(n3.HTTPAddr(), "GET", "/v1/skus/"+after[2], nil, &s); err != nil || s.Available != 10 {
+			return fmt.Errorf("restarted n3 reads %s: %+v, %v", after[2], s, err)
+		}
+		return nil
+	})
+
 	// Group 1 is a real raft group of three: its leader's death elects another.
 	var dead *Node
-	for _, n := range c.Nodes() {
-		if n.group(1).raft.State() == raft.Leader {
-			dead = n
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range c.Nodes() {
+			if n.group(1).raft.State() == raft.Leader {
+				dead = n
+				return nil
+			}
 		}
-	}
-	if dead == nil {
-		t.Fatal("group 1 has no leader")
-	}
+		return errors.New("group 1 has no leader")
+	})
 	dead.Kill()
 	sku := before[0] // group 1's
 	var alive *Node
@@ -372,5 +390,30 @@ func TestMultiGroup_ClusterShowsGroups(t *testing.T) {
 	if g.ID != 1 || g.Kind != api.GroupData || g.Leader != "n1" || len(g.Replicas) != 1 || g.Replicas[0] != (api.Replica{Node: "n1", Role: api.Voter}) ||
 		len(g.Slots) != 1 || g.Slots[0] != (api.SlotRange{From: 0, To: api.SlotCount}) {
 		t.Fatalf("single-group cluster's group: %+v", g)
+	}
+}
+
+// The controller's membership route checks what it is asked before touching raft: an
+// unknown op, a node the placement does not list and a group this node does not host are
+// refused with their codes, and an op already in effect (n1 leads group 1) answers ok.
+func TestMultiGroup_MembershipRouteRefusesWhatItCannotDo(t *testing.T) {
+	c := newMultiGroup(t, 2)
+	n := c.Node(0)
+	for _, tc := range []struct {
+		path string
+		req  api.MembershipRequest
+		want api.Code
+	}{
+		{"/v1/groups/1/membership", api.MembershipRequest{Op: "split", Node: "n1"}, api.InvalidArgument},
+		{"/v1/groups/1/membership", api.MembershipRequest{Op: "add_nonvoter", Node: "n9"}, api.NotFound},
+		{"/v1/groups/7/membership", api.MembershipRequest{Op: "add_nonvoter", Node: "n1"}, api.NotFound},
+		{"/v1/groups/x/membership", api.MembershipRequest{Op: "add_nonvoter", Node: "n1"}, api.InvalidArgument},
+		{"/v1/groups/1/membership", api.MembershipRequest{Op: "promote", Node: "n1"}, ""},
+		{"/v1/groups/0/membership", api.MembershipRequest{Op: "transfer_leader", Node: "n1"}, ""},
+	} {
+		_, err := c.call(n.HTTPAddr(), "POST", tc.path, tc.req, nil)
+		if tc.want == "" && err != nil || tc.want != "" && !errors.Is(err, &api.Error{Code: tc.want}) {
+			t.Errorf("%s %+v: %v, want %q", tc.path, tc.req, err, tc.want)
+		}
 	}
 }
