@@ -230,8 +230,24 @@ func (n *Node) controlPass() (bool, error) {
 	if p.Version == 0 {
 		return false, nil
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, catchUpWait+2*n.cfg.RequestTimeout)
+	budget := catchUpWait + 2*n.cfg.RequestTimeout
+	g.leaderMu.Lock()
+	moved := g.leaderMoved
+	g.leaderMu.Unlock()
+	if g.raft.State() != raft.Leader {
+		return false, nil
+	}
+	// A pass ends as soon as this node's meta leadership may have ended: a step it started
+	// is then the next controller's to plan again.
+	ctx, cancel := context.WithTimeout(n.ctx, budget)
 	defer cancel()
+	go func() {
+		select {
+		case <-moved:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	live := n.liveNodes(ctx, &p)
 	steps, err := placement.Plan(&p, live)
 	if err != nil {
@@ -269,7 +285,11 @@ func (n *Node) controlPass() (bool, error) {
 		n.log.Info("placement step", "group", s.Group, "kind", s.Kind, "node", s.Node, "version", res.Version)
 		from, done = res.Version, true
 		if metaTransfer {
-			if err := n.carryOut(ctx, &p, s); err != nil {
+			// Not ctx: it ends with the leadership this step hands away.
+			tctx, tcancel := context.WithTimeout(n.ctx, budget)
+			err := n.carryOut(tctx, &p, s)
+			tcancel()
+			if err != nil {
 				return done, fmt.Errorf("%s (recorded): %w", s, err)
 			}
 			return done, nil // the next leader plans on
@@ -296,14 +316,22 @@ func (n *Node) balanceLeaders(ctx context.Context, p *api.Placement, live []stri
 	if err != nil {
 		return err
 	}
+	// The meta group's goes last: it ends this node's pass, and its wait must not end with
+	// the leadership it hands away (ctx does).
+	if len(steps) > 1 && steps[0].Group == api.MetaGroupID { // steps come in group order
+		steps = append(steps[1:], steps[0])
+	}
 	for _, s := range steps {
-		if err := n.carryOut(ctx, p, s); err != nil {
+		sctx, scancel := ctx, context.CancelFunc(func() {})
+		if s.Group == api.MetaGroupID {
+			sctx, scancel = context.WithTimeout(n.ctx, catchUpWait)
+		}
+		err := n.carryOut(sctx, p, s)
+		scancel()
+		if err != nil {
 			return fmt.Errorf("rebalance %s: %w", s, err)
 		}
 		n.log.Info("leadership back to its preferred leader", "group", s.Group, "node", s.Node)
-		if s.Group == api.MetaGroupID {
-			return nil // this node no longer controls
-		}
 	}
 	return nil
 }
