@@ -261,6 +261,17 @@ type JoinRequest struct {
 	ConfigIndex uint64 `json:"config_index,omitempty"`
 }
 
+// MembershipRequest is the body of POST /v1/groups/{id}/membership, the internal admin
+// route the placement controller carries its steps out through: Op is a placement step
+// kind (add_nonvoter, promote, demote, remove, transfer_leader) done to Node (a node id of
+// the placement) in the group, by the group's leader. ConfigIndex, when set, is the
+// configuration the caller saw, as in JoinRequest.
+type MembershipRequest struct {
+	Op          string `json:"op"`
+	Node        string `json:"node"`
+	ConfigIndex uint64 `json:"config_index,omitempty"`
+}
+
 // TransferRequest is the body of POST /v1/cluster/leader (leadership transfer); an empty
 // ID lets the leader pick the most up-to-date follower.
 type TransferRequest struct {

@@ -29,6 +29,9 @@ type memberCache struct {
 // memberHTTP maps a member id to its HTTP address from the replicated member records,
 // which the membership group keeps for the whole process.
 func (g *Group) memberHTTP(id string) string {
+	if addr := g.srv.placedHTTP(id); addr != "" {
+		return addr
+	}
 	if m := g.srv.cluster; !g.membership && m != nil {
 		return m.memberHTTP(id)
 	}
@@ -128,7 +131,7 @@ func (g *Group) membershipLoop() {
 			go g.srv.stopSelf()
 			return
 		}
-		if g.removed() {
+		if g.srv.metaGroup == nil && g.removed() { // a multi-group node hosts what the placement says, group 1 included
 			g.log.Warn("this node is no longer in the cluster's configuration; stopping")
 			g.leftCluster.Store(true)
 			go g.srv.stopSelf()
@@ -219,6 +222,11 @@ func (g *Group) reconcileMembership() error {
 	defer cancel()
 	self := api.JoinRequest{ID: g.cfg.ID, RaftAddr: g.srv.raftAddr, HTTPAddr: g.srv.httpAddr, Nonvoter: g.cfg.JoinAsNonvoter}
 	if !inConfig {
+		if g.srv.metaGroup != nil {
+			// A multi-group cluster adds a node to the meta group and the controller puts
+			// replicas on it: group 1 is one of them, never joined by hand (joinPlacement).
+			return errNotInConfig
+		}
 		if g.hadState || g.wasMember.Load() || len(g.cfg.Join) == 0 {
 			// Bootstrap pending, waiting to be added by an operator, or removed: --join
 			// is for a first start, never for undoing a removal.
@@ -240,6 +248,11 @@ func (g *Group) reconcileMembership() error {
 		if m == mine {
 			return nil
 		}
+	}
+	if g.srv.metaGroup != nil && g.raft.State() != raft.Leader {
+		// Members' addresses are the placement's there (placedHTTP): a follower has no
+		// record to ask for, and a join would only repeat its add_node.
+		return nil
 	}
 	if g.raft.State() == raft.Leader {
 		_, err := g.propose(ctx, fsm.Command{Kind: fsm.KindSetMember, Member: mine})
@@ -488,8 +501,13 @@ func (g *Group) membershipError(err error, index uint64) error {
 
 // leaderOnly runs a membership change on the leader, forwarding from a follower.
 func (n *Node) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) error) {
-	if n.cluster.raft.State() != raft.Leader {
-		n.forward(w, r, n.cluster, body)
+	n.groupLeaderOnly(w, r, n.cluster, body, fn)
+}
+
+// groupLeaderOnly runs a change on g's leader, forwarding from a follower.
+func (n *Node) groupLeaderOnly(w http.ResponseWriter, r *http.Request, g *Group, body []byte, fn func(ctx context.Context) error) {
+	if g.raft.State() != raft.Leader {
+		n.forward(w, r, g, body)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
@@ -512,7 +530,8 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n.metaGroup != nil {
-		n.writeError(w, api.Errorf(api.FailedPrecondition, "this is a multi-group cluster (--groups): adding a node to one is not built yet (issue 17, the placement controller)"))
+		// The node is listed in the placement; the controller moves replicas onto it.
+		n.groupLeaderOnly(w, r, n.metaGroup, body, func(ctx context.Context) error { return n.addPlacementNode(ctx, req) })
 		return
 	}
 	n.leaderOnly(w, r, body, func(ctx context.Context) error { return n.cluster.addMember(ctx, req) })

@@ -15,6 +15,10 @@
 // What it owns:
 //   - bootstrap exactly once, join through any member, leave (a leader asked to remove
 //     itself and graceful shutdown both hand leadership over first);
+//   - in a multi-group cluster, the placement controller on the meta group's leader
+//     (controller.go): it lists joining nodes in the placement, plans with placement.Plan
+//     over the nodes that answer, carries each step out on its group's leader and records
+//     it in the meta log; every node starts the replicas the placement gives it;
 //   - mutations: validated, admitted under a bound of in-flight proposals, stamped with
 //     cluster time (clusterclock.go: never a leader's wall clock as it is), proposed, and
 //     answered only after commit and apply — or forwarded to the leader when this node is

@@ -23,7 +23,7 @@ import (
 // number of data groups, 0 when the dir holds no raft state at all. Group 1 lives at the
 // root; a dir with a meta group was created by --groups G and holds G data groups.
 func heldGroups(dataDir string) (others []uint64, dataGroups int, err error) {
-	if !HasState(dataDir) {
+	if !HasState(dataDir) && !joinedDir(dataDir) {
 		return nil, 0, nil
 	}
 	entries, err := os.ReadDir(filepath.Join(dataDir, groupsDirName))
@@ -54,14 +54,22 @@ func heldGroups(dataDir string) (others []uint64, dataGroups int, err error) {
 // serves, so routes see metaGroup set or never set. A data dir's number of data groups is
 // fixed at bootstrap, so a Groups that does not match it is refused rather than read as a
 // request to change.
-func (n *Node) startGroups(others []uint64, held int) error {
+func (n *Node) startGroups(others []uint64, held int, joining bool) error {
 	want := max(n.cfg.Groups, 1)
-	if held > 0 && held != want {
+	joined := joinedDir(n.cfg.DataDir)
+	if held > 0 && held != want && !joined {
 		return &ConfigError{Field: "Groups", Got: want,
 			Rule: fmt.Sprintf("must be %d, the number of data groups the data dir holds: a cluster's groups are fixed when it is bootstrapped", held)}
 	}
 	var voters []raft.Server
-	if held == 0 {
+	if held == 0 && joining {
+		// A node joining a multi-group cluster starts an empty replica of the meta group,
+		// which the controller adds; the data groups follow as the placement names them.
+		if err := markJoined(n.cfg.DataDir); err != nil {
+			return err
+		}
+		others = []uint64{api.MetaGroupID}
+	} else if held == 0 {
 		if !n.cfg.Bootstrap || want == 1 {
 			return nil
 		}
@@ -90,6 +98,10 @@ func (n *Node) startPlacement() {
 		return
 	}
 	n.spawn(n.placementLoop)
+	n.spawn(n.controllerLoop)
+	if !n.metaGroup.hadState && !n.cfg.Bootstrap && len(n.cfg.Join) > 0 {
+		n.spawn(n.joinPlacement)
+	}
 	if n.cfg.Bootstrap {
 		n.spawn(func() { n.bootstrapPlacement(max(n.cfg.Groups, 1)) })
 	}
@@ -138,6 +150,7 @@ func (n *Node) placementLoop() {
 		}
 		n.placement.Store(&p)
 		seen = p.Version
+		n.hostPlaced(&p)
 	}
 }
 

@@ -36,6 +36,8 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	authFailures *prometheus.CounterVec
 	rateLimited  prometheus.Counter
+	// placementSteps counts the placement controller's steps by kind and outcome.
+	placementSteps *prometheus.CounterVec
 
 	detachRaft func() // stops feeding this node's go-metrics sink
 }
@@ -77,7 +79,9 @@ func newMetrics() (*metrics, error) {
 	// several nodes in one process each shows the same numbers.
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.authFailures, m.rateLimited} {
+	m.placementSteps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flashstock_placement_steps_total",
+		Help: "Placement steps this node's controller carried out (outcome done: recorded in the meta log) or failed, by step kind."}, []string{"kind", "outcome"})
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.authFailures, m.rateLimited, m.placementSteps} {
 		f(c)
 	}
 

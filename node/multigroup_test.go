@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/testcluster"
 )
 
 // newMultiGroup starts a one-node cluster bootstrapped with groups data groups and waits
@@ -195,14 +198,162 @@ func TestMultiGroup_GroupsMustMatchTheDataDir(t *testing.T) {
 	}
 }
 
-// Joining a multi-group cluster is not built yet: a join is refused with a clear error
-// rather than giving the new node group 1 only.
-func TestMultiGroup_JoinRefused(t *testing.T) {
-	c := newMultiGroup(t, 2)
-	n := c.Node(0)
-	_, err := c.call(n.HTTPAddr(), "POST", "/v1/cluster/members", api.JoinRequest{ID: "n2", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:2"}, nil)
-	if !errors.Is(err, &api.Error{Code: api.FailedPrecondition}) {
-		t.Fatalf("join of a multi-group cluster: %v, want failed_precondition", err)
+// A multi-group cluster grows from one node to three: n2 and n3 join through n1, the
+// controller on the meta group's leader adds each to the meta group and moves replicas
+// onto them by raft's own membership changes, until every group has three voters, one on
+// each node, and the data groups' leaderships are spread by the placement's balance rule.
+// SKUs written before and after read back alike through every node, a request id retried
+// after the moves answers duplicate, and a data group whose leader is killed elects
+// another and serves.
+func TestMultiGroup_GrowsFromOneToThreeNodes(t *testing.T) {
+	testcluster.SkipShort(t)
+	c := newMultiGroup(t, 3)
+	n1 := c.Node(0)
+	_, by := skusByGroup(t, n1, 48)
+	var before, after []string
+	for id := uint64(1); id <= 3; id++ {
+		if len(by[id]) < 2 {
+			t.Fatalf("group %d owns %d of 48 SKUs", id, len(by[id]))
+		}
+		before, after = append(before, by[id][0]), append(after, by[id][1])
+	}
+	for _, sku := range before {
+		c.mustCall(n1.HTTPAddr(), "PUT", "/v1/skus/"+sku, map[string]any{"stock": 10}, nil)
+		c.mustCall(n1.HTTPAddr(), "POST", "/v1/skus/"+sku+"/deduct", api.DeductRequest{Qty: 1, RequestID: "pre-" + sku, UserID: "u"}, nil)
+	}
+
+	for _, id := range []string{"n2", "n3"} {
+		cfg := c.NewConfig(id)
+		cfg.Join = []string{n1.HTTPAddr()}
+		c.Add(cfg)
+	}
+	ids := []string{"n1", "n2", "n3"}
+	eventually(t, 90*time.Second, func() error {
+		p := n1.placement.Load()
+		if p == nil {
+			return errors.New("no placement")
+		}
+		preferred := map[string]int{}
+		for _, pg := range p.Groups {
+			var voters []string
+			for _, r := range pg.Replicas {
+				if r.Role == api.Voter {
+					voters = append(voters, r.Node)
+				}
+			}
+			slices.Sort(voters)
+			if !slices.Equal(voters, ids) || len(pg.Replicas) != 3 {
+				return fmt.Errorf("version %d, group %d: replicas %+v", p.Version, pg.ID, pg.Replicas)
+			}
+			preferred[pg.PreferredLeader]++
+		}
+		for _, n := range c.Nodes() {
+			if q := n.placement.Load(); q == nil || q.Version != p.Version {
+				return fmt.Errorf("%s has not applied placement version %d", n.ID(), p.Version)
+			}
+			for _, pg := range p.Groups {
+				g := n.group(pg.ID)
+				if g == nil {
+					return fmt.Errorf("%s hosts no replica of group %d", n.ID(), pg.ID)
+				}
+				cfg := g.raft.GetConfiguration()
+				if err := cfg.Error(); err != nil {
+					return err
+				}
+				voters := 0
+				for _, s := range cfg.Configuration().Servers {
+					if s.Suffrage == raft.Voter {
+						voters++
+					}
+				}
+				if voters != 3 {
+					return fmt.Errorf("%s: group %d's raft has %d voters", n.ID(), pg.ID, voters)
+				}
+				if _, leader := g.raft.LeaderWithID(); string(leader) != pg.PreferredLeader {
+					return fmt.Errorf("%s: group %d led by %q, preferred %q", n.ID(), pg.ID, leader, pg.PreferredLeader)
+				}
+			}
+		}
+		// The balance rule: preferred leaderships (the meta group's counted) within one of
+		// each other over the nodes.
+		lo, hi := 3, 0
+		for _, id := range ids {
+			lo, hi = min(lo, preferred[id]), max(hi, preferred[id])
+		}
+		if hi-lo > 1 {
+			return fmt.Errorf("preferred leaders %v", preferred)
+		}
+		return nil
+	})
+
+	for _, sku := range after {
+		c.mustCall(c.Node(2).HTTPAddr(), "PUT", "/v1/skus/"+sku, map[string]any{"stock": 10}, nil)
+	}
+	for _, n := range c.Nodes() {
+		for _, sku := range append(slices.Clone(before), after...) {
+			want := int64(10)
+			if slices.Contains(before, sku) {
+				want = 9
+			}
+			var s api.SKU
+			c.mustCall(n.HTTPAddr(), "GET", "/v1/skus/"+sku, nil, &s)
+			if s.Available != want {
+				t.Fatalf("%s reads %s: %+v, want %d available", n.ID(), sku, s, want)
+			}
+		}
+	}
+	for _, sku := range before {
+		var again api.DeductResponse
+		c.mustCall(c.Node(1).HTTPAddr(), "POST", "/v1/skus/"+sku+"/deduct", api.DeductRequest{Qty: 1, RequestID: "pre-" + sku, UserID: "u"}, &again)
+		if !again.Duplicate || again.Remaining != 9 {
+			t.Fatalf("retry of pre-%s after the moves: %+v, want duplicate with 9 remaining", sku, again)
+		}
+	}
+
+	// A joined node reopens the groups it hosts from its data dir: the same command line
+	// (--join, no --groups) restarts it.
+	c.Node(2).Kill()
+	n3 := c.Restart(2)
+	eventually(t, 30*time.Second, func() error {
+		for id := uint64(0); id <= 3; id++ {
+			if g := n3.group(id); g == nil || !g.hadState {
+				return fmt.Errorf("restarted n3 does not host group %d from its files", id)
+			}
+		}
+		var s api.SKU
+		if _, err := c.call(n3.HTTPAddr(), "GET", "/v1/skus/"+after[2], nil, &s); err != nil || s.Available != 10 {
+			return fmt.Errorf("restarted n3 reads %s: %+v, %v", after[2], s, err)
+		}
+		return nil
+	})
+
+	// Group 1 is a real raft group of three: its leader's death elects another.
+	var dead *Node
+	eventually(t, 10*time.Second, func() error {
+		for _, n := range c.Nodes() {
+			if n.group(1).raft.State() == raft.Leader {
+				dead = n
+				return nil
+			}
+		}
+		return errors.New("group 1 has no leader")
+	})
+	dead.Kill()
+	sku := before[0] // group 1's
+	var alive *Node
+	for _, n := range c.Nodes() {
+		if n != dead {
+			alive = n
+		}
+	}
+	eventually(t, 30*time.Second, func() error {
+		_, err := c.call(alive.HTTPAddr(), "POST", "/v1/skus/"+sku+"/deduct", api.DeductRequest{Qty: 1, RequestID: "post-kill", UserID: "u"}, nil)
+		return err
+	})
+	var s api.SKU
+	c.mustCall(alive.HTTPAddr(), "GET", "/v1/skus/"+sku, nil, &s)
+	if s.Available != 8 {
+		t.Fatalf("after group 1's leader died: %+v, want 8 available", s)
 	}
 }
 
@@ -239,5 +390,30 @@ func TestMultiGroup_ClusterShowsGroups(t *testing.T) {
 	if g.ID != 1 || g.Kind != api.GroupData || g.Leader != "n1" || len(g.Replicas) != 1 || g.Replicas[0] != (api.Replica{Node: "n1", Role: api.Voter}) ||
 		len(g.Slots) != 1 || g.Slots[0] != (api.SlotRange{From: 0, To: api.SlotCount}) {
 		t.Fatalf("single-group cluster's group: %+v", g)
+	}
+}
+
+// The controller's membership route checks what it is asked before touching raft: an
+// unknown op, a node the placement does not list and a group this node does not host are
+// refused with their codes, and an op already in effect (n1 leads group 1) answers ok.
+func TestMultiGroup_MembershipRouteRefusesWhatItCannotDo(t *testing.T) {
+	c := newMultiGroup(t, 2)
+	n := c.Node(0)
+	for _, tc := range []struct {
+		path string
+		req  api.MembershipRequest
+		want api.Code
+	}{
+		{"/v1/groups/1/membership", api.MembershipRequest{Op: "split", Node: "n1"}, api.InvalidArgument},
+		{"/v1/groups/1/membership", api.MembershipRequest{Op: "add_nonvoter", Node: "n9"}, api.NotFound},
+		{"/v1/groups/7/membership", api.MembershipRequest{Op: "add_nonvoter", Node: "n1"}, api.NotFound},
+		{"/v1/groups/x/membership", api.MembershipRequest{Op: "add_nonvoter", Node: "n1"}, api.InvalidArgument},
+		{"/v1/groups/1/membership", api.MembershipRequest{Op: "promote", Node: "n1"}, ""},
+		{"/v1/groups/0/membership", api.MembershipRequest{Op: "transfer_leader", Node: "n1"}, ""},
+	} {
+		_, err := c.call(n.HTTPAddr(), "POST", tc.path, tc.req, nil)
+		if tc.want == "" && err != nil || tc.want != "" && !errors.Is(err, &api.Error{Code: tc.want}) {
+			t.Errorf("%s %+v: %v, want %q", tc.path, tc.req, err, tc.want)
+		}
 	}
 }

@@ -222,12 +222,13 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
+	joining := held == 0 && !n.cfg.Bootstrap && len(n.cfg.Join) > 0 && n.joiningMultiGroup()
 	g, err := n.openGroup(legacyGroup, true)
 	if err != nil {
 		return err
 	}
 	n.cluster = g
-	if err := n.startGroups(others, held); err != nil {
+	if err := n.startGroups(others, held, joining); err != nil {
 		return err
 	}
 	if err := n.startHTTP(); err != nil {
@@ -258,25 +259,24 @@ func (n *Node) openGroup(id uint64, membership bool) (*Group, error) {
 		done:        make(chan struct{}),
 	}
 	g.ctx, g.cancel = context.WithCancel(n.ctx)
-	n.groupsMu.Lock()
-	if _, dup := n.groups[id]; dup {
-		n.groupsMu.Unlock()
+	if n.group(id) != nil {
 		g.cancel()
 		return nil, fmt.Errorf("group %d: already running in this process", id)
 	}
-	n.groups[id] = g
-	n.groupsMu.Unlock()
+	// Only one goroutine opens groups at a time (start, then placementLoop), so the check
+	// above holds until the group is published below, once open: a group opened while the
+	// HTTP server serves must not be seen half built.
 	if err := g.open(); err != nil {
 		g.cancel()
 		if g.raft != nil { // it runs on the stores closed below: stop it first
 			_ = g.raft.Shutdown().Error()
 		}
 		_ = g.closeResources()
-		n.groupsMu.Lock()
-		delete(n.groups, id)
-		n.groupsMu.Unlock()
 		return nil, fmt.Errorf("group %d: %w", id, err)
 	}
+	n.groupsMu.Lock()
+	n.groups[id] = g
+	n.groupsMu.Unlock()
 	return g, nil
 }
 

@@ -49,6 +49,7 @@ func (n *Node) routeTable() []route {
 		{pattern: "POST /v1/cluster/members", role: RoleAdmin, handler: f(n.handleJoin)},
 		{pattern: "DELETE /v1/cluster/members/{id}", role: RoleAdmin, handler: f(n.handleLeave)},
 		{pattern: "POST /v1/cluster/leader", role: RoleAdmin, handler: f(n.handleTransfer)},
+		{pattern: "POST /v1/groups/{id}/membership", role: RoleAdmin, handler: f(n.handleGroupMembership)},
 		{pattern: "GET /v1/backup", role: RoleAdmin, handler: f(n.handleBackup)},
 		{pattern: "GET /v1/debug/state", role: RoleRead, handler: f(n.handleDebugState)},
 		// Probes carry no token.
