@@ -37,7 +37,9 @@ func markJoined(dataDir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", groupsDirName, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, joinedFileName), nil, 0o600); err != nil {
+	// Durable before the node goes on: a restart that lost it would check --groups against
+	// a joiner's dir and refuse to start.
+	if err := writeSynced(filepath.Join(dir, joinedFileName), nil); err != nil {
 		return fmt.Errorf("mark the data dir as joined: %w", err)
 	}
 	return nil
