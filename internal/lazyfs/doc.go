@@ -29,7 +29,7 @@
 //     control): with those defaults, bbolt state files mmapped by a live stockd read pages
 //     that were not what had been written, on Linux 6.18 under load, and panicked within
 //     seconds ("page N already freed", "freepages: ... multiple references", a bucket
-//     missing): 14 of about 21 long power-loss runs with raft-wal, 4 of 37 short ones with
+//     missing): 14 of about 21 long power-loss runs with raft-wal, 4 of 38 short ones with
 //     raft-boltdb. The same scenarios without FUSE, and with the cache kept, ran clean.
 //
 // What it must never do: change a byte that was fsynced, or keep one that was not, across
