@@ -45,10 +45,13 @@ type cpuProcJSON struct {
 // cpuSample is every process's CPU time at one moment.
 type cpuSample struct {
 	at     time.Time
-	names  []string // node ids, in env.addrs order
-	roles  []string
-	nodes  []float64 // seconds
-	client float64   // seconds
+	nodes  []nodeCPU
+	client float64 // seconds
+}
+
+type nodeCPU struct {
+	name, role string
+	sec        float64
 }
 
 // sampleCPUAt samples at t, unless ctx ends first; the channel closes without a sample
@@ -79,7 +82,7 @@ func (env *benchEnv) sampleCPU(ctx context.Context) (cpuSample, error) {
 		if err != nil {
 			return s, err
 		}
-		s.names, s.roles, s.nodes = append(s.names, n.ID), append(s.roles, n.Role), append(s.nodes, sec)
+		s.nodes = append(s.nodes, nodeCPU{name: n.ID, role: n.Role, sec: sec})
 	}
 	return s, nil
 }
@@ -149,22 +152,20 @@ func cpuBetween(a, b cpuSample, ok uint64) *cpuJSON {
 		out.CoresUsed += sec / window
 	}
 	// The leader first, then the others by name, then the client.
-	order := make([]int, len(a.names))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(i, j int) int {
-		if li, lj := a.roles[i] == api.RoleLeader, a.roles[j] == api.RoleLeader; li != lj {
-			if li {
+	nodes := slices.Clone(a.nodes)
+	slices.SortFunc(nodes, func(x, y nodeCPU) int {
+		if lx, ly := x.role == api.RoleLeader, y.role == api.RoleLeader; lx != ly {
+			if lx {
 				return -1
 			}
 			return 1
 		}
-		return strings.Compare(a.names[i], a.names[j])
+		return strings.Compare(x.name, y.name)
 	})
-	for _, i := range order {
-		if i < len(b.nodes) && b.names[i] == a.names[i] && b.nodes[i] >= a.nodes[i] {
-			add(a.names[i], a.roles[i], b.nodes[i]-a.nodes[i])
+	for _, n := range nodes {
+		i := slices.IndexFunc(b.nodes, func(m nodeCPU) bool { return m.name == n.name })
+		if i >= 0 && b.nodes[i].sec >= n.sec {
+			add(n.name, n.role, b.nodes[i].sec-n.sec)
 		}
 	}
 	add("client", "client", b.client-a.client)

@@ -24,10 +24,10 @@ process_cpu_seconds_total 12.34
 
 func TestCPUBetween_PerProcessPerDeduction(t *testing.T) {
 	t0 := time.Unix(100, 0)
-	a := cpuSample{at: t0, names: []string{"n3", "n2", "n1"}, roles: []string{"follower", "follower", "leader"},
-		nodes: []float64{7, 5, 10}, client: 3}
-	b := cpuSample{at: t0.Add(2 * time.Second), names: []string{"n3", "n2", "n1"}, roles: []string{"follower", "leader", "follower"},
-		nodes: []float64{1, 5.5, 12}, client: 4} // n3 restarted: its counter went down
+	a := cpuSample{at: t0, client: 3, nodes: []nodeCPU{
+		{name: "n3", role: "follower", sec: 7}, {name: "n2", role: "follower", sec: 5}, {name: "n1", role: "leader", sec: 10}}}
+	b := cpuSample{at: t0.Add(2 * time.Second), client: 4, nodes: []nodeCPU{ // n3 restarted: its counter went down
+		{name: "n1", role: "follower", sec: 12}, {name: "n3", role: "follower", sec: 1}, {name: "n2", role: "leader", sec: 5.5}}}
 	c := cpuBetween(a, b, 1000)
 	if c == nil || len(c.Processes) != 3 {
 		t.Fatalf("got %+v; want n1, n2 and the client (n3 restarted)", c)
