@@ -71,6 +71,15 @@ func TestDashboard_ShowsLiveCluster(t *testing.T) {
 			}
 			return equals(strings.Replace("n1,n2,n3", id, id+"*", 1))(got)
 		})
+	b.waitText(t, "one data group holding every slot on the three members",
+		`[...document.querySelectorAll('#group-table tr[data-group]')].map(r => [...r.cells].map(c => c.textContent).join('|')).join(';')`,
+		func(got string) error {
+			id, err := clusterLeader(leader)
+			if err != nil {
+				return err
+			}
+			return equals("1|data|" + id + "|n1, n2, n3|0\u20131023")(got)
+		})
 	for _, s := range skus {
 		b.waitText(t, s.id+" listed with nothing sold", soldCell(s.id), equals("0"))
 	}
@@ -136,6 +145,44 @@ func TestDashboard_ShowsLiveCluster(t *testing.T) {
 
 	b.checkNoErrors(t)
 	t.Logf("browser test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestDashboard_ShowsGroups: a cluster created with --groups 3 shows its meta group and
+// its three data groups, each with its leader and the slot range it owns.
+func TestDashboard_ShowsGroups(t *testing.T) {
+	exe := findChromium(t)
+	c := testcluster.Start(t, 1, node.DefaultConfig, node.New, func(cfg *node.Config) { cfg.Groups = 3 })
+	_, n := c.WaitLeader()
+	cl, err := client.New(client.Config{Endpoints: []string{n.HTTPAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	testcluster.Eventually(t, 10*time.Second, func() error {
+		cl, err := cl.ClusterStatus(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, g := range cl.Groups {
+			if g.Leader == "" {
+				return fmt.Errorf("group %d has no leader yet", g.ID)
+			}
+		}
+		if len(cl.Groups) != 4 {
+			return fmt.Errorf("%d groups, want 4", len(cl.Groups))
+		}
+		return nil
+	})
+	srv := serveDashboard(t, n.HTTPAddr())
+	b := newBrowser(t, exe)
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(srv.URL+"/ui/")); err != nil {
+		t.Fatalf("open the dashboard: %v", err)
+	}
+	b.waitText(t, "the meta group and three data groups, each led by n1",
+		`[...document.querySelectorAll('#group-table tr[data-group]')].map(r => [...r.cells].map(c => c.textContent).join('|')).join(';')`,
+		equals("0|meta|n1|n1|placement;1|data|n1|n1|0\u2013340;2|data|n1|n1|341\u2013681;3|data|n1|n1|682\u20131023"))
+	b.waitText(t, "the summary", `document.getElementById('groups-sub').textContent`, contains("3 data groups + meta, placement v"))
+	b.checkNoErrors(t)
 }
 
 // TestDashboard_ShowsErrorsWhenTheNodeIsGone: with no API behind the page, it says what

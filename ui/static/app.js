@@ -166,6 +166,38 @@
     });
     tbody.replaceChildren(...rows);
     if (!rows.length) setEmpty('cluster-table', 8, 'No members in the configuration.');
+    renderGroups(c);
+  }
+
+  // renderGroups lists the raft groups: one data group in a cluster created without
+  // --groups, else the meta group (0, the placement) and the data groups, each with its
+  // own leader. A leader the answering node does not know is marked, not hidden: none is
+  // elected, or this node hosts no replica of the group.
+  function renderGroups(c) {
+    const groups = c.groups || [];
+    const data = groups.filter((g) => g.kind === 'data').length;
+    const leaderless = groups.filter((g) => !g.leader).length;
+    $('groups-sub').textContent = `${data} data group${data === 1 ? '' : 's'}` +
+      (groups.length > data ? ' + meta' : '') + (c.placement_version ? `, placement v${c.placement_version}` : '') +
+      (leaderless ? `, ${leaderless} without a known leader` : '');
+    $('groups-sub').className = 'sub' + (leaderless ? ' bad' : '');
+    const rows = groups.map((g) => {
+      const tr = document.createElement('tr');
+      tr.dataset.group = String(g.id);
+      if (!g.leader) tr.classList.add('down');
+      const reps = (g.replicas || []).map((r) => r.node + (r.role === 'nonvoter' ? ' (nonvoter)' : '')).join(', ');
+      const slots = (g.slots || []).map((r) => r.to - r.from === 1 ? `${r.from}` : `${r.from}\u2013${r.to - 1}`).join(', ');
+      tr.append(
+        cell(String(g.id), 'num'),
+        cell(g.kind),
+        g.leader ? cell(g.leader) : badgeCell('unknown', 'not known here'),
+        cell(reps || '\u2014'),
+        cell(slots || (g.kind === 'meta' ? 'placement' : '\u2014'), 'mono'),
+      );
+      return tr;
+    });
+    $('group-table').tBodies[0].replaceChildren(...rows);
+    if (!rows.length) setEmpty('group-table', 5, 'This node lists no groups.');
   }
 
   // ---- SKUs ----
