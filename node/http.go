@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/raft"
 
@@ -291,36 +293,24 @@ func (n *Node) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// read serves a read at the consistency the request asks for: strong reads are forwarded
-// to the leader and made linearizable there; stale reads are local.
+// read serves a read of one group at the consistency the request asks for: strong reads
+// are forwarded to the group's leader and made linearizable there; stale reads are local.
 func (n *Node) read(w http.ResponseWriter, r *http.Request, g *Group, serve func() (any, error)) {
-	n.readGroups(w, r, []*Group{g}, serve)
-}
-
-// readGroups is read over several groups (a list merged across them): a strong read
-// confirms this node's leadership of each, and is forwarded to a group's leader when this
-// node does not lead it. Freshness headers are a single group's, so only a read of one
-// group sets them.
-func (n *Node) readGroups(w http.ResponseWriter, r *http.Request, gs []*Group, serve func() (any, error)) {
 	switch c := r.URL.Query().Get("consistency"); c {
 	case "", api.Strong:
-		for _, g := range gs {
-			if g.raft.State() != raft.Leader {
-				n.forward(w, r, g, nil)
-				return
-			}
+		if g.raft.State() != raft.Leader {
+			n.forward(w, r, g, nil)
+			return
 		}
 		ctx, cancel := n.requestContext(r)
 		defer cancel()
-		for _, g := range gs {
-			if err := g.strongRead(ctx); err != nil {
-				n.writeError(w, err)
-				return
-			}
+		if err := g.strongRead(ctx); err != nil {
+			n.writeError(w, err)
+			return
 		}
 	case api.Stale:
 	default:
-		n.writeError(w, api.Errorf(api.InvalidArgument, "consistency must be %q or %q, got %q", api.Strong, api.Stale, c))
+		n.writeError(w, errConsistency(c))
 		return
 	}
 	v, err := serve()
@@ -328,10 +318,12 @@ func (n *Node) readGroups(w http.ResponseWriter, r *http.Request, gs []*Group, s
 		n.writeError(w, err)
 		return
 	}
-	if len(gs) == 1 {
-		gs[0].setReadHeaders(w)
-	}
+	g.setReadHeaders(w)
 	writeJSON(w, http.StatusOK, v)
+}
+
+func errConsistency(c string) error {
+	return api.Errorf(api.InvalidArgument, "consistency must be %q or %q, got %q", api.Strong, api.Stale, c)
 }
 
 func (n *Node) handleGetSKU(w http.ResponseWriter, r *http.Request) {
@@ -353,6 +345,11 @@ func (n *Node) handleGetSKU(w http.ResponseWriter, r *http.Request) {
 
 const maxListLimit = 1000
 
+// handleListSKUs lists SKUs in id order, merged over every data group (or one, with
+// ?group=N). A stale list reads this node's replicas. A strong list of several groups
+// reads each group linearizably where it is led: here, or through its leader (a strong
+// list of that group alone), so no group's page is older than the request; no node leads
+// them all in general, so forwarding the whole request would not do.
 func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, err := queryInt(q.Get("limit"), 100, 1, maxListLimit)
@@ -361,27 +358,122 @@ func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gs := n.dataGroups()
-	n.readGroups(w, r, gs, func() (any, error) {
-		// Each group's page is in SKU order; the merged page is the first limit of
-		// their union, so paging with after works as with one group.
-		var skus []fsm.SKU
+	if id := q.Get("group"); id != "" {
+		g, err := n.dataGroup(id)
+		if err != nil {
+			n.writeError(w, err)
+			return
+		}
+		gs = []*Group{g}
+	}
+	prefix, after := q.Get("prefix"), q.Get("after")
+	if len(gs) == 1 {
+		n.read(w, r, gs[0], func() (any, error) { return listPage(gs[0], prefix, after, limit) })
+		return
+	}
+	var pages [][]api.SKU
+	switch c := q.Get("consistency"); c {
+	case "", api.Strong:
+		ctx, cancel := n.requestContext(r)
+		defer cancel()
+		pages, err = n.strongPages(ctx, r, gs, prefix, after, limit)
+	case api.Stale:
 		for _, g := range gs {
-			page, err := g.fsm.ListSKUs(q.Get("prefix"), q.Get("after"), limit)
-			if err != nil {
-				return nil, err
+			var page api.SKUList
+			if page, err = listPage(g, prefix, after, limit); err != nil {
+				break
 			}
-			skus = append(skus, page...)
+			pages = append(pages, page.SKUs)
 		}
-		if len(gs) > 1 {
-			slices.SortFunc(skus, func(a, b fsm.SKU) int { return strings.Compare(a.SKU, b.SKU) })
-			skus = skus[:min(limit, len(skus))]
+	default:
+		err = errConsistency(c)
+	}
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	// Each group's page is in id order; the merged page is the first limit of their
+	// union, so paging with after works as with one group.
+	out := api.SKUList{SKUs: slices.Concat(pages...)}
+	slices.SortFunc(out.SKUs, func(a, b api.SKU) int { return strings.Compare(a.SKU, b.SKU) })
+	out.SKUs = out.SKUs[:min(limit, len(out.SKUs))]
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listPage is one group's page of SKUs from its local state.
+func listPage(g *Group, prefix, after string, limit int) (api.SKUList, error) {
+	skus, err := g.fsm.ListSKUs(prefix, after, limit)
+	if err != nil {
+		return api.SKUList{}, err
+	}
+	out := api.SKUList{SKUs: make([]api.SKU, len(skus))}
+	for i, s := range skus {
+		out.SKUs[i] = skuOut(s, false)
+	}
+	return out, nil
+}
+
+// strongPages reads each group's page linearizably, concurrently: locally where this node
+// leads the group, else by asking the group's leader for that group's page alone (with
+// the client's credential, marked forwarded so it is not passed on again). The first
+// failure is the answer: the client retries the whole list.
+func (n *Node) strongPages(ctx context.Context, r *http.Request, gs []*Group, prefix, after string, limit int) ([][]api.SKU, error) {
+	pages := make([][]api.SKU, len(gs))
+	errs := make([]error, len(gs))
+	var wg sync.WaitGroup
+	for i, g := range gs {
+		wg.Go(func() {
+			if g.raft.State() == raft.Leader {
+				if errs[i] = g.strongRead(ctx); errs[i] == nil {
+					var page api.SKUList
+					page, errs[i] = listPage(g, prefix, after, limit)
+					pages[i] = page.SKUs
+				}
+				return
+			}
+			if r.Header.Get(api.HeaderForwardedBy) != "" {
+				errs[i] = errNotLeader
+				return
+			}
+			leader := g.awaitLeader(ctx, "")
+			if leader == "" || leader == n.httpAddr {
+				errs[i] = errNoLeader
+				return
+			}
+			sub := r.Clone(ctx)
+			q := sub.URL.Query()
+			q.Set("group", strconv.FormatUint(g.id, 10))
+			q.Set("consistency", api.Strong)
+			sub.URL.RawQuery = q.Encode()
+			resp, err := n.forwardTo(ctx, sub, nil, leader)
+			if err != nil {
+				errs[i] = &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", g.id, leader, err), Leader: leader}
+				return
+			}
+			var page api.SKUList
+			if apiErr := readJSON(resp, &page); apiErr != nil {
+				errs[i] = apiErr
+				return
+			}
+			pages[i] = page.SKUs
+		})
+	}
+	wg.Wait()
+	return pages, errors.Join(errs...)
+}
+
+// dataGroup is the data group a ?group= parameter names, which this node must host.
+func (n *Node) dataGroup(id string) (*Group, error) {
+	gid, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return nil, api.Errorf(api.InvalidArgument, "group must be a group id, got %q", id)
+	}
+	for _, g := range n.dataGroups() {
+		if g.id == gid {
+			return g, nil
 		}
-		out := api.SKUList{SKUs: make([]api.SKU, len(skus))}
-		for i, s := range skus {
-			out.SKUs[i] = skuOut(s, false)
-		}
-		return out, nil
-	})
+	}
+	return nil, api.Errorf(api.NotFound, "this node hosts no replica of data group %d", gid)
 }
 
 func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {

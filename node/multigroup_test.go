@@ -302,6 +302,38 @@ func TestMultiGroup_GrowsFromOneToThreeNodes(t *testing.T) {
 			}
 		}
 	}
+	// A strong list merges every group's page, each read where that group is led: the
+	// leaders are spread now, so no node could answer it from its own groups alone.
+	all := slices.Sorted(slices.Values(append(slices.Clone(before), after...)))
+	names := func(l api.SKUList) []string {
+		out := make([]string, len(l.SKUs))
+		for i, s := range l.SKUs {
+			out[i] = s.SKU
+		}
+		return out
+	}
+	for _, n := range c.Nodes() {
+		var l api.SKUList
+		c.mustCall(n.HTTPAddr(), "GET", "/v1/skus", nil, &l)
+		if got := names(l); !slices.Equal(got, all) {
+			t.Fatalf("%s lists %v, want %v", n.ID(), got, all)
+		}
+		c.mustCall(n.HTTPAddr(), "GET", "/v1/skus?limit=2&after="+url.QueryEscape(all[1]), nil, &l)
+		if got := names(l); !slices.Equal(got, all[2:4]) {
+			t.Fatalf("%s lists a page after %s: %v, want %v", n.ID(), all[1], got, all[2:4])
+		}
+		c.mustCall(n.HTTPAddr(), "GET", "/v1/skus?group=2", nil, &l)
+		if got, want := names(l), slices.Sorted(slices.Values([]string{before[1], after[1]})); !slices.Equal(got, want) {
+			t.Fatalf("%s lists group 2: %v, want %v", n.ID(), got, want)
+		}
+	}
+	for q, code := range map[string]api.Code{"group=x": api.InvalidArgument, "group=9": api.NotFound, "consistency=maybe": api.InvalidArgument} {
+		var e *api.Error
+		if _, err := c.call(n1.HTTPAddr(), "GET", "/v1/skus?"+q, nil, nil); !errors.As(err, &e) || e.Code != code {
+			t.Errorf("GET /v1/skus?%s: %v, want %s", q, err, code)
+		}
+	}
+
 	for _, sku := range before {
 		var again api.DeductResponse
 		c.mustCall(c.Node(1).HTTPAddr(), "POST", "/v1/skus/"+sku+"/deduct", api.DeductRequest{Qty: 1, RequestID: "pre-" + sku, UserID: "u"}, &again)
