@@ -157,7 +157,7 @@ var configRules = []configRule{
 		if c.Groups < 0 || c.Groups > api.SlotCount {
 			return brokenIf(true, fmt.Sprintf("must be 1..%d (every data group owns at least one of the %d slots)", api.SlotCount, api.SlotCount), c.Groups)
 		}
-		return brokenIf(c.Groups > 1 && len(c.Join) > 0, "must be 1 with {Join}: joining a multi-group cluster is not built yet (issue 17, the placement controller), and a joining node takes its groups from the cluster", c.Groups, "Join")
+		return brokenIf(c.Groups > 1 && len(c.Join) > 0, "must be 1 with {Join}: the number of groups is chosen once, by the bootstrapping node; a joining node hosts the groups the cluster's placement gives it", c.Groups, "Join")
 	}},
 	{"JoinAsNonvoter", func(c Config) *ConfigError {
 		return brokenIf(c.JoinAsNonvoter && len(c.Join) == 0, "needs {Join}", nil, "Join")

@@ -45,7 +45,7 @@ var configRuleCases = []struct {
 	{"nonvoter without join", func(c *Config) { c.JoinAsNonvoter = true }, []fieldMsg{{"JoinAsNonvoter", "JoinAsNonvoter needs Join"}}},
 	{"groups past the slots", func(c *Config) { c.Groups = 1025 }, []fieldMsg{{"Groups", "Groups must be 1..1024 (every data group owns at least one of the 1024 slots), got 1025"}}},
 	{"groups with join", func(c *Config) { c.Groups = 3; c.Join = []string{"127.0.0.1:4001"} },
-		[]fieldMsg{{"Groups", "Groups must be 1 with Join: joining a multi-group cluster is not built yet (issue 17, the placement controller), and a joining node takes its groups from the cluster, got 3"}}},
+		[]fieldMsg{{"Groups", "Groups must be 1 with Join: the number of groups is chosen once, by the bootstrapping node; a joining node hosts the groups the cluster's placement gives it, got 3"}}},
 	{"heartbeat below raft's minimum", func(c *Config) { c.HeartbeatTimeout, c.LeaderLeaseTimeout = 4*time.Millisecond, 4*time.Millisecond },
 		[]fieldMsg{{"HeartbeatTimeout", "HeartbeatTimeout must be at least 5ms, got 4ms"}, {"LeaderLeaseTimeout", "LeaderLeaseTimeout must be at least 5ms, got 4ms"}}},
 	{"election below raft's minimum", func(c *Config) {

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/client"
 )
 
@@ -71,6 +72,7 @@ type benchFlags struct {
 	chartSize      string
 	stockd         string
 	stockdArgs     stringsFlag
+	stockdGroups   int
 	stockdWait     time.Duration
 	cpuProfile     string
 	failover       int
@@ -105,6 +107,7 @@ func bindBenchFlags(c *cli) *benchFlags {
 	fs.StringVar(&f.chartSize, "chart-size", "1200x700", "chart size WIDTHxHEIGHT in pixels")
 	fs.BoolVar(&f.noBatching, "no-batching", false, "send every Deduct as its own request (client.Config.DisableBatching) instead of batching concurrent ones")
 	fs.StringVar(&f.stockd, "stockd", "", "`path` of a stockd binary: start a fresh 3-node loopback cluster for the run, stop it after")
+	fs.IntVar(&f.stockdGroups, "groups", 1, "with --stockd: `G` data groups (stockd --groups on the bootstrapping node; above 1 the run waits until every group has its replicas and a leader, and reports where each group's leader is)")
 	fs.Var(&f.stockdArgs, "stockd-arg", "extra flag for every stockd of --stockd, e.g. --stockd-arg=--max-inflight=4096 (repeatable)")
 	fs.DurationVar(&f.stockdWait, "stockd-wait", 30*time.Second, "--stockd: longest wait for the cluster to have 3 members and a leader")
 	fs.IntVar(&f.failover, "failover", 0, fmt.Sprintf("with --stockd: SIGKILL the leader N times idle, then N times under the load, restarting it each time; print kill → new leader and kill → next acknowledged deduction (min/p50/p90/max) (0..%d)", maxFailoverKills))
@@ -227,6 +230,12 @@ func (f *benchFlags) validate() error {
 	if f.stockdLogs != "" && f.stockd == "" {
 		return fmt.Errorf("--stockd-logs needs --stockd")
 	}
+	if f.stockdGroups < 1 || f.stockdGroups > api.SlotCount {
+		return fmt.Errorf("--groups must be 1..%d, got %d", api.SlotCount, f.stockdGroups)
+	}
+	if f.stockdGroups > 1 && f.stockd == "" {
+		return fmt.Errorf("--groups needs --stockd (a running cluster has the groups it was created with)")
+	}
 	if f.stockdWait <= 0 || f.stockdWait > 5*time.Minute {
 		return fmt.Errorf("--stockd-wait must be 1ns..5m, got %v", f.stockdWait)
 	}
@@ -285,7 +294,7 @@ examples:
 	var cl *stockdCluster
 	if f.stockd != "" {
 		var err error
-		cl, err = startCluster(ctx, f.stockd, f.stockdArgs, f.stockdWait, stderr)
+		cl, err = startCluster(ctx, f.stockd, f.stockdArgs, f.stockdGroups, f.stockdWait, stderr)
 		if err != nil {
 			return err
 		}

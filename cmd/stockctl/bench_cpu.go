@@ -82,9 +82,30 @@ func (env *benchEnv) sampleCPU(ctx context.Context) (cpuSample, error) {
 		if err != nil {
 			return s, err
 		}
-		s.nodes = append(s.nodes, nodeCPU{name: n.ID, role: n.Role, sec: sec})
+		s.nodes = append(s.nodes, nodeCPU{name: n.ID, role: cpuRole(&n), sec: sec})
 	}
 	return s, nil
+}
+
+// cpuRole names what a node's CPU was spent on: its raft role in a single-group cluster;
+// in a multi-group one, the data groups it leads ("leads 1,3"; "leads none": a follower
+// of every group), since the leaders' work is where a node's CPU goes.
+func cpuRole(n *api.Node) string {
+	multi := false
+	var leads []string
+	for _, g := range n.Groups {
+		multi = multi || g.ID != 1
+		if g.ID != api.MetaGroupID && g.Role == api.RoleLeader {
+			leads = append(leads, strconv.FormatUint(g.ID, 10))
+		}
+	}
+	switch {
+	case !multi:
+		return n.Role
+	case len(leads) == 0:
+		return "leads none"
+	}
+	return "leads " + strings.Join(leads, ",")
 }
 
 func selfCPU() float64 {
@@ -183,8 +204,11 @@ func (c *cpuJSON) describe(w io.Writer) {
 			sep = ""
 		}
 		who := p.Role + " " + p.Name
-		if p.Name == p.Role {
+		switch {
+		case p.Name == p.Role:
 			who = p.Name
+		case strings.HasPrefix(p.Role, "leads "):
+			who = p.Name + " (" + p.Role + ")"
 		}
 		fmt.Fprintf(w, " %s %s µs (%.2f cores)%s", who, strconv.FormatFloat(p.USPerOp, 'f', 1, 64), p.CoresUsed, sep)
 	}

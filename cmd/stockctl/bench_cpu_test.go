@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flashstock/flashstock/api"
 )
 
 func TestMetricValue_FindsTheUnlabelledSample(t *testing.T) {
@@ -47,5 +49,34 @@ func TestCPUBetween_PerProcessPerDeduction(t *testing.T) {
 	}
 	if cpuBetween(a, b, 0) != nil {
 		t.Error("no deduction acknowledged, yet a CPU per deduction")
+	}
+}
+
+// TestCPURole_NamesTheGroupsANodeLeads: in a multi-group cluster a node's CPU is named by
+// the data groups it leads (the meta group's leadership is not a data path), and the line
+// puts the node's name first; a single-group node keeps its raft role.
+func TestCPURole_NamesTheGroupsANodeLeads(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		node   api.Node
+		want   string
+		inLine string
+	}{
+		{"single group", api.Node{ID: "n1", Role: api.RoleLeader, Groups: []api.NodeGroup{{ID: 1, Role: api.RoleLeader}}}, "leader", "leader n1 "},
+		{"no groups reported", api.Node{ID: "n2", Role: api.RoleFollower}, "follower", "follower n2 "},
+		{"multi-group", api.Node{ID: "n1", Role: api.RoleLeader, Groups: []api.NodeGroup{{ID: 0, Role: api.RoleLeader}, {ID: 1, Role: api.RoleFollower},
+			{ID: 2, Role: api.RoleLeader}, {ID: 3, Role: api.RoleLeader}}}, "leads 2,3", "n1 (leads 2,3) "},
+		{"a follower of every group", api.Node{ID: "n3", Role: api.RoleFollower, Groups: []api.NodeGroup{{ID: 0, Role: api.RoleLeader}, {ID: 1, Role: api.RoleFollower}}}, "leads none", "n3 (leads none) "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := cpuRole(&tc.node); got != tc.want {
+				t.Fatalf("cpuRole = %q, want %q", got, tc.want)
+			}
+			var b strings.Builder
+			(&cpuJSON{Processes: []cpuProcJSON{{Name: tc.node.ID, Role: tc.want, USPerOp: 1}}}).describe(&b)
+			if !strings.Contains(b.String(), tc.inLine) {
+				t.Fatalf("cpu line %q lacks %q", b.String(), tc.inLine)
+			}
+		})
 	}
 }

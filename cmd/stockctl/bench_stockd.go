@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,7 +33,7 @@ type stockdCluster struct {
 	keepLogs  string // copy the node logs here on stop ("" : don't)
 }
 
-func startCluster(ctx context.Context, bin string, extra []string, wait time.Duration, log io.Writer) (*stockdCluster, error) {
+func startCluster(ctx context.Context, bin string, extra []string, groups int, wait time.Duration, log io.Writer) (*stockdCluster, error) {
 	path, err := exec.LookPath(bin)
 	if err == nil {
 		path, err = filepath.Abs(path)
@@ -51,9 +52,13 @@ func startCluster(ctx context.Context, bin string, extra []string, wait time.Dur
 	}
 	cl := &stockdCluster{dir: dir, log: log}
 	members := proc.Members(dir, ports[:3], ports[3:])
-	for _, m := range members {
+	for i, m := range members {
+		args := m.JoinArgs(members[0])
+		if i == 0 && groups > 1 {
+			args = append(args, "--groups", strconv.Itoa(groups)) // the bootstrapping node's alone
+		}
 		cl.httpAddrs = append(cl.httpAddrs, m.HTTPAddr)
-		cl.procs = append(cl.procs, &proc.Process{Name: m.ID, Path: path, Args: append(m.JoinArgs(members[0]), extra...),
+		cl.procs = append(cl.procs, &proc.Process{Name: m.ID, Path: path, Args: append(args, extra...),
 			LogPath: filepath.Join(dir, m.ID+".log"), SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}})
 	}
 	fail := func(err error) (*stockdCluster, error) {

@@ -47,6 +47,8 @@ func TestBench_FlagErrorsNameTheFlag(t *testing.T) {
 		{"--failover -1", "--failover"},
 		{"--failover 3 --stockd ./stockd --sellout", "--failover"},
 		{"--stockd-logs /tmp/x", "--stockd-logs"},
+		{"--groups 3", "--groups"}, // needs --stockd
+		{"--groups 0 --stockd ./stockd", "--groups"},
 		{"--buyers", "-buyers"}, // missing value: the flag package's message
 	} {
 		out, errs, code := stockctl(append([]string{"bench"}, strings.Fields(tc.args)...)...)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/placement"
 )
 
 // Member is where one member of a loopback cluster lives: its id, addresses and data dir
@@ -103,6 +104,40 @@ func Ready(view *api.Cluster, want int) error {
 		}
 		if m.HTTPAddr == "" {
 			return fmt.Errorf("member %s has no HTTP address yet", m.ID)
+		}
+	}
+	return settled(view, want)
+}
+
+// settled says why a multi-group cluster's placement is still moving: a group without a
+// leader, a replica still a nonvoter (catching up), a data group short of its voters, or
+// a node the meta group does not have yet. A load started before then would measure the
+// moves, and a fault injected then would hit a group with fewer voters than it will have.
+func settled(view *api.Cluster, want int) error {
+	if view.PlacementVersion == 0 {
+		return nil // a single-group cluster: Ready's members are its replicas
+	}
+	voters := min(placement.ReplicasPerGroup, want)
+	for _, g := range view.Groups {
+		if g.Leader == "" {
+			return fmt.Errorf("group %d has no leader yet", g.ID)
+		}
+		n := 0
+		for _, r := range g.Replicas {
+			switch {
+			case g.Kind == api.GroupMeta:
+				n++ // its nonvoters are by design: the meta group is on every node
+			case r.Role != api.Voter:
+				return fmt.Errorf("group %d: %s is still a %s", g.ID, r.Node, r.Role)
+			default:
+				n++
+			}
+		}
+		switch {
+		case g.Kind == api.GroupMeta && n != want:
+			return fmt.Errorf("the meta group is on %d of %d nodes", n, want)
+		case g.Kind == api.GroupData && n != voters:
+			return fmt.Errorf("group %d has %d voters, want %d", g.ID, n, voters)
 		}
 	}
 	return nil
