@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -179,7 +182,7 @@ func (n *Node) groupFor(sku string) (*Group, error) {
 // groupForCommand is the group of a mutation: its SKU's, its lines' (all in one group,
 // else cross_group until cross-group orders exist), or for a command naming only an
 // order, the group holding that order.
-func (n *Node) groupForCommand(cmd fsm.Command) (*Group, error) {
+func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Command) (*Group, error) {
 	switch {
 	case cmd.SKU != "":
 		return n.groupFor(cmd.SKU)
@@ -200,24 +203,76 @@ func (n *Node) groupForCommand(cmd fsm.Command) (*Group, error) {
 		}
 		return g, nil
 	case cmd.OrderID != "":
-		return n.groupForOrder(cmd.OrderID)
+		return n.groupForOrder(ctx, r, cmd.OrderID)
 	}
 	return n.cluster, nil
 }
 
-// groupForOrder is the group holding order id. Order ids do not name their group, so a
-// multi-group node looks in each data group it hosts; an order in none is group 1's to
-// refuse (not_found), as in a single-group cluster.
-func (n *Node) groupForOrder(id string) (*Group, error) {
+// groupForOrder is the group holding order id. Order ids do not name their group, and an
+// order never leaves the group it was reserved in: a multi-group node first looks in its
+// own replicas, and when none has the order (this node may be behind the group that
+// does: a reserve acknowledged by the leader a moment ago), asks each group where it is
+// led, so that an order is never reported missing because this node lags. An order id
+// must be unique across the cluster (the client chooses it): a reuse in another group is
+// not refused until cross-group orders give every order a home group.
+func (n *Node) groupForOrder(ctx context.Context, r *http.Request, id string) (*Group, error) {
 	if n.metaGroup == nil {
 		return n.cluster, nil
 	}
-	for _, g := range n.dataGroups() {
-		if _, err := g.fsm.GetOrder(id, g.clusterNow()); err == nil {
+	gs := n.dataGroups()
+	for _, g := range gs {
+		if _, err := g.fsm.GetOrder(id, 0); err == nil {
 			return g, nil
 		}
 	}
-	return n.cluster, nil
+	found := make([]bool, len(gs))
+	errs := make([]error, len(gs))
+	var wg sync.WaitGroup
+	for i, g := range gs {
+		wg.Go(func() { found[i], errs[i] = n.hasOrder(ctx, r, g, id) })
+	}
+	wg.Wait()
+	if i := slices.Index(found, true); i >= 0 {
+		return gs[i], nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return nil, api.Errorf(api.NotFound, "order %q not found", id)
+}
+
+// hasOrder says whether group g holds order id, linearizably: read here after a strong
+// read when this node leads g, else asked of g's leader (GET /v1/orders/{id}?group=N,
+// marked forwarded so that it is answered there or refused, never passed on).
+func (n *Node) hasOrder(ctx context.Context, r *http.Request, g *Group, id string) (bool, error) {
+	if g.raft.State() == raft.Leader {
+		if err := g.strongRead(ctx); err != nil {
+			return false, err
+		}
+		_, err := g.fsm.GetOrder(id, 0)
+		return err == nil, nil
+	}
+	leader := g.awaitLeader(ctx, "")
+	if leader == "" || leader == n.httpAddr {
+		return false, errNoLeader
+	}
+	sub, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id)+"?group="+strconv.FormatUint(g.id, 10), nil)
+	if err != nil {
+		return false, err
+	}
+	sub.Header = r.Header.Clone() // the client's credential: the leader checks it again
+	resp, err := n.forwardTo(ctx, sub, nil, leader)
+	if err != nil {
+		return false, &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", g.id, leader, err), Leader: leader}
+	}
+	switch apiErr := readAPIError(resp); {
+	case apiErr == nil:
+		return true, nil
+	case apiErr.Code == api.NotFound:
+		return false, nil
+	default:
+		return false, apiErr
+	}
 }
 
 // group is the running or failed replica of group id this process hosts, or nil.

@@ -57,7 +57,9 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		n.writeError(w, err)
 		return fsm.Result{}, false
 	}
-	g, err := n.groupForCommand(cmd)
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	g, err := n.groupForCommand(ctx, r, cmd)
 	if err != nil {
 		n.writeError(w, err)
 		return fsm.Result{}, false
@@ -72,8 +74,6 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, g.fsm.Level()))
 		return fsm.Result{}, false
 	}
-	ctx, cancel := n.requestContext(r)
-	defer cancel()
 	res, rejected := g.newRejecter(ctx).reject(cmd, firstTry(r))
 	if !rejected {
 		o := g.coalesce.submit(ctx, []fsm.Command{cmd})[0]
@@ -501,7 +501,15 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	g, err := n.groupForOrder(id)
+	var g *Group
+	var err error
+	if gid := r.URL.Query().Get("group"); gid != "" {
+		g, err = n.dataGroup(gid)
+	} else {
+		ctx, cancel := n.requestContext(r)
+		g, err = n.groupForOrder(ctx, r, id)
+		cancel()
+	}
 	if err != nil {
 		n.writeError(w, err)
 		return

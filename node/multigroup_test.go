@@ -327,12 +327,46 @@ func TestMultiGroup_GrowsFromOneToThreeNodes(t *testing.T) {
 			t.Fatalf("%s lists group 2: %v, want %v", n.ID(), got, want)
 		}
 	}
+	var e *api.Error
 	for q, code := range map[string]api.Code{"group=x": api.InvalidArgument, "group=9": api.NotFound, "consistency=maybe": api.InvalidArgument} {
-		var e *api.Error
 		if _, err := c.call(n1.HTTPAddr(), "GET", "/v1/skus?"+q, nil, nil); !errors.As(err, &e) || e.Code != code {
 			t.Errorf("GET /v1/skus?%s: %v, want %s", q, err, code)
 		}
 	}
+
+	// An order is found wherever it is asked for, even at a node whose replica of the
+	// order's group has not applied the reserve yet: group 2's leader stops sending to one
+	// follower, the reserve commits without it, and that follower confirms the order.
+	leaderOf := func(id uint64) (int, *Node) {
+		for i, n := range c.Nodes() {
+			if n.group(id).raft.State() == raft.Leader {
+				return i, n
+			}
+		}
+		t.Fatalf("group %d has no leader", id)
+		return 0, nil
+	}
+	li, l2 := leaderOf(2)
+	behind := c.Node((li + 1) % 3)
+	c.Faults(li).Group(2).Block(behind.RaftAddr())
+	c.mustCall(l2.HTTPAddr(), "POST", "/v1/orders", api.ReserveRequest{OrderID: "o-behind", UserID: "u", RequestID: "r-behind",
+		Lines: []api.Line{{SKU: after[1], Qty: 1}}, TTLMillis: 60_000}, nil)
+	if _, err := behind.group(2).fsm.GetOrder("o-behind", 0); err == nil {
+		t.Fatalf("%s's replica of group 2 has the order: the test needs it behind", behind.ID())
+	}
+	var o api.Order
+	c.mustCall(behind.HTTPAddr(), "POST", "/v1/orders/o-behind/confirm", api.OrderActionRequest{RequestID: "c-behind"}, &o)
+	if o.Status != "confirmed" {
+		t.Fatalf("confirm through %s: %+v", behind.ID(), o)
+	}
+	c.mustCall(behind.HTTPAddr(), "GET", "/v1/orders/o-behind", nil, &o)
+	if o.Status != "confirmed" {
+		t.Fatalf("read through %s: %+v", behind.ID(), o)
+	}
+	if _, err := c.call(behind.HTTPAddr(), "GET", "/v1/orders/o-nowhere", nil, nil); !errors.As(err, &e) || e.Code != api.NotFound {
+		t.Fatalf("an order no group holds: %v, want not_found", err)
+	}
+	c.Faults(li).Heal()
 
 	for _, sku := range before {
 		var again api.DeductResponse
