@@ -40,7 +40,7 @@ func newDevFlagSet(o *devOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("stockd dev", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.IntVar(&o.nodes, "nodes", 3, "cluster size: 3 or 5")
-	fs.IntVar(&o.groups, "groups", 1, "data `groups` of the cluster; above 1 runs a single node, since nodes cannot join a multi-group cluster yet (issue 17)")
+	fs.IntVar(&o.groups, "groups", 1, "data `groups` of the cluster (n1 bootstraps them; above 1 adds the meta group, and the others join and get replicas)")
 	fs.StringVar(&o.baseDir, "base-dir", "", "`dir` holding one data dir per node (default: a temp dir, removed on exit unless --keep)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp base dir on exit (a --base-dir you name is always kept)")
 	fs.IntVar(&o.httpPort, "http-port", 4001, "HTTP `port` of the first node, the next ones count up; 0 picks free ports")
@@ -65,16 +65,10 @@ func parseDevOptions(args []string) (*devOptions, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var errs []error
-	nodesSet := false
-	fs.Visit(func(f *flag.Flag) { nodesSet = nodesSet || f.Name == "nodes" })
-	switch {
-	case o.groups < 1 || o.groups > api.SlotCount:
+	if o.groups < 1 || o.groups > api.SlotCount {
 		errs = append(errs, fmt.Errorf("--groups must be 1..%d, got %d", api.SlotCount, o.groups))
-	case o.groups > 1 && nodesSet:
-		errs = append(errs, fmt.Errorf("--groups %d runs one node: nodes cannot join a multi-group cluster yet (issue 17); drop --nodes", o.groups))
-	case o.groups > 1:
-		o.nodes = 1
-	case o.nodes != 3 && o.nodes != 5:
+	}
+	if o.nodes != 3 && o.nodes != 5 {
 		errs = append(errs, fmt.Errorf("--nodes must be 3 or 5, got %d", o.nodes))
 	}
 	for name, p := range map[string]int{"http-port": o.httpPort, "raft-port": o.raftPort} {
@@ -205,8 +199,9 @@ func createBaseDir(o *devOptions) (dir string, remove func(), err error) {
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
-// waitReady waits until there is a leader and every node is a member (proc.Ready), and
-// returns the cluster view. A node that exits meanwhile (its port taken, say) ends the wait.
+// waitReady waits until there is a leader and every node is a member, and in a multi-group
+// cluster until every group has its replicas and a leader (proc.Ready), and returns the
+// cluster view. A node that exits meanwhile (its port taken, say) ends the wait.
 func (c *devCluster) waitReady(ctx context.Context) (*api.Cluster, error) {
 	addrs := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
@@ -222,8 +217,8 @@ func printDevBanner(w io.Writer, c *devCluster, view *api.Cluster, baseDir strin
 		roles[m.ID] = m.Role
 	}
 	if o.groups > 1 {
-		fmt.Fprintf(w, "\nflashstock dev cluster is up: 1 node hosting the meta group and %d data groups (SKUs placed by slot), leader %s (term %d).\n"+
-			"One node only: nodes cannot join a multi-group cluster until the placement controller exists (issue 17).\n\n", o.groups, view.Leader, view.Term)
+		fmt.Fprintf(w, "\nflashstock dev cluster is up: %d nodes, each its own stockd process, hosting the meta group (leader %s) and %d data groups (SKUs placed by slot, leaders spread)\n\n",
+			len(c.nodes), view.Leader, o.groups)
 	} else {
 		fmt.Fprintf(w, "\nflashstock dev cluster is up: %d nodes, leader %s (term %d), each its own stockd process\n\n", len(c.nodes), view.Leader, view.Term)
 	}
@@ -251,7 +246,7 @@ Try it (any node answers; followers forward writes to the leader):
   %[6]s
   # the dashboard: http://%[1]s/ui/
 
-`, a, b, last, stockctlCommand(c.exe), strings.Join(eps, ","), killHint(c, leaderPID, view.Leader))
+`, a, b, last, stockctlCommand(c.exe), strings.Join(eps, ","), killHint(c, o, leaderPID, view.Leader))
 	fmt.Fprintf(w, "Each node's log is %s/<id>.log; from here on, their warnings show below.\n", baseDir)
 	switch {
 	case o.baseDir == "" && !o.keep:
@@ -261,13 +256,14 @@ Try it (any node answers; followers forward writes to the leader):
 	}
 }
 
-// killHint is the banner's line about killing the leader: the others take over, unless
-// there is only one node, which has every group's replica.
-func killHint(c *devCluster, leaderPID int, leader string) string {
-	if len(c.nodes) == 1 {
-		return fmt.Sprintf("%s --endpoints %s group list   # the groups, each led by %s", stockctlCommand(c.exe), c.nodes[0].HTTPAddr, c.nodes[0].ID)
+// killHint is the banner's line about killing the leader: the others take over. With
+// several groups it first shows where their leaders are.
+func killHint(c *devCluster, o *devOptions, leaderPID int, leader string) string {
+	kill := fmt.Sprintf("kill -9 %d      # the leader, %s: the others elect a new one and go on serving", leaderPID, leader)
+	if o.groups > 1 {
+		return fmt.Sprintf("%s --endpoints %s group list   # the groups, each with its leader\n  %s", stockctlCommand(c.exe), c.nodes[0].HTTPAddr, kill)
 	}
-	return fmt.Sprintf("kill -9 %d      # the leader, %s: the others elect a new one and go on serving", leaderPID, leader)
+	return kill
 }
 
 // stockctlCommand is how to run stockctl from where the user is: the stockctl built next to
@@ -306,7 +302,7 @@ Examples:
   stockd dev                                   # 3 nodes: HTTP 127.0.0.1:4001-4003, raft 5001-5003
   stockd dev --nodes 5 --http-port 0 --raft-port 0   # 5 nodes on free ports
   stockd dev --base-dir ./devdata              # data kept in ./devdata (restart with the same flags and fixed ports)
-  stockd dev --groups 4                        # 1 node, the meta group and 4 data groups (joins come with issue 17)
+  stockd dev --groups 4                        # 3 nodes, the meta group and 4 data groups, leaders spread
 
 Flags:
 `)

@@ -185,25 +185,33 @@ func TestDev_NodesAreProcessesThatSurviveALeaderKill(t *testing.T) {
 	}
 }
 
-// TestDev_Groups: "stockd dev --groups 3" runs one node bootstrapped with the meta group
-// and 3 data groups, says so in its banner, and stops cleanly on Ctrl-C.
+// TestDev_Groups: "stockd dev --groups 3" runs three nodes, n1 bootstrapped with the meta
+// group and 3 data groups, the others joined: the banner comes only once every group has
+// its three voters and a leader, the leaders are spread, and Ctrl-C stops it cleanly.
 func TestDev_Groups(t *testing.T) {
 	bin := buildStockd(t)
-	r := startDev(t, bin, nil, "--groups", "3", "--http-port", "0", "--raft-port", "0", "--ready-timeout", "60s")
-	if len(r.nodes) != 1 {
-		t.Fatalf("banner: nodes %v, want 1", r.nodes)
+	r := startDev(t, bin, nil, "--groups", "3", "--http-port", "0", "--raft-port", "0", "--ready-timeout", "90s")
+	if len(r.nodes) != 3 {
+		t.Fatalf("banner: nodes %v, want 3", r.nodes)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		var view api.Cluster
-		err := getJSON(ctx, r.nodes["n1"].httpAddr, "/v1/cluster", &view)
-		if err == nil && len(view.Groups) == 4 && view.Groups[0].Kind == api.GroupMeta {
-			break
+	var view api.Cluster
+	if err := getJSON(ctx, r.nodes["n2"].httpAddr, "/v1/cluster", &view); err != nil {
+		t.Fatal(err)
+	}
+	if len(view.Groups) != 4 || view.Groups[0].Kind != api.GroupMeta {
+		t.Fatalf("no meta group and 3 data groups in /v1/cluster: %+v", view.Groups)
+	}
+	leaders := map[string]bool{}
+	for _, g := range view.Groups[1:] {
+		if len(g.Replicas) != 3 || g.Leader == "" {
+			t.Fatalf("group %d at the banner: replicas %+v, leader %q; want 3 and a leader", g.ID, g.Replicas, g.Leader)
 		}
-		if pause(ctx, 100*time.Millisecond) != nil {
-			t.Fatalf("no meta group and 3 data groups in /v1/cluster: %+v %v", view.Groups, err)
-		}
+		leaders[g.Leader] = true
+	}
+	if len(leaders) < 2 {
+		t.Errorf("the data groups' leaders are not spread: %+v", view.Groups)
 	}
 	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

@@ -308,7 +308,7 @@ func TestParseDevOptions(t *testing.T) {
 		"--nodes 5 extra":      `"extra"`,
 		"--raft-port 65534":    "--raft-port",
 		"--groups 0":           "--groups must be 1..1024",
-		"--groups 3 --nodes 5": "drop --nodes",
+		"--groups 3 --nodes 4": "--nodes must be 3 or 5",
 	} {
 		_, err := parseDevOptions(strings.Fields(args))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -317,10 +317,12 @@ func TestParseDevOptions(t *testing.T) {
 	}
 }
 
-func TestParseDevOptions_GroupsRunOneNode(t *testing.T) {
-	o, err := parseDevOptions([]string{"--groups", "4"})
-	if err != nil || o.nodes != 1 || o.groups != 4 {
-		t.Fatalf("--groups 4: %+v, %v", o, err)
+func TestParseDevOptions_GroupsOnEveryClusterSize(t *testing.T) {
+	for args, nodes := range map[string]int{"--groups 4": 3, "--groups 4 --nodes 5": 5} {
+		o, err := parseDevOptions(strings.Fields(args))
+		if err != nil || o.nodes != nodes || o.groups != 4 {
+			t.Fatalf("%s: %+v, %v; want %d nodes and 4 groups", args, o, err, nodes)
+		}
 	}
 }
 

@@ -106,39 +106,38 @@ func Ready(view *api.Cluster, want int) error {
 			return fmt.Errorf("member %s has no HTTP address yet", m.ID)
 		}
 	}
-	return settled(view, want)
+	return settled(view)
 }
 
 // settled says why a multi-group cluster's placement is still moving: a group without a
-// leader, a replica still a nonvoter (catching up), a data group short of its voters, or
-// a node the meta group does not have yet. A load started before then would measure the
-// moves, and a fault injected then would hit a group with fewer voters than it will have.
-func settled(view *api.Cluster, want int) error {
+// leader, or a step the placement controller has yet to take (a replica to add, promote or
+// remove, a leadership to spread), as placement's own planner sees the view. A load
+// started before then would measure the moves, and a fault injected then would hit a
+// group with fewer voters than it will have.
+func settled(view *api.Cluster) error {
 	if view.PlacementVersion == 0 {
 		return nil // a single-group cluster: Ready's members are its replicas
 	}
-	voters := min(placement.ReplicasPerGroup, want)
+	p := &api.Placement{Version: view.PlacementVersion, SlotCount: api.SlotCount, Groups: view.Groups}
+	var live []string
+	for _, n := range view.Nodes {
+		p.Nodes = append(p.Nodes, api.PlacementNode{ID: n.ID, RaftAddr: n.RaftAddr, HTTPAddr: n.HTTPAddr, State: api.NodeActive})
+		live = append(live, n.ID)
+	}
 	for _, g := range view.Groups {
 		if g.Leader == "" {
 			return fmt.Errorf("group %d has no leader yet", g.ID)
 		}
-		n := 0
-		for _, r := range g.Replicas {
-			switch {
-			case g.Kind == api.GroupMeta:
-				n++ // its nonvoters are by design: the meta group is on every node
-			case r.Role != api.Voter:
-				return fmt.Errorf("group %d: %s is still a %s", g.ID, r.Node, r.Role)
-			default:
-				n++
-			}
-		}
-		switch {
-		case g.Kind == api.GroupMeta && n != want:
-			return fmt.Errorf("the meta group is on %d of %d nodes", n, want)
-		case g.Kind == api.GroupData && n != voters:
-			return fmt.Errorf("group %d has %d voters, want %d", g.ID, n, voters)
-		}
+	}
+	steps, err := placement.Plan(p, live)
+	if err == nil && len(steps) == 0 {
+		steps, err = placement.BalanceLeaders(p, live)
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("placement version %d: %w", view.PlacementVersion, err)
+	case len(steps) > 0:
+		return fmt.Errorf("placement version %d is still moving: next %s", view.PlacementVersion, steps[0])
 	}
 	return nil
 }

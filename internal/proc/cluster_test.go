@@ -8,14 +8,16 @@ import (
 )
 
 // TestReady_WaitsForAMultiGroupPlacementToSettle: a multi-group cluster is ready only once
-// every group has a leader and its final replicas, so a bench or a fault does not start
-// while replicas are still moving onto the nodes that joined.
+// every group has a leader and the placement controller has nothing left to do (replicas
+// in place, leaderships spread), so a bench or a fault does not start while replicas or
+// leaders are still moving.
 func TestReady_WaitsForAMultiGroupPlacementToSettle(t *testing.T) {
 	nodes := []api.Node{
-		{ID: "n1", Role: api.RoleLeader, HTTPAddr: "a"},
-		{ID: "n2", Role: api.RoleFollower, HTTPAddr: "b"},
-		{ID: "n3", Role: api.RoleFollower, HTTPAddr: "c"},
+		{ID: "n1", Role: api.RoleLeader, HTTPAddr: "a", RaftAddr: "ra"},
+		{ID: "n2", Role: api.RoleFollower, HTTPAddr: "b", RaftAddr: "rb"},
+		{ID: "n3", Role: api.RoleFollower, HTTPAddr: "c", RaftAddr: "rc"},
 	}
+	v, nv := api.Voter, api.Nonvoter
 	reps := func(roles ...string) []api.Replica {
 		out := make([]api.Replica, len(roles))
 		for i, r := range roles {
@@ -23,26 +25,33 @@ func TestReady_WaitsForAMultiGroupPlacementToSettle(t *testing.T) {
 		}
 		return out
 	}
-	v, nv := api.Voter, api.Nonvoter
-	view := func(groups ...api.Group) *api.Cluster {
-		return &api.Cluster{Leader: "n1", Nodes: nodes, PlacementVersion: 7, Groups: groups}
+	// A settled placement: the meta group led by n1, the two data groups by n2 and n3.
+	groups := func(change func([]api.Group)) []api.Group {
+		gs := []api.Group{
+			{ID: 0, Kind: api.GroupMeta, Leader: "n1", PreferredLeader: "n1", Replicas: reps(v, v, v)},
+			{ID: 1, Kind: api.GroupData, Leader: "n2", PreferredLeader: "n2", Replicas: reps(v, v, v), Slots: []api.SlotRange{{From: 0, To: 512}}},
+			{ID: 2, Kind: api.GroupData, Leader: "n3", PreferredLeader: "n3", Replicas: reps(v, v, v), Slots: []api.SlotRange{{From: 512, To: api.SlotCount}}},
+		}
+		if change != nil {
+			change(gs)
+		}
+		return gs
 	}
-	meta := api.Group{ID: 0, Kind: api.GroupMeta, Leader: "n1", Replicas: reps(v, v, v)}
-	data := func(id uint64, leader string, r []api.Replica) api.Group {
-		return api.Group{ID: id, Kind: api.GroupData, Leader: leader, Replicas: r}
+	view := func(change func([]api.Group)) *api.Cluster {
+		return &api.Cluster{Leader: "n1", Nodes: nodes, PlacementVersion: 7, Groups: groups(change)}
 	}
 	for _, tc := range []struct {
 		name string
 		view *api.Cluster
 		want string // "" : ready
 	}{
-		{"settled", view(meta, data(1, "n1", reps(v, v, v)), data(2, "n2", reps(v, v, v))), ""},
-		{"single group: the members are enough", &api.Cluster{Leader: "n1", Nodes: nodes, Groups: []api.Group{data(1, "n1", reps(v))}}, ""},
-		{"a group without a leader", view(meta, data(1, "n1", reps(v, v, v)), data(2, "", reps(v, v, v))), "group 2 has no leader"},
-		{"a replica catching up", view(meta, data(1, "n1", reps(v, v, nv))), "group 1: n3 is still a nonvoter"},
-		{"a group short of voters", view(meta, data(1, "n1", reps(v, v))), "group 1 has 2 voters, want 3"},
-		{"the meta group not on every node", view(api.Group{ID: 0, Kind: api.GroupMeta, Leader: "n1", Replicas: reps(v, v)}, data(1, "n1", reps(v, v, v))), "meta group is on 2 of 3"},
-		{"the meta group's nonvoters are by design", view(api.Group{ID: 0, Kind: api.GroupMeta, Leader: "n1", Replicas: reps(v, nv, nv)}, data(1, "n1", reps(v, v, v))), ""},
+		{"settled", view(nil), ""},
+		{"single group: the members are enough", &api.Cluster{Leader: "n1", Nodes: nodes, Groups: []api.Group{{ID: 1, Kind: api.GroupData, Leader: "n1", Replicas: reps(v)}}}, ""},
+		{"a group without a leader", view(func(gs []api.Group) { gs[2].Leader = "" }), "group 2 has no leader"},
+		{"a replica catching up", view(func(gs []api.Group) { gs[1].Replicas = reps(v, v, nv) }), "still moving: next group 1: promote n3"},
+		{"a group short of a voter", view(func(gs []api.Group) { gs[1].Replicas = reps(v, v) }), "still moving: next group 1: add_nonvoter n3"},
+		{"a leader not yet where it is steered", view(func(gs []api.Group) { gs[2].Leader = "n1" }), "still moving: next group 2: transfer_leader n3"},
+		{"leaders not spread yet", view(func(gs []api.Group) { gs[1].PreferredLeader, gs[1].Leader = "n1", "n1" }), "still moving"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Ready(tc.view, 3)
