@@ -157,9 +157,9 @@ func (n *Node) placementLoop() {
 // groupFor is the group a request about sku acts on: the one place routes pick a group.
 // Without a meta group every SKU is group 1's; with one, the group owning the SKU's slot
 // in the local placement.
-func (n *Node) groupFor(sku string) (*Group, error) {
-	if n.metaGroup == nil {
-		return n.cluster, nil
+func (n *Node) groupFor(sku string) (groupStore, error) {
+	if !n.stores.placed() {
+		return n.stores.store(legacyGroup), nil
 	}
 	p := n.placement.Load()
 	if p == nil {
@@ -169,7 +169,7 @@ func (n *Node) groupFor(sku string) (*Group, error) {
 	if pg == nil {
 		return nil, api.Errorf(api.Internal, "placement version %d: no group owns slot %d", p.Version, api.SlotOf(sku))
 	}
-	g := n.group(pg.ID)
+	g := n.stores.store(pg.ID)
 	if g == nil {
 		return nil, api.Errorf(api.NotLeader, "this node hosts no replica of group %d", pg.ID)
 	}
@@ -179,7 +179,7 @@ func (n *Node) groupFor(sku string) (*Group, error) {
 // groupForCommand is the group of a mutation: its SKU's, its lines' (all in one group,
 // else cross_group until cross-group orders exist), or for a command naming only an
 // order, the group holding that order.
-func (n *Node) groupForCommand(cmd fsm.Command) (*Group, error) {
+func (n *Node) groupForCommand(cmd fsm.Command) (groupStore, error) {
 	switch {
 	case cmd.SKU != "":
 		return n.groupFor(cmd.SKU)
@@ -195,29 +195,29 @@ func (n *Node) groupForCommand(cmd fsm.Command) (*Group, error) {
 			}
 			if h != g {
 				return nil, api.Errorf(api.CrossGroup, "order lines %q (group %d) and %q (group %d) live in different groups; an order's lines must share one until cross-group orders exist",
-					cmd.Lines[0].SKU, g.id, l.SKU, h.id)
+					cmd.Lines[0].SKU, g.groupID(), l.SKU, h.groupID())
 			}
 		}
 		return g, nil
 	case cmd.OrderID != "":
 		return n.groupForOrder(cmd.OrderID)
 	}
-	return n.cluster, nil
+	return n.stores.store(legacyGroup), nil
 }
 
 // groupForOrder is the group holding order id. Order ids do not name their group, so a
 // multi-group node looks in each data group it hosts; an order in none is group 1's to
 // refuse (not_found), as in a single-group cluster.
-func (n *Node) groupForOrder(id string) (*Group, error) {
-	if n.metaGroup == nil {
-		return n.cluster, nil
+func (n *Node) groupForOrder(id string) (groupStore, error) {
+	if !n.stores.placed() {
+		return n.stores.store(legacyGroup), nil
 	}
-	for _, g := range n.dataGroups() {
-		if _, err := g.fsm.GetOrder(id, g.clusterNow()); err == nil {
+	for _, g := range n.stores.data() {
+		if _, err := g.state().GetOrder(id, g.clusterNow()); err == nil {
 			return g, nil
 		}
 	}
-	return n.cluster, nil
+	return n.stores.store(legacyGroup), nil
 }
 
 // group is the running or failed replica of group id this process hosts, or nil.

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
 )
@@ -18,7 +16,7 @@ import (
 // from any reply, forwarded ones included.
 func (n *Node) withLeaderHint(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if leader := n.cluster.leaderHTTP(); leader != "" {
+		if leader := n.clusterLeader(); leader != "" {
 			w.Header()[api.HeaderLeader] = n.leaderHintValue(leader)
 		}
 		h.ServeHTTP(w, r)
@@ -60,21 +58,21 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		n.writeError(w, err)
 		return fsm.Result{}, false
 	}
-	if g.raft.State() != raft.Leader {
+	if !g.leads() {
 		n.forward(w, r, g, body)
 		return fsm.Result{}, false
 	}
 	// A command of an apply level the log does not use yet would be undecodable to a member
 	// still on an older build (level.go): refuse it until every member is upgraded.
-	if need := fsm.KindLevel(cmd.Kind); need > g.fsm.Level() {
-		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, g.fsm.Level()))
+	if need := fsm.KindLevel(cmd.Kind); need > g.state().Level() {
+		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, g.state().Level()))
 		return fsm.Result{}, false
 	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
-	res, rejected := g.newRejecter(ctx).reject(cmd, firstTry(r))
+	res, rejected := newRejecter(ctx, g).reject(cmd, firstTry(r))
 	if !rejected {
-		o := g.coalesce.submit(ctx, []fsm.Command{cmd})[0]
+		o := g.submit(ctx, []fsm.Command{cmd})[0]
 		if o.err != nil {
 			n.writeError(w, o.err)
 			return fsm.Result{}, false
@@ -179,8 +177,8 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	}
 	// Each item goes to its SKU's group; a batch all in one group is forwarded whole to
 	// that group's leader when this node does not lead it.
-	byGroup := map[*Group][]int{}
-	var order []*Group
+	byGroup := map[groupStore][]int{}
+	var order []groupStore
 	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
 	for i, it := range req.Items {
 		g, err := n.groupFor(it.SKU)
@@ -193,17 +191,17 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 		}
 		byGroup[g] = append(byGroup[g], i)
 	}
-	if len(order) == 1 && len(byGroup[order[0]]) == len(req.Items) && order[0].raft.State() != raft.Leader {
+	if len(order) == 1 && len(byGroup[order[0]]) == len(req.Items) && !order[0].leads() {
 		n.forward(w, r, order[0], body)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
 	for _, g := range order {
-		if g.raft.State() != raft.Leader {
+		if !g.leads() {
 			// A batch across groups is split; an item of a group led elsewhere is
 			// answered on its own, naming its group's leader, and may be retried there.
-			e := &api.Error{Code: api.NotLeader, Message: fmt.Sprintf("this node does not lead group %d", g.id), Leader: g.leaderHTTP()}
+			e := &api.Error{Code: api.NotLeader, Message: fmt.Sprintf("this node does not lead group %d", g.groupID()), Leader: g.leaderHTTP()}
 			for _, i := range byGroup[g] {
 				out.Results[i].Error = e
 			}
@@ -216,10 +214,10 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 
 // batchDeductIn answers the items at idx, all of group g, which this node leads: the ones
 // the rejecter can answer at once, the rest proposed together.
-func (n *Node) batchDeductIn(ctx context.Context, g *Group, items []api.DeductItem, idx []int, out *api.BatchDeductResponse) {
+func (n *Node) batchDeductIn(ctx context.Context, g groupStore, items []api.DeductItem, idx []int, out *api.BatchDeductResponse) {
 	logged := make([]fsm.Command, 0, len(idx))
 	at := make([]int, 0, len(idx)) // index in items of each logged command
-	rej := g.newRejecter(ctx)
+	rej := newRejecter(ctx, g)
 	for _, i := range idx {
 		it := items[i]
 		cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: it.SKU, Qty: it.Qty, RequestID: it.RequestID, UserID: it.UserID}
@@ -236,7 +234,7 @@ func (n *Node) batchDeductIn(ctx context.Context, g *Group, items []api.DeductIt
 		at = append(at, i)
 	}
 	if len(logged) > 0 {
-		for j, o := range g.coalesce.submit(ctx, logged) {
+		for j, o := range g.submit(ctx, logged) {
 			if o.err != nil {
 				out.Results[at[j]].Error = n.apiError(o.err)
 				continue
@@ -293,19 +291,19 @@ func (n *Node) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 
 // read serves a read at the consistency the request asks for: strong reads are forwarded
 // to the leader and made linearizable there; stale reads are local.
-func (n *Node) read(w http.ResponseWriter, r *http.Request, g *Group, serve func() (any, error)) {
-	n.readGroups(w, r, []*Group{g}, serve)
+func (n *Node) read(w http.ResponseWriter, r *http.Request, g groupStore, serve func() (any, error)) {
+	n.readGroups(w, r, []groupStore{g}, serve)
 }
 
 // readGroups is read over several groups (a list merged across them): a strong read
 // confirms this node's leadership of each, and is forwarded to a group's leader when this
 // node does not lead it. Freshness headers are a single group's, so only a read of one
 // group sets them.
-func (n *Node) readGroups(w http.ResponseWriter, r *http.Request, gs []*Group, serve func() (any, error)) {
+func (n *Node) readGroups(w http.ResponseWriter, r *http.Request, gs []groupStore, serve func() (any, error)) {
 	switch c := r.URL.Query().Get("consistency"); c {
 	case "", api.Strong:
 		for _, g := range gs {
-			if g.raft.State() != raft.Leader {
+			if !g.leads() {
 				n.forward(w, r, g, nil)
 				return
 			}
@@ -329,7 +327,7 @@ func (n *Node) readGroups(w http.ResponseWriter, r *http.Request, gs []*Group, s
 		return
 	}
 	if len(gs) == 1 {
-		gs[0].setReadHeaders(w)
+		setReadHeaders(w, gs[0])
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -346,7 +344,7 @@ func (n *Node) handleGetSKU(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {
-		s, err := g.fsm.GetSKU(sku)
+		s, err := g.state().GetSKU(sku)
 		return skuOut(s, false), err
 	})
 }
@@ -360,13 +358,13 @@ func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
 		return
 	}
-	gs := n.dataGroups()
+	gs := n.stores.data()
 	n.readGroups(w, r, gs, func() (any, error) {
 		// Each group's page is in SKU order; the merged page is the first limit of
 		// their union, so paging with after works as with one group.
 		var skus []fsm.SKU
 		for _, g := range gs {
-			page, err := g.fsm.ListSKUs(q.Get("prefix"), q.Get("after"), limit)
+			page, err := g.state().ListSKUs(q.Get("prefix"), q.Get("after"), limit)
 			if err != nil {
 				return nil, err
 			}
@@ -397,7 +395,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {
-		moves, err := g.fsm.History(sku, limit)
+		moves, err := g.state().History(sku, limit)
 		out := api.History{SKU: sku, Movements: make([]api.Movement, len(moves))}
 		for i, m := range moves {
 			out.Movements[i] = api.Movement{Index: m.Index, Seq: m.Seq, Kind: m.Kind.String(), Qty: m.Qty,
@@ -415,7 +413,7 @@ func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {
-		o, err := g.fsm.GetOrder(id, g.clusterNow())
+		o, err := g.state().GetOrder(id, g.clusterNow())
 		return orderOut(o, false), err
 	})
 }

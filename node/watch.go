@@ -96,7 +96,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.Internal, "streaming unsupported"))
 		return
 	}
-	changed, cancel := g.watch.subscribe(sku)
+	changed, cancel := g.subscribe(sku)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -105,7 +105,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 	var last uint64
 	send := func() bool {
-		s, err := g.fsm.GetSKU(sku)
+		s, err := g.state().GetSKU(sku)
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(api.ErrorBody{Error: n.apiError(err)}))
 			flusher.Flush()
