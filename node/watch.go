@@ -64,7 +64,11 @@ func (h *hub) notifyAll() {
 // changed (those of expired holds too), so nothing here knows which command moves which
 // SKU.
 func (g *Group) publish(_ []fsm.Entry, results []fsm.Result) {
-	h := g.watch
+	g.watch.changed(results)
+}
+
+// changed tells the watchers of every SKU the results name that it changed.
+func (h *hub) changed(results []fsm.Result) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.subs) == 0 {
