@@ -397,3 +397,55 @@ func TestHandlers_WatchStreamsTheSKU(t *testing.T) {
 		t.Fatalf("watch of an unknown SKU: %v, want not_found", err)
 	}
 }
+
+// The rate limit charges what the table says: one token for every API route, a batch's
+// items for the batch (its handler charges them), nothing for probes, metrics and pages.
+// With the bucket empty and a clock that stands still, every charged route is refused with
+// 429 before its handler runs.
+func TestHandlers_RateLimitChargesWhatTheTableSays(t *testing.T) {
+	c := newUnit(t, unitSpec{config: func(cfg *Config) {
+		cfg.RateLimit, cfg.RateBurst = 1, 1
+		cfg.EnablePprof, cfg.UI = true, http.NotFoundHandler()
+	}})
+	if a := do(t, c.client, "PUT", "http://"+c.addr(0)+"/v1/skus/tee", `{"stock":5}`, ""); a.status != 201 {
+		t.Fatalf("create with the one token: %d %v", a.status, a.err)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	path := strings.NewReplacer("{sku}", "tee", "{id}", "o1", "{action}", "confirm", "{$}", "")
+	charged := 0
+	for _, rt := range c.nodes[0].routeTable() {
+		method, p, ok := strings.Cut(rt.pattern, " ")
+		if !ok {
+			method, p = "GET", rt.pattern
+		}
+		body := ""
+		if rt.perItem {
+			body = `{"items":[{"sku":"tee","qty":1,"request_id":"b1","user_id":"u"}]}`
+		}
+		isAPI := strings.HasPrefix(p, "/v1/")
+		if !isAPI && p != "/healthz" && p != "/metrics" && p != "/ui/" && p != "/{$}" {
+			continue // uncharged too, but their handlers are not the unit tier's (raft state, profiles)
+		}
+		req, _ := http.NewRequest(method, "http://"+c.addr(0)+path.Replace(p), strings.NewReader(body))
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", rt.pattern, err)
+		}
+		resp.Body.Close()
+		if refused := resp.StatusCode == http.StatusTooManyRequests; refused != isAPI {
+			t.Errorf("%s with an empty bucket: %d, refused %v, want %v", rt.pattern, resp.StatusCode, refused, isAPI)
+		}
+		if isAPI && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: 429 without Retry-After", rt.pattern)
+		}
+		if isAPI {
+			charged++
+		}
+	}
+	if charged < 15 {
+		t.Fatalf("only %d charged routes checked", charged)
+	}
+	if s, _ := c.store(0, 1).m.GetSKU("tee"); s.Available != 5 {
+		t.Fatalf("a refused request reached the state: %+v", s)
+	}
+}
