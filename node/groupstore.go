@@ -11,8 +11,8 @@ import (
 // groupStore is what the HTTP handlers need of this node's replica of one data group, as
 // rqlite's HTTP service declares the Store it needs: who leads (serve here, or forward
 // there), the state machine to read, a linearizable read, proposals, and a watch. *Group
-// is the one a process serves with; the unit tier (handlers_test.go) serves the same
-// handlers from fsm.Machines applied directly, without raft.
+// is the one a process serves with; the unit tier (unit_test.go) serves the same handlers
+// from fsm.Machines applied directly, without raft.
 type groupStore interface {
 	groupID() uint64
 	// leads reports this replica's belief that it leads its group: writes and strong reads

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -161,7 +162,7 @@ func (m memStores) data() []groupStore {
 	for _, s := range m.byID {
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b groupStore) int { return int(a.groupID()) - int(b.groupID()) })
+	slices.SortFunc(out, func(a, b groupStore) int { return cmp.Compare(a.groupID(), b.groupID()) })
 	return out
 }
 
@@ -169,7 +170,8 @@ func (m memStores) data() []groupStore {
 type unitSpec struct {
 	nodes  int // each hosts a replica of every group; node 0 leads them all
 	groups int // data groups 1..groups; more than one are placed by slot, as a meta group would
-	// level is the apply level the groups start at; fsm.ApplyLevel unless oldLevel.
+	// oldLevel leaves the groups at apply level 0, a cluster mid-upgrade; otherwise they
+	// start at fsm.ApplyLevel, as a cluster's leader raises them.
 	oldLevel bool
 	config   func(*Config)
 }
