@@ -200,8 +200,8 @@ func TestAuth_RolesThroughFollowersAndInternalCalls(t *testing.T) {
 }
 
 func TestAuth_PublicReads(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *Config) { cfg.Auth, cfg.PublicReads = testTokens(t), true })
-	addr := "http://" + c.Node(0).HTTPAddr()
+	c := newUnit(t, unitSpec{config: func(cfg *Config) { cfg.Auth, cfg.PublicReads = testTokens(t), true }})
+	addr := "http://" + c.addr(0)
 	do(t, c.client, "PUT", addr+"/v1/skus/tee", `{"stock":3}`, appTok)
 	if a := do(t, c.client, "GET", addr+"/v1/skus/tee", nil, ""); a.status != 200 {
 		t.Fatalf("public read: %d %v", a.status, a.err)
@@ -212,12 +212,12 @@ func TestAuth_PublicReads(t *testing.T) {
 }
 
 func TestRateLimit_PerClientWithRetryAfterAndBatchItems(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *Config) {
+	c := newUnit(t, unitSpec{config: func(cfg *Config) {
 		cfg.Auth = testTokens(t)
 		// A refill this slow makes the test independent of how fast the machine is.
 		cfg.RateLimit, cfg.RateBurst = 0.001, 4
-	})
-	addr := "http://" + c.Node(0).HTTPAddr()
+	}})
+	addr := "http://" + c.addr(0)
 	if a := do(t, c.client, "PUT", addr+"/v1/skus/tee", `{"stock":100}`, appTok); a.status != 201 {
 		t.Fatalf("create: %d %v", a.status, a.err)
 	}

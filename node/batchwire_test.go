@@ -20,7 +20,7 @@ type batchAnswer struct {
 }
 
 // postBatch posts body with the given Content-Type and Accept ("" leaves a header out).
-func postBatch(t *testing.T, c *testCluster, addr, contentType, accept string, body []byte) batchAnswer {
+func postBatch(t *testing.T, c *apiClient, addr, contentType, accept string, body []byte) batchAnswer {
 	t.Helper()
 	req, err := http.NewRequest("POST", "http://"+addr+"/v1/batch/deduct", bytes.NewReader(body))
 	if err != nil {
@@ -84,9 +84,8 @@ func encodeBatch(t *testing.T, binary bool, req api.BatchDeductRequest) ([]byte,
 // follower (which forwards the body to the leader), in binary or JSON, the same batch gets
 // the same answers, item by item.
 func TestBatchWire_SameAnswersAsJSON(t *testing.T) {
-	c := newCluster(t, 3, nil)
-	li, _ := c.WaitLeader()
-	leader, follower := c.Node(li).HTTPAddr(), c.Node((li+1)%3).HTTPAddr()
+	c := newUnit(t, unitSpec{nodes: 3})
+	leader, follower := c.addr(0), c.addr(1)
 
 	t.Run("through leader and follower", func(t *testing.T) {
 		// Each way gets its own SKUs, named alike so that messages compare equal once the
@@ -132,7 +131,7 @@ func TestBatchWire_SameAnswersAsJSON(t *testing.T) {
 			}
 			for bi, batch := range batches {
 				body, _ := encodeBatch(t, way.binary, batch)
-				got := postBatch(t, c, way.addr, ct, ct, body).results(t, ct)
+				got := postBatch(t, &c.apiClient, way.addr, ct, ct, body).results(t, ct)
 				if len(got) != len(want[bi]) {
 					t.Fatalf("%s batch %d: %d results, want %d", p, bi, len(got), len(want[bi]))
 				}
@@ -187,7 +186,7 @@ func TestBatchWire_SameAnswersAsJSON(t *testing.T) {
 			for _, addr := range []string{leader, follower} {
 				n++
 				body, _ := encodeBatch(t, tc.binary, item(tc.name+addr))
-				got := postBatch(t, c, addr, tc.contentType, tc.accept, body).results(t, tc.answer)
+				got := postBatch(t, &c.apiClient, addr, tc.contentType, tc.accept, body).results(t, tc.answer)
 				if len(got) != 1 || got[0].Error != nil || got[0].Remaining != int64(100-n) {
 					t.Fatalf("%s via %s: %s", tc.name, addr, dump(got))
 				}
@@ -214,7 +213,7 @@ func TestBatchWire_SameAnswersAsJSON(t *testing.T) {
 		}
 		for _, tc := range cases {
 			for _, addr := range []string{leader, follower} {
-				a := postBatch(t, c, addr, api.BatchContentType, api.BatchContentType, tc.body)
+				a := postBatch(t, &c.apiClient, addr, api.BatchContentType, api.BatchContentType, tc.body)
 				if a.status != tc.status || a.contentType != "application/json" {
 					t.Fatalf("%s via %s: status %d in %q, want %d in JSON: %q", tc.name, addr, a.status, a.contentType, tc.status, a.raw)
 				}
@@ -232,7 +231,6 @@ func TestBatchWire_SameAnswersAsJSON(t *testing.T) {
 			t.Fatalf("refused bodies changed the stock: %+v", s)
 		}
 	})
-	c.converged()
 }
 
 func dump(rs []api.DeductResult) string {

@@ -19,6 +19,12 @@ import (
 // helpers node's tests speak to it with.
 type testCluster struct {
 	*testcluster.Cluster[Config, *Node]
+	apiClient
+}
+
+// apiClient is the HTTP helpers node's tests speak the API with, to a raft cluster
+// (testCluster) or to the unit tier's nodes (unitCluster).
+type apiClient struct {
 	t      testing.TB
 	client *http.Client
 }
@@ -40,7 +46,7 @@ func newCluster(t testing.TB, size int, tweak func(*Config)) *testCluster {
 // emptyCluster is a cluster without nodes, for tests that Add their own.
 func emptyCluster(t testing.TB) *testCluster {
 	t.Helper()
-	c := &testCluster{Cluster: testcluster.New(t, DefaultConfig, New), t: t, client: &http.Client{Timeout: 10 * time.Second}}
+	c := &testCluster{Cluster: testcluster.New(t, DefaultConfig, New), apiClient: apiClient{t: t, client: &http.Client{Timeout: 10 * time.Second}}}
 	c.Ready = membersKnown
 	return c
 }
@@ -73,7 +79,7 @@ func membersKnown(running []*Node, size int) error {
 
 // call does one HTTP request and decodes a 2xx body into out; a non-2xx answer comes back as
 // *api.Error.
-func (c *testCluster) call(addr, method, path string, body any, out any) (int, error) {
+func (c *apiClient) call(addr, method, path string, body any, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -104,7 +110,7 @@ func (c *testCluster) call(addr, method, path string, body any, out any) (int, e
 // mustCall is call that must succeed. An answer that says retry (an election on a loaded
 // machine: no_leader, timeout) is retried with the same body, request id included, as the
 // client does.
-func (c *testCluster) mustCall(addr, method, path string, body any, out any) {
+func (c *apiClient) mustCall(addr, method, path string, body any, out any) {
 	c.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

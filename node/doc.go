@@ -9,8 +9,11 @@
 // single-group cluster's, at the data dir's root and header-less on the wire, as before
 // groups existed). Routes find their group in groupFor (groups.go): group 1 in a
 // single-group cluster, else the group owning the SKU's slot in the placement the meta
-// group (0, a Group whose state machine is placement/meta's, metagroup.go) holds. A group
-// that fails stops alone unless it is the process's only one (Node.groupFailed).
+// group (0, a Group whose state machine is placement/meta's, metagroup.go) holds. The
+// handlers see a group only as a groupStore (groupstore.go), the little they need of it:
+// *Group is the one a process serves with; the unit tier serves the same routes from fsm
+// machines applied directly, without raft (unit_test.go). A group that fails stops alone
+// unless it is the process's only one (Node.groupFailed).
 //
 // What it owns:
 //   - bootstrap exactly once, join through any member, leave (a leader asked to remove

@@ -16,7 +16,7 @@ func (n *Node) apiError(err error) *api.Error {
 	if errors.As(err, &ae) {
 		if ae.Leader == "" && (ae.Code == api.NotLeader || ae.Code == api.NoLeader) {
 			hinted := *ae // the sentinels are shared: never write into them
-			hinted.Leader = n.cluster.leaderHTTP()
+			hinted.Leader = n.clusterLeader()
 			return &hinted
 		}
 		return ae
@@ -37,7 +37,7 @@ func (n *Node) apiError(err error) *api.Error {
 		e.Code, e.Message = api.Timeout, "no answer in time; the outcome is unknown: retry with the same request_id"
 	}
 	if e.Code == api.NotLeader || e.Code == api.NoLeader {
-		e.Leader = n.cluster.leaderHTTP()
+		e.Leader = n.clusterLeader()
 	}
 	return e
 }

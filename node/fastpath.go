@@ -25,13 +25,13 @@ import (
 // Stock is read with fsm.GetSKU, from the machine's in-memory view of the SKUs a sale
 // touches: cheap enough per call that nothing is cached here.
 type rejecter struct {
-	n    *Group
+	n    groupStore
 	ctx  context.Context
 	read bool // the read index was taken
 	err  error
 }
 
-func (g *Group) newRejecter(ctx context.Context) *rejecter {
+func newRejecter(ctx context.Context, g groupStore) *rejecter {
 	return &rejecter{n: g, ctx: ctx}
 }
 
@@ -48,7 +48,7 @@ func (r *rejecter) reject(cmd fsm.Command, firstTry bool) (fsm.Result, bool) {
 		// What was read before the read index proves nothing: the SKU is read again below.
 		r.read, r.err = true, r.n.strongRead(r.ctx)
 	}
-	if r.err != nil || r.n.fsm.Remembers(cmd.RequestID) {
+	if r.err != nil || r.n.state().Remembers(cmd.RequestID) {
 		return fsm.Result{}, false
 	}
 	return r.rejection(cmd)
@@ -57,7 +57,7 @@ func (r *rejecter) reject(cmd fsm.Command, firstTry bool) (fsm.Result, bool) {
 // rejection is fsm.Take's answer for cmd where it is decided without the user's count and
 // is a rejection.
 func (r *rejecter) rejection(cmd fsm.Command) (fsm.Result, bool) {
-	s, err := r.n.fsm.GetSKU(cmd.SKU)
+	s, err := r.n.state().GetSKU(cmd.SKU)
 	if err != nil {
 		return fsm.Result{}, false
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // deductTry sends one try of a deduction with the attempt header (0: no header).
-func (c *testCluster) deductTry(addr, sku, reqID string, qty int64, attempt int) (int, error) {
+func (c *apiClient) deductTry(addr, sku, reqID string, qty int64, attempt int) (int, error) {
 	body, _ := json.Marshal(api.DeductRequest{Qty: qty, RequestID: reqID, UserID: "u"})
 	req, _ := http.NewRequest("POST", "http://"+addr+"/v1/skus/"+sku+"/deduct", bytes.NewReader(body))
 	if attempt > 0 {
@@ -86,10 +86,9 @@ func TestFastPath_SoldOutFirstTryWritesNoLog(t *testing.T) {
 }
 
 func TestBatchDeduct_AnswersEachItem(t *testing.T) {
-	c := newCluster(t, 3, nil)
+	c := newUnit(t, unitSpec{nodes: 3})
 	c.createSKU("a", 3)
-	li, _ := c.WaitLeader()
-	follower := c.Node((li + 1) % 3).HTTPAddr()
+	follower := c.addr(1)
 	req := api.BatchDeductRequest{Items: []api.DeductItem{
 		{SKU: "a", Qty: 2, RequestID: "i1", UserID: "u", Attempt: 1},
 		{SKU: "a", Qty: 0, RequestID: "i2", UserID: "u"},              // invalid

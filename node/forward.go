@@ -15,7 +15,7 @@ import (
 // forward sends a request to the leader of g, the group it acts on, and copies its answer
 // back, so a client may talk to any node. A request that was already forwarded once is not forwarded again: a node
 // that is not the leader answers not_leader with its best hint, and the client retries.
-func (n *Node) forward(w http.ResponseWriter, r *http.Request, g *Group, body []byte) {
+func (n *Node) forward(w http.ResponseWriter, r *http.Request, g groupStore, body []byte) {
 	if r.Header.Get(api.HeaderForwardedBy) != "" {
 		n.writeError(w, errNotLeader)
 		return

@@ -14,14 +14,12 @@ import (
 // says so with a retryable no_leader; a connection that fails after the request went out
 // stays timeout, the outcome unknown.
 func TestForward_RefusedIsNotSentResetIsUnknown(t *testing.T) {
-	c := newCluster(t, 2, nil)
+	c := newUnit(t, unitSpec{nodes: 2})
 	c.createSKU("tee", 10)
-	li, l := c.WaitLeader()
-	f := c.Node(1 - li)
-	leaderHTTP := l.HTTPAddr()
+	leaderHTTP := c.addr(0)
 	deduct := func(id string) api.Code {
 		t.Helper()
-		_, err := c.call(f.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: id, UserID: "u"}, nil)
+		_, err := c.call(c.addr(1), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: id, UserID: "u"}, nil)
 		var ae *api.Error
 		if !errors.As(err, &ae) {
 			t.Fatalf("deduct %s through the follower: %v", id, err)
@@ -29,12 +27,12 @@ func TestForward_RefusedIsNotSentResetIsUnknown(t *testing.T) {
 		return ae.Code
 	}
 
-	// The leader's raft runs on; only its HTTP port is closed: a dial there is refused.
-	l.httpSrv.Close()
+	// The leader still leads; only its HTTP port is closed: a dial there is refused.
+	c.servers[0].Close()
 	if code := deduct("refused"); code != api.NoLeader || !code.Retryable() {
 		t.Fatalf("refused connection answered %s, want %s", code, api.NoLeader)
 	}
-	if s, err := l.cluster.fsm.GetSKU("tee"); err != nil || s.Available != 10 {
+	if s, err := c.store(0, 1).m.GetSKU("tee"); err != nil || s.Available != 10 {
 		t.Fatalf("leader's sku %+v (%v)", s, err)
 	}
 

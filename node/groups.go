@@ -160,9 +160,9 @@ func (n *Node) placementLoop() {
 // groupFor is the group a request about sku acts on: the one place routes pick a group.
 // Without a meta group every SKU is group 1's; with one, the group owning the SKU's slot
 // in the local placement.
-func (n *Node) groupFor(sku string) (*Group, error) {
-	if n.metaGroup == nil {
-		return n.cluster, nil
+func (n *Node) groupFor(sku string) (groupStore, error) {
+	if !n.stores.placed() {
+		return n.stores.store(legacyGroup), nil
 	}
 	p := n.placement.Load()
 	if p == nil {
@@ -172,7 +172,7 @@ func (n *Node) groupFor(sku string) (*Group, error) {
 	if pg == nil {
 		return nil, api.Errorf(api.Internal, "placement version %d: no group owns slot %d", p.Version, api.SlotOf(sku))
 	}
-	g := n.group(pg.ID)
+	g := n.stores.store(pg.ID)
 	if g == nil {
 		return nil, api.Errorf(api.NotLeader, "this node hosts no replica of group %d", pg.ID)
 	}
@@ -182,7 +182,7 @@ func (n *Node) groupFor(sku string) (*Group, error) {
 // groupForCommand is the group of a mutation: its SKU's, its lines' (all in one group,
 // else cross_group until cross-group orders exist), or for a command naming only an
 // order, the group holding that order.
-func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Command) (*Group, error) {
+func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Command) (groupStore, error) {
 	switch {
 	case cmd.SKU != "":
 		return n.groupFor(cmd.SKU)
@@ -198,14 +198,14 @@ func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Com
 			}
 			if h != g {
 				return nil, api.Errorf(api.CrossGroup, "order lines %q (group %d) and %q (group %d) live in different groups; an order's lines must share one until cross-group orders exist",
-					cmd.Lines[0].SKU, g.id, l.SKU, h.id)
+					cmd.Lines[0].SKU, g.groupID(), l.SKU, h.groupID())
 			}
 		}
 		return g, nil
 	case cmd.OrderID != "":
 		return n.groupForOrder(ctx, r, cmd.OrderID)
 	}
-	return n.cluster, nil
+	return n.stores.store(legacyGroup), nil
 }
 
 // groupForOrder is the group holding order id. Order ids do not name their group, and an
@@ -215,13 +215,13 @@ func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Com
 // led, so that an order is never reported missing because this node lags. An order id
 // must be unique across the cluster (the client chooses it): a reuse in another group is
 // not refused until cross-group orders give every order a home group.
-func (n *Node) groupForOrder(ctx context.Context, r *http.Request, id string) (*Group, error) {
-	if n.metaGroup == nil {
-		return n.cluster, nil
+func (n *Node) groupForOrder(ctx context.Context, r *http.Request, id string) (groupStore, error) {
+	if !n.stores.placed() {
+		return n.stores.store(legacyGroup), nil
 	}
-	gs := n.dataGroups()
+	gs := n.stores.data()
 	for _, g := range gs {
-		if _, err := g.fsm.GetOrder(id, 0); err == nil {
+		if _, err := g.state().GetOrder(id, 0); err == nil {
 			return g, nil
 		}
 	}
@@ -244,26 +244,26 @@ func (n *Node) groupForOrder(ctx context.Context, r *http.Request, id string) (*
 // hasOrder says whether group g holds order id, linearizably: read here after a strong
 // read when this node leads g, else asked of g's leader (GET /v1/orders/{id}?group=N,
 // marked forwarded so that it is answered there or refused, never passed on).
-func (n *Node) hasOrder(ctx context.Context, r *http.Request, g *Group, id string) (bool, error) {
-	if g.raft.State() == raft.Leader {
+func (n *Node) hasOrder(ctx context.Context, r *http.Request, g groupStore, id string) (bool, error) {
+	if g.leads() {
 		if err := g.strongRead(ctx); err != nil {
 			return false, err
 		}
-		_, err := g.fsm.GetOrder(id, 0)
+		_, err := g.state().GetOrder(id, 0)
 		return err == nil, nil
 	}
 	leader := g.awaitLeader(ctx, "")
 	if leader == "" || leader == n.httpAddr {
 		return false, errNoLeader
 	}
-	sub, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id)+"?group="+strconv.FormatUint(g.id, 10), nil)
+	sub, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id)+"?group="+strconv.FormatUint(g.groupID(), 10), nil)
 	if err != nil {
 		return false, err
 	}
 	sub.Header = r.Header.Clone() // the client's credential: the leader checks it again
 	resp, err := n.forwardTo(ctx, sub, nil, leader)
 	if err != nil {
-		return false, &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", g.id, leader, err), Leader: leader}
+		return false, &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", g.groupID(), leader, err), Leader: leader}
 	}
 	switch apiErr := readAPIError(resp); {
 	case apiErr == nil:

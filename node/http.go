@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
 )
@@ -20,7 +18,7 @@ import (
 // from any reply, forwarded ones included.
 func (n *Node) withLeaderHint(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if leader := n.cluster.leaderHTTP(); leader != "" {
+		if leader := n.clusterLeader(); leader != "" {
 			w.Header()[api.HeaderLeader] = n.leaderHintValue(leader)
 		}
 		h.ServeHTTP(w, r)
@@ -64,19 +62,19 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		n.writeError(w, err)
 		return fsm.Result{}, false
 	}
-	if g.raft.State() != raft.Leader {
+	if !g.leads() {
 		n.forward(w, r, g, body)
 		return fsm.Result{}, false
 	}
 	// A command of an apply level the log does not use yet would be undecodable to a member
 	// still on an older build (level.go): refuse it until every member is upgraded.
-	if need := fsm.KindLevel(cmd.Kind); need > g.fsm.Level() {
-		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, g.fsm.Level()))
+	if need := fsm.KindLevel(cmd.Kind); need > g.state().Level() {
+		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, g.state().Level()))
 		return fsm.Result{}, false
 	}
-	res, rejected := g.newRejecter(ctx).reject(cmd, firstTry(r))
+	res, rejected := newRejecter(ctx, g).reject(cmd, firstTry(r))
 	if !rejected {
-		o := g.coalesce.submit(ctx, []fsm.Command{cmd})[0]
+		o := g.submit(ctx, []fsm.Command{cmd})[0]
 		if o.err != nil {
 			n.writeError(w, o.err)
 			return fsm.Result{}, false
@@ -181,8 +179,8 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	}
 	// Each item goes to its SKU's group; a batch all in one group is forwarded whole to
 	// that group's leader when this node does not lead it.
-	byGroup := map[*Group][]int{}
-	var order []*Group
+	byGroup := map[groupStore][]int{}
+	var order []groupStore
 	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
 	for i, it := range req.Items {
 		g, err := n.groupFor(it.SKU)
@@ -195,17 +193,17 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 		}
 		byGroup[g] = append(byGroup[g], i)
 	}
-	if len(order) == 1 && len(byGroup[order[0]]) == len(req.Items) && order[0].raft.State() != raft.Leader {
+	if len(order) == 1 && len(byGroup[order[0]]) == len(req.Items) && !order[0].leads() {
 		n.forward(w, r, order[0], body)
 		return
 	}
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
 	for _, g := range order {
-		if g.raft.State() != raft.Leader {
+		if !g.leads() {
 			// A batch across groups is split; an item of a group led elsewhere is
 			// answered on its own, naming its group's leader, and may be retried there.
-			e := &api.Error{Code: api.NotLeader, Message: fmt.Sprintf("this node does not lead group %d", g.id), Leader: g.leaderHTTP()}
+			e := &api.Error{Code: api.NotLeader, Message: fmt.Sprintf("this node does not lead group %d", g.groupID()), Leader: g.leaderHTTP()}
 			for _, i := range byGroup[g] {
 				out.Results[i].Error = e
 			}
@@ -218,10 +216,10 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 
 // batchDeductIn answers the items at idx, all of group g, which this node leads: the ones
 // the rejecter can answer at once, the rest proposed together.
-func (n *Node) batchDeductIn(ctx context.Context, g *Group, items []api.DeductItem, idx []int, out *api.BatchDeductResponse) {
+func (n *Node) batchDeductIn(ctx context.Context, g groupStore, items []api.DeductItem, idx []int, out *api.BatchDeductResponse) {
 	logged := make([]fsm.Command, 0, len(idx))
 	at := make([]int, 0, len(idx)) // index in items of each logged command
-	rej := g.newRejecter(ctx)
+	rej := newRejecter(ctx, g)
 	for _, i := range idx {
 		it := items[i]
 		cmd := fsm.Command{Kind: fsm.KindDeduct, SKU: it.SKU, Qty: it.Qty, RequestID: it.RequestID, UserID: it.UserID}
@@ -238,7 +236,7 @@ func (n *Node) batchDeductIn(ctx context.Context, g *Group, items []api.DeductIt
 		at = append(at, i)
 	}
 	if len(logged) > 0 {
-		for j, o := range g.coalesce.submit(ctx, logged) {
+		for j, o := range g.submit(ctx, logged) {
 			if o.err != nil {
 				out.Results[at[j]].Error = n.apiError(o.err)
 				continue
@@ -295,10 +293,10 @@ func (n *Node) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 
 // read serves a read of one group at the consistency the request asks for: strong reads
 // are forwarded to the group's leader and made linearizable there; stale reads are local.
-func (n *Node) read(w http.ResponseWriter, r *http.Request, g *Group, serve func() (any, error)) {
+func (n *Node) read(w http.ResponseWriter, r *http.Request, g groupStore, serve func() (any, error)) {
 	switch c := r.URL.Query().Get("consistency"); c {
 	case "", api.Strong:
-		if g.raft.State() != raft.Leader {
+		if !g.leads() {
 			n.forward(w, r, g, nil)
 			return
 		}
@@ -318,7 +316,7 @@ func (n *Node) read(w http.ResponseWriter, r *http.Request, g *Group, serve func
 		n.writeError(w, err)
 		return
 	}
-	g.setReadHeaders(w)
+	setReadHeaders(w, g)
 	writeJSON(w, http.StatusOK, v)
 }
 
@@ -338,7 +336,7 @@ func (n *Node) handleGetSKU(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {
-		s, err := g.fsm.GetSKU(sku)
+		s, err := g.state().GetSKU(sku)
 		return skuOut(s, false), err
 	})
 }
@@ -357,14 +355,14 @@ func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
 		return
 	}
-	gs := n.dataGroups()
+	gs := n.stores.data()
 	if id := q.Get("group"); id != "" {
 		g, err := n.dataGroup(id)
 		if err != nil {
 			n.writeError(w, err)
 			return
 		}
-		gs = []*Group{g}
+		gs = []groupStore{g}
 	}
 	prefix, after := q.Get("prefix"), q.Get("after")
 	if len(gs) == 1 {
@@ -401,8 +399,8 @@ func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
 }
 
 // listPage is one group's page of SKUs from its local state.
-func listPage(g *Group, prefix, after string, limit int) (api.SKUList, error) {
-	skus, err := g.fsm.ListSKUs(prefix, after, limit)
+func listPage(g groupStore, prefix, after string, limit int) (api.SKUList, error) {
+	skus, err := g.state().ListSKUs(prefix, after, limit)
 	if err != nil {
 		return api.SKUList{}, err
 	}
@@ -417,13 +415,13 @@ func listPage(g *Group, prefix, after string, limit int) (api.SKUList, error) {
 // leads the group, else by asking the group's leader for that group's page alone (with
 // the client's credential, marked forwarded so it is not passed on again). The first
 // failure is the answer: the client retries the whole list.
-func (n *Node) strongPages(ctx context.Context, r *http.Request, gs []*Group, prefix, after string, limit int) ([][]api.SKU, error) {
+func (n *Node) strongPages(ctx context.Context, r *http.Request, gs []groupStore, prefix, after string, limit int) ([][]api.SKU, error) {
 	pages := make([][]api.SKU, len(gs))
 	errs := make([]error, len(gs))
 	var wg sync.WaitGroup
 	for i, g := range gs {
 		wg.Go(func() {
-			if g.raft.State() == raft.Leader {
+			if g.leads() {
 				if errs[i] = g.strongRead(ctx); errs[i] == nil {
 					var page api.SKUList
 					page, errs[i] = listPage(g, prefix, after, limit)
@@ -442,12 +440,12 @@ func (n *Node) strongPages(ctx context.Context, r *http.Request, gs []*Group, pr
 			}
 			sub := r.Clone(ctx)
 			q := sub.URL.Query()
-			q.Set("group", strconv.FormatUint(g.id, 10))
+			q.Set("group", strconv.FormatUint(g.groupID(), 10))
 			q.Set("consistency", api.Strong)
 			sub.URL.RawQuery = q.Encode()
 			resp, err := n.forwardTo(ctx, sub, nil, leader)
 			if err != nil {
-				errs[i] = &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", g.id, leader, err), Leader: leader}
+				errs[i] = &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", g.groupID(), leader, err), Leader: leader}
 				return
 			}
 			var page api.SKUList
@@ -463,13 +461,13 @@ func (n *Node) strongPages(ctx context.Context, r *http.Request, gs []*Group, pr
 }
 
 // dataGroup is the data group a ?group= parameter names, which this node must host.
-func (n *Node) dataGroup(id string) (*Group, error) {
+func (n *Node) dataGroup(id string) (groupStore, error) {
 	gid, err := strconv.ParseUint(id, 10, 64)
 	if err != nil {
 		return nil, api.Errorf(api.InvalidArgument, "group must be a group id, got %q", id)
 	}
-	for _, g := range n.dataGroups() {
-		if g.id == gid {
+	for _, g := range n.stores.data() {
+		if g.groupID() == gid {
 			return g, nil
 		}
 	}
@@ -489,7 +487,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {
-		moves, err := g.fsm.History(sku, limit)
+		moves, err := g.state().History(sku, limit)
 		out := api.History{SKU: sku, Movements: make([]api.Movement, len(moves))}
 		for i, m := range moves {
 			out.Movements[i] = api.Movement{Index: m.Index, Seq: m.Seq, Kind: m.Kind.String(), Qty: m.Qty,
@@ -501,7 +499,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	var g *Group
+	var g groupStore
 	var err error
 	if gid := r.URL.Query().Get("group"); gid != "" {
 		g, err = n.dataGroup(gid)
@@ -515,7 +513,7 @@ func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {
-		o, err := g.fsm.GetOrder(id, g.clusterNow())
+		o, err := g.state().GetOrder(id, g.clusterNow())
 		return orderOut(o, false), err
 	})
 }

@@ -14,21 +14,24 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
+// refusal is a request the API must refuse, and how.
+type refusal struct {
+	name, method, path, body string
+	status                   int
+	code                     api.Code
+}
+
 func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
-	c := newCluster(t, 1, nil)
+	c := newUnit(t, unitSpec{})
 	c.createSKU("tee", 5)
-	addr := c.Node(0).HTTPAddr()
+	addr := c.addr(0)
 	c.mustCall(addr, "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 5, RequestID: "all", UserID: "u"}, nil)
 	c.createSKU("cap", 3)
 	var before api.SKUList
 	c.mustCall(addr, "GET", "/v1/skus", nil, &before)
 
 	long := strings.Repeat("x", 129)
-	cases := []struct {
-		name, method, path, body string
-		status                   int
-		code                     api.Code
-	}{
+	cases := []refusal{
 		{"unknown route", "GET", "/v2/nothing", "", 404, api.NotFound},
 		{"wrong method", "DELETE", "/v1/skus/tee", "", 405, api.MethodNotAllowed},
 		{"bad sku id", "PUT", "/v1/skus/bad!id", `{"stock":1}`, 400, api.InvalidArgument},
@@ -61,9 +64,6 @@ func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 		{"order line qty zero", "POST", "/v1/orders", `{"order_id":"o","user_id":"u","lines":[{"sku":"cap","qty":0}],"ttl_ms":10,"request_id":"f"}`, 400, api.InvalidArgument},
 		{"confirm unknown order", "POST", "/v1/orders/zz/confirm", `{"request_id":"g"}`, 404, api.NotFound},
 		{"unknown order action", "POST", "/v1/orders/zz/refund", `{"request_id":"g"}`, 404, api.NotFound},
-		{"join without id", "POST", "/v1/cluster/members", `{"raft_addr":"1.2.3.4:5","http_addr":"1.2.3.4:6"}`, 400, api.InvalidArgument},
-		{"leave unknown member", "DELETE", "/v1/cluster/members/zz", "", 404, api.NotFound},
-		{"leave last voter", "DELETE", "/v1/cluster/members/n1", "", 409, api.FailedPrecondition},
 		{"body over 1 MiB", "PUT", "/v1/skus/big", `{"stock":1,"request_id":"` + strings.Repeat("x", 1<<20) + `"}`, 413, api.InvalidArgument},
 	}
 	// The messages speak of the request's JSON, never of the Go types behind it.
@@ -74,6 +74,33 @@ func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 		"unknown field":    `unknown field "colour"`,
 		"malformed json":   "malformed JSON: the body ends inside a value",
 	}
+	refused(t, &c.apiClient, addr, cases, wantMessage)
+	var after api.SKUList
+	c.mustCall(addr, "GET", "/v1/skus", nil, &after)
+	if len(after.SKUs) != len(before.SKUs) {
+		t.Fatalf("SKUs %+v → %+v", before.SKUs, after.SKUs)
+	}
+	for i := range before.SKUs {
+		if before.SKUs[i] != after.SKUs[i] {
+			t.Fatalf("rejected requests changed %+v → %+v", before.SKUs[i], after.SKUs[i])
+		}
+	}
+}
+
+// Membership changes are refused by raft's configuration, so these need a raft cluster.
+func TestHTTP_BadMembershipChangeIsRejected(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	refused(t, &c.apiClient, c.Node(0).HTTPAddr(), []refusal{
+		{"join without id", "POST", "/v1/cluster/members", `{"raft_addr":"1.2.3.4:5","http_addr":"1.2.3.4:6"}`, 400, api.InvalidArgument},
+		{"leave unknown member", "DELETE", "/v1/cluster/members/zz", "", 404, api.NotFound},
+		{"leave last voter", "DELETE", "/v1/cluster/members/n1", "", 409, api.FailedPrecondition},
+	}, nil)
+}
+
+// refused sends each case to addr and checks its status, its code and that its body is the
+// contract's error body, with the message of wantMessage[name] when one is given.
+func refused(t *testing.T, c *apiClient, addr string, cases []refusal, wantMessage map[string]string) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, "http://"+addr+tc.path, strings.NewReader(tc.body))
@@ -105,22 +132,12 @@ func TestHTTP_BadInputIsRejectedAndChangesNothing(t *testing.T) {
 			}
 		})
 	}
-	var after api.SKUList
-	c.mustCall(addr, "GET", "/v1/skus", nil, &after)
-	if len(after.SKUs) != len(before.SKUs) {
-		t.Fatalf("SKUs %+v → %+v", before.SKUs, after.SKUs)
-	}
-	for i := range before.SKUs {
-		if before.SKUs[i] != after.SKUs[i] {
-			t.Fatalf("rejected requests changed %+v → %+v", before.SKUs[i], after.SKUs[i])
-		}
-	}
 }
 
 func TestHTTP_OrderFlowAndHistory(t *testing.T) {
-	c := newCluster(t, 1, nil)
+	c := newUnit(t, unitSpec{})
 	c.createSKU("tee", 5)
-	addr := c.Node(0).HTTPAddr()
+	addr := c.addr(0)
 	var o api.Order
 	code, err := c.call(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o1", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 2}}, TTLMillis: 60_000, RequestID: "r1"}, &o)
 	if err != nil || code != 201 || o.Status != api.OrderHeld {
@@ -147,8 +164,17 @@ func TestHTTP_OrderFlowAndHistory(t *testing.T) {
 	if strings.Join(kinds, ",") != "create,reserve,confirm" {
 		t.Fatalf("history %v", kinds)
 	}
-	// A hold left alone expires on the leader's timer and its units come back (the order
-	// reads as expired as soon as its hold is over, maybe before the timer released it).
+}
+
+// A hold left alone expires on the leader's timer and its units come back (the order
+// reads as expired as soon as its hold is over, maybe before the timer released it).
+func TestHTTP_HoldExpiresOnTheLeadersTimer(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	c.createSKU("tee", 5)
+	addr := c.Node(0).HTTPAddr()
+	var o api.Order
+	c.mustCall(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o1", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 2}}, TTLMillis: 60_000, RequestID: "r1"}, &o)
+	c.mustCall(addr, "POST", "/v1/orders/o1/confirm", api.OrderActionRequest{RequestID: "c1"}, &o)
 	c.mustCall(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o2", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 3}}, TTLMillis: 50, RequestID: "r2"}, &o)
 	var s api.SKU
 	eventually(t, 5*time.Second, func() error {
@@ -167,18 +193,18 @@ func TestHTTP_OrderFlowAndHistory(t *testing.T) {
 // With no expiry round to release it, an order past its hold is still expired for every
 // read and every action, and the first action releases it (the ledger says expire).
 func TestHTTP_OrderPastItsHoldIsExpiredForEveryActionAndRead(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *Config) { cfg.ExpireInterval = time.Hour })
+	c := newUnit(t, unitSpec{}) // no expiry rounds: nothing but the requests below writes
 	c.createSKU("tee", 5)
-	addr := c.Node(0).HTTPAddr()
+	addr := c.addr(0)
 	var o api.Order
 	c.mustCall(addr, "POST", "/v1/orders", api.ReserveRequest{OrderID: "o1", UserID: "u", Lines: []api.Line{{SKU: "tee", Qty: 2}}, TTLMillis: 50, RequestID: "r1"}, &o)
-	eventually(t, 5*time.Second, func() error {
-		c.mustCall(addr, "GET", "/v1/orders/o1", nil, &o)
-		if o.Status != api.OrderExpired {
-			return fmt.Errorf("order o1 reads %s", o.Status)
-		}
-		return nil
-	})
+	if c.mustCall(addr, "GET", "/v1/orders/o1", nil, &o); o.Status != api.OrderHeld {
+		t.Fatalf("order o1 within its hold reads %s", o.Status)
+	}
+	c.advance(50 * time.Millisecond)
+	if c.mustCall(addr, "GET", "/v1/orders/o1", nil, &o); o.Status != api.OrderExpired {
+		t.Fatalf("order o1 at the end of its hold reads %s", o.Status)
+	}
 	var s api.SKU
 	if c.mustCall(addr, "GET", "/v1/skus/tee", nil, &s); s.Reserved != 2 {
 		t.Fatalf("sku %+v: the read alone releases nothing", s)
@@ -228,9 +254,9 @@ func TestDecodeStrict_NamesTheJSONFieldNotTheGoType(t *testing.T) {
 }
 
 func TestHTTP_AdjustAndRetire(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *Config) { cfg.ExpireInterval = time.Hour })
+	c := newUnit(t, unitSpec{})
 	c.createSKU("tee", 10)
-	addr := c.Node(0).HTTPAddr()
+	addr := c.addr(0)
 	var s api.SKU
 	c.mustCall(addr, "POST", "/v1/skus/tee/adjust", api.AdjustRequest{Qty: -3, Reason: "damage", RequestID: "a1"}, &s)
 	if s.Available != 7 || s.Duplicate {

@@ -226,8 +226,8 @@ func readJSON(resp *http.Response, out any) *api.Error {
 	return &api.Error{Code: api.Internal, Message: fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode, body)}
 }
 
-// setReadHeaders says how fresh the state behind a read is.
-func (g *Group) setReadHeaders(w http.ResponseWriter) {
-	w.Header().Set(api.HeaderAppliedIndex, strconv.FormatUint(g.fsm.AppliedIndex(), 10))
+// setReadHeaders says how fresh the state of g behind a read is.
+func setReadHeaders(w http.ResponseWriter, g groupStore) {
+	w.Header().Set(api.HeaderAppliedIndex, strconv.FormatUint(g.state().AppliedIndex(), 10))
 	w.Header().Set(api.HeaderLastContactMS, strconv.FormatInt(g.lastContactMS(), 10))
 }

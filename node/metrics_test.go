@@ -116,8 +116,8 @@ func indexOfNode(c *testCluster, n *Node) int {
 
 func TestOptionalHandlers_PprofForAdminsAndUIForEveryone(t *testing.T) {
 	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "dashboard at "+r.URL.Path) })
-	c := newCluster(t, 1, func(cfg *Config) { cfg.EnablePprof, cfg.Auth, cfg.UI = true, testTokens(t), ui })
-	addr := "http://" + c.Node(0).HTTPAddr()
+	c := newUnit(t, unitSpec{config: func(cfg *Config) { cfg.EnablePprof, cfg.Auth, cfg.UI = true, testTokens(t), ui }})
+	addr := "http://" + c.addr(0)
 	if a := do(t, c.client, "GET", addr+"/debug/pprof/cmdline", nil, readTok); a.status != 403 {
 		t.Fatalf("pprof with a read token: %d", a.status)
 	}
@@ -142,11 +142,11 @@ func TestOptionalHandlers_PprofForAdminsAndUIForEveryone(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
 		t.Fatalf("GET / without a token: %d, Location %q; want 302 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	c2 := newCluster(t, 1, nil)
-	if a := do(t, c2.client, "GET", "http://"+c2.Node(0).HTTPAddr()+"/", nil, ""); a.status != 404 {
+	c2 := newUnit(t, unitSpec{})
+	if a := do(t, c2.client, "GET", "http://"+c2.addr(0)+"/", nil, ""); a.status != 404 {
 		t.Fatalf("GET / without a dashboard: %d", a.status)
 	}
-	if a := do(t, c2.client, "GET", "http://"+c2.Node(0).HTTPAddr()+"/debug/pprof/cmdline", nil, ""); a.status != 404 {
+	if a := do(t, c2.client, "GET", "http://"+c2.addr(0)+"/debug/pprof/cmdline", nil, ""); a.status != 404 {
 		t.Fatalf("pprof without EnablePprof: %d", a.status)
 	}
 }

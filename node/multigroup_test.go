@@ -44,7 +44,7 @@ func skusByGroup(t *testing.T, n *Node, count int) (all []string, by map[uint64]
 			t.Fatalf("groupFor(%s): %v", sku, err)
 		}
 		all = append(all, sku)
-		by[g.id] = append(by[g.id], sku)
+		by[g.groupID()] = append(by[g.groupID()], sku)
 	}
 	return all, by
 }

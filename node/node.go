@@ -55,6 +55,8 @@ type Node struct {
 	// placement is the meta group's newest placement (placementLoop); nil until the
 	// first one is applied, and always nil without a meta group.
 	placement atomic.Pointer[api.Placement]
+	// stores is where routes find the groups they act on (groupFor): the groups above.
+	stores groupStores
 
 	ctx    context.Context // ends the HTTP server's requests and the process's goroutines
 	cancel context.CancelFunc
@@ -172,6 +174,7 @@ func New(cfg Config) (*Node, error) {
 		groups: map[uint64]*Group{},
 		done:   make(chan struct{}),
 	}
+	n.stores = hostedGroups{n}
 	if n.cfg.OnFatal == nil {
 		n.cfg.OnFatal = func(err error) {
 			n.log.Error("fatal: stopping so this replica cannot diverge", "error", err)

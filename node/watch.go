@@ -64,7 +64,11 @@ func (h *hub) notifyAll() {
 // changed (those of expired holds too), so nothing here knows which command moves which
 // SKU.
 func (g *Group) publish(_ []fsm.Entry, results []fsm.Result) {
-	h := g.watch
+	g.watch.changed(results)
+}
+
+// changed tells the watchers of every SKU the results name that it changed.
+func (h *hub) changed(results []fsm.Result) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.subs) == 0 {
@@ -96,7 +100,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.Internal, "streaming unsupported"))
 		return
 	}
-	changed, cancel := g.watch.subscribe(sku)
+	changed, cancel := g.subscribe(sku)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -105,7 +109,7 @@ func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 	var last uint64
 	send := func() bool {
-		s, err := g.fsm.GetSKU(sku)
+		s, err := g.state().GetSKU(sku)
 		if err != nil {
 			fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(api.ErrorBody{Error: n.apiError(err)}))
 			flusher.Flush()
