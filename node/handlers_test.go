@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/flashstock/flashstock/api"
 )
@@ -447,5 +451,48 @@ func TestHandlers_RateLimitChargesWhatTheTableSays(t *testing.T) {
 	}
 	if s, _ := c.store(0, 1).m.GetSKU("tee"); s.Available != 5 {
 		t.Fatalf("a refused request reached the state: %+v", s)
+	}
+}
+
+// Errors of the write and read paths reach the client in the wire's vocabulary, raft's own
+// included: whether to retry, and where, is in the code; a refusal to take a request
+// names the leader.
+func TestHandlers_ErrorsSpeakTheAPIsCodes(t *testing.T) {
+	c := newUnit(t, unitSpec{nodes: 2})
+	n := c.nodes[1]
+	for _, tc := range []struct {
+		err    error
+		code   api.Code
+		status int
+	}{
+		{raft.ErrNotLeader, api.NotLeader, api.NotLeader.HTTPStatus()},
+		{fmt.Errorf("apply: %w", raft.ErrLeadershipTransferInProgress), api.NotLeader, api.NotLeader.HTTPStatus()},
+		{raft.ErrLeadershipLost, api.NoLeader, api.NoLeader.HTTPStatus()},
+		{raft.ErrRaftShutdown, api.NoLeader, api.NoLeader.HTTPStatus()},
+		{raft.ErrEnqueueTimeout, api.Overloaded, api.Overloaded.HTTPStatus()},
+		{context.DeadlineExceeded, api.Timeout, api.Timeout.HTTPStatus()},
+		{errNotLeader, api.NotLeader, api.NotLeader.HTTPStatus()},
+		{errOverloaded, api.Overloaded, api.Overloaded.HTTPStatus()},
+		{errTooLarge, api.InvalidArgument, http.StatusRequestEntityTooLarge},
+		{errors.New("disk on fire"), api.Internal, 500},
+	} {
+		w := httptest.NewRecorder()
+		n.writeError(w, tc.err)
+		var eb api.ErrorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &eb); err != nil || eb.Error == nil {
+			t.Fatalf("%v: body %q", tc.err, w.Body.Bytes())
+		}
+		if w.Code != tc.status || eb.Error.Code != tc.code || eb.Error.Message == "" {
+			t.Errorf("%v: %d %+v, want %d %s", tc.err, w.Code, eb.Error, tc.status, tc.code)
+		}
+		if hinted := eb.Error.Leader != ""; hinted != (tc.code == api.NotLeader || tc.code == api.NoLeader) {
+			t.Errorf("%v: leader hint %q", tc.err, eb.Error.Leader)
+		}
+		if retry := w.Header().Get("Retry-After"); (retry != "") != (tc.code == api.Overloaded) {
+			t.Errorf("%v: Retry-After %q", tc.err, retry)
+		}
+	}
+	if errNotLeader.Leader != "" {
+		t.Fatalf("the shared not_leader sentinel was written into: %+v", errNotLeader)
 	}
 }

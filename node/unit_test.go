@@ -47,7 +47,6 @@ type memStore struct {
 	hub  *hub
 
 	strongReads atomic.Int64
-	fastPath    atomic.Int64 // answers counted as made without the log
 }
 
 var _ groupStore = (*memStore)(nil)
@@ -129,11 +128,8 @@ func (s *memStore) submit(_ context.Context, cmds []fsm.Command) []outcome {
 	return out
 }
 
-func (s *memStore) countResult(_ fsm.Command, _ fsm.Result, fastPath bool) {
-	if fastPath {
-		s.fastPath.Add(1)
-	}
-}
+// countResult counts nothing: the unit tier has no per-group metrics.
+func (s *memStore) countResult(fsm.Command, fsm.Result, bool) {}
 
 func (s *memStore) awaitSKU(_ context.Context, sku string) error {
 	_, err := s.m.GetSKU(sku)
