@@ -178,13 +178,22 @@ func TestCluster_JoinRemoveRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var sold atomic.Int64
+	var mu sync.Mutex
+	var unknown []string // cut off by the end of the load: applied or not
 	for b := 0; b < 8; b++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
-				if code, _ := c.buy(ctx, "s", fmt.Sprintf("l%d-%d", b, i), "u", c.LeaderAddr); code == api.OK {
+				id := fmt.Sprintf("l%d-%d", b, i)
+				code, _ := c.buy(ctx, "s", id, "u", c.LeaderAddr)
+				switch {
+				case code == api.OK:
 					sold.Add(1)
+				case ctx.Err() != nil:
+					mu.Lock()
+					unknown = append(unknown, id)
+					mu.Unlock()
 				}
 			}
 		}()
@@ -218,6 +227,20 @@ func TestCluster_JoinRemoveRestart(t *testing.T) {
 	c.Restart(r)
 	cancel()
 	wg.Wait()
+	// A buyer stopped while its request was in flight does not know whether it sold: its
+	// retry with the same request id settles it, exactly once (the first sale answered
+	// again as a duplicate, a sale now, or sold out: never applied).
+	settle, done := context.WithTimeout(context.Background(), 30*time.Second)
+	defer done()
+	for _, id := range unknown {
+		switch code, _ := c.buy(settle, "s", id, "u", c.LeaderAddr); code {
+		case api.OK:
+			sold.Add(1)
+		case api.SoldOut: // never applied, and now too late
+		default:
+			t.Fatalf("settling %s: %s", id, code)
+		}
+	}
 	c.converged()
 	var s api.SKU
 	_, l = c.WaitLeader()
