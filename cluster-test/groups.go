@@ -18,6 +18,10 @@ import (
 type Layout struct {
 	Version uint64
 	Groups  []api.Group // the meta group first, then data groups by id; Leader filled in
+	// Leftover lists, by member, the replicas it still runs that the placement no longer
+	// puts on it (a replica moved away: stockd does not delete those yet). They follow,
+	// never lead, and the checks read only placed replicas.
+	Leftover map[string][]uint64
 }
 
 // Data is the layout's data groups, by id.
@@ -112,7 +116,11 @@ func (l Layout) String() string {
 		}
 		parts = append(parts, fmt.Sprintf("g%d %s [%s]", g.ID, leader, strings.Join(reps, " ")))
 	}
-	return fmt.Sprintf("v%d: %s", l.Version, strings.Join(parts, ", "))
+	out := fmt.Sprintf("v%d: %s", l.Version, strings.Join(parts, ", "))
+	if len(l.Leftover) > 0 {
+		out += fmt.Sprintf("; leftover replicas %v", l.Leftover)
+	}
+	return out
 }
 
 // Self reads m's own report, GET /v1/cluster/self: its role in each group it hosts.
@@ -153,9 +161,10 @@ func voterTarget(kind string, n int) int {
 // Settled reads the layout once and says why it is not yet the settled layout of a
 // cluster of exactly ids with dataGroups data groups: every member on the same placement
 // version, listing exactly ids; the meta group on every node, each data group at its
-// voter count with no nonvoter left; every member hosting exactly the replicas placed on
-// it, none failed; and each group with exactly one replica that says it leads, the others
-// following. Leaders need not be the preferred ones.
+// voter count with no nonvoter left; every member hosting the replicas placed on it, none
+// failed (one it hosts beyond those is a Leftover); and each group with exactly one
+// replica that says it leads, the others following. Leaders need not be the preferred
+// ones.
 func (c *Cluster) Settled(ctx context.Context, ids []string, dataGroups int) (Layout, string) {
 	var lay Layout
 	var first string
@@ -217,6 +226,8 @@ func (c *Cluster) Settled(ctx context.Context, ids []string, dataGroups int) (La
 			switch {
 			case g == nil:
 				return lay, fmt.Sprintf("%s hosts group %d, which the placement does not have", id, ng.ID)
+			case ng.Role == api.RoleLeader && !slices.Contains(placed[id], ng.ID):
+				return lay, fmt.Sprintf("%s leads group %d, which the placement does not put on it", id, ng.ID)
 			case ng.Role == api.RoleLeader && g.Leader != "":
 				return lay, fmt.Sprintf("group %d: both %s and %s say they lead", ng.ID, g.Leader, id)
 			case ng.Role == api.RoleLeader:
@@ -225,10 +236,18 @@ func (c *Cluster) Settled(ctx context.Context, ids []string, dataGroups int) (La
 				return lay, fmt.Sprintf("%s's replica of group %d is %q", id, ng.ID, ng.Role)
 			}
 		}
-		slices.Sort(hosted)
-		slices.Sort(placed[id])
-		if !slices.Equal(hosted, placed[id]) {
-			return lay, fmt.Sprintf("%s hosts groups %v, the placement puts %v on it", id, hosted, placed[id])
+		for _, g := range placed[id] {
+			if !slices.Contains(hosted, g) {
+				return lay, fmt.Sprintf("%s hosts groups %v, the placement puts %v on it", id, hosted, placed[id])
+			}
+		}
+		for _, g := range hosted {
+			if !slices.Contains(placed[id], g) {
+				if lay.Leftover == nil {
+					lay.Leftover = map[string][]uint64{}
+				}
+				lay.Leftover[id] = append(lay.Leftover[id], g)
+			}
 		}
 	}
 	for _, g := range lay.Groups {

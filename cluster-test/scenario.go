@@ -47,6 +47,7 @@ type env struct {
 	// are, for the end checks.
 	groups   int
 	layout   Layout
+	dropped  int64    // answers the stopped loads dropped (Workload.DropResponses)
 	problems []string // scenario criteria that failed
 	started  time.Time
 	tag      string
@@ -171,6 +172,7 @@ func (e *env) startLoad() {
 func (e *env) stopLoad() {
 	if e.load != nil {
 		e.load.Stop()
+		e.dropped += e.load.dropped.Load()
 		e.events.add("load stopped")
 		e.load = nil
 	}
