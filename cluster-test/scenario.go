@@ -67,11 +67,13 @@ func newEnv(t *testing.T, set Settings, name string, seed int64, cfg ClusterConf
 			e.members = append(e.members, m.ID)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	up, cancelUp := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelUp()
 	if e.multi() {
-		e.settle(ctx, "start-up")
-		e.waitPreferredLeaders(ctx) // so that "the node leading the most groups" means what it says
+		e.settle(up, "start-up")
+		spread, cancelSpread := context.WithTimeout(context.Background(), 30*time.Second)
+		e.waitPreferredLeaders(spread) // so that "the node leading the most groups" means what it says
+		cancelSpread()
 		if e.w.SKUs == nil {
 			skus, err := skusPerGroup(e.layout, 3)
 			if err != nil {
@@ -80,12 +82,14 @@ func newEnv(t *testing.T, set Settings, name string, seed int64, cfg ClusterConf
 			e.w.SKUs = skus
 		}
 	} else {
-		leader, err := e.c.WaitLeader(ctx, e.members...)
+		leader, err := e.c.WaitLeader(up, e.members...)
 		if err != nil {
 			e.fatal("cluster did not come up: %v", err)
 		}
 		e.events.add("cluster up, leader %s", leader)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if set.Long { // more SKUs, so each one's ledger stays short
 		base := e.w.SKUs
 		for i := 1; i < 3; i++ {
