@@ -60,9 +60,11 @@ const fiveNodes = "nodes without a group-1 replica (the controller's group-1 ste
 // then e.finish. A removed node leaves e.members (membersWithout) before e.settle.
 var multiGroupScenarios = []mgScenario{
 	{name: "kill-top-leader-3x6", nodes: 3, groups: 6, inDefault: true, run: mgKillTopLeader},
+	{name: "pause-top-leader-3x6", nodes: 3, groups: 6, run: mgPauseTopLeader},
 	{name: "partition-3x6", nodes: 3, groups: 6, run: mgPartition},
 	{name: "add-node-3x6", nodes: 3, spare: 1, groups: 6, run: mgAddNode},
 	{name: "kill-top-leader-5x6", nodes: 5, groups: 6, blockedBy: fiveNodes, run: mgKillTopLeader},
+	{name: "pause-top-leader-5x6", nodes: 5, groups: 6, blockedBy: fiveNodes, run: mgPauseTopLeader},
 	{name: "partition-5x6", nodes: 5, groups: 6, blockedBy: fiveNodes, run: mgPartition},
 	{name: "add-node-5x6", nodes: 5, spare: 1, groups: 6, blockedBy: fiveNodes, run: mgAddNode},
 }
@@ -147,6 +149,35 @@ func mgKillTopLeader(e *env) []Op {
 		e.c.Start(e.c.Member(victim))
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		e.settle(ctx, "after restarting "+victim)
+		e.waitPreferredLeaders(ctx)
+		cancel()
+		e.sleep(time.Second)
+	}
+	return e.finish()
+}
+
+// mgPauseTopLeader SIGSTOPs the member leading the most data groups for several election
+// timeouts under load: its groups elect among their other replicas and acknowledge writes
+// meanwhile. Once it continues it still believes it leads them all, until it hears the new
+// terms: the cluster must settle with one leader per group, and spread the leaderships
+// again.
+func mgPauseTopLeader(e *env) []Op {
+	e.startLoad()
+	e.sleep(time.Second)
+	for range e.rounds(1) {
+		before := e.currentLayout()
+		victim := e.c.Member(before.TopLeader(e.members))
+		e.events.fault("SIGSTOP %s, leader of %d data groups (%s)", victim.ID, before.LeadCounts(e.members)[victim.ID], leadersString(before.Leaders()))
+		e.c.Pause(victim)
+		took, err := e.waitGroupsProgress(15 * time.Second)
+		e.events.add("first acknowledged write per group after the pause: %s", durationsString(took))
+		if err != nil {
+			e.fail("PROGRESS with %s paused: %v", victim.ID, err)
+		}
+		e.sleep(e.scale(2 * time.Second))
+		e.c.Resume(victim)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		e.settle(ctx, "after continuing "+victim.ID)
 		e.waitPreferredLeaders(ctx)
 		cancel()
 		e.sleep(time.Second)
