@@ -288,6 +288,7 @@ type Health struct {
 // DebugState answers GET /v1/debug/state: what a checker needs to compare replicas.
 type DebugState struct {
 	ID           string `json:"id"`
+	Group        uint64 `json:"group,omitempty"` // the data group reported (GET /v1/debug/state?group=N)
 	AppliedIndex uint64 `json:"applied_index"`
 	StateHash    string `json:"state_hash"` // hex sha256 of the whole state at AppliedIndex
 	Invariants   string `json:"invariants"` // "ok", or every violation found

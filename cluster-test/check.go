@@ -17,17 +17,21 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
-// converge polls GET /v1/debug/state on every member in ids until they all report the same
-// applied index and the same state hash, and returns their states. The load must have
-// stopped and the cluster must be whole (scenarios pass --expire-interval 1h, so an idle
-// cluster appends nothing).
-func converge(ctx context.Context, c *Cluster, ids []string) (map[string]api.DebugState, error) {
+// stateReader reads one replica's state: c.DebugState for a single-group cluster, or a
+// multi-group cluster's replica of one data group (c.GroupState).
+type stateReader func(ctx context.Context, m *Member) (api.DebugState, error)
+
+// converge polls read on every member in ids until they all report the same applied index
+// and the same state hash, and returns their states. The load must have stopped and the
+// cluster must be whole (scenarios pass --expire-interval 1h, so an idle cluster appends
+// nothing).
+func converge(ctx context.Context, c *Cluster, ids []string, read stateReader) (map[string]api.DebugState, error) {
 	var why string
 	for {
 		states := map[string]api.DebugState{}
 		why = ""
 		for _, id := range ids {
-			s, err := c.DebugState(ctx, c.Member(id))
+			s, err := read(ctx, c.Member(id))
 			if err != nil {
 				why = fmt.Sprintf("%s: %v", id, err)
 				break
@@ -69,12 +73,14 @@ func checkInvariants(states map[string]api.DebugState) []string {
 // cut, so the workloads keep each SKU well below it.
 const ledgerLimit = 1000
 
-// fetchLedgers reads every SKU's ledger from every member in ids (each from its own state)
-// and reports any difference between replicas. It returns the first member's ledgers.
-func fetchLedgers(ctx context.Context, c *Cluster, ids, skus []string) (map[string][]api.Movement, []string) {
+// fetchLedgers reads every SKU's ledger from every replica hosts names for it (each from
+// its own state) and reports any difference between replicas. It returns the first
+// replica's ledgers.
+func fetchLedgers(ctx context.Context, c *Cluster, hosts func(sku string) []string, skus []string) (map[string][]api.Movement, []string) {
 	var problems []string
 	ledgers := map[string][]api.Movement{}
 	for _, sku := range skus {
+		ids := hosts(sku)
 		for i, id := range ids {
 			moves, err := c.Ledger(ctx, c.Member(id), sku)
 			if err != nil {
@@ -173,11 +179,11 @@ func resolveUnknown(ops []Op, ledgers map[string][]api.Movement) []Op {
 	return out
 }
 
-// checkNoOversell checks each SKU on each replica against its ledger and the answers:
-// available never negative, available + reserved + sold equal to everything ever put in,
-// sold equal to the deductions in the ledger, and the acknowledged deductions never more
-// than the stock there ever was.
-func checkNoOversell(ctx context.Context, c *Cluster, ids []string, ops []Op, ledgers map[string][]api.Movement) []string {
+// checkNoOversell checks each SKU on each of its replicas (hosts) against its ledger and
+// the answers: available never negative, available + reserved + sold equal to everything
+// ever put in, sold equal to the deductions in the ledger, and the acknowledged
+// deductions never more than the stock there ever was.
+func checkNoOversell(ctx context.Context, c *Cluster, hosts func(sku string) []string, ops []Op, ledgers map[string][]api.Movement) []string {
 	var out []string
 	for sku, ms := range ledgers {
 		var in, sold int64
@@ -198,7 +204,7 @@ func checkNoOversell(ctx context.Context, c *Cluster, ids []string, ops []Op, le
 		if acked > in {
 			out = append(out, fmt.Sprintf("OVERSOLD %s: %d units acknowledged sold, only %d ever in stock", sku, acked, in))
 		}
-		for _, id := range ids {
+		for _, id := range hosts(sku) {
 			s, err := c.LocalSKU(ctx, c.Member(id), sku)
 			if err != nil {
 				out = append(out, fmt.Sprintf("read %s on %s: %v", sku, id, err))
@@ -233,13 +239,19 @@ func checkUnexpected(ops []Op) []string {
 	return out
 }
 
-// electionWon matches hashicorp/raft's log line of a won election.
-var electionWon = regexp.MustCompile(`election won.*\bterm=(\d+)`)
+// electionWon matches hashicorp/raft's log line of a won election; raftGroup the group
+// stockd names on each raft line (terms are per group: two groups' leaders in the same
+// term number are no conflict). A line without it is group 1's (a single-group build).
+var (
+	electionWon = regexp.MustCompile(`election won.*\bterm=(\d+)`)
+	raftGroup   = regexp.MustCompile(`\bgroup=(\d+)`)
+)
 
-// checkOneLeaderPerTerm reads every member's log and reports a term that more than one
-// member won.
+// checkOneLeaderPerTerm reads every member's log and reports a term of a group that more
+// than one member won; it returns how many (group, term) pairs had a leader.
 func checkOneLeaderPerTerm(members []*Member) ([]string, int) {
-	winners := map[uint64][]string{}
+	type term struct{ group, term uint64 }
+	winners := map[term][]string{}
 	for _, m := range members {
 		f, err := os.Open(m.LogPath)
 		if err != nil {
@@ -248,19 +260,24 @@ func checkOneLeaderPerTerm(members []*Member) ([]string, int) {
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
-			if g := electionWon.FindStringSubmatch(sc.Text()); g != nil {
-				term, _ := strconv.ParseUint(g[1], 10, 64)
-				if !slices.Contains(winners[term], m.ID) {
-					winners[term] = append(winners[term], m.ID)
+			line := sc.Text()
+			if g := electionWon.FindStringSubmatch(line); g != nil {
+				k := term{group: 1}
+				k.term, _ = strconv.ParseUint(g[1], 10, 64)
+				if gr := raftGroup.FindStringSubmatch(line); gr != nil {
+					k.group, _ = strconv.ParseUint(gr[1], 10, 64)
+				}
+				if !slices.Contains(winners[k], m.ID) {
+					winners[k] = append(winners[k], m.ID)
 				}
 			}
 		}
 		f.Close()
 	}
 	var out []string
-	for term, ids := range winners {
+	for k, ids := range winners {
 		if len(ids) > 1 {
-			out = append(out, fmt.Sprintf("TWO LEADERS in term %d: %s", term, strings.Join(ids, ", ")))
+			out = append(out, fmt.Sprintf("TWO LEADERS in group %d, term %d: %s", k.group, k.term, strings.Join(ids, ", ")))
 		}
 	}
 	sort.Strings(out)

@@ -28,6 +28,15 @@
 //     hours through stockd's faults build, with a probe of short holds, holds.go),
 //     powerloss_test.go (disks that drop unsynced writes, new boot ids), staleacks_test.go
 //     (a leader that gets its followers' answers only after another leader sold).
+//   - groups.go, multigroup_test.go: multi-group clusters (ClusterConfig.Groups: the first
+//     member bootstraps with --groups G, the others join and take replicas from the
+//     placement). Cluster.Settled waits for the placement to settle (every group at its
+//     voter count, one leader each) and reads who leads which group; the workload's SKUs
+//     are picked so that every group owns several; the end checks run per group
+//     (convergence by GET /v1/debug/state?group=N on the group's replicas, ledgers and
+//     stock on the SKU's replicas, one leader per group and term). TestChaos_MultiGroup's
+//     list (multiGroupScenarios) is where scenarios needing the move and drain routes
+//     slot in.
 //   - summary.go: the table printed at the end, and the results directory of a failed
 //     run (seed, history, porcupine visualization, node logs).
 //   - powerloss.go, orderload.go: members with a simulated machine each (ClusterConfig.Machines):

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,6 +68,10 @@ type ClusterConfig struct {
 	// FaultControl gives every member a control listener of the faults build
 	// (--fault-addr), through which SetClockOffset shifts its wall clock.
 	FaultControl bool
+	// Groups, above 1, makes a multi-group cluster: the first member bootstraps with
+	// --groups G (the meta group and G data groups); the others join without it, taking
+	// their replicas from the placement, as stockd requires.
+	Groups int
 }
 
 // Member is one stockd slot: its addresses and data never change across restarts.
@@ -147,6 +152,9 @@ func NewCluster(t testing.TB, bin string, cfg ClusterConfig, seed int64, events 
 			"--raft-dial-rewrite", c.Net.rewrites(m.ID))
 		if m.FaultAddr != "" {
 			args = append(args, "--fault-addr", m.FaultAddr)
+		}
+		if cfg.Groups > 1 && m.ID == first.ID {
+			args = append(args, "--groups", strconv.Itoa(cfg.Groups))
 		}
 		m.proc = &proc.Process{Name: m.ID, Path: bin, Args: append(args, cfg.Extra...), LogPath: m.LogPath,
 			Prepare: func(cmd *exec.Cmd) { c.onMachine(m, cmd) }}

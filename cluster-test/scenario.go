@@ -15,6 +15,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
+	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/client"
 )
 
@@ -29,18 +30,24 @@ type Settings struct {
 
 // env is one scenario run: a cluster, its history and fault timeline, and the checks.
 type env struct {
-	t        *testing.T
-	name     string
-	seed     int64
-	rng      *rand.Rand
-	set      Settings
-	c        *Cluster
-	hist     *History
-	events   *eventLog
-	w        Workload
-	procs    atomic.Int64
-	load     *load
-	members  []string // the cluster's configuration, for the end checks
+	t       *testing.T
+	name    string
+	seed    int64
+	rng     *rand.Rand
+	set     Settings
+	c       *Cluster
+	hist    *History
+	events  *eventLog
+	w       Workload
+	procs   atomic.Int64
+	load    *load
+	members []string // the cluster's configuration, for the end checks
+	// groups is the number of data groups (ClusterConfig.Groups; 0 or 1: one group), and
+	// layout the last settled layout of a multi-group cluster: where each SKU's replicas
+	// are, for the end checks.
+	groups   int
+	layout   Layout
+	dropped  int64    // answers the stopped loads dropped (Workload.DropResponses)
 	problems []string // scenario criteria that failed
 	started  time.Time
 	tag      string
@@ -50,15 +57,7 @@ type env struct {
 // SKUs; the history begins after that.
 func newEnv(t *testing.T, set Settings, name string, seed int64, cfg ClusterConfig, w Workload) *env {
 	t.Helper()
-	if set.Long { // more SKUs, so each one's ledger stays short
-		base := w.SKUs
-		for i := 1; i < 3; i++ {
-			for _, sku := range base {
-				w.SKUs = append(w.SKUs, fmt.Sprintf("%s-%d", sku, i))
-			}
-		}
-	}
-	e := &env{t: t, name: name, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 42)), set: set, w: w, started: time.Now()}
+	e := &env{t: t, name: name, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 42)), set: set, w: w, started: time.Now(), groups: cfg.Groups}
 	e.tag = fmt.Sprintf("%s-%d", strings.ReplaceAll(name, "/", "_"), seed%1_000_000)
 	t.Logf("scenario %s: seed %d (rerun: go test ./cluster-test/ -run '%s' -chaos.seed=%d)", name, seed, "^"+strings.ReplaceAll(t.Name(), "/", "$/^")+"$", seed)
 	e.events = newEventLog(e.started)
@@ -68,20 +67,44 @@ func newEnv(t *testing.T, set Settings, name string, seed int64, cfg ClusterConf
 			e.members = append(e.members, m.ID)
 		}
 	}
+	up, cancelUp := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelUp()
+	if e.multi() {
+		e.settle(up, "start-up")
+		spread, cancelSpread := context.WithTimeout(context.Background(), 30*time.Second)
+		e.waitPreferredLeaders(spread) // so that "the node leading the most groups" means what it says
+		cancelSpread()
+		if e.w.SKUs == nil {
+			skus, err := skusPerGroup(e.layout, 3)
+			if err != nil {
+				e.fatal("%v", err)
+			}
+			e.w.SKUs = skus
+		}
+	} else {
+		leader, err := e.c.WaitLeader(up, e.members...)
+		if err != nil {
+			e.fatal("cluster did not come up: %v", err)
+		}
+		e.events.add("cluster up, leader %s", leader)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	leader, err := e.c.WaitLeader(ctx, e.members...)
-	if err != nil {
-		e.fatal("cluster did not come up: %v", err)
+	if set.Long { // more SKUs, so each one's ledger stays short
+		base := e.w.SKUs
+		for i := 1; i < 3; i++ {
+			for _, sku := range base {
+				e.w.SKUs = append(e.w.SKUs, fmt.Sprintf("%s-%d", sku, i))
+			}
+		}
 	}
-	e.events.add("cluster up, leader %s", leader)
 	cl, err := client.New(clientConfig(e.c.HTTPAddrs(e.members...), nil))
 	if err != nil {
 		e.fatal("client: %v", err)
 	}
 	defer cl.Close()
-	for _, sku := range w.SKUs {
-		e.createSKU(ctx, cl, sku, w.Initial)
+	for _, sku := range e.w.SKUs {
+		e.createSKU(ctx, cl, sku, e.w.Initial)
 	}
 	e.hist = NewHistory()
 	return e
@@ -153,6 +176,7 @@ func (e *env) startLoad() {
 func (e *env) stopLoad() {
 	if e.load != nil {
 		e.load.Stop()
+		e.dropped += e.load.dropped.Load()
 		e.events.add("load stopped")
 		e.load = nil
 	}
@@ -224,20 +248,35 @@ func (e *env) finish() []Op {
 		}
 		e.stopLoad()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := e.c.WaitLeader(ctx, e.members...); err != nil {
-		e.fail("after healing: %v", err)
-	}
-	states, err := converge(ctx, e.c, e.members)
-	if err != nil {
-		e.fail("CONVERGENCE: %v", err)
-	}
-	for _, p := range checkInvariants(states) {
-		e.fail("INVARIANT: %s", p)
+	if e.multi() {
+		e.settleOrFail(ctx, "after healing")
+		for _, g := range e.layout.Data() {
+			states, err := converge(ctx, e.c, e.layout.Hosts(g.ID), func(ctx context.Context, m *Member) (api.DebugState, error) {
+				return e.c.GroupState(ctx, m, g.ID)
+			})
+			if err != nil {
+				e.fail("CONVERGENCE of group %d: %v", g.ID, err)
+			}
+			for _, p := range checkInvariants(states) {
+				e.fail("INVARIANT of group %d: %s", g.ID, p)
+			}
+		}
+	} else {
+		if _, err := e.c.WaitLeader(ctx, e.members...); err != nil {
+			e.fail("after healing: %v", err)
+		}
+		states, err := converge(ctx, e.c, e.members, e.c.DebugState)
+		if err != nil {
+			e.fail("CONVERGENCE: %v", err)
+		}
+		for _, p := range checkInvariants(states) {
+			e.fail("INVARIANT: %s", p)
+		}
 	}
 	ops := e.hist.Ops()
-	ledgers, problems := fetchLedgers(ctx, e.c, e.members, e.w.SKUs)
+	ledgers, problems := fetchLedgers(ctx, e.c, e.hosts, e.w.SKUs)
 	for _, p := range problems {
 		e.fail("LEDGER: %s", p)
 	}
@@ -253,7 +292,7 @@ func (e *env) finish() []Op {
 			e.fail("EXACTLY-ONCE: %s", p)
 		}
 	}
-	for _, p := range checkNoOversell(ctx, e.c, e.members, ops, ledgers) {
+	for _, p := range checkNoOversell(ctx, e.c, e.hosts, ops, ledgers) {
 		e.fail("OVERSELL: %s", p)
 	}
 	for _, m := range e.c.Members {
@@ -273,7 +312,7 @@ func (e *env) finish() []Op {
 	case porcupine.Unknown:
 		e.fail("LINEARIZABILITY: porcupine did not finish within %v: unknown, not a pass", e.set.CheckTime)
 	}
-	e.t.Logf("%s: %d operations (%d checked by porcupine: %s), %d faults, %d terms with a leader; timeline:\n%s",
+	e.t.Logf("%s: %d operations (%d checked by porcupine: %s), %d faults, %d (group, term) pairs with a leader; timeline:\n%s",
 		e.name, len(ops), len(checked), res, e.events.count(), terms, e.events)
 	e.report(ops, res, info, model)
 	return checked
@@ -434,4 +473,64 @@ func maxAckGap(ops []Op, from, to int64) time.Duration {
 		prev = r
 	}
 	return time.Duration(gap)
+}
+
+// multi says the scenario runs a multi-group cluster.
+func (e *env) multi() bool { return e.groups > 1 }
+
+// hosts lists the members holding sku's replicas: every member of a single-group
+// cluster, or the replicas of the SKU's group in the last settled layout.
+func (e *env) hosts(sku string) []string {
+	if !e.multi() {
+		return e.members
+	}
+	return e.layout.Hosts(e.layout.GroupOf(sku))
+}
+
+// settle waits until the multi-group cluster of e.members settles (Cluster.Settled),
+// records its layout and ends the scenario if it does not.
+func (e *env) settle(ctx context.Context, what string) Layout {
+	e.t.Helper()
+	if !e.settleOrFail(ctx, what) {
+		e.fatal("%s: the cluster did not settle", what)
+	}
+	return e.layout
+}
+
+// settleOrFail is settle that records a failure and goes on, for the end checks.
+func (e *env) settleOrFail(ctx context.Context, what string) bool {
+	e.t.Helper()
+	start := time.Now()
+	lay, err := e.c.WaitSettled(ctx, e.members, e.groups)
+	if err != nil {
+		e.fail("%s: %v", what, err)
+		return false
+	}
+	e.layout = lay
+	e.events.add("%s: settled in %v; %s", what, time.Since(start).Round(time.Millisecond), lay)
+	return true
+}
+
+// waitPreferredLeaders waits until the cluster has settled with its leaderships spread
+// (spreadProblem): at start-up once the controller has spread them, and after a failure
+// heals once it has spread them again (DESIGN.md, "Placement"). It records how long that
+// took and the layout; still unspread when ctx ends is a failure.
+func (e *env) waitPreferredLeaders(ctx context.Context) {
+	e.t.Helper()
+	start := time.Now()
+	for {
+		lay, why := e.c.Settled(ctx, e.members, e.groups)
+		if why == "" {
+			why = spreadProblem(lay, e.members)
+		}
+		if why == "" {
+			e.layout = lay
+			e.events.add("leaderships spread in %v: %s", time.Since(start).Round(time.Millisecond), lay)
+			return
+		}
+		if pause(ctx, 200*time.Millisecond) != nil {
+			e.fail("BALANCE: leaderships not spread after %v: %s", time.Since(start).Round(time.Millisecond), why)
+			return
+		}
+	}
 }

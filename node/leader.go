@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -25,10 +26,7 @@ func (g *Group) leadershipLoop() {
 			}
 			term := g.raft.CurrentTerm()
 			g.log.Info("won leadership", "term", term)
-			// raft may leave a future unresolved across its shutdown: wait with the node's
-			// context, so stopping never hangs here.
-			if err := waitFuture(g.ctx, g.raft.Apply(nil, g.cfg.RequestTimeout)); err != nil {
-				g.log.Warn("no-op of the new term failed", "term", term, "error", err)
+			if !g.commitTermNoop(term) {
 				continue
 			}
 			if g.raft.CurrentTerm() == term {
@@ -36,6 +34,34 @@ func (g *Group) leadershipLoop() {
 				g.setTermReady(term)
 				g.checkLevel()
 			}
+		}
+	}
+}
+
+// commitTermNoop commits a no-op of term and reports whether it did while this node still
+// leads in term. A failed no-op is tried again for as long as the node leads in term: a
+// leader serves nothing until an entry of its term commits (waitTermReady), so giving up
+// would leave it leading and refusing every request. That happens when a leadership
+// transfer is in progress as it wins (the placement controller handing the group back to
+// a preferred leader the network has cut off): raft refuses the no-op until the transfer
+// times out, and the leader stays.
+func (g *Group) commitTermNoop(term uint64) bool {
+	for {
+		// raft may leave a future unresolved across its shutdown: wait with the node's
+		// context, so stopping never hangs here.
+		err := waitFuture(g.ctx, g.raft.Apply(nil, g.cfg.RequestTimeout))
+		if err == nil {
+			return true
+		}
+		if g.ctx.Err() != nil || g.raft.State() != raft.Leader || g.raft.CurrentTerm() != term {
+			g.log.Info("no-op of the new term failed; no longer leading in it", "term", term, "error", err)
+			return false
+		}
+		g.log.Warn("no-op of the new term failed; trying again", "term", term, "error", err)
+		select {
+		case <-g.ctx.Done():
+			return false
+		case <-time.After(g.cfg.HeartbeatTimeout / 4):
 		}
 	}
 }

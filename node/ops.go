@@ -28,15 +28,29 @@ func (n *Node) handleBackup(w http.ResponseWriter, _ *http.Request) {
 
 // handleDebugState reports this replica's applied index, state hash and invariant check,
 // for checkers comparing replicas (the chaos suite). The hash and the index are read from
-// one snapshot, so they belong together even while applies go on.
-func (n *Node) handleDebugState(w http.ResponseWriter, _ *http.Request) {
-	applied, hash, err := n.cluster.fsm.HashAt()
+// one snapshot, so they belong together even while applies go on. ?group=N names a data
+// group this node hosts (default group 1): each group is its own state, so replicas are
+// compared group by group.
+func (n *Node) handleDebugState(w http.ResponseWriter, r *http.Request) {
+	g := n.cluster
+	if q := r.URL.Query().Get("group"); q != "" {
+		id, err := strconv.ParseUint(q, 10, 64)
+		if err != nil {
+			n.writeError(w, api.Errorf(api.InvalidArgument, "group must be a number, got %q", q))
+			return
+		}
+		if g = n.group(id); g == nil || g.isMeta() {
+			n.writeError(w, api.Errorf(api.NotFound, "this node hosts no replica of data group %d", id))
+			return
+		}
+	}
+	applied, hash, err := g.fsm.HashAt()
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
-	out := api.DebugState{ID: n.cfg.ID, AppliedIndex: applied, StateHash: hex.EncodeToString(hash[:]), Invariants: "ok"}
-	if err := n.cluster.fsm.CheckInvariants(); err != nil {
+	out := api.DebugState{ID: n.cfg.ID, Group: g.id, AppliedIndex: applied, StateHash: hex.EncodeToString(hash[:]), Invariants: "ok"}
+	if err := g.fsm.CheckInvariants(); err != nil {
 		out.Invariants = err.Error()
 	}
 	writeJSON(w, http.StatusOK, out)
