@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/proc"
 )
 
 // Layout is a multi-group cluster as its members report it: the placement (which nodes
@@ -144,24 +145,11 @@ func (c *Cluster) GroupState(ctx context.Context, m *Member, g uint64) (api.Debu
 	return s, nil
 }
 
-// voterTarget is how many voters the placement gives a group on n nodes: a data group
-// three (or n when smaller), the meta group min(5, n) rounded down to odd (DESIGN.md,
-// "Placement").
-func voterTarget(kind string, n int) int {
-	if kind == api.GroupMeta {
-		v := min(5, n)
-		if v%2 == 0 {
-			v--
-		}
-		return v
-	}
-	return min(3, n)
-}
-
 // Settled reads the layout once and says why it is not yet the settled layout of a
 // cluster of exactly ids with dataGroups data groups: every member on the same placement
-// version, listing exactly ids; the meta group on every node, each data group at its
-// voter count with no nonvoter left; every member hosting the replicas placed on it, none
+// version, listing exactly ids; nothing left for the placement controller to move, as
+// placement's own planner judges it (proc.PlacementSettled: the meta group on every node,
+// each data group at its voter count, no nonvoter left); every member hosting the replicas placed on it, none
 // failed (one it hosts beyond those is a Leftover); and each group with exactly one
 // replica that says it leads, the others following. Leaders need not be the preferred
 // ones.
@@ -177,6 +165,17 @@ func (c *Cluster) Settled(ctx context.Context, ids []string, dataGroups int) (La
 			return lay, fmt.Sprintf("%s has no placement yet", id)
 		}
 		if first == "" {
+			p, _, err := proc.PlacementSettled(&v)
+			if err != nil {
+				return lay, fmt.Sprintf("%s: %v", id, err)
+			}
+			var nodes []string
+			for _, n := range p.Nodes {
+				nodes = append(nodes, n.ID)
+			}
+			if want := slices.Sorted(slices.Values(ids)); !slices.Equal(slices.Sorted(slices.Values(nodes)), want) {
+				return lay, fmt.Sprintf("%s places the nodes %v, want %v", id, nodes, want)
+			}
 			first, lay.Version, lay.Groups = id, v.PlacementVersion, v.Groups
 		} else if v.PlacementVersion != lay.Version {
 			return lay, fmt.Sprintf("%s is at placement version %d, %s at %d", id, v.PlacementVersion, first, lay.Version)
@@ -189,26 +188,13 @@ func (c *Cluster) Settled(ctx context.Context, ids []string, dataGroups int) (La
 	if len(lay.Data()) != dataGroups || lay.Group(api.MetaGroupID) == nil {
 		return lay, fmt.Sprintf("placement v%d has %d data groups and meta %v, want %d and a meta group", lay.Version, len(lay.Data()), lay.Group(api.MetaGroupID) != nil, dataGroups)
 	}
-	want := slices.Sorted(slices.Values(ids))
 	placed := map[string][]uint64{}
 	for _, g := range lay.Groups {
-		voters := 0
 		for _, r := range g.Replicas {
 			if !slices.Contains(ids, r.Node) {
 				return lay, fmt.Sprintf("group %d has a replica on %s, not a member", g.ID, r.Node)
 			}
-			if r.Role == api.Voter {
-				voters++
-			} else if g.Kind == api.GroupData {
-				return lay, fmt.Sprintf("group %d has a nonvoter on %s (a move in progress)", g.ID, r.Node)
-			}
 			placed[r.Node] = append(placed[r.Node], g.ID)
-		}
-		if voters != voterTarget(g.Kind, len(ids)) {
-			return lay, fmt.Sprintf("group %d has %d voters, want %d", g.ID, voters, voterTarget(g.Kind, len(ids)))
-		}
-		if g.Kind == api.GroupMeta && !slices.Equal(lay.Hosts(g.ID), want) {
-			return lay, fmt.Sprintf("the meta group is on %v, want every node %v", lay.Hosts(g.ID), want)
 		}
 	}
 	for _, id := range ids {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,37 +110,78 @@ func Ready(view *api.Cluster, want int) error {
 	return settled(view)
 }
 
-// settled says why a multi-group cluster's placement is still moving: a group without a
-// leader, or a step the placement controller has yet to take (a replica to add, promote or
-// remove, a leadership to spread), as placement's own planner sees the view. A load
-// started before then would measure the moves, and a fault injected then would hit a
-// group with fewer voters than it will have.
+// settled says why a multi-group cluster is still moving: PlacementSettled, then a
+// leadership the controller has yet to spread (placement.BalanceLeaders). A load started
+// before then would measure the moves.
 func settled(view *api.Cluster) error {
 	if view.PlacementVersion == 0 {
 		return nil // a single-group cluster: Ready's members are its replicas
-	}
-	p := &api.Placement{Version: view.PlacementVersion, SlotCount: api.SlotCount, Groups: view.Groups}
-	var live []string
-	for _, n := range view.Nodes {
-		p.Nodes = append(p.Nodes, api.PlacementNode{ID: n.ID, RaftAddr: n.RaftAddr, HTTPAddr: n.HTTPAddr, State: api.NodeActive})
-		live = append(live, n.ID)
 	}
 	for _, g := range view.Groups {
 		if g.Leader == "" {
 			return fmt.Errorf("group %d has no leader yet", g.ID)
 		}
 	}
-	steps, err := placement.Plan(p, live)
-	if err == nil && len(steps) == 0 {
-		steps, err = placement.BalanceLeaders(p, live)
+	p, live, err := PlacementSettled(view)
+	if err != nil {
+		return err
 	}
+	steps, err := placement.BalanceLeaders(p, live)
 	switch {
 	case err != nil:
 		return fmt.Errorf("placement version %d: %w", view.PlacementVersion, err)
 	case len(steps) > 0:
-		return fmt.Errorf("placement version %d is still moving: next %s", view.PlacementVersion, steps[0])
+		return fmt.Errorf("placement version %d: leadership still moving: next %s", view.PlacementVersion, steps[0])
 	}
 	return nil
+}
+
+// PlacementSettled says why a multi-group cluster's replicas are still moving, as
+// placement's own planner sees view (one member's GET /v1/cluster, every listed node
+// taken as active and live): a step the placement controller has yet to take (a replica
+// to add, promote or remove). Who leads is the caller's to check: a node shows no leader
+// for a group it hosts no replica of. A fault injected before then
+// would hit a group with fewer voters than it will have. It returns the placement it
+// judged and its nodes, every one taken as live.
+func PlacementSettled(view *api.Cluster) (*api.Placement, []string, error) {
+	p := &api.Placement{Version: view.PlacementVersion, SlotCount: api.SlotCount, Groups: view.Groups}
+	var live []string
+	add := func(n api.PlacementNode) {
+		if !slices.Contains(live, n.ID) {
+			p.Nodes = append(p.Nodes, n)
+			live = append(live, n.ID)
+		}
+	}
+	for _, n := range view.Nodes {
+		add(api.PlacementNode{ID: n.ID, RaftAddr: n.RaftAddr, HTTPAddr: n.HTTPAddr, State: api.NodeActive})
+	}
+	// The nodes of a multi-group cluster are the placement's; a view that lists only the
+	// members of one group's raft configuration still names every node among the replicas
+	// (the meta group is on every node).
+	for _, g := range view.Groups {
+		for _, r := range g.Replicas {
+			// The planner does not dial; the placement's rules only want an address.
+			unknown := "(" + r.Node + ": not in this view)"
+			add(api.PlacementNode{ID: r.Node, RaftAddr: unknown, HTTPAddr: unknown, State: api.NodeActive})
+		}
+	}
+	// A group the answering node hosts no replica of shows no leader; the planner, which
+	// hands leadership away before it removes a leader's replica, takes it to be where it
+	// is steered, as the controller does (node.balanceLeaders).
+	p.Groups = slices.Clone(view.Groups)
+	for i := range p.Groups {
+		if p.Groups[i].Leader == "" {
+			p.Groups[i].Leader = p.Groups[i].PreferredLeader
+		}
+	}
+	steps, err := placement.Plan(p, live)
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("placement version %d: %w", view.PlacementVersion, err)
+	case len(steps) > 0:
+		return nil, nil, fmt.Errorf("placement version %d is still moving: next %s", view.PlacementVersion, steps[0])
+	}
+	return p, live, nil
 }
 
 // View reads GET /v1/cluster from addr.
