@@ -9,17 +9,28 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
-// apiError turns any error of the write or read path into the wire vocabulary. It is the
-// one place raft's errors are mapped; handlers never inspect raft errors themselves.
+// apiError turns any error of the write or read path into the wire vocabulary, naming
+// the cluster group's leader where it says to go to the leader. It is the one place
+// raft's errors are mapped; handlers never inspect raft errors themselves.
 func (n *Node) apiError(err error) *api.Error {
+	return n.mapError(err, n.clusterGroup().leaderHTTP)
+}
+
+// mapError is apiError with the leader hint leader gives: the leader of the group the
+// error came from.
+func (n *Node) mapError(err error, leader func() string) *api.Error {
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		if ae.Leader == "" && (ae.Code == api.NotLeader || ae.Code == api.NoLeader) {
 			hinted := *ae // the sentinels are shared: never write into them
-			hinted.Leader = n.cluster.leaderHTTP()
+			hinted.Leader = leader()
 			return &hinted
 		}
 		return ae
+	}
+	var nh *notHostedError
+	if errors.As(err, &nh) {
+		return nh.apiError()
 	}
 	e := &api.Error{Code: api.Internal, Message: err.Error()}
 	switch {
@@ -37,7 +48,7 @@ func (n *Node) apiError(err error) *api.Error {
 		e.Code, e.Message = api.Timeout, "no answer in time; the outcome is unknown: retry with the same request_id"
 	}
 	if e.Code == api.NotLeader || e.Code == api.NoLeader {
-		e.Leader = n.cluster.leaderHTTP()
+		e.Leader = leader()
 	}
 	return e
 }

@@ -11,8 +11,14 @@ import (
 
 // handleBackup streams a consistent snapshot of this node's state (the same stream raft
 // sends to a lagging follower); the applied index is in the header and in the stream.
+// In a multi-group cluster it is group 1's, from a node that hosts it.
 func (n *Node) handleBackup(w http.ResponseWriter, _ *http.Request) {
-	snap, err := n.cluster.fsm.Snapshot()
+	g, err := n.legacyGroup()
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	snap, err := g.fsm.Snapshot()
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -30,13 +36,18 @@ func (n *Node) handleBackup(w http.ResponseWriter, _ *http.Request) {
 // for checkers comparing replicas (the chaos suite). The hash and the index are read from
 // one snapshot, so they belong together even while applies go on.
 func (n *Node) handleDebugState(w http.ResponseWriter, _ *http.Request) {
-	applied, hash, err := n.cluster.fsm.HashAt()
+	g, err := n.legacyGroup()
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	applied, hash, err := g.fsm.HashAt()
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
 	out := api.DebugState{ID: n.cfg.ID, AppliedIndex: applied, StateHash: hex.EncodeToString(hash[:]), Invariants: "ok"}
-	if err := n.cluster.fsm.CheckInvariants(); err != nil {
+	if err := g.fsm.CheckInvariants(); err != nil {
 		out.Invariants = err.Error()
 	}
 	writeJSON(w, http.StatusOK, out)
