@@ -84,6 +84,7 @@ type Group struct {
 	raft     *raft.Raft
 	logStore raftStore // raft's log and stable store (logstore.go)
 	trans    serialTransport
+	pipes    closingTransport // trans as raft has it (pipelines.go)
 	snaps    raft.SnapshotStore
 	disk     *watchedLogStore // times log writes for the metrics and the disk watchdog
 	fence    *fencedLayer     // lets the disk watchdog cut this node off from raft
@@ -420,7 +421,8 @@ func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	if err != nil {
 		return err
 	}
-	g.raft, err = raft.NewRaft(rc, sm, logs, g.logStore, snaps, g.trans)
+	g.pipes = newClosingTransport(g.trans)
+	g.raft, err = raft.NewRaft(rc, sm, logs, g.logStore, snaps, g.pipes)
 	if err != nil {
 		g.trans.Close()
 		return fmt.Errorf("start raft: %w", err)
@@ -706,7 +708,9 @@ func (g *Group) stop() error {
 	g.stopOnce.Do(func() {
 		g.cancel()
 		var errs []error
-		if rerr := g.raft.Shutdown().Error(); rerr != nil {
+		f := g.raft.Shutdown()
+		g.pipes.pipes.closeAll() // after shutdown began: a replication stuck in one ends (pipelines.go)
+		if rerr := f.Error(); rerr != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", rerr))
 		}
 		g.wg.Wait()
