@@ -3,8 +3,10 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -532,6 +534,40 @@ func TestMultiGroup_FiveNodesHostWhatIsPlacedAndDrainOne(t *testing.T) {
 			sold[sku]++
 		}
 	}
+
+	// The process's views are the placement's and the meta group's, and an answer about
+	// a SKU names the SKU's group and its leader, from any node.
+	eventually(t, 10*time.Second, func() error {
+		var view api.Cluster
+		c.mustCall(c.Node(4).HTTPAddr(), "GET", "/v1/cluster", nil, &view)
+		_, meta := n1.metaGroup.raft.LeaderWithID()
+		if view.Leader != string(meta) || len(view.Nodes) != 5 {
+			return fmt.Errorf("view: leader %q (meta %q), %d nodes", view.Leader, meta, len(view.Nodes))
+		}
+		for _, vn := range view.Nodes {
+			if vn.State != api.NodeActive || vn.Role == api.RoleUnknown || vn.Suffrage == "" {
+				return fmt.Errorf("view's node %+v", vn)
+			}
+		}
+		for id, sku := range skus {
+			gid := uint64(id + 1)
+			resp, err := http.Get("http://" + c.Node(4).HTTPAddr() + "/v1/skus/" + sku)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			var leader string
+			for _, n := range c.Nodes() {
+				if g := n.group(gid); g != nil && g.raft.State() == raft.Leader {
+					leader = n.HTTPAddr()
+				}
+			}
+			if got := resp.Header.Get(api.HeaderGroup); resp.StatusCode != 200 || got != strconv.FormatUint(gid, 10) || resp.Header.Get(api.HeaderLeader) != leader {
+				return fmt.Errorf("GET %s via n5: %d, group %q leader %q; want group %d led by %s", sku, resp.StatusCode, got, resp.Header.Get(api.HeaderLeader), gid, leader)
+			}
+		}
+		return nil
+	})
 
 	// A little load through the nodes that stay, each deduction retried with its request
 	// id until it is answered.
