@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/hashicorp/raft"
 
@@ -13,17 +14,17 @@ import (
 // the cluster group's leader where it says to go to the leader. It is the one place
 // raft's errors are mapped; handlers never inspect raft errors themselves.
 func (n *Node) apiError(err error) *api.Error {
-	return n.mapError(err, n.clusterGroup().leaderHTTP)
+	return n.mapError(err, nil)
 }
 
-// mapError is apiError with the leader hint leader gives: the leader of the group the
-// error came from.
-func (n *Node) mapError(err error, leader func() string) *api.Error {
+// mapError is apiError for an answer written to w: the leader it names is that of the
+// group the answer is about (answerLeader); w nil names the cluster group's.
+func (n *Node) mapError(err error, w http.ResponseWriter) *api.Error {
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		if ae.Leader == "" && (ae.Code == api.NotLeader || ae.Code == api.NoLeader) {
 			hinted := *ae // the sentinels are shared: never write into them
-			hinted.Leader = leader()
+			hinted.Leader = n.answerLeader(w)
 			return &hinted
 		}
 		return ae
@@ -48,7 +49,7 @@ func (n *Node) mapError(err error, leader func() string) *api.Error {
 		e.Code, e.Message = api.Timeout, "no answer in time; the outcome is unknown: retry with the same request_id"
 	}
 	if e.Code == api.NotLeader || e.Code == api.NoLeader {
-		e.Leader = leader()
+		e.Leader = n.answerLeader(w)
 	}
 	return e
 }

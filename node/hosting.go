@@ -26,10 +26,13 @@ func (n *Node) nameGroup(w http.ResponseWriter, id uint64, leader string) {
 	}
 }
 
-// answerLeader is the leader an error answer names: that of the group nameGroup put in
-// its headers, as of now, or else the cluster group's.
+// answerLeader is the leader an error answer to w names: that of the group nameGroup put
+// in its headers, as of now, or else (or without w) the cluster group's.
 func (n *Node) answerLeader(w http.ResponseWriter) string {
-	if v := w.Header().Get(api.HeaderGroup); v != "" && n.metaGroup != nil {
+	if n.metaGroup == nil || w == nil {
+		return n.clusterGroup().leaderHTTP()
+	}
+	if v := w.Header().Get(api.HeaderGroup); v != "" {
 		if id, err := strconv.ParseUint(v, 10, 64); err == nil {
 			if g := n.group(id); g != nil {
 				return g.leaderHTTP()

@@ -188,7 +188,7 @@ func writeDeductAnswer(w http.ResponseWriter, a api.DeductResponse) {
 // A leader it names is that of the group the answer says it is about (nameGroup), else
 // the cluster group's.
 func (n *Node) writeError(w http.ResponseWriter, err error) {
-	e := n.mapError(err, func() string { return n.answerLeader(w) })
+	e := n.mapError(err, w)
 	status := e.Code.HTTPStatus()
 	if err == errTooLarge {
 		status = http.StatusRequestEntityTooLarge
