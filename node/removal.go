@@ -186,8 +186,8 @@ func (n *Node) dropGroup(g *Group) error {
 // meta group, and unlisted by RemoveNode. Its own meta replica does not learn the last
 // two (a leader stops replicating to a server it removed), so when this node is draining
 // and has not heard from a meta leader for a while, it asks the placement's other nodes:
-// one with a leader whose view does not list it settles it. It reports whether the
-// process is stopping.
+// one with a leader and a newer placement that does not list it settles it. It reports
+// whether the process is stopping.
 func (n *Node) checkLeft(p *api.Placement) bool {
 	m := n.metaGroup
 	if pn := n.placedNode(n.cfg.ID); pn == nil || pn.State != api.NodeDraining || m.raft.State() == raft.Leader ||
@@ -201,13 +201,22 @@ func (n *Node) checkLeft(p *api.Placement) bool {
 			continue
 		}
 		var cl api.Cluster
-		if err := n.getJSON(ctx, pn.HTTPAddr, "/v1/cluster", &cl); err != nil || cl.Leader == "" || len(cl.Nodes) == 0 {
+		// Only a view newer than this node's, which lists it draining, can tell of the
+		// RemoveNode that followed: a peer still replaying older placements cannot.
+		if err := n.getJSON(ctx, pn.HTTPAddr, "/v1/cluster", &cl); err != nil || cl.Leader == "" || cl.PlacementVersion <= p.Version {
 			continue
 		}
 		if slices.ContainsFunc(cl.Nodes, func(o api.Node) bool { return o.ID == n.cfg.ID }) {
 			return false
 		}
 		n.log.Warn("this node was drained and removed from the cluster; stopping", "told_by", pn.ID)
+		// A placement without this node gives it no replica: one whose removal its meta
+		// replica did not apply before leaving goes now, as dropUnplaced would have.
+		for _, g := range n.dataGroups() {
+			if err := n.dropGroup(g); err != nil {
+				g.log.Error("deleting a removed replica", "error", err)
+			}
+		}
 		m.leftCluster.Store(true)
 		go n.stopSelf() // not n.spawn: Shutdown waits for the spawned loops
 		return true
