@@ -16,6 +16,9 @@ const (
 	HeaderLastContactMS = "X-Flashstock-Last-Contact-Ms" // ms since it heard from the leader (0 on the leader)
 	HeaderForwardedBy   = "X-Flashstock-Forwarded-By"    // set by a follower forwarding to the leader
 	HeaderLeader        = "X-Flashstock-Leader"          // the leader's HTTP address, on every answer when known
+	// HeaderGroup names the raft group a multi-group cluster's answer about a SKU or an
+	// order is from; HeaderLeader is then that group's leader.
+	HeaderGroup = "X-Flashstock-Group"
 	// HeaderAttempt numbers the tries of one logical call (1 = the first). Only a first try
 	// may be answered sold_out from a linearizable read without a log write: no earlier try
 	// of it can still commit and contradict that answer. Without the header a deduction
@@ -219,6 +222,10 @@ type Node struct {
 	// single-group cluster), in id order, as the member reports it; empty for a member
 	// that does not answer or predates the field.
 	Groups []NodeGroup `json:"groups,omitempty"`
+	// State is the node's state in a multi-group cluster's placement: NodeActive, or
+	// NodeDraining while its replicas move off before it leaves. Empty in a single-group
+	// cluster, which has no placement.
+	State string `json:"state,omitempty"`
 }
 
 // NodeGroup is one member's replica of one raft group.

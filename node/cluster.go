@@ -32,6 +32,9 @@ func (g *Group) memberHTTP(id string) string {
 	if addr := g.srv.placedHTTP(id); addr != "" {
 		return addr
 	}
+	if g.srv.metaGroup != nil {
+		return "" // the placement is a multi-group cluster's one record of addresses
+	}
 	if m := g.srv.cluster; !g.membership && m != nil {
 		return m.memberHTTP(id)
 	}
@@ -499,9 +502,10 @@ func (g *Group) membershipError(err error, index uint64) error {
 	return err
 }
 
-// leaderOnly runs a membership change on the leader, forwarding from a follower.
+// leaderOnly runs a change of the cluster's own (clusterGroup) on its leader, forwarding
+// from a follower.
 func (n *Node) leaderOnly(w http.ResponseWriter, r *http.Request, body []byte, fn func(ctx context.Context) error) {
-	n.groupLeaderOnly(w, r, n.cluster, body, fn)
+	n.groupLeaderOnly(w, r, n.clusterGroup(), body, fn)
 }
 
 // groupLeaderOnly runs a change on g's leader, forwarding from a follower.
@@ -539,6 +543,10 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if n.metaGroup != nil {
+		n.handleDrain(w, r, id)
+		return
+	}
 	force, err := queryBool(r.URL.Query().Get("force"))
 	if err != nil {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "force: %v", err))

@@ -65,6 +65,21 @@ func membersKnown(running []*Node, size int) error {
 	if leader == nil {
 		return fmt.Errorf("no leader")
 	}
+	if leader.metaGroup != nil {
+		// A multi-group cluster's member records are its placement's nodes, and each
+		// group a node hosts must know its leader.
+		if p := leader.placement.Load(); p == nil || len(p.Nodes) != size {
+			return fmt.Errorf("placement %+v, want %d nodes", p, size)
+		}
+		for _, n := range running {
+			for _, g := range n.groupList() {
+				if g.leaderHTTP() == "" {
+					return fmt.Errorf("%s: group %d knows no leader yet", n.ID(), g.id)
+				}
+			}
+		}
+		return nil
+	}
 	m, err := leader.cluster.fsm.Members()
 	if err != nil || len(m) != size {
 		return fmt.Errorf("%d member records, want %d (%v)", len(m), size, err)

@@ -41,14 +41,27 @@ func roleOf(s raft.RaftState) string {
 	return api.RoleUnknown
 }
 
-// self is this node's own entry of the cluster view.
+// self is this node's own entry of the cluster view: its role, applied index and last
+// contact in the cluster's group (clusterGroup: the meta group in a multi-group
+// cluster), its placement state, and the groups it hosts. Cluster time and the apply
+// level are its data groups' (group 1's alone in a single-group cluster); with several,
+// the lowest-id group's time and the lowest level, the one every command must respect.
 func (n *Node) self() api.Node {
 	build := version.Get()
-	return api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(n.cluster.raft.State()),
-		AppliedIndex: n.cluster.fsm.AppliedIndex(), LastContactMS: n.cluster.lastContactMS(),
-		WallClockMS: n.cluster.wallClock().UnixMilli(), ClusterTimeMS: n.cluster.clusterNow(),
-		ApplyLevel: n.cluster.fsm.Level(), MaxApplyLevel: fsm.ApplyLevel,
-		Version: build.Version, Revision: build.Revision, Groups: n.groupReports()}
+	c := n.clusterGroup()
+	out := api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(c.raft.State()),
+		AppliedIndex: c.appliedIndex(), LastContactMS: c.lastContactMS(), WallClockMS: c.wallClock().UnixMilli(),
+		MaxApplyLevel: fsm.ApplyLevel, Version: build.Version, Revision: build.Revision, Groups: n.groupReports()}
+	if dg := n.dataGroups(); len(dg) > 0 {
+		out.ClusterTimeMS, out.ApplyLevel = dg[0].clusterNow(), dg[0].fsm.Level()
+		for _, g := range dg[1:] {
+			out.ApplyLevel = min(out.ApplyLevel, g.fsm.Level())
+		}
+	}
+	if pn := n.placedNode(n.cfg.ID); pn != nil {
+		out.State = pn.State
+	}
+	return out
 }
 
 // groupReports is each hosted group's line of the member's own report, in id order.
@@ -79,29 +92,25 @@ func (n *Node) handleClusterSelf(w http.ResponseWriter, _ *http.Request) {
 // it may no longer run); and a new field in the record would change the state format that
 // the old binaries still applying the log mid-upgrade must read.
 func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
-	cfg, cfgIndex, err := n.cluster.configuration()
+	c := n.clusterGroup()
+	cfg, cfgIndex, err := c.configuration()
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
-	_, leader := n.cluster.raft.LeaderWithID()
-	out := api.Cluster{Leader: string(leader), Term: n.cluster.raft.CurrentTerm(), Nodes: make([]api.Node, len(cfg.Servers)), ConfigIndex: cfgIndex}
+	_, leader := c.raft.LeaderWithID()
+	out := api.Cluster{Leader: string(leader), Term: c.raft.CurrentTerm(), Nodes: n.clusterNodes(cfg), ConfigIndex: cfgIndex}
 	out.Groups, out.PlacementVersion = n.clusterGroups(cfg)
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	for i, s := range cfg.Servers {
-		suffrage := api.Voter
-		if s.Suffrage != raft.Voter {
-			suffrage = api.Nonvoter
-		}
-		if string(s.ID) == n.cfg.ID {
+	for i := range out.Nodes {
+		if out.Nodes[i].ID == n.cfg.ID {
+			suffrage, state := out.Nodes[i].Suffrage, out.Nodes[i].State
 			out.Nodes[i] = n.self()
-			out.Nodes[i].Suffrage = suffrage
+			out.Nodes[i].Suffrage, out.Nodes[i].State = suffrage, state
 			continue
 		}
-		out.Nodes[i] = api.Node{ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: n.cluster.memberHTTP(string(s.ID)),
-			Role: api.RoleUnknown, Suffrage: suffrage, LastContactMS: -1}
 		if out.Nodes[i].HTTPAddr == "" {
 			continue
 		}
@@ -119,6 +128,34 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 	wg.Wait()
 	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].ID < out.Nodes[j].ID })
 	writeJSON(w, http.StatusOK, out)
+}
+
+// clusterNodes is the view's nodes before each is asked about itself: the servers of the
+// cluster group's configuration cfg, or in a multi-group cluster the placement's nodes
+// (draining ones included, with their state), each with its suffrage in the meta group
+// ("" for a node the meta group does not have yet, or any more).
+func (n *Node) clusterNodes(cfg raft.Configuration) []api.Node {
+	suffrage := make(map[string]string, len(cfg.Servers))
+	for _, s := range cfg.Servers {
+		suffrage[string(s.ID)] = api.Voter
+		if s.Suffrage != raft.Voter {
+			suffrage[string(s.ID)] = api.Nonvoter
+		}
+	}
+	if p := n.placement.Load(); p != nil && n.metaGroup != nil {
+		out := make([]api.Node, len(p.Nodes))
+		for i, pn := range p.Nodes {
+			out[i] = api.Node{ID: pn.ID, RaftAddr: pn.RaftAddr, HTTPAddr: pn.HTTPAddr, State: pn.State,
+				Role: api.RoleUnknown, Suffrage: suffrage[pn.ID], LastContactMS: -1}
+		}
+		return out
+	}
+	out := make([]api.Node, len(cfg.Servers))
+	for i, s := range cfg.Servers {
+		out[i] = api.Node{ID: string(s.ID), RaftAddr: string(s.Address), HTTPAddr: n.clusterGroup().memberHTTP(string(s.ID)),
+			Role: api.RoleUnknown, Suffrage: suffrage[string(s.ID)], LastContactMS: -1}
+	}
+	return out
 }
 
 func (n *Node) askSelf(ctx context.Context, addr string) (api.Node, error) {

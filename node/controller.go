@@ -84,7 +84,7 @@ func (n *Node) joinPlacement() {
 	backoff := 100 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
-		err := n.cluster.joinVia(ctx, n.cfg.Join, self)
+		err := n.metaGroup.joinVia(ctx, n.cfg.Join, self)
 		cancel()
 		if err == nil {
 			return
@@ -251,11 +251,16 @@ func (n *Node) controlPass() (bool, error) {
 		}
 	}()
 	live := n.liveNodes(ctx, &p)
-	steps, err := placement.Plan(&p, live)
+	// The planner hands leadership away from a voter it removes only if it knows who
+	// leads: a leader cannot remove itself.
+	steps, err := placement.Plan(n.withLeaders(&p), live)
 	if err != nil {
 		return false, err
 	}
 	if len(steps) == 0 {
+		if forgot, err := n.forgetDrained(ctx, &p); forgot || err != nil {
+			return forgot, err
+		}
 		return false, n.balanceLeaders(ctx, &p, live)
 	}
 	from, done := p.Version, false
@@ -306,15 +311,7 @@ func (n *Node) controlPass() (bool, error) {
 // here and is taken to be where it should be: its own replicas' controller pass, after a
 // meta leader change, sees it.
 func (n *Node) balanceLeaders(ctx context.Context, p *api.Placement, live []string) error {
-	q := placement.Clone(p)
-	for i := range q.Groups {
-		q.Groups[i].Leader = q.Groups[i].PreferredLeader
-		if g := n.group(q.Groups[i].ID); g != nil && g.failed() == nil {
-			_, id := g.raft.LeaderWithID()
-			q.Groups[i].Leader = string(id)
-		}
-	}
-	steps, err := placement.BalanceLeaders(q, live)
+	steps, err := placement.BalanceLeaders(n.withLeaders(p), live)
 	if err != nil {
 		return err
 	}
@@ -336,6 +333,20 @@ func (n *Node) balanceLeaders(ctx context.Context, p *api.Placement, live []stri
 		n.log.Info("leadership back to its preferred leader", "group", s.Group, "node", s.Node)
 	}
 	return nil
+}
+
+// withLeaders is p with each group's Leader filled in: from this node's replica where it
+// hosts one, else taken to be the preferred leader, where balanceLeaders keeps it.
+func (n *Node) withLeaders(p *api.Placement) *api.Placement {
+	q := placement.Clone(p)
+	for i := range q.Groups {
+		q.Groups[i].Leader = q.Groups[i].PreferredLeader
+		if g := n.group(q.Groups[i].ID); g != nil && g.failed() == nil {
+			_, id := g.raft.LeaderWithID()
+			q.Groups[i].Leader = string(id)
+		}
+	}
+	return q
 }
 
 // liveNodes is the placement's nodes that answer GET /v1/cluster/self within

@@ -10,6 +10,11 @@
 // groups existed). Routes find their group in groupFor (groups.go): group 1 in a
 // single-group cluster, else the group owning the SKU's slot in the placement the meta
 // group (0, a Group whose state machine is placement/meta's, metagroup.go) holds. The
+// cluster's own business (membership, the cluster view, readiness, leadership transfer,
+// removal) is clusterGroup's: group 1 of a single-group cluster, the meta group of a
+// multi-group one, whose nodes host exactly the data groups the placement gives them,
+// group 1 included, and delete a replica the placement took away (removal.go); a node is
+// removed from a multi-group cluster by draining it (drain.go). The
 // handlers see a group only as a groupStore (groupstore.go), the little they need of it:
 // *Group is the one a process serves with; the unit tier serves the same routes from fsm
 // machines applied directly, without raft (unit_test.go). A group that fails stops alone

@@ -3,23 +3,35 @@ package node
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/flashstock/flashstock/api"
 )
 
-// apiError turns any error of the write or read path into the wire vocabulary. It is the
-// one place raft's errors are mapped; handlers never inspect raft errors themselves.
+// apiError turns any error of the write or read path into the wire vocabulary, naming
+// the cluster group's leader where it says to go to the leader. It is the one place
+// raft's errors are mapped; handlers never inspect raft errors themselves.
 func (n *Node) apiError(err error) *api.Error {
+	return n.mapError(err, nil)
+}
+
+// mapError is apiError for an answer written to w: the leader it names is that of the
+// group the answer is about (answerLeader); w nil names the cluster group's.
+func (n *Node) mapError(err error, w http.ResponseWriter) *api.Error {
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		if ae.Leader == "" && (ae.Code == api.NotLeader || ae.Code == api.NoLeader) {
 			hinted := *ae // the sentinels are shared: never write into them
-			hinted.Leader = n.clusterLeader()
+			hinted.Leader = n.answerLeader(w)
 			return &hinted
 		}
 		return ae
+	}
+	var nh *notHostedError
+	if errors.As(err, &nh) {
+		return nh.apiError()
 	}
 	e := &api.Error{Code: api.Internal, Message: err.Error()}
 	switch {
@@ -37,7 +49,7 @@ func (n *Node) apiError(err error) *api.Error {
 		e.Code, e.Message = api.Timeout, "no answer in time; the outcome is unknown: retry with the same request_id"
 	}
 	if e.Code == api.NotLeader || e.Code == api.NoLeader {
-		e.Leader = n.clusterLeader()
+		e.Leader = n.answerLeader(w)
 	}
 	return e
 }

@@ -51,6 +51,11 @@ func (n *Node) forward(w http.ResponseWriter, r *http.Request, g groupStore, bod
 		n.writeError(w, &api.Error{Code: api.Timeout, Message: "forwarding to the leader failed (" + err.Error() + "); the outcome is unknown: retry with the same request_id", Leader: leader})
 		return
 	}
+	copyAnswer(w, resp)
+}
+
+// copyAnswer copies a forwarded request's answer back to its client.
+func copyAnswer(w http.ResponseWriter, resp *http.Response) {
 	defer resp.Body.Close()
 	for _, h := range []string{"Content-Type", "Retry-After", api.HeaderAppliedIndex, api.HeaderLastContactMS} {
 		if v := resp.Header.Get(h); v != "" {

@@ -24,9 +24,13 @@ import (
 
 // heldGroups reads which groups a data dir holds: the ids under groups/ (sorted), and the
 // number of data groups, 0 when the dir holds no raft state at all. Group 1 lives at the
-// root; a dir with a meta group was created by --groups G and holds G data groups.
+// root; a dir with a meta group was created by --groups G (dataGroupsFileName records G)
+// or joined a multi-group cluster, and holds the groups the placement gave it.
 func heldGroups(dataDir string) (others []uint64, dataGroups int, err error) {
-	if !HasState(dataDir) && !joinedDir(dataDir) {
+	if err := finishRemovals(dataDir); err != nil {
+		return nil, 0, err
+	}
+	if !HasState(dataDir) && !joinedDir(dataDir) && !HasState(groupDir(dataDir, api.MetaGroupID)) {
 		return nil, 0, nil
 	}
 	entries, err := os.ReadDir(filepath.Join(dataDir, groupsDirName))
@@ -48,12 +52,16 @@ func heldGroups(dataDir string) (others []uint64, dataGroups int, err error) {
 		// a multi-group cluster's.
 		return others, 1, nil
 	}
-	return others, len(others), nil // the meta group and data groups 2..G: G in all
+	if g, ok, err := readDataGroups(dataDir); err != nil || ok {
+		return others, g, err
+	}
+	return others, len(others), nil // a bootstrap of an older build: the meta group and data groups 2..G, G in all
 }
 
-// startGroups opens the groups beside group 1 (which start has opened): those the data
-// dir holds, or, for a new cluster bootstrapped with Groups > 1, the meta group and data
-// groups 2..G, each with this node as its only voter. It runs before the HTTP server
+// startGroups opens the groups of a multi-group node (start has opened group 1 of a
+// single-group one): those the data dir holds, group 1 among them when its files are at
+// the root, or, for a new cluster bootstrapped with Groups > 1, the meta group and data
+// groups 1..G, each with this node as its only voter. It runs before the HTTP server
 // serves, so routes see metaGroup set or never set. A data dir's number of data groups is
 // fixed at bootstrap, so a Groups that does not match it is refused rather than read as a
 // request to change.
@@ -65,22 +73,32 @@ func (n *Node) startGroups(others []uint64, held int, joining bool) error {
 			Rule: fmt.Sprintf("must be %d, the number of data groups the data dir holds: a cluster's groups are fixed when it is bootstrapped", held)}
 	}
 	var voters []raft.Server
-	if held == 0 && joining {
+	switch {
+	case held == 0 && joining:
 		// A node joining a multi-group cluster starts an empty replica of the meta group,
 		// which the controller adds; the data groups follow as the placement names them.
 		if err := markJoined(n.cfg.DataDir); err != nil {
 			return err
 		}
 		others = []uint64{api.MetaGroupID}
-	} else if held == 0 {
+	case held == 0:
 		if !n.cfg.Bootstrap || want == 1 {
 			return nil
 		}
+		// Recorded before any group exists: once group 1 has moved to other nodes, the
+		// dirs no longer tell how many groups this dir was bootstrapped with.
+		if err := writeDataGroups(n.cfg.DataDir, want); err != nil {
+			return err
+		}
 		voters = []raft.Server{{ID: raft.ServerID(n.cfg.ID), Address: raft.ServerAddress(n.raftAddr), Suffrage: raft.Voter}}
 		others = []uint64{api.MetaGroupID}
-		for id := uint64(2); id <= uint64(want); id++ {
+		for id := uint64(1); id <= uint64(want); id++ {
 			others = append(others, id)
 		}
+	case n.cluster == nil && HasState(n.cfg.DataDir):
+		// Group 1's files at the root are a data group's like any other's: reopened
+		// while this node hosts it.
+		others = append([]uint64{api.MetaGroupID, legacyGroup}, slices.DeleteFunc(others, func(id uint64) bool { return id == api.MetaGroupID })...)
 	}
 	for _, id := range others {
 		g, err := n.addGroup(id, voters)
@@ -144,18 +162,38 @@ func (n *Node) bootstrapPlacement(want int) {
 
 // placementLoop keeps n.placement at the meta machine's newest version, so routing reads
 // a pointer rather than copying the document per request.
+// It also keeps this node hosting what the placement gives it: it starts the replicas the
+// placement adds here, deletes those it took away (dropUnplaced), and stops the process
+// once it has been drained and removed (checkLeft). It looks again every
+// placementRecheck without a new version, since whether a placement is current, or a
+// drained node removed, changes without one.
 func (n *Node) placementLoop() {
 	var seen uint64
 	for {
-		p, err := n.metaGroup.meta.WaitVersion(n.ctx, seen+1)
-		if err != nil {
+		ctx, cancel := context.WithTimeout(n.ctx, placementRecheck)
+		p, err := n.metaGroup.meta.WaitVersion(ctx, seen+1)
+		cancel()
+		switch {
+		case err == nil:
+			n.placement.Store(&p)
+			seen = p.Version
+			n.hostPlaced(&p)
+		case n.ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded):
 			return // the process stops, or the meta group failed (reported as such)
 		}
-		n.placement.Store(&p)
-		seen = p.Version
-		n.hostPlaced(&p)
+		cur := n.placement.Load()
+		if cur == nil {
+			continue
+		}
+		n.dropUnplaced(cur)
+		if n.checkLeft(cur) {
+			return
+		}
 	}
 }
+
+// placementRecheck is how often placementLoop looks again without a new placement.
+const placementRecheck = time.Second
 
 // groupFor is the group a request about sku acts on: the one place routes pick a group.
 // Without a meta group every SKU is group 1's; with one, the group owning the SKU's slot
@@ -174,9 +212,27 @@ func (n *Node) groupFor(sku string) (groupStore, error) {
 	}
 	g := n.stores.store(pg.ID)
 	if g == nil {
-		return nil, api.Errorf(api.NotLeader, "this node hosts no replica of group %d", pg.ID)
+		return nil, &notHostedError{id: pg.ID, leader: n.placedHTTP(pg.PreferredLeader)}
 	}
 	return g, nil
+}
+
+// notHostedError is groupFor's answer for a group this node hosts no replica of: the
+// request goes to the group's leader (forwardAway), whom the placement's preferred
+// leader is, or knows.
+type notHostedError struct {
+	id     uint64
+	leader string // the preferred leader's HTTP address, "" when unknown
+}
+
+func (e *notHostedError) Error() string {
+	return fmt.Sprintf("this node hosts no replica of group %d", e.id)
+}
+
+// apiError is the answer when the request cannot be forwarded (it was forwarded here
+// already, or is one item of a batch): not_leader, naming the group's likely leader.
+func (e *notHostedError) apiError() *api.Error {
+	return &api.Error{Code: api.NotLeader, Message: e.Error(), Leader: e.leader}
 }
 
 // groupForCommand is the group of a mutation: its SKU's, its lines' (all in one group,
@@ -205,7 +261,7 @@ func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Com
 	case cmd.OrderID != "":
 		return n.groupForOrder(ctx, r, cmd.OrderID)
 	}
-	return n.stores.store(legacyGroup), nil
+	return n.legacyGroup()
 }
 
 // groupForOrder is the group holding order id. Order ids do not name their group, and an
@@ -273,6 +329,23 @@ func (n *Node) hasOrder(ctx context.Context, r *http.Request, g groupStore, id s
 	default:
 		return false, apiErr
 	}
+}
+
+// legacyGroup is group 1 for what has no SKU to route by: hosted here, or, in a
+// multi-group cluster, the group's leader elsewhere (a notHostedError).
+func (n *Node) legacyGroup() (groupStore, error) {
+	if g := n.stores.store(legacyGroup); g != nil {
+		return g, nil
+	}
+	var leader string
+	if p := n.placement.Load(); p != nil {
+		for _, pg := range p.Groups {
+			if pg.ID == legacyGroup {
+				leader = n.placedHTTP(pg.PreferredLeader)
+			}
+		}
+	}
+	return nil, &notHostedError{id: legacyGroup, leader: leader}
 }
 
 // group is the running or failed replica of group id this process hosts, or nil.

@@ -95,6 +95,9 @@ func (h hostedGroups) data() []groupStore {
 // clusterLeader is the leader a process names on every answer and on errors of no group's
 // in particular: group 1's, whose configuration is the cluster's membership.
 func (n *Node) clusterLeader() string {
+	if n.metaGroup != nil {
+		return n.metaGroup.leaderHTTP()
+	}
 	if s := n.stores.store(legacyGroup); s != nil {
 		return s.leaderHTTP()
 	}

@@ -15,7 +15,8 @@ import (
 )
 
 // withLeaderHint names the leader on every answer, so a client learns where to send writes
-// from any reply, forwarded ones included.
+// from any reply, forwarded ones included: the cluster group's, which a route about a
+// SKU's group of a multi-group cluster replaces with that group's (nameGroup).
 func (n *Node) withLeaderHint(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if leader := n.clusterLeader(); leader != "" {
@@ -58,8 +59,7 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
 	g, err := n.groupForCommand(ctx, r, cmd)
-	if err != nil {
-		n.writeError(w, err)
+	if !n.hosted(w, r, body, g, err) {
 		return fsm.Result{}, false
 	}
 	if !g.leads() {
@@ -182,18 +182,31 @@ func (n *Node) handleBatchDeduct(w http.ResponseWriter, r *http.Request) {
 	byGroup := map[groupStore][]int{}
 	var order []groupStore
 	out := api.BatchDeductResponse{Results: make([]api.DeductResult, len(req.Items))}
+	var away *notHostedError // the group of every item, when this node hosts no replica of it
 	for i, it := range req.Items {
 		g, err := n.groupFor(it.SKU)
 		if err != nil {
+			var nh *notHostedError
+			if errors.As(err, &nh) && (i == 0 || away != nil && away.id == nh.id) {
+				away = nh
+			} else {
+				away = nil
+			}
 			out.Results[i].Error = n.apiError(err)
 			continue
 		}
+		away = nil
 		if _, ok := byGroup[g]; !ok {
 			order = append(order, g)
 		}
 		byGroup[g] = append(byGroup[g], i)
 	}
+	if away != nil {
+		n.hosted(w, r, body, nil, away)
+		return
+	}
 	if len(order) == 1 && len(byGroup[order[0]]) == len(req.Items) && !order[0].leads() {
+		n.hosted(w, r, body, order[0], nil) // names the group
 		n.forward(w, r, order[0], body)
 		return
 	}
@@ -331,8 +344,7 @@ func (n *Node) handleGetSKU(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := n.groupFor(sku)
-	if err != nil {
-		n.writeError(w, err)
+	if !n.hosted(w, r, nil, g, err) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {
@@ -482,8 +494,7 @@ func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := n.groupFor(sku)
-	if err != nil {
-		n.writeError(w, err)
+	if !n.hosted(w, r, nil, g, err) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {
@@ -508,8 +519,7 @@ func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		g, err = n.groupForOrder(ctx, r, id)
 		cancel()
 	}
-	if err != nil {
-		n.writeError(w, err)
+	if !n.hosted(w, r, nil, g, err) {
 		return
 	}
 	n.read(w, r, g, func() (any, error) {

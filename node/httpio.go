@@ -185,8 +185,10 @@ func writeDeductAnswer(w http.ResponseWriter, a api.DeductResponse) {
 }
 
 // writeError writes the contract's error body with the status of its code.
+// A leader it names is that of the group the answer says it is about (nameGroup), else
+// the cluster group's.
 func (n *Node) writeError(w http.ResponseWriter, err error) {
-	e := n.apiError(err)
+	e := n.mapError(err, w)
 	status := e.Code.HTTPStatus()
 	if err == errTooLarge {
 		status = http.StatusRequestEntityTooLarge

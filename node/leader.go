@@ -99,21 +99,22 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	if req.ID == n.cfg.ID && n.cluster.raft.State() == raft.Leader {
+	c := n.clusterGroup()
+	if req.ID == n.cfg.ID && c.raft.State() == raft.Leader {
 		n.transferToSelf(w, r)
 		return
 	}
 	n.leaderOnly(w, r, body, func(ctx context.Context) error {
 		if req.ID == "" {
-			return waitFuture(ctx, n.cluster.raft.LeadershipTransfer())
+			return waitFuture(ctx, c.raft.LeadershipTransfer())
 		}
-		cfg, _, err := n.cluster.configuration()
+		cfg, _, err := c.configuration()
 		if err != nil {
 			return err
 		}
 		for _, s := range cfg.Servers {
 			if string(s.ID) == req.ID {
-				return waitFuture(ctx, n.cluster.raft.LeadershipTransferToServer(s.ID, s.Address))
+				return waitFuture(ctx, c.raft.LeadershipTransferToServer(s.ID, s.Address))
 			}
 		}
 		return api.Errorf(api.NotFound, "member %q not found", req.ID)
@@ -128,7 +129,7 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 func (n *Node) transferToSelf(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
-	if err := waitFuture(ctx, n.cluster.raft.VerifyLeader()); err != nil {
+	if err := waitFuture(ctx, n.clusterGroup().raft.VerifyLeader()); err != nil {
 		n.writeError(w, err)
 		return
 	}

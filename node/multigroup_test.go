@@ -3,8 +3,10 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -39,12 +41,12 @@ func skusByGroup(t *testing.T, n *Node, count int) (all []string, by map[uint64]
 	by = map[uint64][]string{}
 	for i := range count {
 		sku := fmt.Sprintf("sku-%03d", i)
-		g, err := n.groupFor(sku)
-		if err != nil {
-			t.Fatalf("groupFor(%s): %v", sku, err)
+		pg := n.placement.Load().GroupOf(sku)
+		if pg == nil {
+			t.Fatalf("no group owns %s", sku)
 		}
 		all = append(all, sku)
-		by[g.groupID()] = append(by[g.groupID()], sku)
+		by[pg.ID] = append(by[pg.ID], sku)
 	}
 	return all, by
 }
@@ -287,7 +289,7 @@ func TestMultiGroup_GrowsFromOneToThreeNodes(t *testing.T) {
 	})
 
 	for _, sku := range after {
-		c.mustCall(c.Node(2).HTTPAddr(), "PUT", "/v1/skus/"+sku, map[string]any{"stock": 10}, nil)
+		c.mustCall(c.Node(2).HTTPAddr(), "PUT", "/v1/skus/"+sku, map[string]any{"stock": 10, "request_id": "create-" + sku}, nil)
 	}
 	for _, n := range c.Nodes() {
 		for _, sku := range append(slices.Clone(before), after...) {
@@ -525,6 +527,254 @@ func TestMultiGroup_DebugStatePerGroup(t *testing.T) {
 		var ae *api.Error
 		if !errors.As(err, &ae) || ae.Code != want {
 			t.Errorf("?group=%s: %v, want %s", q, err, want)
+		}
+	}
+}
+
+// placedGroups is the data groups p gives node id, by id.
+func placedGroups(p *api.Placement, id string) []uint64 {
+	var out []uint64
+	for _, pg := range p.Groups {
+		if pg.Kind == api.GroupData && slices.ContainsFunc(pg.Replicas, func(r api.Replica) bool { return r.Node == id }) {
+			out = append(out, pg.ID)
+		}
+	}
+	return out
+}
+
+// hostedIDs is the data groups n runs a replica of, by id.
+func hostedIDs(n *Node) []uint64 {
+	var out []uint64
+	for _, g := range n.dataGroups() {
+		out = append(out, g.id)
+	}
+	return out
+}
+
+// settled checks that every running node has applied the newest placement, that every
+// data group in it has three voters on the nodes ids, and that each node hosts exactly
+// the data groups it places there, each of whose raft configuration has three voters.
+func settled(c *testCluster, ids []string) error {
+	running := c.Running()
+	p := running[0].placement.Load()
+	if p == nil {
+		return errors.New("no placement")
+	}
+	for _, pg := range p.Groups {
+		var voters []string
+		for _, r := range pg.Replicas {
+			if r.Role == api.Voter {
+				voters = append(voters, r.Node)
+			}
+		}
+		if pg.Kind == api.GroupData && (len(voters) != 3 || len(pg.Replicas) != 3) {
+			return fmt.Errorf("version %d, group %d: replicas %+v", p.Version, pg.ID, pg.Replicas)
+		}
+		for _, v := range voters {
+			if !slices.Contains(ids, v) {
+				return fmt.Errorf("group %d has voter %s, not one of %v", pg.ID, v, ids)
+			}
+		}
+	}
+	for _, n := range running {
+		if q := n.placement.Load(); q == nil || q.Version != p.Version {
+			return fmt.Errorf("%s has not applied placement version %d", n.ID(), p.Version)
+		}
+		if got, want := hostedIDs(n), placedGroups(p, n.ID()); !slices.Equal(got, want) {
+			return fmt.Errorf("%s hosts groups %v, placed %v", n.ID(), got, want)
+		}
+		for _, g := range n.dataGroups() {
+			if v := g.voters(); v != 3 {
+				return fmt.Errorf("%s: group %d's raft has %d voters", n.ID(), g.id, v)
+			}
+		}
+	}
+	return nil
+}
+
+// A node hosts what the placement says. A --groups 6 cluster grows to five nodes: every
+// group has three voters, each node runs exactly the data groups placed on it (group 1
+// included: it is not on every node), answers /readyz and serves every SKU, reads and
+// deductions alike, forwarding to the leaders of groups it does not host. Then n1, the
+// bootstrapper, is drained under a little load: its replicas move off, it leaves the meta
+// group, is removed from the placement and stops; every group still has three voters on
+// the other four, every acknowledged deduction counted once, and n1's group files are
+// gone. A restarted node reopens exactly the groups it hosts.
+func TestMultiGroup_FiveNodesHostWhatIsPlacedAndDrainOne(t *testing.T) {
+	testcluster.SkipShort(t)
+	// 35 replicas of 7 groups on a shared machine: the test's fast timings would hold
+	// elections all along, so these are slower.
+	calm := func(cfg *Config) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
+		cfg.ExpireInterval = time.Second
+	}
+	c := newCluster(t, 1, func(cfg *Config) { calm(cfg); cfg.Groups = 6 })
+	n1 := c.Node(0)
+	waitPlacement(t, n1)
+	ids := []string{"n1", "n2", "n3", "n4", "n5"}
+	for _, id := range ids[1:] {
+		cfg := c.NewConfig(id)
+		calm(&cfg)
+		cfg.Join = []string{n1.HTTPAddr()}
+		c.Add(cfg)
+	}
+	eventually(t, 3*time.Minute, func() error { return settled(c, ids) })
+	p := n1.placement.Load()
+	for _, id := range ids {
+		if len(placedGroups(p, id)) == 6 {
+			t.Fatalf("%s is placed in every group: %+v", id, p.Groups)
+		}
+	}
+
+	_, by := skusByGroup(t, n1, 96)
+	var skus []string // one per group
+	for id := uint64(1); id <= 6; id++ {
+		skus = append(skus, by[id][0])
+		c.mustCall(n1.HTTPAddr(), "PUT", "/v1/skus/"+by[id][0], map[string]any{"stock": 1000, "request_id": "create-" + by[id][0]}, nil)
+	}
+	sold := map[string]int64{}
+	for _, n := range c.Nodes() {
+		eventually(t, 10*time.Second, func() error {
+			_, err := c.call(n.HTTPAddr(), "GET", "/readyz", nil, nil)
+			return err
+		})
+		for _, sku := range skus {
+			var s api.SKU
+			c.mustCall(n.HTTPAddr(), "GET", "/v1/skus/"+sku, nil, &s)
+			c.mustCall(n.HTTPAddr(), "POST", "/v1/skus/"+sku+"/deduct", api.DeductRequest{Qty: 1, RequestID: "via-" + n.ID() + "-" + sku, UserID: "u"}, nil)
+			sold[sku]++
+		}
+	}
+
+	// The process's views are the placement's and the meta group's, and an answer about
+	// a SKU names the SKU's group and its leader, from any node.
+	eventually(t, 10*time.Second, func() error {
+		var view api.Cluster
+		c.mustCall(c.Node(4).HTTPAddr(), "GET", "/v1/cluster", nil, &view)
+		_, meta := n1.metaGroup.raft.LeaderWithID()
+		if view.Leader != string(meta) || len(view.Nodes) != 5 {
+			return fmt.Errorf("view: leader %q (meta %q), %d nodes", view.Leader, meta, len(view.Nodes))
+		}
+		for _, vn := range view.Nodes {
+			if vn.State != api.NodeActive || vn.Role == api.RoleUnknown || vn.Suffrage == "" {
+				return fmt.Errorf("view's node %+v", vn)
+			}
+		}
+		for id, sku := range skus {
+			gid := uint64(id + 1)
+			resp, err := http.Get("http://" + c.Node(4).HTTPAddr() + "/v1/skus/" + sku)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			var leader string
+			for _, n := range c.Nodes() {
+				if g := n.group(gid); g != nil && g.raft.State() == raft.Leader {
+					leader = n.HTTPAddr()
+				}
+			}
+			if got := resp.Header.Get(api.HeaderGroup); resp.StatusCode != 200 || got != strconv.FormatUint(gid, 10) || resp.Header.Get(api.HeaderLeader) != leader {
+				return fmt.Errorf("GET %s via n5: %d, group %q leader %q; want group %d led by %s", sku, resp.StatusCode, got, resp.Header.Get(api.HeaderLeader), gid, leader)
+			}
+		}
+		return nil
+	})
+
+	// A little load through the nodes that stay, each deduction retried with its request
+	// id until it is answered.
+	stop := make(chan struct{})
+	loadDone := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { loadDone <- err }()
+		for i := 0; i < 400; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sku, via := skus[i%len(skus)], c.Node(1+i%4)
+			req := api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("load-%d", i), UserID: "u"}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				_, cerr := c.call(via.HTTPAddr(), "POST", "/v1/skus/"+sku+"/deduct", req, nil)
+				if cerr == nil {
+					sold[sku]++
+					break
+				}
+				if time.Now().After(deadline) {
+					err = fmt.Errorf("load-%d via %s: %w", i, via.ID(), cerr)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+
+	t.Logf("settled and served; draining n1")
+	var drain map[string]string
+	eventually(t, 10*time.Second, func() error { // a retry of a drain is a drain
+		code, err := c.call(c.Node(2).HTTPAddr(), "DELETE", "/v1/cluster/members/n1", nil, &drain)
+		if err == nil && (code != 202 || drain["status"] != api.NodeDraining) {
+			t.Fatalf("drain n1: %d %v", code, drain)
+		}
+		return err
+	})
+	select {
+	case <-n1.Done():
+	case <-time.After(3 * time.Minute):
+		t.Fatal("n1 did not stop after its drain")
+	}
+	if !n1.Removed() {
+		t.Fatal("n1 stopped but does not say it was removed")
+	}
+	t.Logf("n1 drained and stopped")
+	eventually(t, time.Minute, func() error {
+		if err := settled(c, ids[1:]); err != nil {
+			return err
+		}
+		if q := c.Node(1).placement.Load(); slices.ContainsFunc(q.Nodes, func(pn api.PlacementNode) bool { return pn.ID == "n1" }) {
+			return errors.New("n1 is still in the placement")
+		}
+		return nil
+	})
+	close(stop)
+	if err := <-loadDone; err != nil {
+		t.Fatal(err)
+	}
+
+	// Exactly once: each SKU sold what was acknowledged, and a retry answers duplicate.
+	for _, sku := range skus {
+		var s api.SKU
+		c.mustCall(c.Node(3).HTTPAddr(), "GET", "/v1/skus/"+sku, nil, &s)
+		if s.Sold != sold[sku] || s.Available != 1000-sold[sku] {
+			t.Errorf("%s: %+v, want %d sold", sku, s, sold[sku])
+		}
+		var again api.DeductResponse
+		c.mustCall(c.Node(4).HTTPAddr(), "POST", "/v1/skus/"+sku+"/deduct", api.DeductRequest{Qty: 1, RequestID: "via-n1-" + sku, UserID: "u"}, &again)
+		if !again.Duplicate {
+			t.Errorf("retry of via-n1-%s after the drain: %+v, want duplicate", sku, again)
+		}
+	}
+	dir := c.Config(0).DataDir
+	for id := uint64(1); id <= 6; id++ {
+		if HasState(groupDir(dir, id)) {
+			t.Errorf("n1 still holds group %d's files", id)
+		}
+	}
+
+	// A restart reopens exactly the groups the node hosts.
+	c.Node(3).Kill()
+	n4 := c.Restart(3)
+	waitPlacement(t, n4)
+	want := placedGroups(n4.placement.Load(), "n4")
+	if got := hostedIDs(n4); !slices.Equal(got, want) || n4.metaGroup == nil {
+		t.Fatalf("restarted n4 hosts %v (meta %v), placed %v", got, n4.metaGroup != nil, want)
+	}
+	for _, id := range want {
+		if !n4.group(id).hadState {
+			t.Errorf("restarted n4 opened group %d without its files", id)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,10 +27,11 @@ import (
 // forwarding client, the metrics registry and the raft listener (a transport.Mux) that
 // every raft group it hosts shares. The groups are Groups, held by id. Handlers reach the
 // group a request acts on through groupFor; the cluster's own business (membership,
-// leadership transfer, the cluster view, backups) is group 1's, named cluster here.
+// leadership transfer, the cluster view, readiness) is clusterGroup's.
 type Node struct {
-	// cluster is group 1, the group today's single-group cluster is, whose raft
-	// configuration is the cluster's membership.
+	// cluster is group 1 of a single-group cluster, whose raft configuration is the
+	// cluster's membership; nil in a multi-group cluster, whose group 1 is an ordinary
+	// data group hosted where the placement says (set before the HTTP server serves).
 	cluster *Group
 
 	cfg Config
@@ -84,6 +86,7 @@ type Group struct {
 	raft     *raft.Raft
 	logStore raftStore // raft's log and stable store (logstore.go)
 	trans    serialTransport
+	pipes    closingTransport // trans as raft has it (pipelines.go)
 	snaps    raft.SnapshotStore
 	disk     *watchedLogStore // times log writes for the metrics and the disk watchdog
 	fence    *fencedLayer     // lets the disk watchdog cut this node off from raft
@@ -226,25 +229,42 @@ func (n *Node) start() error {
 		return err
 	}
 	joining := held == 0 && !n.cfg.Bootstrap && len(n.cfg.Join) > 0 && n.joiningMultiGroup()
-	g, err := n.openGroup(legacyGroup, true)
-	if err != nil {
-		return err
+	multi := joining || slices.Contains(others, api.MetaGroupID) || held == 0 && n.cfg.Bootstrap && n.cfg.Groups > 1
+	if !multi {
+		if n.cluster, err = n.openGroup(legacyGroup, true); err != nil {
+			return err
+		}
 	}
-	n.cluster = g
 	if err := n.startGroups(others, held, joining); err != nil {
 		return err
 	}
 	if err := n.startHTTP(); err != nil {
 		return err
 	}
+	c := n.clusterGroup()
 	n.log.Info("node started", "http", n.httpAddr, "raft", n.raftAddr, "data_dir", n.cfg.DataDir,
-		"existing_state", g.hadState, "applied_index", g.fsm.AppliedIndex())
-	if n.cfg.Bootstrap {
-		g.bootstrap()
+		"existing_state", c.hadState, "applied_index", c.appliedIndex(), "groups", len(n.groupList()))
+	if g := n.cluster; g != nil {
+		if n.cfg.Bootstrap {
+			g.bootstrap()
+		}
+		g.startLoops()
 	}
-	g.startLoops()
 	n.startPlacement()
 	return nil
+}
+
+// clusterGroup is the group whose raft is the cluster's own business: membership, the
+// cluster view's leader and roles, readiness, leadership transfer, removal. In a
+// single-group cluster that is group 1, whose configuration is the membership; in a
+// multi-group one it is the meta group, which every node hosts, while group 1 is a data
+// group like the others, hosted only by the nodes the placement names. This is the one
+// place that choice is made.
+func (n *Node) clusterGroup() *Group {
+	if n.metaGroup != nil {
+		return n.metaGroup
+	}
+	return n.cluster
 }
 
 // openGroup opens group id's stores under its data dir and starts its raft on the Mux,
@@ -404,7 +424,8 @@ func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	if err != nil {
 		return err
 	}
-	g.raft, err = raft.NewRaft(rc, sm, logs, g.logStore, snaps, g.trans)
+	g.pipes = newClosingTransport(g.trans)
+	g.raft, err = raft.NewRaft(rc, sm, logs, g.logStore, snaps, g.pipes)
 	if err != nil {
 		g.trans.Close()
 		return fmt.Errorf("start raft: %w", err)
@@ -510,17 +531,18 @@ func (n *Node) Done() <-chan struct{} { return n.done }
 // Removed reports whether the node stopped itself because it was removed from the
 // cluster. Starting it again would not make it a member again (a removal sticks), so a
 // supervisor should not restart it; stockd exits with its own code for this.
-func (n *Node) Removed() bool { return n.cluster.leftCluster.Load() }
+func (n *Node) Removed() bool { return n.clusterGroup().leftCluster.Load() }
 
-// IsLeader reports this node's own belief; only a strong read proves it.
-func (n *Node) IsLeader() bool { return n.cluster.raft.State() == raft.Leader }
+// IsLeader reports this node's own belief that it leads the cluster's group
+// (clusterGroup); only a strong read proves it.
+func (n *Node) IsLeader() bool { return n.clusterGroup().raft.State() == raft.Leader }
 
 // WaitLeader waits until this node knows a leader and returns its id.
 func (n *Node) WaitLeader(ctx context.Context) (string, error) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if _, id := n.cluster.raft.LeaderWithID(); id != "" {
+		if _, id := n.clusterGroup().raft.LeaderWithID(); id != "" {
 			return string(id), nil
 		}
 		select {
@@ -689,7 +711,9 @@ func (g *Group) stop() error {
 	g.stopOnce.Do(func() {
 		g.cancel()
 		var errs []error
-		if rerr := g.raft.Shutdown().Error(); rerr != nil {
+		f := g.raft.Shutdown()
+		g.pipes.pipes.closeAll() // after shutdown began: a replication stuck in one ends (pipelines.go)
+		if rerr := f.Error(); rerr != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", rerr))
 		}
 		g.wg.Wait()

@@ -11,8 +11,14 @@ import (
 
 // handleBackup streams a consistent snapshot of this node's state (the same stream raft
 // sends to a lagging follower); the applied index is in the header and in the stream.
+// In a multi-group cluster it is group 1's, from a node that hosts it.
 func (n *Node) handleBackup(w http.ResponseWriter, _ *http.Request) {
-	snap, err := n.cluster.fsm.Snapshot()
+	g, err := n.legacyGroup()
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	snap, err := g.state().Snapshot()
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -32,25 +38,21 @@ func (n *Node) handleBackup(w http.ResponseWriter, _ *http.Request) {
 // group this node hosts (default group 1): each group is its own state, so replicas are
 // compared group by group.
 func (n *Node) handleDebugState(w http.ResponseWriter, r *http.Request) {
-	g := n.cluster
+	g, err := n.legacyGroup()
 	if q := r.URL.Query().Get("group"); q != "" {
-		id, err := strconv.ParseUint(q, 10, 64)
-		if err != nil {
-			n.writeError(w, api.Errorf(api.InvalidArgument, "group must be a number, got %q", q))
-			return
-		}
-		if g = n.group(id); g == nil || g.isMeta() {
-			n.writeError(w, api.Errorf(api.NotFound, "this node hosts no replica of data group %d", id))
-			return
-		}
+		g, err = n.dataGroup(q)
 	}
-	applied, hash, err := g.fsm.HashAt()
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
-	out := api.DebugState{ID: n.cfg.ID, Group: g.id, AppliedIndex: applied, StateHash: hex.EncodeToString(hash[:]), Invariants: "ok"}
-	if err := g.fsm.CheckInvariants(); err != nil {
+	applied, hash, err := g.state().HashAt()
+	if err != nil {
+		n.writeError(w, err)
+		return
+	}
+	out := api.DebugState{ID: n.cfg.ID, Group: g.groupID(), AppliedIndex: applied, StateHash: hex.EncodeToString(hash[:]), Invariants: "ok"}
+	if err := g.state().CheckInvariants(); err != nil {
 		out.Invariants = err.Error()
 	}
 	writeJSON(w, http.StatusOK, out)

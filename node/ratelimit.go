@@ -117,7 +117,8 @@ func (n *Node) fromMember(r *http.Request) bool {
 	return n.memberHosts()[host]
 }
 
-// hostCache is the set of member hosts as of a fsm.MembersVersion.
+// hostCache is the set of member hosts as of a fsm.MembersVersion (a single-group
+// cluster's member records) or a placement version (a multi-group cluster's nodes).
 type hostCache struct {
 	version uint64
 	hosts   map[string]bool
@@ -125,22 +126,44 @@ type hostCache struct {
 
 func (n *Node) memberHosts() map[string]bool {
 	c := n.hosts.Load()
+	if n.metaGroup != nil {
+		p := n.placement.Load()
+		if p == nil {
+			return nil
+		}
+		if c == nil || c.version != p.Version {
+			var addrs []string
+			for _, pn := range p.Nodes {
+				addrs = append(addrs, pn.HTTPAddr, pn.RaftAddr)
+			}
+			c = newHostCache(p.Version, addrs)
+			n.hosts.Store(c)
+		}
+		return c.hosts
+	}
 	if v := n.cluster.fsm.MembersVersion(); c == nil || c.version != v {
 		members, err := n.cluster.fsm.Members()
 		if err != nil {
 			return nil
 		}
-		c = &hostCache{version: v, hosts: map[string]bool{}}
+		var addrs []string
 		for _, m := range members {
-			for _, a := range []string{m.HTTPAddr, m.RaftAddr} {
-				if h, _, err := net.SplitHostPort(a); err == nil {
-					c.hosts[h] = true
-				}
-			}
+			addrs = append(addrs, m.HTTPAddr, m.RaftAddr)
 		}
+		c = newHostCache(v, addrs)
 		n.hosts.Store(c)
 	}
 	return c.hosts
+}
+
+func newHostCache(version uint64, addrs []string) *hostCache {
+	c := &hostCache{version: version, hosts: map[string]bool{}}
+	for _, a := range addrs {
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			c.hosts[h] = true
+		}
+	}
+	return c
 }
 
 // admit charges a request cost tokens; when the client is over its rate it answers 429

@@ -87,8 +87,7 @@ func (h *hub) changed(results []fsm.Result) {
 func (n *Node) handleWatch(w http.ResponseWriter, r *http.Request) {
 	sku := r.PathValue("sku")
 	g, err := n.groupFor(sku)
-	if err != nil {
-		n.writeError(w, err)
+	if !n.hosted(w, nil, nil, g, err) {
 		return
 	}
 	if err := g.awaitSKU(r.Context(), sku); err != nil {

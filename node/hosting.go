@@ -1,0 +1,102 @@
+package node
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/flashstock/flashstock/api"
+)
+
+// nameGroup says in the answer's headers which group a multi-group cluster's request is
+// about, and names that group's leader in place of the cluster group's: a client learns
+// where the SKU's writes go, and writeError hints at the same leader. A single-group
+// answer keeps its headers as they are.
+func (n *Node) nameGroup(w http.ResponseWriter, id uint64, leader string) {
+	if !n.stores.placed() {
+		return
+	}
+	h := w.Header()
+	h.Set(api.HeaderGroup, strconv.FormatUint(id, 10))
+	if leader != "" {
+		h.Set(api.HeaderLeader, leader)
+	} else {
+		h.Del(api.HeaderLeader)
+	}
+}
+
+// answerLeader is the leader an error answer to w names: that of the group nameGroup put
+// in its headers, as of now, or else (or without w) the cluster group's.
+func (n *Node) answerLeader(w http.ResponseWriter) string {
+	if !n.stores.placed() || w == nil {
+		return n.clusterLeader()
+	}
+	if v := w.Header().Get(api.HeaderGroup); v != "" {
+		if id, err := strconv.ParseUint(v, 10, 64); err == nil {
+			if g := n.stores.store(id); g != nil {
+				return g.leaderHTTP()
+			}
+			return w.Header().Get(api.HeaderLeader) // not hosted: the placement's, named already
+		}
+	}
+	return n.clusterLeader()
+}
+
+// hosted finishes a route's choice of group (groupFor and its kin give g or err): it names
+// the group in the answer, and reports whether the route goes on to serve it here. A
+// group this node hosts no replica of is served by forwarding the request to that group's
+// leader (forwardAway); r nil answers not_leader instead, naming it (a watch stream is not
+// forwarded). Any other error is answered.
+func (n *Node) hosted(w http.ResponseWriter, r *http.Request, body []byte, g groupStore, err error) bool {
+	if err == nil {
+		if n.stores.placed() {
+			n.nameGroup(w, g.groupID(), g.leaderHTTP())
+		}
+		return true
+	}
+	var nh *notHostedError
+	if !errors.As(err, &nh) {
+		n.writeError(w, err)
+		return false
+	}
+	n.nameGroup(w, nh.id, nh.leader)
+	if r == nil {
+		n.writeError(w, nh.apiError())
+		return false
+	}
+	n.forwardAway(w, r, body, nh)
+	return false
+}
+
+// forwardAway sends a request for a group this node does not host to the group's preferred
+// leader, which leads it unless leadership has moved; a replica that does not lead it
+// answers not_leader naming the leader, and the request goes there once more. Past that
+// the client gets the answer and the hint, as from forward.
+func (n *Node) forwardAway(w http.ResponseWriter, r *http.Request, body []byte, nh *notHostedError) {
+	if r.Header.Get(api.HeaderForwardedBy) != "" || nh.leader == "" || nh.leader == n.httpAddr {
+		n.writeError(w, nh.apiError())
+		return
+	}
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	leader := nh.leader
+	resp, err := n.forwardTo(ctx, r, body, leader)
+	if err == nil && resp.StatusCode == api.NotLeader.HTTPStatus() {
+		if hint := resp.Header.Get(api.HeaderLeader); hint != "" && hint != leader && hint != n.httpAddr {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			leader = hint
+			resp, err = n.forwardTo(ctx, r, body, leader)
+		}
+	}
+	switch {
+	case err != nil && notSent(err):
+		n.writeError(w, &api.Error{Code: api.NoLeader, Message: "the leader of group " + strconv.FormatUint(nh.id, 10) + " could not be reached (" + err.Error() + "); the request was not sent: retry with the same request_id", Leader: leader})
+	case err != nil:
+		n.writeError(w, &api.Error{Code: api.Timeout, Message: "forwarding to the leader failed (" + err.Error() + "); the outcome is unknown: retry with the same request_id", Leader: leader})
+	default:
+		n.nameGroup(w, nh.id, leader)
+		copyAnswer(w, resp)
+	}
+}
