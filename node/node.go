@@ -159,7 +159,12 @@ func groupDir(dataDir string, id uint64) string {
 // New starts a member hosting group 1: opens its stores, starts raft and the HTTP API, and
 // bootstraps or joins in the background. It returns once both listeners are up; use
 // WaitLeader to wait for the cluster.
-func New(cfg Config) (*Node, error) {
+func New(cfg Config) (*Node, error) { return NewContext(context.Background(), cfg) }
+
+// NewContext is New, giving up when ctx ends. Only a new node joining through cfg.Join
+// waits in it, for a member to describe the cluster (Config.JoinTimeout); ctx lets a
+// process stopped meanwhile (a signal) leave at once.
+func NewContext(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
@@ -182,7 +187,7 @@ func New(cfg Config) (*Node, error) {
 		n.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst, time.Now)
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	if err := n.start(); err != nil {
+	if err := n.start(ctx); err != nil {
 		n.cancel()
 		n.closeGroups()
 		if n.mux != nil {
@@ -196,7 +201,7 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) start() error {
+func (n *Node) start(ctx context.Context) error {
 	n.fwd = &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second,
 		DialContext:     (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
@@ -222,7 +227,12 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	joining := held == 0 && !n.cfg.Bootstrap && len(n.cfg.Join) > 0 && n.joiningMultiGroup()
+	joining := false
+	if held == 0 && !n.cfg.Bootstrap && len(n.cfg.Join) > 0 {
+		if joining, err = n.joiningMultiGroup(ctx); err != nil {
+			return err
+		}
+	}
 	g, err := n.openGroup(legacyGroup, true)
 	if err != nil {
 		return err

@@ -159,6 +159,9 @@ var configRules = []configRule{
 		}
 		return brokenIf(c.Groups > 1 && len(c.Join) > 0, "must be 1 with {Join}: joining a multi-group cluster is not built yet (issue 17, the placement controller), and a joining node takes its groups from the cluster", c.Groups, "Join")
 	}},
+	{"JoinTimeout", func(c Config) *ConfigError {
+		return brokenIf(c.JoinTimeout < 0, "must not be negative (0: no bound)", c.JoinTimeout)
+	}},
 	{"JoinAsNonvoter", func(c Config) *ConfigError {
 		return brokenIf(c.JoinAsNonvoter && len(c.Join) == 0, "needs {Join}", nil, "Join")
 	}},
