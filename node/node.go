@@ -382,6 +382,16 @@ func (g *Group) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	return g.fsm.Restore(rc2)
 }
 
+// pipelineDepth is the transport's MaxRPCsInFlight. raft's default, 2, leaves both of a
+// replication pipeline's channels unbuffered, and then one append sent after the
+// pipeline's decoder quit (a follower answered Success=false: a stale term, a missing
+// entry, both common around a leadership change) parks the follower's replication
+// goroutine for good: that follower gets no entry again until the leader restarts, and the
+// leader's Shutdown waits forever (the cleanup of a test that moved leaderships hung so).
+// With buffers of depth-2 the sender must win that race about 2×(depth-2) times in a
+// row, which does not happen; the pipeline itself is unchanged otherwise.
+const pipelineDepth = 16
+
 func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	layer, err := g.srv.mux.Layer(g.id)
 	if err != nil {
@@ -390,6 +400,7 @@ func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	g.fence = newFencedLayer(layer)
 	g.trans = serialTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: g.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: g.cfg.Logger.Named("raft-net"),
+		MaxRPCsInFlight: pipelineDepth,
 	}), newAcks()}
 	rc := g.cfg.raftConfig()
 	rc.Logger = g.cfg.Logger.Named("raft").With("node", g.cfg.ID, "group", g.id)
