@@ -88,7 +88,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		n, err = node.NewContext(ctx, cfg)
 		return err
 	})
-	if sig != nil && err != nil {
+	if sig != nil && errors.Is(err, context.Canceled) {
 		logger.Info("stopped by a signal during start-up", "signal", sig.String(), "error", err)
 		return 0
 	}
