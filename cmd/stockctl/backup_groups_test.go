@@ -141,9 +141,45 @@ func TestBackup_MultiGroupDirRestoresEveryGroup(t *testing.T) {
 			return nil
 		})
 	}
-	// The restored cluster sells on.
+	// The restored cluster sells on, and grows: a joiner gets a replica of every group.
 	if _, err := rcl.Deduct(ctx, skus[2], 1, "u2"); err != nil {
 		t.Fatal(err)
+	}
+	jcfg := testcluster.Config(t, "r2", node.DefaultConfig)
+	jcfg.Join = []string{restored.HTTPAddr()}
+	joiner, err := node.New(jcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(joiner.Kill)
+	testcluster.Eventually(t, 60*time.Second, func() error {
+		v, err := rcl.ClusterStatus(ctx)
+		if err != nil {
+			return err
+		}
+		for _, g := range v.Groups {
+			voters := 0
+			for _, r := range g.Replicas {
+				if r.Role == api.Voter {
+					voters++
+				}
+			}
+			if g.Kind == api.GroupData && voters != 2 {
+				return fmt.Errorf("group %d: replicas %+v", g.ID, g.Replicas)
+			}
+		}
+		return nil
+	})
+	for id, sku := range skus {
+		s, err := client.New(client.Config{Endpoints: []string{joiner.HTTPAddr()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetSKU(ctx, sku, client.WithStale())
+		s.Close()
+		if err != nil || got.Sold < int64(id) {
+			t.Fatalf("the joiner's replica of group %d reads %s: %+v %v", id, sku, got, err)
+		}
 	}
 }
 
