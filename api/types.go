@@ -280,9 +280,13 @@ type MembershipRequest struct {
 }
 
 // TransferRequest is the body of POST /v1/cluster/leader (leadership transfer); an empty
-// ID lets the leader pick the most up-to-date follower.
+// ID lets the leader pick the most up-to-date follower. Group names the raft group whose
+// leadership moves: optional in a single-group cluster (group 1, the only one), required
+// in a multi-group one, where group 0 (the meta group) counts as a group; a pointer, so
+// that naming group 0 differs from naming none.
 type TransferRequest struct {
-	ID string `json:"id,omitempty"`
+	ID    string  `json:"id,omitempty"`
+	Group *uint64 `json:"group,omitempty"`
 }
 
 // Health answers /healthz and /readyz.
@@ -295,7 +299,7 @@ type Health struct {
 // DebugState answers GET /v1/debug/state: what a checker needs to compare replicas.
 type DebugState struct {
 	ID           string `json:"id"`
-	Group        uint64 `json:"group,omitempty"` // the data group reported (GET /v1/debug/state?group=N)
+	Group        uint64 `json:"group"` // the data group described (?group=N; 1 by default)
 	AppliedIndex uint64 `json:"applied_index"`
 	StateHash    string `json:"state_hash"` // hex sha256 of the whole state at AppliedIndex
 	Invariants   string `json:"invariants"` // "ok", or every violation found

@@ -57,17 +57,30 @@ func (c *Client) removeMember(ctx context.Context, id, query string) error {
 
 // TransferLeadership asks the leader to hand leadership to the member id, or to the most
 // up-to-date follower when id is "". It is not retried once it may have been carried out
-// (a second transfer would move leadership again).
+// (a second transfer would move leadership again). A multi-group cluster refuses it
+// (ErrInvalidArgument, naming its groups): there, TransferGroupLeadership names the group.
 func (c *Client) TransferLeadership(ctx context.Context, id string) error {
-	r, err := mutation(http.MethodPost, "/v1/cluster/leader", api.TransferRequest{ID: id}, "")
+	return c.transfer(ctx, c.pool, api.TransferRequest{ID: id})
+}
+
+// TransferGroupLeadership is TransferLeadership of one raft group: group 0 is a
+// multi-group cluster's meta group, 1..G its data groups; a single-group cluster has group
+// 1 alone. The placement controller steers a multi-group cluster's leaderships back to
+// their preferred leaders: the move lasts until it does.
+func (c *Client) TransferGroupLeadership(ctx context.Context, group uint64, id string) error {
+	return c.transfer(ctx, c.router.knownPool(group), api.TransferRequest{ID: id, Group: &group})
+}
+
+func (c *Client) transfer(ctx context.Context, p *pool, req api.TransferRequest) error {
+	r, err := mutation(http.MethodPost, "/v1/cluster/leader", req, "")
 	if err != nil {
 		return err
 	}
 	r.noRepeat = true
-	if err = c.do(ctx, c.pool, r, discard); err == nil {
+	if err = c.do(ctx, p, r, discard); err == nil {
 		// The old leader no longer leads; the health checks find the new one.
-		if l := c.pool.leader.Load(); l != nil {
-			c.pool.notLeader(l)
+		if l := p.leader.Load(); l != nil {
+			p.notLeader(l)
 		}
 	}
 	return err

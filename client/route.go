@@ -243,6 +243,17 @@ func (r *router) install(cl api.Cluster) {
 	r.view.Store(v)
 }
 
+// knownPool is the pool of data group id if the client has seen it, else the client's
+// own (any node forwards, or names the node that serves the group).
+func (r *router) knownPool(id uint64) *pool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if p := r.groups[id]; p != nil {
+		return p
+	}
+	return r.c.pool
+}
+
 // groupPool is group id's pool, made on first sight with its own batcher; r.mu is held.
 func (r *router) groupPool(id uint64) *pool {
 	if p := r.groups[id]; p != nil {

@@ -35,6 +35,12 @@ type Config struct {
 	Join []string
 	// JoinAsNonvoter joins as a nonvoter that receives the log but does not vote.
 	JoinAsNonvoter bool
+	// JoinTimeout bounds how long a new node joining through Join waits, in New, for a
+	// member to say what kind of cluster it joins (one raft group or several: a
+	// multi-group cluster's joiner must open a meta group replica before it serves). Nodes
+	// may start in any order, so the wait covers a cluster that comes up after its joiner;
+	// past it New fails with a *JoinError (0: no bound but New's context).
+	JoinTimeout time.Duration
 	// Groups is the number of data groups of a cluster this node bootstraps (0 counts as
 	// 1). 1 is the single-group cluster; more creates the meta group (0) and data groups
 	// 1..Groups (docs/DESIGN.md, "Many raft groups"). A data dir that holds state must be
@@ -158,6 +164,7 @@ func DefaultConfig() Config {
 		TrailingLogs:       20480,
 		MaxInflight:        16384,
 		RequestTimeout:     10 * time.Second,
+		JoinTimeout:        2 * time.Minute,
 		ExpireInterval:     time.Second,
 		DedupWindow:        15 * time.Minute,
 		LedgerMax:          2_000_000,

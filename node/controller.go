@@ -45,38 +45,6 @@ func markJoined(dataDir string) error {
 	return nil
 }
 
-// joiningMultiGroup asks the join addresses what kind of cluster this new node joins,
-// before any group is opened: a multi-group cluster needs an empty meta group replica
-// here, which only exists if it is opened now (routes read metaGroup unlocked). A member
-// that has not loaded its placement yet shows no groups and is asked again; a cluster
-// that does not answer within the request timeout is taken for a single-group one, whose
-// joiner behaves as it always did.
-func (n *Node) joiningMultiGroup() bool {
-	ctx, cancel := context.WithTimeout(n.ctx, max(n.cfg.RequestTimeout, 5*time.Second))
-	defer cancel()
-	for {
-		for _, addr := range n.cfg.Join {
-			var cl api.Cluster
-			if err := n.getJSON(ctx, addr, "/v1/cluster", &cl); err != nil {
-				continue
-			}
-			if cl.PlacementVersion > 0 {
-				n.log.Info("joining a multi-group cluster", "via", addr, "placement_version", cl.PlacementVersion)
-				return true
-			}
-			if len(cl.Groups) > 0 {
-				return false
-			}
-		}
-		select {
-		case <-ctx.Done():
-			n.log.Warn("no join address described the cluster; joining it as a single-group cluster", "join", n.cfg.Join)
-			return false
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // joinPlacement asks the join addresses to list this node in the placement (add_node),
 // until one has; the controller then adds it to the meta group and moves replicas onto it.
 func (n *Node) joinPlacement() {

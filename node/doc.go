@@ -21,8 +21,10 @@
 // unless it is the process's only one (Node.groupFailed).
 //
 // What it owns:
-//   - bootstrap exactly once, join through any member, leave (a leader asked to remove
-//     itself and graceful shutdown both hand leadership over first);
+//   - bootstrap exactly once, join through any member (a new node first learns whether the
+//     cluster has one group or several, waiting for it rather than guessing, join.go),
+//     leave (a leader asked to remove itself and graceful shutdown both hand leadership
+//     over first);
 //   - in a multi-group cluster, the placement controller on the meta group's leader
 //     (controller.go): it lists joining nodes in the placement, plans with placement.Plan
 //     over the nodes that answer, carries each step out on its group's leader and records
@@ -43,17 +45,20 @@
 //   - observation: a Prometheus registry per node (per-group series labelled group),
 //     raft's own go-metrics fed into it
 //     (metrics.go, raftmetrics.go: the one process-wide piece, explained there), pprof;
-//   - recovery: seeding a new cluster from a backup and rewriting a stopped node's
-//     membership after a lost quorum (recover.go), and the disk watchdog that takes a
+//   - recovery: seeding a new cluster from a backup, one group's or a multi-group
+//     cluster's (groupbackup.go), and rewriting a stopped node's membership after a lost
+//     quorum (recover.go), and the disk watchdog that takes a
 //     leader with a hung log write out of raft until the write returns (watchdog.go);
 //   - durability: the raft log and snapshots are fsynced; the state file is not, and is
 //     rebuilt from them after a machine crash (statefile.go);
-//   - three hashicorp/raft v1.7.3 defects worked around: GetConfiguration().Index() is always
+//   - four hashicorp/raft v1.7.3 defects worked around: GetConfiguration().Index() is always
 //     0, so membership changes find the real index in the log (cluster.go); heartbeats run
 //     concurrently with the main loop and can make a deposed leader write entries under the
 //     new term (hashicorp/raft#695), so they go through the main loop (transport.go);
 //     VerifyLeader counts answers sent before the leader was paused or cut off, so read
-//     rounds count their own answers (acks.go).
+//     rounds count their own answers (acks.go); an unbuffered replication pipeline can
+//     park a follower's replication for good after a Success=false answer, so the
+//     pipeline is buffered (pipelineDepth, node.go).
 //
 // What it must never do: decide stock outside the fsm (the handler only validates and
 // proposes; "is there stock?" is answered in apply), read its own clock inside apply, or

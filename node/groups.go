@@ -46,6 +46,12 @@ func heldGroups(dataDir string) (others []uint64, dataGroups int, err error) {
 		others = append(others, id)
 		hasMeta = hasMeta || id == api.MetaGroupID
 	}
+	if !hasMeta && joinedDir(dataDir) {
+		// A joiner that stopped after marking its dir and before its meta group replica
+		// had a dir of its own: it is still a multi-group cluster's node, and its restart
+		// must not ask --join again (nor join as a single-group member).
+		others, hasMeta = append(others, api.MetaGroupID), true
+	}
 	slices.Sort(others)
 	if !hasMeta {
 		// Groups added beside group 1 without a meta group (tests of the seam) are not

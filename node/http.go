@@ -472,18 +472,24 @@ func (n *Node) strongPages(ctx context.Context, r *http.Request, gs []groupStore
 	return pages, errors.Join(errs...)
 }
 
-// dataGroup is the data group a ?group= parameter names, which this node must host.
+// dataGroup is the data group a ?group= parameter names, as every route that takes one
+// reads it: this node's replica of it, else why not (opGroup: no such group, or hosted
+// elsewhere, naming its leader).
 func (n *Node) dataGroup(id string) (groupStore, error) {
 	gid, err := strconv.ParseUint(id, 10, 64)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, api.Errorf(api.InvalidArgument, "group must be a group id, got %q", id)
+	case gid == api.MetaGroupID && n.stores.placed():
+		return nil, errMetaGroupOp
 	}
-	for _, g := range n.stores.data() {
-		if g.groupID() == gid {
-			return g, nil
-		}
+	if g := n.stores.store(gid); g != nil {
+		return g, nil
 	}
-	return nil, api.Errorf(api.NotFound, "this node hosts no replica of data group %d", gid)
+	if _, err := n.opGroup(gid); err != nil {
+		return nil, err
+	}
+	return nil, api.Errorf(api.Internal, "group %d is hosted here but not served", gid)
 }
 
 func (n *Node) handleHistory(w http.ResponseWriter, r *http.Request) {

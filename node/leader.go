@@ -95,30 +95,61 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 	if err == nil && len(body) > 0 {
 		err = decodeStrict(body, &req)
 	}
+	var g *Group
+	if err == nil {
+		g, err = n.transferGroup(req.Group)
+	}
 	if err != nil {
 		n.writeError(w, err)
 		return
 	}
-	c := n.clusterGroup()
-	if req.ID == n.cfg.ID && c.raft.State() == raft.Leader {
-		n.transferToSelf(w, r)
+	if req.ID == n.cfg.ID && g.raft.State() == raft.Leader {
+		n.transferToSelf(w, r, g)
 		return
 	}
-	n.leaderOnly(w, r, body, func(ctx context.Context) error {
-		if req.ID == "" {
-			return waitFuture(ctx, c.raft.LeadershipTransfer())
+	n.groupLeaderOnly(w, r, g, body, func(ctx context.Context) error { return g.transferLeadership(ctx, req.ID) })
+}
+
+// transferGroup is the group a leadership transfer moves. A multi-group cluster's request
+// must name one: without a name it would have to mean group 1 (which has no special
+// standing there: the process's views and the placement are the meta group's) or every
+// group the answering node leads (which depends on which node answers, since any node
+// takes the request): either would move leaderships the operator did not pick.
+func (n *Node) transferGroup(id *uint64) (*Group, error) {
+	if id != nil {
+		return n.opGroup(*id)
+	}
+	if n.metaGroup == nil {
+		return n.cluster, nil
+	}
+	p := n.placement.Load()
+	if p == nil {
+		return nil, api.Errorf(api.NoLeader, "the placement is not loaded yet (the meta group has no leader or is replaying its log)")
+	}
+	return nil, api.Errorf(api.InvalidArgument, "this cluster has several raft groups: name the one whose leadership moves (\"group\": N; stockctl cluster transfer-leader --group N); %s", groupChoices(p))
+}
+
+// transferLeadership hands g's leadership to its member id, or to the most up-to-date
+// follower when id is "". In a multi-group cluster the placement controller steers a
+// group's leadership back to its preferred leader (balanceLeaders): this moves it for
+// now, as raft alone would, not for good.
+func (g *Group) transferLeadership(ctx context.Context, id string) error {
+	if id == "" {
+		return waitFuture(ctx, g.raft.LeadershipTransfer())
+	}
+	cfg, _, err := g.configuration()
+	if err != nil {
+		return err
+	}
+	for _, s := range cfg.Servers {
+		if string(s.ID) == id {
+			return waitFuture(ctx, g.raft.LeadershipTransferToServer(s.ID, s.Address))
 		}
-		cfg, _, err := c.configuration()
-		if err != nil {
-			return err
-		}
-		for _, s := range cfg.Servers {
-			if string(s.ID) == req.ID {
-				return waitFuture(ctx, c.raft.LeadershipTransferToServer(s.ID, s.Address))
-			}
-		}
-		return api.Errorf(api.NotFound, "member %q not found", req.ID)
-	})
+	}
+	if g.srv.metaGroup == nil {
+		return api.Errorf(api.NotFound, "member %q not found", id)
+	}
+	return api.Errorf(api.NotFound, "group %d has no member %q", g.id, id)
 }
 
 // transferToSelf answers a transfer to the member that already leads: the caller has what
@@ -126,10 +157,10 @@ func (n *Node) handleTransfer(w http.ResponseWriter, r *http.Request) {
 // once the target leads, at once here) and Nomad's transfer-leadership (a no-op), not
 // raft's "cannot transfer leadership to itself" as a 500. A script moving leadership to a
 // node need not look first. The answer names the leader once a heartbeat round confirms it.
-func (n *Node) transferToSelf(w http.ResponseWriter, r *http.Request) {
+func (n *Node) transferToSelf(w http.ResponseWriter, r *http.Request, g *Group) {
 	ctx, cancel := n.requestContext(r)
 	defer cancel()
-	if err := waitFuture(ctx, n.clusterGroup().raft.VerifyLeader()); err != nil {
+	if err := waitFuture(ctx, g.raft.VerifyLeader()); err != nil {
 		n.writeError(w, err)
 		return
 	}

@@ -25,7 +25,8 @@ func TestLeadership_NoopCommitsAfterAFailedTransfer(t *testing.T) {
 	cut := (li + 1) % 3
 	target := c.Node(cut)
 	c.Isolate(cut)
-	for round := range 8 {
+	conclusive := 0
+	for round := 0; round < 16 && conclusive < 8; round++ {
 		li, _ := c.WaitLeader()
 		next := c.Node(3 - li - cut) // the other replica on the leader's side of the cut
 		won := make(chan raft.Observation, 1)
@@ -52,7 +53,13 @@ func TestLeadership_NoopCommitsAfterAFailedTransfer(t *testing.T) {
 		var res api.DeductResponse
 		c.mustCall(next.HTTPAddr(), "POST", "/v1/skus/tee/deduct", api.DeductRequest{Qty: 1, RequestID: fmt.Sprintf("round-%d", round), UserID: "u"}, &res)
 		if !next.IsLeader() {
-			t.Fatalf("round %d: %s lost leadership; the round proved nothing", round, next.ID())
+			// An election on a loaded machine, not the bug: this round proves nothing.
+			t.Logf("round %d: %s lost leadership meanwhile", round, next.ID())
+			continue
 		}
+		conclusive++
+	}
+	if conclusive < 4 {
+		t.Fatalf("only %d of the rounds kept their leader throughout; the test proved too little", conclusive)
 	}
 }

@@ -522,7 +522,7 @@ func TestMultiGroup_DebugStatePerGroup(t *testing.T) {
 	if g1 := state(1); plain.StateHash != g1.StateHash || plain.Group != 1 {
 		t.Errorf("without ?group: %+v, want group 1's %+v", plain, g1)
 	}
-	for q, want := range map[string]api.Code{"7": api.NotFound, "0": api.NotFound, "x": api.InvalidArgument} {
+	for q, want := range map[string]api.Code{"7": api.NotFound, "0": api.InvalidArgument, "x": api.InvalidArgument} {
 		_, err := c.call(n.HTTPAddr(), "GET", "/v1/debug/state?group="+q, nil, nil)
 		var ae *api.Error
 		if !errors.As(err, &ae) || ae.Code != want {

@@ -164,7 +164,12 @@ func groupDir(dataDir string, id uint64) string {
 // New starts a member hosting group 1: opens its stores, starts raft and the HTTP API, and
 // bootstraps or joins in the background. It returns once both listeners are up; use
 // WaitLeader to wait for the cluster.
-func New(cfg Config) (*Node, error) {
+func New(cfg Config) (*Node, error) { return NewContext(context.Background(), cfg) }
+
+// NewContext is New, giving up when ctx ends. Only a new node joining through cfg.Join
+// waits in it, for a member to describe the cluster (Config.JoinTimeout); ctx lets a
+// process stopped meanwhile (a signal) leave at once.
+func NewContext(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("node config: %w", err)
 	}
@@ -188,7 +193,7 @@ func New(cfg Config) (*Node, error) {
 		n.limiter = newRateLimiter(cfg.RateLimit, cfg.RateBurst, time.Now)
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	if err := n.start(); err != nil {
+	if err := n.start(ctx); err != nil {
 		n.cancel()
 		n.closeGroups()
 		if n.mux != nil {
@@ -202,7 +207,7 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) start() error {
+func (n *Node) start(ctx context.Context) error {
 	n.fwd = &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second,
 		DialContext:     (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
@@ -228,7 +233,12 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	joining := held == 0 && !n.cfg.Bootstrap && len(n.cfg.Join) > 0 && n.joiningMultiGroup()
+	joining := false
+	if held == 0 && !n.cfg.Bootstrap && len(n.cfg.Join) > 0 {
+		if joining, err = n.joiningMultiGroup(ctx); err != nil {
+			return err
+		}
+	}
 	multi := joining || slices.Contains(others, api.MetaGroupID) || held == 0 && n.cfg.Bootstrap && n.cfg.Groups > 1
 	if !multi {
 		if n.cluster, err = n.openGroup(legacyGroup, true); err != nil {
@@ -395,6 +405,16 @@ func (g *Group) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	return g.fsm.Restore(rc2)
 }
 
+// pipelineDepth is the transport's MaxRPCsInFlight. raft's default, 2, leaves both of a
+// replication pipeline's channels unbuffered, and then one append sent after the
+// pipeline's decoder quit (a follower answered Success=false: a stale term, a missing
+// entry, both common around a leadership change) parks the follower's replication
+// goroutine for good: that follower gets no entry again until the leader restarts, and the
+// leader's Shutdown waits forever (the cleanup of a test that moved leaderships hung so).
+// With buffers of depth-2 the sender must win that race about 2×(depth-2) times in a
+// row, which does not happen; the pipeline itself is unchanged otherwise.
+const pipelineDepth = 16
+
 func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	layer, err := g.srv.mux.Layer(g.id)
 	if err != nil {
@@ -403,6 +423,7 @@ func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	g.fence = newFencedLayer(layer)
 	g.trans = serialTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: g.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: g.cfg.Logger.Named("raft-net"),
+		MaxRPCsInFlight: pipelineDepth,
 	}), newAcks()}
 	rc := g.cfg.raftConfig()
 	rc.Logger = g.cfg.Logger.Named("raft").With("node", g.cfg.ID, "group", g.id)

@@ -36,25 +36,39 @@ type SeedResult struct {
 // cfg.RaftAdvertise (or cfg.RaftAddr) must be the address the node will really have: it
 // is written into the cluster configuration.
 func SeedFromBackup(cfg Config, backup io.Reader) (SeedResult, error) {
+	addr, err := seedAddr(cfg)
+	if err != nil {
+		return SeedResult{}, err
+	}
+	return seedGroup(cfg, cfg.DataDir, addr, backup)
+}
+
+// seedAddr is the raft address a seeded node records in its configuration.
+func seedAddr(cfg Config) (string, error) {
 	addr := cfg.RaftAdvertise
 	if addr == "" {
 		addr = cfg.RaftAddr
 	}
 	switch {
 	case cfg.ID == "" || cfg.DataDir == "":
-		return SeedResult{}, errors.New("seed: id and data dir are required")
+		return "", errors.New("seed: id and data dir are required")
 	case addr == "" || hasPortZero(addr):
-		return SeedResult{}, fmt.Errorf("seed: raft address %q must be the node's real address (it goes into the configuration)", addr)
+		return "", fmt.Errorf("seed: raft address %q must be the node's real address (it goes into the configuration)", addr)
 	}
+	return addr, nil
+}
+
+// seedGroup seeds one data group's dir (the data dir's root for group 1) from a backup.
+func seedGroup(cfg Config, dir, addr string, backup io.Reader) (SeedResult, error) {
 	for _, name := range []string{raftDBName, walDirName, stateDBName} {
-		if _, err := os.Stat(filepath.Join(cfg.DataDir, name)); err == nil {
-			return SeedResult{}, fmt.Errorf("seed: %s already holds %s: a restore seeds a new cluster into an empty data dir", cfg.DataDir, name)
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return SeedResult{}, fmt.Errorf("seed: %s already holds %s: a restore seeds a new cluster into an empty data dir", dir, name)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return SeedResult{}, fmt.Errorf("seed: create data dir: %w", err)
 	}
-	m, err := fsm.Open(filepath.Join(cfg.DataDir, stateDBName), fsm.Options{DedupWindow: cfg.DedupWindow, LedgerMax: cfg.LedgerMax})
+	m, err := fsm.Open(filepath.Join(dir, stateDBName), fsm.Options{DedupWindow: cfg.DedupWindow, LedgerMax: cfg.LedgerMax})
 	if err != nil {
 		return SeedResult{}, err
 	}
@@ -68,38 +82,45 @@ func SeedFromBackup(cfg Config, backup io.Reader) (SeedResult, error) {
 		return SeedResult{}, err
 	}
 	res.SnapshotIdx = max(res.AppliedIndex, 1)
-
-	store, err := openLogStore(cfg.DataDir, cfg.LogStore, cfg.Logger)
+	snap, err := m.Snapshot()
 	if err != nil {
-		return SeedResult{}, fmt.Errorf("seed: %w", err)
+		return SeedResult{}, err
+	}
+	defer snap.Release()
+	if err := seedRaft(cfg, dir, addr, res.SnapshotIdx, fsmSnapshot{snap}); err != nil {
+		return SeedResult{}, err
+	}
+	return res, nil
+}
+
+// seedRaft writes the raft state of a group that starts from snap: term 1, and a raft
+// snapshot at index whose configuration is this node alone.
+func seedRaft(cfg Config, dir, addr string, index uint64, snap raft.FSMSnapshot) error {
+	store, err := openLogStore(dir, cfg.LogStore, cfg.Logger)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
 	}
 	defer store.Close()
 	// raft's own BootstrapCluster starts the term at 1 the same way.
 	if err := store.SetUint64([]byte("CurrentTerm"), 1); err != nil {
-		return SeedResult{}, fmt.Errorf("seed: write term: %w", err)
+		return fmt.Errorf("seed: write term: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hclog.NewNullLogger())
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
 	if err != nil {
-		return SeedResult{}, fmt.Errorf("seed: open snapshot store: %w", err)
+		return fmt.Errorf("seed: open snapshot store: %w", err)
 	}
 	// The snapshot store asks a transport to encode peers for old protocol versions only.
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(addr))
 	defer trans.Close()
 	conf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(cfg.ID), Address: raft.ServerAddress(addr), Suffrage: raft.Voter}}}
-	sink, err := snaps.Create(raft.SnapshotVersionMax, res.SnapshotIdx, 1, conf, res.SnapshotIdx, trans)
+	sink, err := snaps.Create(raft.SnapshotVersionMax, index, 1, conf, index, trans)
 	if err != nil {
-		return SeedResult{}, fmt.Errorf("seed: create snapshot: %w", err)
+		return fmt.Errorf("seed: create snapshot: %w", err)
 	}
-	snap, err := m.Snapshot()
-	if err != nil {
-		sink.Cancel()
-		return SeedResult{}, err
+	if err := snap.Persist(sink); err != nil {
+		return fmt.Errorf("seed: %w", err)
 	}
-	defer snap.Release()
-	if err := (fsmSnapshot{snap}).Persist(sink); err != nil {
-		return SeedResult{}, fmt.Errorf("seed: %w", err)
-	}
-	return res, nil
+	return nil
 }
 
 func hasPortZero(addr string) bool {

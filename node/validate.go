@@ -159,6 +159,9 @@ var configRules = []configRule{
 		}
 		return brokenIf(c.Groups > 1 && len(c.Join) > 0, "must be 1 with {Join}: the number of groups is chosen once, by the bootstrapping node; a joining node hosts the groups the cluster's placement gives it", c.Groups, "Join")
 	}},
+	{"JoinTimeout", func(c Config) *ConfigError {
+		return brokenIf(c.JoinTimeout < 0, "must not be negative (0: no bound)", c.JoinTimeout)
+	}},
 	{"JoinAsNonvoter", func(c Config) *ConfigError {
 		return brokenIf(c.JoinAsNonvoter && len(c.Join) == 0, "needs {Join}", nil, "Join")
 	}},

@@ -43,6 +43,7 @@ var configRuleCases = []struct {
 	{"bootstrap and join", func(c *Config) { c.Bootstrap, c.Join = true, []string{"127.0.0.1:4002"} },
 		[]fieldMsg{{"Bootstrap", "Bootstrap and Join exclude each other: Bootstrap starts a new cluster, Join enters an existing one"}}},
 	{"nonvoter without join", func(c *Config) { c.JoinAsNonvoter = true }, []fieldMsg{{"JoinAsNonvoter", "JoinAsNonvoter needs Join"}}},
+	{"join timeout negative", func(c *Config) { c.JoinTimeout = -time.Second }, []fieldMsg{{"JoinTimeout", "JoinTimeout must not be negative (0: no bound), got -1s"}}},
 	{"groups past the slots", func(c *Config) { c.Groups = 1025 }, []fieldMsg{{"Groups", "Groups must be 1..1024 (every data group owns at least one of the 1024 slots), got 1025"}}},
 	{"groups with join", func(c *Config) { c.Groups = 3; c.Join = []string{"127.0.0.1:4001"} },
 		[]fieldMsg{{"Groups", "Groups must be 1 with Join: the number of groups is chosen once, by the bootstrapping node; a joining node hosts the groups the cluster's placement gives it, got 3"}}},

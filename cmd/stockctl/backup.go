@@ -20,8 +20,15 @@ file appears only once complete: an interrupted backup leaves no partial file be
 Written to a file, the backup is then read back and checked, and its state hash printed:
 the hash "stockd restore" prints after seeding a node from it.
 
+A multi-group cluster (bootstrapped with --groups above 1) is backed up into a new
+directory --out: one snapshot per data group (group-N.snap, each from its group's
+leader, one group after another) and manifest.json with the placement, every file's
+size and sha256, and each group's applied index and state hash. It too appears only once
+complete and checked; "stockd restore DIR" restores it, "backup inspect DIR" checks it.
+
 "backup inspect FILE" describes a backup offline (no cluster needed): applied index,
-state hash, state format version, SKU count and size.
+state hash, state format version, SKU count and size; "backup inspect DIR" a multi-group
+one, its checksums checked.
 
 examples:
   stockctl backup --out flashstock-$(date +%F).snap
@@ -39,6 +46,13 @@ examples:
 		return err
 	}
 	defer done()
+	view, err := cl.ClusterStatus(ctx)
+	if err != nil {
+		return c.explain(err)
+	}
+	if view.PlacementVersion > 0 {
+		return runGroupBackup(ctx, c, cl, view, *out, stdout)
+	}
 	if *out == "-" {
 		_, err := cl.Backup(ctx, stdout)
 		return c.explain(err)
@@ -101,6 +115,9 @@ examples:
 	pos, err := c.parse(args, 1, 1)
 	if err != nil {
 		return err
+	}
+	if st, err := os.Stat(pos[0]); err == nil && st.IsDir() {
+		return runGroupBackupInspect(c, pos[0], stdout)
 	}
 	snap, err := inspectFile(pos[0])
 	if err != nil {

@@ -55,6 +55,12 @@ func testBackup(t *testing.T) (stream []byte, hash string) {
 func TestBackup_PrintsTheStateHashRestoreChecks(t *testing.T) {
 	stream, hash := testBackup(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/cluster" {
+			// A single-group cluster's view: group 1, no placement.
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"leader":"n1","nodes":[],"groups":[{"id":1,"kind":"data"}],"placement_version":0}`))
+			return
+		}
 		if r.URL.Path != "/v1/backup" {
 			http.NotFound(w, r)
 			return

@@ -139,14 +139,21 @@ examples:
 }
 
 func runClusterTransfer(args []string, stdout, stderr io.Writer) error {
-	c := newCLI("cluster transfer-leader", "cluster transfer-leader [--to ID] [flags]", `
+	c := newCLI("cluster transfer-leader", "cluster transfer-leader [--to ID] [--group N] [flags]", `
 Hands leadership to the member --to, or to the most up-to-date follower without it: before
 maintenance on the leader's machine, for instance.
 
+A multi-group cluster (bootstrapped with --groups above 1) has one leader per raft group:
+--group names the one to move (0 is the meta group; "stockctl group list" shows them), and
+is required there. Its placement controller steers each group's leadership back to the
+group's preferred leader, so such a move lasts until it does.
+
 examples:
   stockctl cluster transfer-leader
-  stockctl cluster transfer-leader --to n2`, stdout, stderr)
+  stockctl cluster transfer-leader --to n2
+  stockctl cluster transfer-leader --group 3 --to n2`, stdout, stderr)
 	to := c.fs.String("to", "", "the member to lead (default: the leader picks)")
+	group := c.fs.Uint64("group", 1, "the raft group whose leadership moves (required in a multi-group cluster)")
 	if _, err := c.parse(args, 0, 0); err != nil {
 		return err
 	}
@@ -155,16 +162,29 @@ examples:
 		return err
 	}
 	defer done()
-	if err := cl.TransferLeadership(ctx, *to); err != nil {
+	if c.isSet("group") {
+		err = cl.TransferGroupLeadership(ctx, *group, *to)
+	} else {
+		err = cl.TransferLeadership(ctx, *to)
+	}
+	if err != nil {
 		return c.explain(err)
 	}
 	if c.json {
-		return writeJSON(stdout, map[string]string{"status": "ok", "to": *to})
+		out := map[string]any{"status": "ok", "to": *to}
+		if c.isSet("group") {
+			out["group"] = *group
+		}
+		return writeJSON(stdout, out)
+	}
+	what := "leadership"
+	if c.isSet("group") {
+		what = fmt.Sprintf("group %d's leadership", *group)
 	}
 	if *to == "" {
-		fmt.Fprintln(stdout, "leadership transferred")
+		fmt.Fprintf(stdout, "%s transferred\n", what)
 	} else {
-		fmt.Fprintf(stdout, "leadership transferred to %s\n", *to)
+		fmt.Fprintf(stdout, "%s transferred to %s\n", what, *to)
 	}
 	return nil
 }

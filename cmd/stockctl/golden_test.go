@@ -173,6 +173,7 @@ func TestGolden_TablesAndJSON(t *testing.T) {
 		{"cluster_join", "cluster join --id n4 --raft-addr 10.0.0.4:5001 --http-addr 10.0.0.4:4001"},
 		{"cluster_leave", "cluster leave n3"},
 		{"cluster_transfer", "cluster transfer-leader --to n2"},
+		{"cluster_transfer_group", "cluster transfer-leader --group 3 --to n2"},
 		{"help_deduct", "deduct --help"},
 		{"help_sku", "sku --help"},
 		{"help", "--help"},

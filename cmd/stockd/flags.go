@@ -38,6 +38,7 @@ type options struct {
 	bootstrap      bool
 	join           addrList
 	joinAsNonvoter bool
+	joinTimeout    time.Duration
 	groups         int
 
 	heartbeatTimeout   time.Duration
@@ -107,6 +108,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.bootstrap, "bootstrap", false, "start a new cluster with this node as its first member (ignored once the node has data)")
 	fs.Var(&o.join, "join", "comma list of HTTP `addrs` of existing members to join through (ignored once the node has data)")
 	fs.BoolVar(&o.joinAsNonvoter, "join-as-nonvoter", false, "join as a nonvoter that receives the log but does not vote")
+	fs.DurationVar(&o.joinTimeout, "join-timeout", d.JoinTimeout, "how long a new node waits for a --join address to describe the cluster before it exits with 1 (0: no bound)")
 	fs.IntVar(&o.groups, "groups", d.Groups, "`G` data groups for a cluster this node bootstraps (more than 1 adds the meta group); a restart must give the number the data dir was created with")
 
 	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", d.HeartbeatTimeout, "raft: follower silence before it starts an election")
@@ -337,6 +339,7 @@ var configFlags = map[string]string{
 	"Bootstrap":          "bootstrap",
 	"Join":               "join",
 	"JoinAsNonvoter":     "join-as-nonvoter",
+	"JoinTimeout":        "join-timeout",
 	"Groups":             "groups",
 	"HeartbeatTimeout":   "heartbeat-timeout",
 	"ElectionTimeout":    "election-timeout",
@@ -568,7 +571,7 @@ func printFlag(w io.Writer, f *flag.Flag) {
 // flagGroups orders the help text; every flag belongs to exactly one group.
 var flagGroups = []flagGroup{
 	{"Identity and addresses", []string{"id", "data-dir", "http-addr", "http-advertise", "raft-addr", "raft-advertise"}},
-	{"Cluster membership", []string{"bootstrap", "join", "join-as-nonvoter", "groups"}},
+	{"Cluster membership", []string{"bootstrap", "join", "join-as-nonvoter", "join-timeout", "groups"}},
 	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs", "raft-log-store"}},
 	{"Limits", []string{"max-inflight", "request-timeout", "expire-interval", "dedup-window", "ledger-retention"}},
 	{"Mutual TLS between nodes", []string{"raft-tls-cert", "raft-tls-key", "raft-tls-ca"}},

@@ -259,7 +259,7 @@ func TestEnvName(t *testing.T) {
 
 func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 	o, err := sources{}.parse("--id", "n2", "--data-dir", "/d2", "--http-addr", "127.0.0.1:4002",
-		"--raft-addr", "127.0.0.1:5002", "--join", "127.0.0.1:4001", "--join-as-nonvoter",
+		"--raft-addr", "127.0.0.1:5002", "--join", "127.0.0.1:4001", "--join-as-nonvoter", "--join-timeout", "45s",
 		"--heartbeat-timeout", "300ms", "--election-timeout", "400ms", "--leader-lease-timeout", "150ms",
 		"--commit-timeout", "2ms", "--max-append-entries", "64", "--snapshot-threshold", "100",
 		"--snapshot-interval", "5s", "--trailing-logs", "50", "--max-inflight", "10",
@@ -275,7 +275,7 @@ func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 	}
 	want := node.Config{
 		ID: "n2", DataDir: "/d2", HTTPAddr: "127.0.0.1:4002", RaftAddr: "127.0.0.1:5002",
-		Join: []string{"127.0.0.1:4001"}, JoinAsNonvoter: true, Groups: 1,
+		Join: []string{"127.0.0.1:4001"}, JoinAsNonvoter: true, JoinTimeout: 45 * time.Second, Groups: 1,
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 400 * time.Millisecond,
 		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 2 * time.Millisecond,
 		MaxAppendEntries: 64, SnapshotThreshold: 100, SnapshotInterval: 5 * time.Second, TrailingLogs: 50,

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -80,10 +81,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stopFaults()
 
 	logStartPlan(logger, cfg)
-	n, err := node.New(cfg)
+	// A joiner waits in start-up for its cluster to answer (--join-timeout): a signal
+	// meanwhile ends the wait rather than waiting behind it.
+	var n *node.Node
+	sig, err := untilSignal(sigs, math.MaxInt64, func(ctx context.Context) (err error) {
+		n, err = node.NewContext(ctx, cfg)
+		return err
+	})
+	if sig != nil && errors.Is(err, context.Canceled) {
+		logger.Info("stopped by a signal during start-up", "signal", sig.String(), "error", err)
+		return 0
+	}
 	if err != nil {
 		logger.Error("start-up failed", "error", err)
 		return exitFailure
+	}
+	if sig != nil {
+		// It came as the node finished starting: stop it as awaitShutdown would have.
+		ctx, cancel := context.WithTimeout(context.Background(), opts.shutdownTimeout)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			logger.Error("shutdown finished with errors", "error", err)
+			return exitFailure
+		}
+		return 0
 	}
 
 	go logLeaderElected(logger, n)
@@ -156,6 +177,7 @@ func (o *options) nodeConfig() node.Config {
 	cfg.Bootstrap = o.bootstrap
 	cfg.Join = o.join
 	cfg.JoinAsNonvoter = o.joinAsNonvoter
+	cfg.JoinTimeout = o.joinTimeout
 	cfg.Groups = o.groups
 	cfg.HeartbeatTimeout = o.heartbeatTimeout
 	cfg.ElectionTimeout = o.electionTimeout

@@ -45,6 +45,13 @@ func TestStockd_StartupErrorsExitNonZero(t *testing.T) {
 				"--raft-addr", net.JoinHostPort("127.0.0.1", strconv.Itoa(free)), "--bootstrap"},
 			code: 1, want: []string{"start-up failed", "address already in use"},
 		},
+		{
+			// Nothing answers at --join: the joiner cannot tell what it joins, and says so.
+			name: "join address silent",
+			args: []string{"--id", "n2", "--data-dir", filepath.Join(dir, "n2"), "--http-addr", "127.0.0.1:0",
+				"--raft-addr", "127.0.0.1:0", "--join", net.JoinHostPort("127.0.0.1", strconv.Itoa(free)), "--join-timeout", "500ms"},
+			code: 1, want: []string{"start-up failed", "described the cluster"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +71,33 @@ func TestStockd_StartupErrorsExitNonZero(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStockd_SIGTERMWhileJoiningExitsAtOnce: a joiner waiting for its cluster to answer
+// (--join-timeout not yet passed) leaves at SIGTERM, with 0, rather than after the wait.
+func TestStockd_SIGTERMWhileJoiningExitsAtOnce(t *testing.T) {
+	bin := buildStockd(t)
+	free := freePorts(t, 1)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--id", "n2", "--data-dir", filepath.Join(t.TempDir(), "n2"), "--http-addr", "127.0.0.1:0",
+		"--raft-addr", "127.0.0.1:0", "--join", net.JoinHostPort("127.0.0.1", strconv.Itoa(free)), "--join-timeout", "10m")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // into the wait; a signal before it is handled the same way
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 0 || ctx.Err() != nil {
+		t.Fatalf("exit code %d (%v) after SIGTERM while joining, want 0 at once; stderr:\n%s", code, err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "stopped by a signal during start-up") {
+		t.Errorf("stderr does not say why it stopped:\n%s", stderr.String())
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/flashstock/flashstock/node"
 )
 
-const restoreHelp = `stockd restore FILE --id ID --data-dir EMPTY_DIR [stockd flags]
+const restoreHelp = `stockd restore FILE|DIR --id ID --data-dir EMPTY_DIR [stockd flags]
 
 Seeds the first node of a NEW cluster from a backup (stockctl backup --out FILE). The data
 dir must be empty. The backup becomes a raft snapshot at the backup's own log index, with
@@ -25,6 +25,13 @@ GET /v1/debug/state at the time of the backup.
 Then start the node with the same flags, without "restore" (no --bootstrap needed), and
 let the other nodes join it with empty data dirs. --raft-addr (or --raft-advertise) must be
 the address the node will really have: it goes into the cluster configuration.
+
+A multi-group backup is a directory (stockctl backup of a cluster bootstrapped with
+--groups above 1): restore DIR seeds every data group, each from its file, and a
+placement of this node alone with the backup's slot table; start the node with --groups
+set to the backup's number of data groups. --http-addr (or --http-advertise) must be the
+node's real address too: the placement lists it. A failed restore may leave some groups
+seeded: empty the data dir before trying again.
 
 Stop the old cluster first, or keep it apart: two clusters with the same stock would sell
 it twice.
@@ -60,6 +67,9 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
+	if st, err := os.Stat(file); err == nil && st.IsDir() {
+		return restoreGroups(cfg, logger, file, stdout)
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		logger.Error("open backup", "error", err)
@@ -73,6 +83,22 @@ func runRestore(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "seeded %s from %s: applied index %d, state hash %s\nstart the node with the same flags (without \"restore\"); other nodes join it\n",
 		cfg.DataDir, file, res.AppliedIndex, hex.EncodeToString(res.StateHash[:]))
+	return 0
+}
+
+// restoreGroups is "stockd restore DIR": a multi-group backup (stockctl backup of a
+// cluster bootstrapped with --groups above 1).
+func restoreGroups(cfg node.Config, logger hclog.Logger, dir string, stdout io.Writer) int {
+	res, err := node.SeedGroupsFromBackup(cfg, dir)
+	if err != nil {
+		logger.Error("restore failed", "error", err)
+		return 1
+	}
+	for i, r := range res {
+		fmt.Fprintf(stdout, "seeded group %d of %s from %s: applied index %d, state hash %s\n",
+			i+1, cfg.DataDir, dir, r.AppliedIndex, hex.EncodeToString(r.StateHash[:]))
+	}
+	fmt.Fprintf(stdout, "start the node with the same flags and --groups %d (without \"restore\"); other nodes join it\n", len(res))
 	return 0
 }
 
