@@ -136,7 +136,8 @@ func (c *coalescer) run() {
 // with the first to finish.
 func (c *coalescer) proposer() {
 	// The batch's time limit, reused: every batch would otherwise start a timer of its own
-	// and a child of the group's context.
+	// and a child of the group's context. (Since Go 1.23 a stopped or reset timer leaves no
+	// stale tick in its channel, so a batch never sees the last one's.)
 	expire := time.NewTimer(c.n.cfg.RequestTimeout)
 	expire.Stop()
 	for {
