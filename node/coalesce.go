@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
@@ -14,12 +15,16 @@ import (
 // fsync) per batch of buyers, not per buyer. It adds no delay: an idle coalescer proposes
 // at once; only while all proposal slots are busy do commands wait, and they then leave
 // together.
+//
+// A slot is a proposer goroutine that lives as long as the group: with few buyers every
+// deduction pays a whole batch, and a goroutine started per batch cost it a wake-up on the
+// way and the growth of a new stack through raft's Apply (BENCHMARKS.md, "Where a lone
+// deduction's CPU goes").
 type coalescer struct {
 	n     *Group
 	mu    sync.Mutex
 	queue []*waiter
 	kick  chan struct{}
-	slots chan struct{} // batches in flight at once
 	// queued counts commands waiting or in flight: the admission bound applies to it.
 	queued atomic.Int64
 }
@@ -55,7 +60,7 @@ type outcome struct {
 const maxBatchesInFlight = 8
 
 func newCoalescer(n *Group) *coalescer {
-	return &coalescer{n: n, kick: make(chan struct{}, 1), slots: make(chan struct{}, maxBatchesInFlight)}
+	return &coalescer{n: n, kick: make(chan struct{}, 1)}
 }
 
 // submit proposes cmds (through the next batches) and waits for their results, or until
@@ -72,10 +77,7 @@ func (c *coalescer) submit(ctx context.Context, cmds []fsm.Command) []outcome {
 		c.queue = append(c.queue, &ws[i])
 	}
 	c.mu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
+	c.wake()
 	select {
 	case <-g.done:
 		return g.res
@@ -120,8 +122,24 @@ func failed(n int, err error) []outcome {
 
 var errOverloaded = &api.Error{Code: api.Overloaded, Message: "too many commands in flight; retry after a moment"}
 
-// run takes queued commands into batches while a proposal slot is free.
+// run starts the proposers, maxBatchesInFlight in all (this goroutine is one of them).
 func (c *coalescer) run() {
+	for range maxBatchesInFlight - 1 {
+		c.n.spawn(c.proposer)
+	}
+	c.proposer()
+}
+
+// proposer puts batches through the log one at a time while commands are queued, and
+// sleeps when none are. One kick wakes one sleeping proposer; a busy one takes the queue
+// itself when its batch is done, so a command queued while every proposer was busy leaves
+// with the first to finish.
+func (c *coalescer) proposer() {
+	// The batch's time limit, reused: every batch would otherwise start a timer of its own
+	// and a child of the group's context. (Since Go 1.23 a stopped or reset timer leaves no
+	// stale tick in its channel, so a batch never sees the last one's.)
+	expire := time.NewTimer(c.n.cfg.RequestTimeout)
+	expire.Stop()
 	for {
 		select {
 		case <-c.n.ctx.Done():
@@ -130,36 +148,39 @@ func (c *coalescer) run() {
 		case <-c.kick:
 		}
 		for {
-			select {
-			case c.slots <- struct{}{}:
-			case <-c.n.ctx.Done():
-				c.fail(errNoLeader)
-				return
-			}
 			c.mu.Lock()
 			take := min(len(c.queue), fsm.MaxBatch)
 			batch := c.queue[:take:take]
 			c.queue = c.queue[take:]
+			more := len(c.queue) > 0
 			c.mu.Unlock()
 			if take == 0 {
-				<-c.slots
 				break
 			}
-			c.n.spawn(func() {
-				defer func() { <-c.slots }()
-				c.propose(batch)
-			})
+			if more {
+				// Another proposer may be idle: the rest need not wait for this batch.
+				c.wake()
+			}
+			expire.Reset(c.n.cfg.RequestTimeout)
+			c.propose(batch, expire.C)
+			expire.Stop()
 		}
 	}
 }
 
-// propose puts one batch through the log and hands each waiter its result.
-func (c *coalescer) propose(batch []*waiter) {
+func (c *coalescer) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// propose puts one batch through the log and hands each waiter its result; expire ends the
+// wait (the outcome is then unknown to the waiters, as when their own context ends).
+func (c *coalescer) propose(batch []*waiter, expire <-chan time.Time) {
 	defer c.queued.Add(-int64(len(batch)))
-	ctx, cancel := context.WithTimeout(c.n.ctx, c.n.cfg.RequestTimeout)
-	defer cancel()
 	if len(batch) == 1 {
-		res, err := c.n.propose(ctx, batch[0].cmd)
+		res, err := c.n.proposeUntil(c.n.ctx, batch[0].cmd, expire)
 		batch[0].settle(outcome{res, err})
 		return
 	}
@@ -167,7 +188,7 @@ func (c *coalescer) propose(batch []*waiter) {
 	for i, w := range batch {
 		cmd.Batch[i] = w.cmd
 	}
-	res, err := c.n.propose(ctx, cmd)
+	res, err := c.n.proposeUntil(c.n.ctx, cmd, expire)
 	for i, w := range batch {
 		switch {
 		case err != nil:

@@ -19,6 +19,13 @@ import (
 // counts commands, not entries); the node's own proposals (hold expiry, member records,
 // term no-ops) come from loops that wait for each one, so they are bounded already.
 func (g *Group) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error) {
+	return g.proposeUntil(ctx, cmd, nil)
+}
+
+// proposeUntil is propose that also stops waiting when expire fires (a nil expire never
+// does): the coalescer's proposers wait on a timer of their own rather than a context per
+// batch.
+func (g *Group) proposeUntil(ctx context.Context, cmd fsm.Command, expire <-chan time.Time) (fsm.Result, error) {
 	if g.raft.State() != raft.Leader {
 		return fsm.Result{}, errNotLeader
 	}
@@ -67,6 +74,8 @@ func (g *Group) propose(ctx context.Context, cmd fsm.Command) (fsm.Result, error
 		}
 	case <-ctx.Done():
 		return fsm.Result{}, ctx.Err()
+	case <-expire:
+		return fsm.Result{}, context.DeadlineExceeded
 	}
 	switch r := f.Response().(type) {
 	case fsm.Result:
