@@ -281,21 +281,27 @@ func (n *Node) groupForOrder(ctx context.Context, r *http.Request, id string) (g
 	if !n.stores.placed() {
 		return n.stores.store(legacyGroup), nil
 	}
-	gs := n.stores.data()
-	for _, g := range gs {
+	for _, g := range n.stores.data() {
 		if _, err := g.state().GetOrder(id, 0); err == nil {
 			return g, nil
 		}
 	}
-	found := make([]bool, len(gs))
-	errs := make([]error, len(gs))
+	ids := n.dataGroupIDs()
+	found := make([]bool, len(ids))
+	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
-	for i, g := range gs {
-		wg.Go(func() { found[i], errs[i] = n.hasOrder(ctx, r, g, id) })
+	for i, gid := range ids {
+		wg.Go(func() { found[i], errs[i] = n.hasOrder(ctx, r, gid, id) })
 	}
 	wg.Wait()
 	if i := slices.Index(found, true); i >= 0 {
-		return gs[i], nil
+		if g := n.stores.store(ids[i]); g != nil {
+			return g, nil
+		}
+		if nh := n.notHosted(ids[i]); nh != nil {
+			return nil, nh // hosted() forwards the request there
+		}
+		return nil, errNoLeader // the placement changed meanwhile: the client retries
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -303,37 +309,31 @@ func (n *Node) groupForOrder(ctx context.Context, r *http.Request, id string) (g
 	return nil, api.Errorf(api.NotFound, "order %q not found", id)
 }
 
-// hasOrder says whether group g holds order id, linearizably: read here after a strong
-// read when this node leads g, else asked of g's leader (GET /v1/orders/{id}?group=N,
-// marked forwarded so that it is answered there or refused, never passed on).
-func (n *Node) hasOrder(ctx context.Context, r *http.Request, g groupStore, id string) (bool, error) {
-	if g.leads() {
+// hasOrder says whether data group gid holds order id, linearizably: read here after a
+// strong read when this node leads it, else asked where it is led (askGroup: GET
+// /v1/orders/{id}?group=N).
+func (n *Node) hasOrder(ctx context.Context, r *http.Request, gid uint64, id string) (bool, error) {
+	g := n.stores.store(gid)
+	if g != nil && g.leads() {
 		if err := g.strongRead(ctx); err != nil {
 			return false, err
 		}
 		_, err := g.state().GetOrder(id, 0)
 		return err == nil, nil
 	}
-	leader := g.awaitLeader(ctx, "")
-	if leader == "" || leader == n.httpAddr {
-		return false, errNoLeader
-	}
-	sub, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id)+"?group="+strconv.FormatUint(g.groupID(), 10), nil)
+	sub, err := http.NewRequestWithContext(ctx, http.MethodGet, "/v1/orders/"+url.PathEscape(id)+"?group="+strconv.FormatUint(gid, 10), nil)
 	if err != nil {
 		return false, err
 	}
 	sub.Header = r.Header.Clone() // the client's credential: the leader checks it again
-	resp, err := n.forwardTo(ctx, sub, nil, leader)
-	if err != nil {
-		return false, &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", g.groupID(), leader, err), Leader: leader}
-	}
-	switch apiErr := readAPIError(resp); {
-	case apiErr == nil:
+	var ae *api.Error
+	switch err := n.askGroup(ctx, sub, g, gid, nil); {
+	case err == nil:
 		return true, nil
-	case apiErr.Code == api.NotFound:
+	case errors.As(err, &ae) && ae.Code == api.NotFound:
 		return false, nil
 	default:
-		return false, apiErr
+		return false, err
 	}
 }
 

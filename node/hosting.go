@@ -1,9 +1,12 @@
 package node
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/flashstock/flashstock/api"
@@ -98,5 +101,79 @@ func (n *Node) forwardAway(w http.ResponseWriter, r *http.Request, body []byte, 
 	default:
 		n.nameGroup(w, nh.id, leader)
 		copyAnswer(w, resp)
+	}
+}
+
+// notHosted is the notHostedError of data group id when the placement has it and this
+// node hosts no replica of it; nil otherwise.
+func (n *Node) notHosted(id uint64) *notHostedError {
+	p := n.placement.Load()
+	if p == nil || n.stores.store(id) != nil {
+		return nil
+	}
+	for _, pg := range p.Groups {
+		if pg.ID == id && pg.Kind == api.GroupData {
+			return &notHostedError{id: id, leader: n.placedHTTP(pg.PreferredLeader)}
+		}
+	}
+	return nil
+}
+
+// dataGroupIDs is every data group of the cluster, by id: the placement's, hosted here or
+// not; without a placement, the groups this process serves.
+func (n *Node) dataGroupIDs() []uint64 {
+	var ids []uint64
+	if p := n.placement.Load(); p != nil && n.stores.placed() {
+		for _, pg := range p.Groups {
+			if pg.Kind == api.GroupData {
+				ids = append(ids, pg.ID)
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for _, g := range n.stores.data() {
+		ids = append(ids, g.groupID())
+	}
+	return ids
+}
+
+// askGroup sends sub, a GET about group id alone (its ?group=id set), to where the group
+// is led: g's leader when this node hosts a replica g, else the group's preferred leader,
+// and once more to the leader that one names if it does not lead (the request is marked
+// forwarded, so it is answered there, never passed on). The 2xx answer is decoded into
+// out; any other is returned as its api error. A request that was itself forwarded here
+// is not sent on (one hop per request, as forward).
+func (n *Node) askGroup(ctx context.Context, sub *http.Request, g groupStore, id uint64, out any) error {
+	if sub.Header.Get(api.HeaderForwardedBy) != "" {
+		return errNotLeader
+	}
+	var leader string
+	switch {
+	case g != nil:
+		leader = g.awaitLeader(ctx, "")
+	case n.notHosted(id) != nil:
+		leader = n.notHosted(id).leader
+	}
+	for try := 0; ; try++ {
+		if leader == "" || leader == n.httpAddr {
+			return errNoLeader
+		}
+		resp, err := n.forwardTo(ctx, sub, nil, leader)
+		if err != nil {
+			return &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", id, leader, err), Leader: leader}
+		}
+		hint := resp.Header.Get(api.HeaderLeader)
+		apiErr := readJSON(resp, out)
+		if apiErr == nil {
+			return nil
+		}
+		if apiErr.Leader != "" {
+			hint = apiErr.Leader
+		}
+		if apiErr.Code != api.NotLeader || try > 0 || hint == "" || hint == leader {
+			return apiErr
+		}
+		leader = hint
 	}
 }

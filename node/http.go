@@ -367,37 +367,22 @@ func (n *Node) handleListSKUs(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, api.Errorf(api.InvalidArgument, "limit: %v", err))
 		return
 	}
-	gs := n.stores.data()
+	prefix, after := q.Get("prefix"), q.Get("after")
 	if id := q.Get("group"); id != "" {
 		g, err := n.dataGroup(id)
-		if err != nil {
-			n.writeError(w, err)
-			return
+		if n.hosted(w, r, nil, g, err) {
+			n.read(w, r, g, func() (any, error) { return listPage(g, prefix, after, limit) })
 		}
-		gs = []groupStore{g}
-	}
-	prefix, after := q.Get("prefix"), q.Get("after")
-	if len(gs) == 1 {
-		n.read(w, r, gs[0], func() (any, error) { return listPage(gs[0], prefix, after, limit) })
 		return
 	}
-	var pages [][]api.SKU
-	switch c := q.Get("consistency"); c {
-	case "", api.Strong:
-		ctx, cancel := n.requestContext(r)
-		defer cancel()
-		pages, err = n.strongPages(ctx, r, gs, prefix, after, limit)
-	case api.Stale:
-		for _, g := range gs {
-			var page api.SKUList
-			if page, err = listPage(g, prefix, after, limit); err != nil {
-				break
-			}
-			pages = append(pages, page.SKUs)
-		}
-	default:
-		err = errConsistency(c)
+	c := q.Get("consistency")
+	if c != "" && c != api.Strong && c != api.Stale {
+		n.writeError(w, errConsistency(c))
+		return
 	}
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
+	pages, err := n.groupPages(ctx, r, c == api.Stale, prefix, after, limit)
 	if err != nil {
 		n.writeError(w, err)
 		return
@@ -423,48 +408,36 @@ func listPage(g groupStore, prefix, after string, limit int) (api.SKUList, error
 	return out, nil
 }
 
-// strongPages reads each group's page linearizably, concurrently: locally where this node
-// leads the group, else by asking the group's leader for that group's page alone (with
-// the client's credential, marked forwarded so it is not passed on again). The first
-// failure is the answer: the client retries the whole list.
-func (n *Node) strongPages(ctx context.Context, r *http.Request, gs []groupStore, prefix, after string, limit int) ([][]api.SKU, error) {
-	pages := make([][]api.SKU, len(gs))
-	errs := make([]error, len(gs))
+// groupPages reads every data group's page, concurrently: a group this node hosts from its
+// own replica (stale), or after a strong read where this node leads it; any other from
+// where it is led, asking for that group's page alone (GET /v1/skus?group=N, askGroup).
+// A node hosts only some groups, and leads fewer, so no node could answer a list of
+// them all from its own state. The first failure is the answer: the client retries.
+func (n *Node) groupPages(ctx context.Context, r *http.Request, stale bool, prefix, after string, limit int) ([][]api.SKU, error) {
+	ids := n.dataGroupIDs()
+	pages := make([][]api.SKU, len(ids))
+	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
-	for i, g := range gs {
+	for i, id := range ids {
 		wg.Go(func() {
-			if g.leads() {
-				if errs[i] = g.strongRead(ctx); errs[i] == nil {
-					var page api.SKUList
-					page, errs[i] = listPage(g, prefix, after, limit)
-					pages[i] = page.SKUs
+			g := n.stores.store(id)
+			if g != nil && (stale || g.leads()) {
+				if !stale {
+					if errs[i] = g.strongRead(ctx); errs[i] != nil {
+						return
+					}
 				}
-				return
-			}
-			if r.Header.Get(api.HeaderForwardedBy) != "" {
-				errs[i] = errNotLeader
-				return
-			}
-			leader := g.awaitLeader(ctx, "")
-			if leader == "" || leader == n.httpAddr {
-				errs[i] = errNoLeader
+				var page api.SKUList
+				page, errs[i] = listPage(g, prefix, after, limit)
+				pages[i] = page.SKUs
 				return
 			}
 			sub := r.Clone(ctx)
 			q := sub.URL.Query()
-			q.Set("group", strconv.FormatUint(g.groupID(), 10))
-			q.Set("consistency", api.Strong)
+			q.Set("group", strconv.FormatUint(id, 10))
 			sub.URL.RawQuery = q.Encode()
-			resp, err := n.forwardTo(ctx, sub, nil, leader)
-			if err != nil {
-				errs[i] = &api.Error{Code: api.NoLeader, Message: fmt.Sprintf("group %d's leader at %s: %v", g.groupID(), leader, err), Leader: leader}
-				return
-			}
 			var page api.SKUList
-			if apiErr := readJSON(resp, &page); apiErr != nil {
-				errs[i] = apiErr
-				return
-			}
+			errs[i] = n.askGroup(ctx, sub, g, id, &page)
 			pages[i] = page.SKUs
 		})
 	}
@@ -473,8 +446,8 @@ func (n *Node) strongPages(ctx context.Context, r *http.Request, gs []groupStore
 }
 
 // dataGroup is the data group a ?group= parameter names, as every route that takes one
-// reads it: this node's replica of it, else why not (opGroup: no such group, or hosted
-// elsewhere, naming its leader).
+// reads it: this node's replica of it, a notHostedError for a placed group it hosts no
+// replica of (hosted forwards the request there), else why not (opGroup).
 func (n *Node) dataGroup(id string) (groupStore, error) {
 	gid, err := strconv.ParseUint(id, 10, 64)
 	switch {
@@ -485,6 +458,9 @@ func (n *Node) dataGroup(id string) (groupStore, error) {
 	}
 	if g := n.stores.store(gid); g != nil {
 		return g, nil
+	}
+	if nh := n.notHosted(gid); nh != nil {
+		return nil, nh
 	}
 	if _, err := n.opGroup(gid); err != nil {
 		return nil, err

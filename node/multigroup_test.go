@@ -680,6 +680,49 @@ func TestMultiGroup_FiveNodesHostWhatIsPlacedAndDrainOne(t *testing.T) {
 		return nil
 	})
 
+	// Every node lists every group's SKUs, strong and stale, and finds an order of any
+	// group, though it hosts only some of them: it asks the others where they are led.
+	listed := slices.Sorted(slices.Values(skus))
+	for _, n := range c.Nodes() {
+		for _, q := range []string{"", "?consistency=stale"} {
+			eventually(t, 10*time.Second, func() error {
+				var l api.SKUList
+				if _, err := c.call(n.HTTPAddr(), "GET", "/v1/skus"+q, nil, &l); err != nil {
+					return err
+				}
+				got := make([]string, len(l.SKUs))
+				for i, s := range l.SKUs {
+					got[i] = s.SKU
+				}
+				if !slices.Equal(got, listed) {
+					return fmt.Errorf("%s lists%s %v, want %v", n.ID(), q, got, listed)
+				}
+				return nil
+			})
+		}
+	}
+	for gid := uint64(1); gid <= 6; gid++ {
+		var away *Node // a node with no replica of the group
+		for _, n := range c.Nodes() {
+			if n.group(gid) == nil {
+				away = n
+			}
+		}
+		if away == nil {
+			t.Fatalf("every node hosts group %d", gid)
+		}
+		oid := fmt.Sprintf("o-away-%d", gid)
+		c.mustCall(c.Node(0).HTTPAddr(), "POST", "/v1/orders", api.ReserveRequest{OrderID: oid, UserID: "u", RequestID: "r-" + oid,
+			Lines: []api.Line{{SKU: skus[gid-1], Qty: 1}}, TTLMillis: 60_000}, nil)
+		var o api.Order
+		c.mustCall(away.HTTPAddr(), "GET", "/v1/orders/"+oid, nil, &o)
+		c.mustCall(away.HTTPAddr(), "POST", "/v1/orders/"+oid+"/confirm", api.OrderActionRequest{RequestID: "c-" + oid}, &o)
+		if o.Status != "confirmed" {
+			t.Fatalf("order of group %d through %s, which hosts none of it: %+v", gid, away.ID(), o)
+		}
+		sold[skus[gid-1]]++
+	}
+
 	// A little load through the nodes that stay, each deduction retried with its request
 	// id until it is answered.
 	stop := make(chan struct{})
