@@ -491,7 +491,9 @@ func TestMultiGroup_MembershipRouteRefusesWhatItCannotDo(t *testing.T) {
 // group by group. A group the node does not host, the meta group (no inventory state) and
 // a malformed id are refused.
 func TestMultiGroup_DebugStatePerGroup(t *testing.T) {
-	c := newMultiGroup(t, 3)
+	// No expiry ticks: a write of the groups' own would change their state between reads.
+	c := newCluster(t, 1, func(cfg *Config) { cfg.Groups, cfg.ExpireInterval = 3, time.Hour })
+	waitPlacement(t, c.Node(0))
 	n := c.Node(0)
 	_, by := skusByGroup(t, n, 24)
 	state := func(group uint64) api.DebugState {
@@ -503,10 +505,19 @@ func TestMultiGroup_DebugStatePerGroup(t *testing.T) {
 		}
 		return st
 	}
+	// Each group writes a few entries of its own as it starts (its first term's no-op, its
+	// cluster clock): the states are compared once they stand still.
 	before := map[uint64]api.DebugState{}
-	for id := uint64(1); id <= 3; id++ {
-		before[id] = state(id)
-	}
+	eventually(t, 10*time.Second, func() error {
+		for id := uint64(1); id <= 3; id++ {
+			st := state(id)
+			if st != before[id] {
+				before[id] = st
+				return fmt.Errorf("group %d still moving: %+v", id, st)
+			}
+		}
+		return nil
+	})
 	sku := by[2][0]
 	c.mustCall(n.HTTPAddr(), "PUT", "/v1/skus/"+sku, map[string]any{"stock": 5}, nil)
 	c.mustCall(n.HTTPAddr(), "POST", "/v1/skus/"+sku+"/deduct", api.DeductRequest{Qty: 1, RequestID: "d", UserID: "u"}, nil)
