@@ -54,6 +54,14 @@ type Group struct {
 	// are spread evenly over the nodes.
 	PreferredLeader string    `json:"preferred_leader"`
 	Replicas        []Replica `json:"replicas"`
+	// PinnedReplicas, when set, are the voters an operator asked this data group to have
+	// (stockctl group move): the planner moves its replicas there and balances the other
+	// groups around it, until the pins are cleared (stockctl group balance). A pinned node
+	// that is draining or down is not held to.
+	PinnedReplicas []string `json:"pinned_replicas,omitempty"`
+	// PinnedLeader, when set, is the voter an operator asked this data group to be led by
+	// (stockctl group leader), held the same way.
+	PinnedLeader string `json:"pinned_leader,omitempty"`
 	// Slots are the slots a data group owns, as half-open ranges [from, to).
 	Slots []SlotRange `json:"slots,omitempty"`
 }
