@@ -97,3 +97,43 @@ func (p *Placement) GroupOf(sku string) *Group {
 	}
 	return nil
 }
+
+// MoveRequest is the body of POST /v1/groups/{id}/move: move the data group's replica on
+// node From to node To. The move is recorded as a pin the placement controller carries
+// out (docs/OPERATIONS.md, "Moving replicas and leaders").
+type MoveRequest struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// LeaderRequest is the body of POST /v1/groups/{id}/leader: pin the data group's
+// leadership to Node.
+type LeaderRequest struct {
+	Node string `json:"node"`
+}
+
+// BalanceRequest is the body of POST /v1/placement/balance: clear every pin so that the
+// controller balances every group again, or with DryRun only say what it would do.
+type BalanceRequest struct {
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// PlacementChange answers the move, leader and balance routes.
+type PlacementChange struct {
+	// PlacementVersion is the placement's version once the change is recorded (the
+	// version it already had when there was nothing to change, or for a dry run).
+	PlacementVersion uint64 `json:"placement_version"`
+	// Steps are the steps the controller is expected to take from there, every group's,
+	// in the order the planner would give them if each succeeded; empty when the
+	// placement is where it should be. Live leaderships that merely differ from the
+	// preferred ones are not steps.
+	Steps []PlannedStep `json:"steps"`
+}
+
+// PlannedStep is one raft operation the placement controller plans: Kind is one of
+// add_nonvoter, promote, transfer_leader, demote, remove, done to Node in Group.
+type PlannedStep struct {
+	Group uint64 `json:"group"`
+	Kind  string `json:"kind"`
+	Node  string `json:"node"`
+}
