@@ -368,3 +368,39 @@ func otherThan(ids, these []string) string {
 	}
 	return ""
 }
+
+// A removal the controller sends to the leader of the node removed (an election gave it
+// the leadership back after the recorded transfer) hands the leadership over: the removal
+// is refused there, nothing is removed, and the controller's next try reaches a leader
+// that can carry it out, rather than retrying on this one until some election moves it.
+func TestMultiGroup_RemovingTheLeaderHandsItOver(t *testing.T) {
+	testcluster.SkipShort(t)
+	c := newMultiGroup(t, 2)
+	n1 := c.Node(0)
+	for _, id := range []string{"n2", "n3"} {
+		cfg := c.NewConfig(id)
+		cfg.Join = []string{n1.HTTPAddr()}
+		c.Add(cfg)
+	}
+	ids := []string{"n1", "n2", "n3"}
+	var leader string
+	eventually(t, 90*time.Second, func() error {
+		vs, nvs, l, err := groupRaft(c, 1)
+		if err != nil || !slices.Equal(vs, ids) || len(nvs) > 0 {
+			return fmt.Errorf("group 1: voters %v nonvoters %v (%v)", vs, nvs, err)
+		}
+		leader = l
+		return nil
+	})
+	_, err := c.call(c.Node(slices.Index(ids, leader)).HTTPAddr(), "POST", "/v1/groups/1/membership",
+		api.MembershipRequest{Op: "remove", Node: leader}, nil)
+	if !errors.Is(err, &api.Error{Code: api.FailedPrecondition}) {
+		t.Fatalf("remove the leader %s through itself: %v, want failed_precondition", leader, err)
+	}
+	// The answer waits for the new leader; the controller may send it back to its
+	// preferred leader a moment later, so the look is at once.
+	vs, _, now, err := groupRaft(c, 1)
+	if err != nil || now == leader || !slices.Equal(vs, ids) {
+		t.Errorf("after the refused removal: leader %s (was %s), voters %v, %v; want another leader and nothing removed", now, leader, vs, err)
+	}
+}
