@@ -405,15 +405,16 @@ func (g *Group) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	return g.fsm.Restore(rc2)
 }
 
-// pipelineDepth is the transport's MaxRPCsInFlight. raft's default, 2, leaves both of a
-// replication pipeline's channels unbuffered, and then one append sent after the
-// pipeline's decoder quit (a follower answered Success=false: a stale term, a missing
-// entry, both common around a leadership change) parks the follower's replication
-// goroutine for good: that follower gets no entry again until the leader restarts, and the
-// leader's Shutdown waits forever (the cleanup of a test that moved leaderships hung so).
-// With buffers of depth-2 the sender must win that race about 2×(depth-2) times in a
-// row, which does not happen; the pipeline itself is unchanged otherwise.
-const pipelineDepth = 16
+// pipelineDepth is how many AppendEntries a leader keeps in flight to one follower.
+// hashicorp/raft v1.7.3's default, 2, leaves its pipeline unbuffered, and then a follower's
+// rejected append deadlocks replication to it: the decoder goroutine (pipelineDecode)
+// returns, the transport's response reader blocks handing it the next answer, and the
+// sender, which may pick another send before it sees the decoder gone, blocks handing
+// the reader its request. Replication to that follower stops for good, and raft.Shutdown
+// waits for it forever (seen as a Kill that never returns in the multi-group tests,
+// whose moves make followers reject appends). With 64 the sender sees the decoder gone
+// long before 62 more sends fill the buffers.
+const pipelineDepth = 64
 
 func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	layer, err := g.srv.mux.Layer(g.id)
