@@ -24,7 +24,7 @@ import (
 // (groupMetrics), every series with a group label.
 //
 // hashicorp/raft's and raft-boltdb's own metrics (raft_commitTime, raft_fsm_applyBatch,
-// raft_rpc_appendEntries, boltdb's ...) cannot be per node or per group: they go to
+// boltdb's ...; raft's per-RPC timings are blocked, raftMetricsConfig) cannot be per node or per group: they go to
 // go-metrics' global, process-wide sink with neither in the key. Each node's registry
 // therefore includes a go-metrics Prometheus sink fed by the process-wide fanout of
 // raftmetrics.go: with one node and one group per process (stockd) they are that group's;
@@ -351,5 +351,12 @@ func raftMetricsConfig() *gometrics.Config {
 	c.EnableHostname = false
 	c.EnableRuntimeMetrics = false
 	c.EnableServiceLabel = false
+	// Raft times every RPC it sends and serves, heartbeats included, and each sample goes
+	// through the Prometheus sink's key join, label hashing and summary: 5-8 % of a node's
+	// CPU under load and most of its allocations (BENCHMARKS.md, "Where a lone deduction's
+	// CPU goes"), and a follower serves some 50 heartbeats a second per group. Our own
+	// per-group metrics tell the same story (raft_store_logs_seconds, last contact, commit
+	// and apply times), so the per-RPC timings are left out.
+	c.BlockedPrefixes = []string{"raft.net.", "raft.rpc.", "raft.replication.heartbeat", "raft.replication.appendEntries."}
 	return c
 }
