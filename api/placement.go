@@ -54,6 +54,14 @@ type Group struct {
 	// are spread evenly over the nodes.
 	PreferredLeader string    `json:"preferred_leader"`
 	Replicas        []Replica `json:"replicas"`
+	// PinnedReplicas, when set, are the voters an operator asked this data group to have
+	// (stockctl group move): the planner moves its replicas there and balances the other
+	// groups around it, until the pins are cleared (stockctl group balance). A pinned node
+	// that is draining or down is not held to.
+	PinnedReplicas []string `json:"pinned_replicas,omitempty"`
+	// PinnedLeader, when set, is the voter an operator asked this data group to be led by
+	// (stockctl group leader), held the same way.
+	PinnedLeader string `json:"pinned_leader,omitempty"`
 	// Slots are the slots a data group owns, as half-open ranges [from, to).
 	Slots []SlotRange `json:"slots,omitempty"`
 }
@@ -88,4 +96,44 @@ func (p *Placement) GroupOf(sku string) *Group {
 		}
 	}
 	return nil
+}
+
+// MoveRequest is the body of POST /v1/groups/{id}/move: move the data group's replica on
+// node From to node To. The move is recorded as a pin the placement controller carries
+// out (docs/OPERATIONS.md, "Moving replicas and leaders").
+type MoveRequest struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// LeaderRequest is the body of POST /v1/groups/{id}/leader: pin the data group's
+// leadership to Node.
+type LeaderRequest struct {
+	Node string `json:"node"`
+}
+
+// BalanceRequest is the body of POST /v1/placement/balance: clear every pin so that the
+// controller balances every group again, or with DryRun only say what it would do.
+type BalanceRequest struct {
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// PlacementChange answers the move, leader and balance routes.
+type PlacementChange struct {
+	// PlacementVersion is the placement's version once the change is recorded (the
+	// version it already had when there was nothing to change, or for a dry run).
+	PlacementVersion uint64 `json:"placement_version"`
+	// Steps are the steps the controller is expected to take from there, every group's,
+	// in the order the planner would give them if each succeeded; empty when the
+	// placement is where it should be. Live leaderships that merely differ from the
+	// preferred ones are not steps.
+	Steps []PlannedStep `json:"steps"`
+}
+
+// PlannedStep is one raft operation the placement controller plans: Kind is one of
+// add_nonvoter, promote, transfer_leader, demote, remove, done to Node in Group.
+type PlannedStep struct {
+	Group uint64 `json:"group"`
+	Kind  string `json:"kind"`
+	Node  string `json:"node"`
 }

@@ -276,10 +276,21 @@ func (n *Node) controlPass() (bool, error) {
 // balanceLeaders moves each group's leadership back to its preferred leader where raft
 // elected another (placement.BalanceLeaders); such a move changes no placement, so it is
 // carried out and not recorded. A group this node hosts no replica of shows no leader
-// here and is taken to be where it should be: its own replicas' controller pass, after a
-// meta leader change, sees it.
+// here: its preferred leader is asked whether it leads it (leadsGroup), so that a
+// leadership an operator pinned, or the balance rule spread, comes back after an
+// election wherever the meta leader is.
 func (n *Node) balanceLeaders(ctx context.Context, p *api.Placement, live []string) error {
-	steps, err := placement.BalanceLeaders(n.withLeaders(p), live)
+	q := placement.Clone(p)
+	for i := range q.Groups {
+		pg := &q.Groups[i]
+		if g := n.group(pg.ID); g != nil && g.failed() == nil {
+			_, id := g.raft.LeaderWithID()
+			pg.Leader = string(id)
+		} else if slices.Contains(live, pg.PreferredLeader) && n.leadsGroup(ctx, pg.PreferredLeader, pg.ID) {
+			pg.Leader = pg.PreferredLeader
+		}
+	}
+	steps, err := placement.BalanceLeaders(q, live)
 	if err != nil {
 		return err
 	}
@@ -304,7 +315,7 @@ func (n *Node) balanceLeaders(ctx context.Context, p *api.Placement, live []stri
 }
 
 // withLeaders is p with each group's Leader filled in: from this node's replica where it
-// hosts one, else taken to be the preferred leader, where balanceLeaders keeps it.
+// hosts one, else taken to be the preferred leader (balanceLeaders asks it: leadsGroup).
 func (n *Node) withLeaders(p *api.Placement) *api.Placement {
 	q := placement.Clone(p)
 	for i := range q.Groups {
@@ -315,6 +326,22 @@ func (n *Node) withLeaders(p *api.Placement) *api.Placement {
 		}
 	}
 	return q
+}
+
+// leadsGroup reports whether node id says, within liveProbeTimeout, that it leads group.
+// No answer is a no: the transfer it leads to is a no-op on a node that leads already.
+func (n *Node) leadsGroup(ctx context.Context, id string, group uint64) bool {
+	addr := n.placedHTTP(id)
+	if addr == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, liveProbeTimeout)
+	defer cancel()
+	var self api.Node
+	if err := n.getJSON(ctx, addr, "/v1/cluster/self", &self); err != nil || self.ID != id {
+		return false
+	}
+	return slices.ContainsFunc(self.Groups, func(g api.NodeGroup) bool { return g.ID == group && g.Role == api.RoleLeader })
 }
 
 // liveNodes is the placement's nodes that answer GET /v1/cluster/self within
@@ -451,7 +478,14 @@ func (g *Group) changeMembership(ctx context.Context, req api.MembershipRequest)
 			return nil
 		}
 		if string(id) == g.cfg.ID {
-			return api.Errorf(api.FailedPrecondition, "group %d: its leader %q cannot remove itself; transfer leadership first", g.id, req.Node)
+			// The planner removes no preferred leader: it handed the leadership away
+			// before, and an election gave it back. Hand it away again, so that the
+			// controller's next try reaches a leader that can remove this node; refusing
+			// alone would have it retry here until some election moved the leadership.
+			if _, err := g.handOver(ctx); err != nil {
+				return err
+			}
+			return api.Errorf(api.FailedPrecondition, "group %d: its leader %q cannot remove itself; it handed leadership over: ask the new leader", g.id, req.Node)
 		}
 		f = g.raft.RemoveServer(id, index, timeout)
 	case placement.TransferLeader:

@@ -50,6 +50,9 @@ func (n *Node) routeTable() []route {
 		{pattern: "DELETE /v1/cluster/members/{id}", role: RoleAdmin, handler: f(n.handleLeave)},
 		{pattern: "POST /v1/cluster/leader", role: RoleAdmin, handler: f(n.handleTransfer)},
 		{pattern: "POST /v1/groups/{id}/membership", role: RoleAdmin, handler: f(n.handleGroupMembership)},
+		{pattern: "POST /v1/groups/{id}/move", role: RoleAdmin, handler: f(n.handleGroupMove)},
+		{pattern: "POST /v1/groups/{id}/leader", role: RoleAdmin, handler: f(n.handleGroupLeader)},
+		{pattern: "POST /v1/placement/balance", role: RoleAdmin, handler: f(n.handlePlacementBalance)},
 		{pattern: "GET /v1/backup", role: RoleAdmin, handler: f(n.handleBackup)},
 		{pattern: "GET /v1/debug/state", role: RoleRead, handler: f(n.handleDebugState)},
 		// Probes carry no token.

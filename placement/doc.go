@@ -2,9 +2,9 @@
 // owns which SKUs, which nodes host each group's replicas, and which replica each group's
 // leadership is steered to. It owns the rules of the placement document (api.Placement,
 // held by the meta group): Validate, the first placement (Bootstrap), the changes an
-// operator makes (AddNode, SetNodeState, RemoveNode), and the planner (Plan,
-// BalanceLeaders) that turns a placement and the set of live nodes into raft steps, which
-// Apply records once done.
+// operator makes (AddNode, SetNodeState, RemoveNode, MoveReplica, PinLeader, Unpin), and
+// the planner (Plan, BalanceLeaders) that turns a placement and the set of live nodes into
+// raft steps, which Apply records once done.
 //
 // It is pure: no raft, no I/O, no clock, no randomness, no goroutines; it imports only api
 // and the standard library. The same inputs give the same answer on every node, in every
@@ -59,4 +59,38 @@
 // by demotions, never below what it should be; a draining node keeps its vote only while
 // no good node can take it, and leaves the meta group after its last data replica, so
 // that it reads the placement of every group it serves until it serves none.
+//
+// # Operator moves are pins the planner carries out
+//
+// An operator does not perform raft steps; he records a wish in the placement, and the
+// planner carries it out with the same single steps as any other move. MoveReplica pins a
+// data group's voters (Group.PinnedReplicas): those it is steered to now (its pin, else
+// its voters) with the source replaced by the destination; PinLeader pins its leader
+// (Group.PinnedLeader) and its voters with it; Unpin clears every pin, which is what
+// "rebalance now" means. Each is a command in the meta group's log, guarded by the
+// placement version it was checked against like the controller's steps: two operators
+// racing are ordered by the guard (the second is checked again against the first's pin),
+// and a controller that crashes half way through a move resumes it from the placement,
+// since the wish is there and not in the controller's memory.
+//
+// Pins stick until cleared. The alternative, a one-shot move that the balance rule may
+// undo, would either let the planner move the replica straight back (in a balanced
+// cluster nearly every move unbalances it by one) or have to refuse most moves an
+// operator has a reason for (emptying a node before maintenance, putting a hot group's
+// leader on a quiet machine). So the planner holds a pinned group where it was put and
+// balances the other groups around it (targets, leaderSteps), and the operator's
+// "balance" hands every group back to it. A pin yields only to safety: a pinned node that
+// is draining or down is not held to (the group is topped up elsewhere, as for any lost
+// replica, and comes back to the pin once the node is good again), and a node that leaves
+// the placement takes its pins along (RemoveNode).
+//
+// What the placement alone can tell is checked by MoveReplica and PinLeader, on every
+// replica of the meta group alike: an unknown group or node (not_found), the meta group
+// (meta_group_pin: its voters and leader are the planner's), a destination that is a
+// voter already (already_replica) or draining (node_draining), a source or leader that is
+// not one of the voters the group is steered to (not_replica), a move off the pinned
+// leader (pinned_leader). What only the live cluster can tell is checked by CheckLive on
+// the meta leader before it proposes: a destination that does not answer (node_down), a
+// group whose live voters would not be a majority now or at any step of the move
+// (no_quorum). Forecast plays the planner forward for a dry run.
 package placement

@@ -34,6 +34,7 @@ const (
 	ErrMetaSlots      Rule = "meta_slots"       // the meta group owns slots
 	ErrSlotUnowned    Rule = "slot_unowned"     // a slot no data group owns
 	ErrSlotOwnedTwice Rule = "slot_owned_twice" // a slot two ranges own
+	ErrPin            Rule = "pin"              // a pin on the meta group, naming an unknown node or one twice, or a pinned leader outside the pinned replicas
 )
 
 // The rules of a change to a valid placement (Apply, AddNode, SetNodeState, RemoveNode,
@@ -45,6 +46,36 @@ const (
 	ErrNodeInUse    Rule = "node_in_use"   // failed_precondition: RemoveNode of a node that still hosts replicas
 	ErrStep         Rule = "step"          // failed_precondition: the step does not apply to this placement
 	ErrBootstrap    Rule = "bootstrap"     // invalid_argument: no nodes, or a group count outside 1..api.SlotCount
+)
+
+// The rules of an operator's move (MoveReplica, PinLeader, CheckLive): each refusal says
+// what the operator asked that cannot be, so that a script can tell them apart.
+const (
+	// ErrMetaPin (invalid_argument): a move or leader pin on the meta group, whose replicas
+	// are on every node and whose voters and leader the planner places (see the doc).
+	ErrMetaPin Rule = "meta_group_pin"
+	// ErrAlreadyReplica (failed_precondition): the destination of a move is one of the
+	// voters the group is steered to already.
+	ErrAlreadyReplica Rule = "already_replica"
+	// ErrNotReplica (failed_precondition): the source of a move, or a leader asked for,
+	// is not one of the voters the group is steered to.
+	ErrNotReplica Rule = "not_replica"
+	// ErrNodeDraining (failed_precondition): the destination of a move or a leader asked
+	// for is draining: it gets no new replicas or leaderships.
+	ErrNodeDraining Rule = "node_draining"
+	// ErrGroupMoving (failed_precondition): a group that is not pinned is in the middle
+	// of a move of the planner's, so the voters it is steered to are not settled; ask
+	// again once the move is done.
+	ErrGroupMoving Rule = "group_moving"
+	// ErrPinnedLeader (failed_precondition): a move off the node the group's leadership is
+	// pinned to; pin it elsewhere first.
+	ErrPinnedLeader Rule = "pinned_leader"
+	// ErrNodeDown (failed_precondition): the destination of a move or a leader asked for
+	// does not answer now. Ask again once it does.
+	ErrNodeDown Rule = "node_down"
+	// ErrNoQuorum (failed_precondition): the group's live voters, now or once the move is done,
+	// are not a majority: no configuration change can commit in it.
+	ErrNoQuorum Rule = "no_quorum"
 )
 
 // The rules of the meta group's log and snapshots (package placement/meta).
@@ -74,7 +105,8 @@ func (r Rule) Code() api.Code {
 		return api.NotFound
 	case ErrNodeExists:
 		return api.AlreadyExists
-	case ErrNodeInUse, ErrStep, ErrStale:
+	case ErrNodeInUse, ErrStep, ErrStale, ErrAlreadyReplica, ErrNotReplica, ErrNodeDraining, ErrGroupMoving, ErrPinnedLeader,
+		ErrNodeDown, ErrNoQuorum:
 		return api.FailedPrecondition
 	case ErrUnknownCommand, ErrSnapshot:
 		return api.Internal

@@ -8,7 +8,8 @@ import (
 
 // leaderSteps moves preferred leaderships so that they are even over the good nodes,
 // each group's among its good voters (sorted by id: voters() keeps the replicas' order,
-// which Apply keeps sorted).
+// which Apply keeps sorted); a group whose leader an operator pinned to a good voter has
+// that one candidate, and the others are spread around it.
 func (v *view) leaderSteps() []Step {
 	candidates := make([][]string, len(v.p.Groups))
 	start := make([]string, len(v.p.Groups))
@@ -20,6 +21,9 @@ func (v *view) leaderSteps() []Step {
 			if v.good[n] {
 				candidates[gi] = append(candidates[gi], n)
 			}
+		}
+		if slices.Contains(candidates[gi], g.PinnedLeader) {
+			candidates[gi] = []string{g.PinnedLeader}
 		}
 		start[gi] = g.PreferredLeader
 	}

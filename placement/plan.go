@@ -62,10 +62,12 @@ func Plan(p *api.Placement, live []string) ([]Step, error) {
 func (v *view) memberStep(g api.Group, want []string) (Step, bool) {
 	step := func(k StepKind, n string) (Step, bool) { return Step{Group: g.ID, Kind: k, Node: n}, true }
 	if n := nonvoter(g); n != "" {
-		if v.good[n] {
+		if v.good[n] && slices.Contains(want, n) {
 			return step(Promote, n)
 		}
-		return step(Remove, n) // its destination is going away: abandon the move
+		// Its destination is going away, or an operator pinned the group elsewhere since
+		// the move began: abandon the move.
+		return step(Remove, n)
 	}
 	vs := voters(g)
 	if len(vs) > v.r {
@@ -110,8 +112,9 @@ func (v *view) victim(vs, want []string) string {
 	return victim
 }
 
-// successor is the voter that takes over g's leadership from leaving: its live leader if
-// that stays and is good, else its preferred leader if that stays and is good, else the
+// successor is the voter that takes over g's leadership from leaving: the leader an
+// operator pinned, else its live leader, else its preferred leader, each if it stays and
+// is good; else the
 // good voter that is preferred leader of the fewest groups, else any live voter; "" if
 // no other voter is live.
 func (v *view) successor(g api.Group, leaving string) string {
@@ -121,8 +124,8 @@ func (v *view) successor(g api.Group, leaving string) string {
 			cands = append(cands, n)
 		}
 	}
-	for _, n := range []string{g.Leader, g.PreferredLeader} {
-		if slices.Contains(cands, n) && v.good[n] {
+	for _, n := range []string{g.PinnedLeader, g.Leader, g.PreferredLeader} {
+		if n != "" && slices.Contains(cands, n) && v.good[n] {
 			return n
 		}
 	}
@@ -142,13 +145,18 @@ func (v *view) successor(g api.Group, leaving string) string {
 }
 
 // quorate reports whether a majority of g's voters is live.
-func (v *view) quorate(g api.Group) bool {
-	vs := voters(g)
+func (v *view) quorate(g api.Group) bool { return v.quorateSet(voters(g)) }
+
+// quorateSet reports whether a majority of the voters vs is live.
+func (v *view) quorateSet(vs []string) bool { return 2*v.liveCount(vs) > len(vs) }
+
+// liveCount is how many of nodes are live.
+func (v *view) liveCount(nodes []string) int {
 	up := 0
-	for _, n := range vs {
+	for _, n := range nodes {
 		if v.live[n] {
 			up++
 		}
 	}
-	return 2*up > len(vs)
+	return up
 }

@@ -18,7 +18,8 @@ var (
 )
 
 // The planner's specification, checked on random histories: clusters of 1..7 nodes with
-// 1..16 data groups grow, shrink, drain and lose nodes, also in the middle of moves, while
+// 1..16 data groups grow, shrink, drain and lose nodes, and have replicas moved, leaders
+// pinned and pins cleared by an operator, also in the middle of moves, while
 // the planner's steps are carried out a random subset per round (some steps are slow), and
 // BalanceLeaders' transfers once the planner has nothing left. After every step: the
 // placement is valid (no node twice in a group, every slot owned, at most one move per
@@ -30,7 +31,9 @@ var (
 // voters in all when there are fewer; the meta group is hosted by every active node and
 // by a draining one only while it hosts data or must vote, and has metaVoterCount(active) voters on
 // good nodes, or all the good nodes and at most that many voters in all; data replica and
-// leader counts per good node are within one; every group is led by its preferred leader.
+// leader counts per good node are within one unless a group is pinned, and a pinned group
+// is on its good pinned nodes, led by its pinned leader if that is good; every group is led
+// by its preferred leader.
 func TestPlan_ConvergesUnderChurn(t *testing.T) {
 	n := *simSeeds
 	if testing.Short() {
@@ -153,7 +156,7 @@ func (s *sim) change() {
 		}
 	}
 	pick := func(ids []string) string { return ids[s.rnd.Intn(len(ids))] }
-	switch k := s.rnd.Intn(6); {
+	switch k := s.rnd.Intn(9); {
 	case k == 0 && len(s.p.Nodes) < 10:
 		n := s.newNode()
 		s.p = must(AddNode(s.p, n))
@@ -189,6 +192,31 @@ func (s *sim) change() {
 		n := pick(down)
 		s.up[n] = true
 		s.logf("revive %s", n)
+	case k == 6 || k == 7:
+		// An operator moves a replica or pins a leader, as the meta leader would let
+		// him: checked against the placement, then against the live nodes.
+		g := s.p.Groups[1+s.rnd.Intn(len(s.p.Groups)-1)]
+		want := pinTarget(g)
+		var q *api.Placement
+		var err error
+		var to string
+		if k == 6 {
+			from, to := pick(want), pick(append(active, draining...))
+			q, err = MoveReplica(s.p, g.ID, from, to)
+			s.logf("move group %d %s->%s: %v", g.ID, from, to, err)
+		} else {
+			to = pick(want)
+			q, err = PinLeader(s.p, g.ID, to)
+			s.logf("pin group %d leader %s: %v", g.ID, to, err)
+		}
+		if err == nil {
+			if err = CheckLive(q, s.live(), g.ID, to); err == nil {
+				s.p = q
+			}
+		}
+	case k == 8:
+		s.p = Unpin(s.p)
+		s.logf("unpin")
 	case k == 5:
 		for _, n := range append(down, draining...) {
 			if q, err := RemoveNode(s.p, n); err == nil {
@@ -356,10 +384,34 @@ func (s *sim) checkFixpoint() error {
 		}
 		leaders[g.PreferredLeader]++
 	}
+	if pinned, err := checkPins(s.p, v); pinned || err != nil {
+		return err // pins may hold the loads apart
+	}
 	if err := withinOne("replicas", replicas); err != nil {
 		return err
 	}
 	return withinOne("leaders", leaders)
+}
+
+// checkPins: a pinned group is on its good pinned nodes and led by its pinned leader if
+// that is good. It reports whether any group is pinned.
+func checkPins(p *api.Placement, v *view) (bool, error) {
+	pinned := false
+	for _, g := range p.Groups {
+		if len(g.PinnedReplicas) == 0 {
+			continue
+		}
+		pinned = true
+		for _, n := range g.PinnedReplicas {
+			if v.good[n] && role(g, n) != api.Voter {
+				return true, fmt.Errorf("fixpoint: group %d pins %v, has %v", g.ID, g.PinnedReplicas, g.Replicas)
+			}
+		}
+		if v.good[g.PinnedLeader] && g.PreferredLeader != g.PinnedLeader {
+			return true, fmt.Errorf("fixpoint: group %d pins its leader to %s, prefers %s", g.ID, g.PinnedLeader, g.PreferredLeader)
+		}
+	}
+	return pinned, nil
 }
 
 // checkMetaFixpoint: the meta group is on every active node, on a draining node only

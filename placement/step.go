@@ -159,7 +159,7 @@ func SetNodeState(p *api.Placement, id, state string) (*api.Placement, error) {
 }
 
 // RemoveNode returns p without node id, which must host no replica any more: drain it,
-// let the planner move its replicas off, then remove it.
+// let the planner move its replicas off, then remove it. Pins naming it go with it.
 func RemoveNode(p *api.Placement, id string) (*api.Placement, error) {
 	i := slices.IndexFunc(p.Nodes, func(n api.PlacementNode) bool { return n.ID == id })
 	if i < 0 {
@@ -172,6 +172,7 @@ func RemoveNode(p *api.Placement, id string) (*api.Placement, error) {
 	}
 	q := Clone(p)
 	q.Nodes = slices.Delete(q.Nodes, i, i+1)
+	dropPins(q, id)
 	q.Version++
 	return q, nil
 }
@@ -185,6 +186,7 @@ func Clone(p *api.Placement) *api.Placement {
 	for i := range q.Groups {
 		q.Groups[i].Replicas = slices.Clone(q.Groups[i].Replicas)
 		q.Groups[i].Slots = slices.Clone(q.Groups[i].Slots)
+		q.Groups[i].PinnedReplicas = slices.Clone(q.Groups[i].PinnedReplicas)
 	}
 	return &q
 }

@@ -53,18 +53,14 @@ func newView(p *api.Placement, live []string) *view {
 	for _, id := range live {
 		v.live[id] = true
 	}
-	active := 0
 	for _, n := range p.Nodes {
-		if n.State != api.NodeActive {
-			continue
-		}
-		active++
-		if v.live[n.ID] {
+		if n.State == api.NodeActive && v.live[n.ID] {
 			v.good[n.ID] = true
 			v.goods = append(v.goods, n.ID)
 		}
 	}
 	slices.Sort(v.goods)
+	active := activeCount(p)
 	v.r = min(ReplicasPerGroup, active)
 	v.m = metaVoterCount(active)
 	return v
@@ -75,13 +71,26 @@ func newView(p *api.Placement, live []string) *view {
 // nodes if there are fewer), replica counts per good node within one of each other, and
 // as few replicas moved as that allows. A move in progress (a good nonvoter) is kept, so the
 // target of the next round agrees with the step already taken; its source, still
-// counted, is among the replicas the group sheds.
+// counted, is among the replicas the group sheds. A group an operator pinned ends on its
+// good pinned nodes, topped up like any group if some are not good, and is never chosen
+// to even the others out: they are balanced around it.
 func (v *view) targets() [][]string {
 	load := make(map[string]int, len(v.goods))
 	sets := make([][]string, len(v.p.Groups))
-	pinned := make([]string, len(v.p.Groups))
+	incoming := make([]string, len(v.p.Groups))
+	fixed := make([]bool, len(v.p.Groups))
 	for gi, g := range v.p.Groups {
 		if g.Kind == api.GroupMeta {
+			continue
+		}
+		if len(g.PinnedReplicas) > 0 {
+			fixed[gi] = true
+			for _, n := range g.PinnedReplicas {
+				if v.good[n] {
+					sets[gi] = append(sets[gi], n)
+					load[n]++
+				}
+			}
 			continue
 		}
 		for _, r := range g.Replicas {
@@ -91,7 +100,7 @@ func (v *view) targets() [][]string {
 			}
 		}
 		if n := nonvoter(g); v.good[n] {
-			pinned[gi] = n
+			incoming[gi] = n
 		}
 	}
 	// Too many: a finished move's source, or fewer good nodes than before. Each group
@@ -103,7 +112,7 @@ func (v *view) targets() [][]string {
 		more := false
 		for gi, s := range sets {
 			if len(s) > v.r {
-				shed[gi] = v.sheddable(gi, s, pinned[gi])
+				shed[gi] = v.sheddable(gi, s, incoming[gi])
 				more = true
 			}
 		}
@@ -151,8 +160,9 @@ func (v *view) targets() [][]string {
 	// Even out: while the most loaded good node has two more replicas than the least
 	// loaded, move one of the first's replicas to the second. At least two groups hold
 	// the first and not the second, so a candidate exists unless each is a move in
-	// progress; then the next round, with the moves done, goes on. Each move lowers the
-	// sum of squared loads, so the loop ends.
+	// progress (then the next round, with the moves done, goes on) or pinned (then the
+	// pins are what keeps the loads apart). Each move lowers the sum of squared loads, so
+	// the loop ends.
 	for len(v.goods) > 0 {
 		hi, lo := v.goods[0], v.goods[0]
 		for _, n := range v.goods {
@@ -166,7 +176,7 @@ func (v *view) targets() [][]string {
 		if load[hi]-load[lo] <= 1 {
 			break
 		}
-		gi := v.groupToMove(sets, pinned, hi, lo)
+		gi := v.groupToMove(sets, incoming, fixed, hi, lo)
 		if gi < 0 {
 			break
 		}
@@ -184,29 +194,29 @@ func (v *view) targets() [][]string {
 // sheddable lists the replicas group gi may shed from set, in order of preference: never
 // the destination of its move in progress, its preferred leader last (shedding it costs a
 // leadership transfer), then by id.
-func (v *view) sheddable(gi int, set []string, pinned string) []string {
+func (v *view) sheddable(gi int, set []string, incoming string) []string {
 	leader := v.p.Groups[gi].PreferredLeader
 	var c []string
 	for _, n := range set {
-		if n != pinned && n != leader {
+		if n != incoming && n != leader {
 			c = append(c, n)
 		}
 	}
 	slices.Sort(c)
-	if slices.Contains(set, leader) && leader != pinned {
+	if slices.Contains(set, leader) && leader != incoming {
 		c = append(c, leader)
 	}
 	return c
 }
 
 // groupToMove picks the group that gives a replica from node hi to node lo: one that has
-// hi and not lo and is not moving hi in; among those, first one that has a replica on lo
-// now (the move only undoes a trim: nothing moves), then one hi does not lead (no
-// leadership transfer needed), then the lowest index.
-func (v *view) groupToMove(sets [][]string, pinned []string, hi, lo string) int {
+// hi and not lo, is not moving hi in and is not pinned; among those, first one that has a
+// replica on lo now (the move only undoes a trim: nothing moves), then one hi does not
+// lead (no leadership transfer needed), then the lowest index.
+func (v *view) groupToMove(sets [][]string, incoming []string, fixed []bool, hi, lo string) int {
 	best, bestRank := -1, 0
 	for gi, s := range sets {
-		if !slices.Contains(s, hi) || slices.Contains(s, lo) || pinned[gi] == hi {
+		if fixed[gi] || !slices.Contains(s, hi) || slices.Contains(s, lo) || incoming[gi] == hi {
 			continue
 		}
 		g := v.p.Groups[gi]

@@ -116,6 +116,9 @@ func validateReplicas(g api.Group, nodes map[string]bool) error {
 	if g.Kind == api.GroupMeta && voters > MetaVoters+1 {
 		return broken(ErrMetaVoters, "the meta group has %d voters, at most %d", voters, MetaVoters+1)
 	}
+	if err := validatePins(g, nodes); err != nil {
+		return err
+	}
 	if role(g, g.PreferredLeader) != api.Voter {
 		return broken(ErrPreferred, "group %d prefers %q, not one of its voters", g.ID, g.PreferredLeader)
 	}
@@ -130,4 +133,28 @@ func role(g api.Group, node string) string {
 		}
 	}
 	return ""
+}
+
+// validatePins checks an operator's pins on g: only a data group has them, they name
+// listed nodes once each, and a pinned leader is one of the pinned replicas (PinLeader
+// pins both). A pinned node need not host a replica yet: the pin is where the planner
+// steers the group.
+func validatePins(g api.Group, nodes map[string]bool) error {
+	if len(g.PinnedReplicas) == 0 && g.PinnedLeader == "" {
+		return nil
+	}
+	if g.Kind != api.GroupData {
+		return broken(ErrPin, "group %d is the meta group and has pins", g.ID)
+	}
+	seen := make(map[string]bool, len(g.PinnedReplicas))
+	for _, n := range g.PinnedReplicas {
+		if !nodes[n] || seen[n] {
+			return broken(ErrPin, "group %d pins %q, unknown or twice", g.ID, n)
+		}
+		seen[n] = true
+	}
+	if g.PinnedLeader != "" && !seen[g.PinnedLeader] {
+		return broken(ErrPin, "group %d pins its leader to %q, not one of its pinned replicas %v", g.ID, g.PinnedLeader, g.PinnedReplicas)
+	}
+	return nil
 }

@@ -106,6 +106,24 @@ func fakeCluster(t *testing.T) string {
 		"POST /v1/cluster/leader": func(w http.ResponseWriter, r *http.Request) {
 			reply(w, 200, map[string]string{"status": "ok"})
 		},
+		"POST /v1/groups/2/move": func(w http.ResponseWriter, r *http.Request) {
+			reply(w, 200, api.PlacementChange{PlacementVersion: 5, Steps: []api.PlannedStep{
+				{Group: 2, Kind: "add_nonvoter", Node: "n3"}, {Group: 2, Kind: "promote", Node: "n3"},
+				{Group: 2, Kind: "transfer_leader", Node: "n2"}, {Group: 2, Kind: "remove", Node: "n1"}}})
+		},
+		"POST /v1/groups/9/move": func(w http.ResponseWriter, r *http.Request) {
+			fail(w, api.NotFound, "placement: unknown_group: no group 9")
+		},
+		"POST /v1/groups/1/move": func(w http.ResponseWriter, r *http.Request) {
+			fail(w, api.FailedPrecondition, `placement: already_replica: group 1: "n2" is one of its voters already`)
+		},
+		"POST /v1/groups/2/leader": func(w http.ResponseWriter, r *http.Request) {
+			reply(w, 200, api.PlacementChange{PlacementVersion: 5, Steps: []api.PlannedStep{}})
+		},
+		"POST /v1/placement/balance": func(w http.ResponseWriter, r *http.Request) {
+			reply(w, 200, api.PlacementChange{PlacementVersion: 4, Steps: []api.PlannedStep{
+				{Group: 1, Kind: "remove", Node: "n3"}, {Group: 2, Kind: "transfer_leader", Node: "n2"}}})
+		},
 		"GET /v1/skus/gone":         func(w http.ResponseWriter, r *http.Request) { fail(w, api.NotFound, `sku "gone" not found`) },
 		"POST /v1/skus/gone/deduct": func(w http.ResponseWriter, r *http.Request) { fail(w, api.NotFound, `sku "gone" not found`) },
 		"POST /v1/skus/cap/deduct":  func(w http.ResponseWriter, r *http.Request) { fail(w, api.SoldOut, `sku "cap" is sold out`) },
@@ -170,6 +188,11 @@ func TestGolden_TablesAndJSON(t *testing.T) {
 		{"cluster_status_json", "cluster status --json"},
 		{"group_list", "group list"},
 		{"group_list_json", "group list --json"},
+		{"group_move", "group move 2 --from n1 --to n3"},
+		{"group_move_json", "group move 2 --from n1 --to n3 --json"},
+		{"group_leader_wait", "group leader 2 n1 --wait"},
+		{"group_balance_dry_run", "group balance --dry-run"},
+		{"help_group_move", "group move --help"},
 		{"cluster_join", "cluster join --id n4 --raft-addr 10.0.0.4:5001 --http-addr 10.0.0.4:4001"},
 		{"cluster_leave", "cluster leave n3"},
 		{"cluster_transfer", "cluster transfer-leader --to n2"},
@@ -262,6 +285,14 @@ func TestExitCodes(t *testing.T) {
 		{"help cluster", exitOK, ""},
 		{"sku get tee --endpoints 127.0.0.1:1,127.0.0.1:2", exitUnavailable, "cannot reach any endpoint"},
 		{"deduct tee", exitUsage, "--user is required"},
+		{"group move 9 --from n1 --to n3", exitNotFound, "unknown_group"},
+		{"group move 1 --from n1 --to n2", exitRejected, "already_replica"},
+		{"group move 2 --from n1", exitUsage, "--from and --to are required"},
+		{"group move 2 --from n1 --to n1", exitUsage, "the same node"},
+		{"group move two --from n1 --to n3", exitUsage, "group must be a number"},
+		{"group leader 2", exitUsage, "missing argument"},
+		{"group balance --dry-run --wait", exitUsage, "changes nothing to wait for"},
+		{"group move 2 --from n1 --to n3 --wait --timeout 1500ms", exitUnavailable, "not done: group 2: replicas n1:voter,n2:voter"},
 		{"deduct tee --user ann --qty 0", exitUsage, "--qty must be a positive"},
 		{"order reserve o-1 --user ann", exitUsage, "--line is required"},
 		{"order reserve o-1 --user ann --line tee:x", exitUsage, "--line: want sku:qty"},

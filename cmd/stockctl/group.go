@@ -9,8 +9,11 @@ import (
 	"github.com/flashstock/flashstock/api"
 )
 
-var groupCommand = group("group", "show the cluster's raft groups", []sub{
+var groupCommand = group("group", "show the cluster's raft groups and move their replicas and leaders", []sub{
 	{"list", "list the raft groups: kind, leader, replicas and slots", runGroupList},
+	{"move", "move a data group's replica from one node to another", runGroupMove},
+	{"leader", "pin a data group's leadership to one of its voters", runGroupLeader},
+	{"balance", "clear every pin so that the groups are balanced again", runGroupBalance},
 })
 
 func runGroupList(args []string, stdout, stderr io.Writer) error {
@@ -44,17 +47,22 @@ examples:
 	}
 	rows := make([][]string, 0, len(st.Groups))
 	for _, g := range st.Groups {
-		reps := make([]string, len(g.Replicas))
-		for i, r := range g.Replicas {
-			reps[i] = r.Node + ":" + r.Role
-		}
 		slots := make([]string, len(g.Slots))
 		for i, r := range g.Slots {
 			slots[i] = fmt.Sprintf("%d-%d", r.From, r.To-1)
 		}
-		rows = append(rows, []string{strconv.FormatUint(g.ID, 10), g.Kind, dash(g.Leader), dash(strings.Join(reps, ",")), dash(strings.Join(slots, ","))})
+		rows = append(rows, []string{strconv.FormatUint(g.ID, 10), g.Kind, dash(g.Leader), dash(replicaList(g)), dash(strings.Join(slots, ","))})
 	}
 	return writeTable(stdout, "ID\tKIND\tLEADER\tREPLICAS\tSLOTS", rows)
+}
+
+// replicaList shows g's replicas as node:role, comma-separated.
+func replicaList(g api.Group) string {
+	reps := make([]string, len(g.Replicas))
+	for i, r := range g.Replicas {
+		reps[i] = r.Node + ":" + r.Role
+	}
+	return strings.Join(reps, ",")
 }
 
 // groupsLine sums the groups up for cluster status: how many data groups, whether a meta

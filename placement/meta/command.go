@@ -32,7 +32,29 @@ const (
 	// RecordStep records Step, which the controller carried out on its group's raft
 	// (placement.Apply).
 	RecordStep Kind = "step"
+	// MoveReplica records an operator's move of a data group's replica (Move): the group
+	// is pinned to its voters with Move.From replaced by Move.To (placement.MoveReplica),
+	// and the planner carries it out.
+	MoveReplica Kind = "move_replica"
+	// PinLeader records an operator's choice of a data group's leader (Lead): the group's
+	// leadership and voters are pinned (placement.PinLeader).
+	PinLeader Kind = "pin_leader"
+	// Unpin clears every pin (placement.Unpin): the planner balances every group again.
+	Unpin Kind = "unpin"
 )
+
+// Move is an operator's move of one replica of data group Group from node From to node To.
+type Move struct {
+	Group uint64 `json:"group"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// Lead is an operator's choice of node Node to lead data group Group.
+type Lead struct {
+	Group uint64 `json:"group"`
+	Node  string `json:"node"`
+}
 
 // Command is one entry of the meta group's log. Each kind takes the fields its comment
 // names, and no other.
@@ -51,6 +73,10 @@ type Command struct {
 	State  string `json:"state,omitempty"`
 	// Step: RecordStep.
 	Step *placement.Step `json:"step,omitempty"`
+	// Move: MoveReplica.
+	Move *Move `json:"move,omitempty"`
+	// Lead: PinLeader.
+	Lead *Lead `json:"lead,omitempty"`
 }
 
 // wire is a command as it is written: the format version first, so that a reader can tell
@@ -68,6 +94,8 @@ const (
 	fNodeID
 	fState
 	fStep
+	fMove
+	fLead
 )
 
 var shapes = map[Kind]int{
@@ -76,6 +104,9 @@ var shapes = map[Kind]int{
 	SetNodeState: fNodeID | fState,
 	RemoveNode:   fNodeID,
 	RecordStep:   fStep,
+	MoveReplica:  fMove,
+	PinLeader:    fLead,
+	Unpin:        0,
 }
 
 var stepKinds = []placement.StepKind{placement.AddNonvoter, placement.Promote, placement.TransferLeader, placement.Demote, placement.Remove}
@@ -128,7 +159,7 @@ func (c Command) check() error {
 		return fmt.Errorf("unknown command kind %q", c.Kind)
 	}
 	has := 0
-	for i, set := range []bool{len(c.Nodes) > 0, c.DataGroups != 0, c.Node != nil, c.NodeID != "", c.State != "", c.Step != nil} {
+	for i, set := range []bool{len(c.Nodes) > 0, c.DataGroups != 0, c.Node != nil, c.NodeID != "", c.State != "", c.Step != nil, c.Move != nil, c.Lead != nil} {
 		if set {
 			has |= 1 << i // the order of the f* constants
 		}
@@ -147,13 +178,17 @@ func (c Command) check() error {
 		return fmt.Errorf("unknown node state %q", c.State)
 	case c.Step != nil && !slices.Contains(stepKinds, c.Step.Kind):
 		return fmt.Errorf("unknown step kind %q", c.Step.Kind)
+	case c.Move != nil && (c.Move.From == "" || c.Move.To == "" || c.Move.From == c.Move.To):
+		return fmt.Errorf("a move names two different nodes, not %q and %q", c.Move.From, c.Move.To)
+	case c.Lead != nil && c.Lead.Node == "":
+		return fmt.Errorf("a leader pin names a node")
 	}
 	return nil
 }
 
 func fieldNames(set int) string {
 	var names []string
-	for i, name := range []string{"nodes", "data_groups", "node", "node_id", "state", "step"} {
+	for i, name := range []string{"nodes", "data_groups", "node", "node_id", "state", "step", "move", "lead"} {
 		if set&(1<<i) != 0 {
 			names = append(names, name)
 		}

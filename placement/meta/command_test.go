@@ -22,6 +22,9 @@ func wellFormed() []meta.Command {
 		step(12, 3, placement.Promote, "n4"),
 		step(13, 3, placement.TransferLeader, "n4"),
 		step(14, 3, placement.Remove, "n1"),
+		{Kind: meta.MoveReplica, From: 15, Move: &meta.Move{Group: 2, From: "n1", To: "n4"}},
+		{Kind: meta.PinLeader, From: 16, Lead: &meta.Lead{Group: 2, Node: "n4"}},
+		{Kind: meta.Unpin, From: 17},
 	}
 }
 
@@ -70,6 +73,13 @@ func TestEncode_RefusesIllFormedCommands(t *testing.T) {
 		{"remove node with a state", meta.Command{Kind: meta.RemoveNode, From: 1, NodeID: "n1", State: api.NodeDraining}},
 		{"step without step", meta.Command{Kind: meta.RecordStep, From: 1}},
 		{"step of an unknown kind", step(1, 1, "split", "n1")},
+		{"move without move", meta.Command{Kind: meta.MoveReplica, From: 1}},
+		{"move onto its source", meta.Command{Kind: meta.MoveReplica, From: 1, Move: &meta.Move{Group: 1, From: "n1", To: "n1"}}},
+		{"move without a destination", meta.Command{Kind: meta.MoveReplica, From: 1, Move: &meta.Move{Group: 1, From: "n1"}}},
+		{"move with a leader", meta.Command{Kind: meta.MoveReplica, From: 1, Move: &meta.Move{Group: 1, From: "n1", To: "n2"}, Lead: &meta.Lead{Group: 1, Node: "n2"}}},
+		{"leader without a node", meta.Command{Kind: meta.PinLeader, From: 1, Lead: &meta.Lead{Group: 1}}},
+		{"unpin with a node", meta.Command{Kind: meta.Unpin, From: 1, NodeID: "n1"}},
+		{"unpin planned from nothing", meta.Command{Kind: meta.Unpin}},
 		{"step with a node", meta.Command{Kind: meta.RecordStep, From: 1, Step: &placement.Step{Group: 1, Kind: placement.Promote, Node: "n1"}, Node: &n}},
 	}
 	for _, tc := range tests {
@@ -99,6 +109,7 @@ func TestDecode_RefusesWhatThisBuildCannotRead(t *testing.T) {
 		{"fields out of order", `{"kind":"remove_node","v":1,"from":1,"node_id":"n1"}`},
 		{"spaces", `{"v":1, "kind":"remove_node","from":1,"node_id":"n1"}`},
 		{"trailing bytes", `{"v":1,"kind":"remove_node","from":1,"node_id":"n1"}x`},
+		{"an unknown move field", `{"v":1,"kind":"move_replica","from":1,"move":{"group":1,"from":"n1","to":"n2","force":true}}`},
 		{"a field twice", `{"v":1,"kind":"remove_node","from":1,"node_id":"n2","node_id":"n1"}`},
 	}
 	for _, tc := range tests {

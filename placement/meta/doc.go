@@ -7,8 +7,9 @@
 // It is deterministic: Apply reads nothing but the machine and the entry (no clock, no
 // randomness, no map iteration), so the same log gives byte-identical snapshots on every
 // replica. Every rule of the document is package placement's (Bootstrap, AddNode,
-// SetNodeState, RemoveNode, Apply, Validate); this package adds the log's rules: the
-// encoding of commands, the version guard, snapshots and waiting. It is a package of its
+// SetNodeState, RemoveNode, Apply, MoveReplica, PinLeader, Unpin, Validate); this package
+// adds the log's rules: the encoding of commands, the version guard, snapshots and
+// waiting. It is a package of its
 // own, beside placement, because it holds state behind a lock and wakes waiters, while
 // placement stays pure functions over values; it imports only api and placement.
 //

@@ -91,6 +91,12 @@ func apply(p *api.Placement, c Command) (*api.Placement, error) {
 		q, err = placement.RemoveNode(p, c.NodeID)
 	case RecordStep:
 		q, err = placement.Apply(p, *c.Step)
+	case MoveReplica:
+		q, err = placement.MoveReplica(p, c.Move.Group, c.Move.From, c.Move.To)
+	case PinLeader:
+		q, err = placement.PinLeader(p, c.Lead.Group, c.Lead.Node)
+	case Unpin:
+		q = placement.Unpin(p)
 	default:
 		panic("meta: apply of an unchecked command kind " + string(c.Kind)) // Decode checked it
 	}

@@ -319,3 +319,66 @@ func TestPlacement_IsACopy(t *testing.T) {
 		t.Errorf("changing a copy changed the machine's placement")
 	}
 }
+
+// An operator's move, leader pin and unpin go through the log like the controller's
+// steps: guarded by the version they were checked against, refused alike on every
+// replica when a rule of the placement forbids them, and carried in snapshots.
+func TestApply_OperatorPins(t *testing.T) {
+	m := bootstrappedPlusN4(t) // version 2: n1..n4, two data groups of three
+	p := m.Placement()
+	g := p.Groups[1]
+	var from, to string
+	for _, n := range []string{"n1", "n2", "n3", "n4"} {
+		switch {
+		case slices.ContainsFunc(g.Replicas, func(r api.Replica) bool { return r.Node == n }) && n != g.PreferredLeader && from == "":
+			from = n
+		case !slices.ContainsFunc(g.Replicas, func(r api.Replica) bool { return r.Node == n }):
+			to = n
+		}
+	}
+	move := meta.Command{Kind: meta.MoveReplica, From: 2, Move: &meta.Move{Group: g.ID, From: from, To: to}}
+	if res := apply(t, m, move); res.Version != 3 {
+		t.Fatalf("move: version %d, want 3", res.Version)
+	}
+	// A second operator who checked the same version is ordered after the first: stale.
+	if res := m.Apply(m.Applied()+1, encode(t, meta.Command{Kind: meta.PinLeader, From: 2, Lead: &meta.Lead{Group: g.ID, Node: to}})); rule(t, res.Err) != placement.ErrStale {
+		t.Errorf("a pin checked against version 2 at version 3: %v, want stale", res.Err)
+	}
+	if res := apply(t, m, meta.Command{Kind: meta.PinLeader, From: 3, Lead: &meta.Lead{Group: g.ID, Node: to}}); res.Version != 4 {
+		t.Errorf("pin leader: version %d, want 4", res.Version)
+	}
+	got := m.Placement().Groups[1]
+	if got.PinnedLeader != to || slices.Contains(got.PinnedReplicas, from) || !slices.Contains(got.PinnedReplicas, to) {
+		t.Errorf("pins %v %q, want %s in place of %s, led by it", got.PinnedReplicas, got.PinnedLeader, to, from)
+	}
+	// A rule of the placement refuses the same way everywhere and changes nothing.
+	before := m.Placement()
+	if res := m.Apply(m.Applied()+1, encode(t, meta.Command{Kind: meta.MoveReplica, From: 4, Move: &meta.Move{Group: g.ID, From: to, To: from}})); rule(t, res.Err) != placement.ErrPinnedLeader || res.Version != 4 {
+		t.Errorf("a move off the pinned leader: %v, version %d", res.Err, res.Version)
+	}
+	if res := m.Apply(m.Applied()+1, encode(t, meta.Command{Kind: meta.MoveReplica, From: 4, Move: &meta.Move{Group: 0, From: "n1", To: "n4"}})); rule(t, res.Err) != placement.ErrMetaPin {
+		t.Errorf("a move in the meta group: %v", res.Err)
+	}
+	if after := m.Placement(); !reflect.DeepEqual(after, before) {
+		t.Errorf("the refused commands changed the placement")
+	}
+	// The pins survive a snapshot.
+	r := meta.New()
+	if err := r.Restore(snapshot(t, m)); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(r.Placement(), m.Placement()) {
+		t.Errorf("restored %+v, want %+v", r.Placement().Groups[1], m.Placement().Groups[1])
+	}
+	if res := apply(t, m, meta.Command{Kind: meta.Unpin, From: 4}); res.Version != 5 {
+		t.Errorf("unpin: version %d, want 5", res.Version)
+	}
+	if res := apply(t, m, meta.Command{Kind: meta.Unpin, From: 5}); res.Version != 5 {
+		t.Errorf("unpin without pins: version %d, want 5 (nothing changed)", res.Version)
+	}
+	for _, g := range m.Placement().Groups {
+		if len(g.PinnedReplicas) > 0 || g.PinnedLeader != "" {
+			t.Errorf("unpinned: group %d still pins %v %q", g.ID, g.PinnedReplicas, g.PinnedLeader)
+		}
+	}
+}
