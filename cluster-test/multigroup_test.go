@@ -39,14 +39,11 @@ type mgScenario struct {
 }
 
 // multiGroupScenarios is what TestChaos_MultiGroup runs, as subtests by name. The default
-// run has the kill of the node leading the most groups, on 3 and on 5 nodes.
-//
-// Where the scenarios still to come slot in: moving a replica and a leader under load
-// (POST /v1/groups/{id}/move, POST /v1/groups/{id}/leader) and removing a node under load
-// (DELETE /v1/cluster/members/{id}, which drains it) are entries of this list, written
-// like mgAddNode: start the load, call the route through e.client, e.settle for the new
-// layout and check that it moved as asked (e.layout.Hosts, Leaders), e.waitGroupsProgress,
-// then e.finish. A removed node leaves e.members (membersWithout) before e.settle.
+// run has the kill of the node leading the most groups, on 3 and on 5 nodes; an operator's
+// move (moves_test.go) is an entry written like mgMoveReplica: start the load, call the
+// route through e.client, e.settleTo the layout asked for and check it where raft ends
+// (checkHostedBy, checkGroupFiles), e.waitGroupsProgress, then e.finish. A node that
+// leaves leaves e.members (membersWithout) before e.settle.
 var multiGroupScenarios = []mgScenario{
 	{name: "kill-top-leader-3x6", nodes: 3, groups: 6, inDefault: true, run: mgKillTopLeader},
 	{name: "pause-top-leader-3x6", nodes: 3, groups: 6, run: mgPauseTopLeader},
@@ -56,6 +53,9 @@ var multiGroupScenarios = []mgScenario{
 	{name: "pause-top-leader-5x6", nodes: 5, groups: 6, run: mgPauseTopLeader},
 	{name: "partition-5x6", nodes: 5, groups: 6, run: mgPartition},
 	{name: "add-node-5x6", nodes: 5, spare: 1, groups: 6, run: mgAddNode},
+	{name: "move-replica-5x6", nodes: 5, groups: 6, run: mgMoveReplica},
+	{name: "pin-leader-5x6", nodes: 5, groups: 6, run: mgPinLeader},
+	{name: "drain-node-5x6", nodes: 5, groups: 6, run: mgDrainNode},
 }
 
 // TestChaos_MultiGroup runs the multi-group scenarios (issue 17): real stockd processes
