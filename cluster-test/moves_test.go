@@ -66,7 +66,8 @@ func mgMoveReplica(e *env) []Op {
 // mgPinLeader pins a data group's leadership to one of its followers (POST
 // /v1/groups/{id}/leader) under load: the placement must make that node the group's
 // preferred leader and raft must elect it, as the members themselves report, and it must
-// stay there while the controller balances the other groups around it.
+// stay there while the controller balances the other groups around it. Balance (POST
+// /v1/placement/balance) then clears the pin, and the leaderships are spread again.
 func mgPinLeader(e *env) []Op {
 	e.startLoad()
 	e.sleep(time.Second)
@@ -103,11 +104,29 @@ func mgPinLeader(e *env) []Op {
 	if _, err := e.waitGroupsProgress(15 * time.Second); err != nil {
 		e.fail("PROGRESS after pinning group %d's leadership: %v", grp.ID, err)
 	}
+	// Balance clears the pin: the placement must carry none, and the controller spread
+	// every leadership again, that group's included.
+	e.events.fault("balance: clear every pin")
+	if ch, err = cl.Balance(ctx, false); err != nil {
+		e.fatal("balance: %v", err)
+	}
+	e.settleTo(ctx, "balancing", ch.PlacementVersion, func(l Layout) string {
+		for _, g := range l.Data() {
+			if g.PinnedLeader != "" || g.PinnedReplicas != nil {
+				return fmt.Sprintf("group %d still pinned: leader %q, replicas %v", g.ID, g.PinnedLeader, g.PinnedReplicas)
+			}
+		}
+		return ""
+	})
+	e.waitPreferredLeaders(ctx)
+	if _, err := e.waitGroupsProgress(15 * time.Second); err != nil {
+		e.fail("PROGRESS after balancing: %v", err)
+	}
 	e.sleep(e.scale(2 * time.Second))
 	return e.finish()
 }
 
-// mgDrainNode drains the member leading the most data groups under load (DELETE
+// mgDrainNode drains a member leading the most data groups under load (DELETE
 // /v1/cluster/members/{id}: 202, draining): the controller moves its leaderships and
 // replicas off and unlists it, and its process stops itself with exit code 3, which here
 // is the expected end, not a crash. Every data group must then have its three voters on
@@ -116,7 +135,11 @@ func mgDrainNode(e *env) []Op {
 	e.startLoad()
 	e.sleep(time.Second)
 	lay := e.currentLayout()
-	victim := e.c.Member(lay.TopLeader(e.members))
+	// One of the members leading the most groups, picked by the seed: TopLeader's lowest
+	// id would always drain the bootstrapping n1.
+	counts := lay.LeadCounts(e.members)
+	top := slices.DeleteFunc(slices.Clone(e.members), func(id string) bool { return counts[id] < counts[lay.TopLeader(e.members)] })
+	victim := e.c.Member(top[e.rng.IntN(len(top))])
 	rest := membersWithout(e.members, victim.ID)
 
 	cl := e.client(e.c.HTTPAddrs(rest...))
