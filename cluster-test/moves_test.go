@@ -22,7 +22,15 @@ import (
 // not (POST /v1/groups/{id}/move) under load: the placement must end with the group's
 // voters as asked, the destination's replica running and following or leading, and the
 // source's replica stopped with its files deleted.
-func mgMoveReplica(e *env) []Op {
+func mgMoveReplica(e *env) []Op { return moveReplica(e, false) }
+
+// mgMoveReplicaKill is mgMoveReplica with the destination SIGKILLed as soon as the move is
+// recorded and started again a moment later: the controller's steps toward it fail
+// meanwhile (its nonvoter cannot catch up, a promotion waits), and it must carry the
+// move out once the node is back, with no replica of the group lost on the way.
+func mgMoveReplicaKill(e *env) []Op { return moveReplica(e, true) }
+
+func moveReplica(e *env, killTo bool) []Op {
 	e.startLoad()
 	e.sleep(time.Second)
 	data := e.layout.Data()
@@ -45,6 +53,13 @@ func mgMoveReplica(e *env) []Op {
 		e.fatal("move group %d %s -> %s: %v", g, from, to, err)
 	}
 	e.events.add("move recorded at placement v%d, %d steps planned", ch.PlacementVersion, len(ch.Steps))
+	if killTo {
+		m := e.c.Member(to)
+		e.events.fault("SIGKILL %s, the move's destination", to)
+		e.c.Kill(m)
+		e.sleep(time.Duration(500+e.rng.IntN(1500)) * time.Millisecond)
+		e.c.Start(m)
+	}
 	lay := e.settleTo(ctx, fmt.Sprintf("moving group %d's replica %s -> %s", g, from, to), ch.PlacementVersion, func(l Layout) string {
 		if got := l.Hosts(g); !slices.Equal(got, want) {
 			return fmt.Sprintf("group %d on %v, want %v", g, got, want)

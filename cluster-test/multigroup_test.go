@@ -54,6 +54,7 @@ var multiGroupScenarios = []mgScenario{
 	{name: "partition-5x6", nodes: 5, groups: 6, run: mgPartition},
 	{name: "add-node-5x6", nodes: 5, spare: 1, groups: 6, run: mgAddNode},
 	{name: "move-replica-5x6", nodes: 5, groups: 6, run: mgMoveReplica},
+	{name: "move-replica-kill-5x6", nodes: 5, groups: 6, run: mgMoveReplicaKill},
 	{name: "pin-leader-5x6", nodes: 5, groups: 6, run: mgPinLeader},
 	{name: "drain-node-5x6", nodes: 5, groups: 6, run: mgDrainNode},
 }
