@@ -35,8 +35,9 @@
 //     are picked so that every group owns several; the end checks run per group
 //     (convergence by GET /v1/debug/state?group=N on the group's replicas, ledgers and
 //     stock on the SKU's replicas, one leader per group and term). TestChaos_MultiGroup's
-//     list (multiGroupScenarios) is where scenarios needing the move and drain routes
-//     slot in.
+//     list (multiGroupScenarios) runs them on 3 and 5 nodes; moves_test.go has the
+//     operator's moves under load: a replica moved, a leadership pinned, a node drained
+//     (its exit code 3 is the expected end there, and its groups' files must be gone).
 //   - summary.go: the table printed at the end, and the results directory of a failed
 //     run (seed, history, porcupine visualization, node logs).
 //   - powerloss.go, orderload.go: members with a simulated machine each (ClusterConfig.Machines):

@@ -315,7 +315,7 @@ func (n *Node) balanceLeaders(ctx context.Context, p *api.Placement, live []stri
 }
 
 // withLeaders is p with each group's Leader filled in: from this node's replica where it
-// hosts one, else taken to be the preferred leader, where balanceLeaders keeps it.
+// hosts one, else taken to be the preferred leader (balanceLeaders asks it: leadsGroup).
 func (n *Node) withLeaders(p *api.Placement) *api.Placement {
 	q := placement.Clone(p)
 	for i := range q.Groups {
