@@ -56,9 +56,9 @@
 //     concurrently with the main loop and can make a deposed leader write entries under the
 //     new term (hashicorp/raft#695), so they go through the main loop (transport.go);
 //     VerifyLeader counts answers sent before the leader was paused or cut off, so read
-//     rounds count their own answers (acks.go); an unbuffered replication pipeline can
-//     park a follower's replication for good after a Success=false answer, so the
-//     pipeline is buffered (pipelineDepth, node.go).
+//     rounds count their own answers (acks.go); a replication pipeline whose decoder
+//     stopped at a Success=false answer can park the follower's replication for good, so
+//     its answers go through a relay that always takes them (pipelines.go).
 //
 // What it must never do: decide stock outside the fsm (the handler only validates and
 // proposes; "is there stock?" is answered in apply), read its own clock inside apply, or

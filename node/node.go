@@ -405,17 +405,6 @@ func (g *Group) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	return g.fsm.Restore(rc2)
 }
 
-// pipelineDepth is how many AppendEntries a leader keeps in flight to one follower.
-// hashicorp/raft v1.7.3's default, 2, leaves its pipeline unbuffered, and then a follower's
-// rejected append deadlocks replication to it: the decoder goroutine (pipelineDecode)
-// returns, the transport's response reader blocks handing it the next answer, and the
-// sender, which may pick another send before it sees the decoder gone, blocks handing
-// the reader its request. Replication to that follower stops for good, and raft.Shutdown
-// waits for it forever (seen as a Kill that never returns in the multi-group tests,
-// whose moves make followers reject appends). With 64 the sender sees the decoder gone
-// long before 62 more sends fill the buffers.
-const pipelineDepth = 64
-
 func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	layer, err := g.srv.mux.Layer(g.id)
 	if err != nil {
@@ -424,7 +413,6 @@ func (g *Group) startRaft(snaps raft.SnapshotStore) error {
 	g.fence = newFencedLayer(layer)
 	g.trans = serialTransport{raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: g.fence, MaxPool: 3, Timeout: 10 * time.Second, Logger: g.cfg.Logger.Named("raft-net"),
-		MaxRPCsInFlight: pipelineDepth,
 	}), newAcks()}
 	rc := g.cfg.raftConfig()
 	rc.Logger = g.cfg.Logger.Named("raft").With("node", g.cfg.ID, "group", g.id)

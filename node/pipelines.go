@@ -40,7 +40,7 @@ func (t closingTransport) AppendEntriesPipeline(id raft.ServerID, target raft.Se
 	if err != nil {
 		return nil, err
 	}
-	tp := &trackedPipeline{AppendPipeline: p, set: t.pipes}
+	tp := &trackedPipeline{AppendPipeline: p, set: t.pipes, answers: make(chan raft.AppendFuture), stop: make(chan struct{})}
 	t.pipes.mu.Lock()
 	defer t.pipes.mu.Unlock()
 	if t.pipes.closed {
@@ -48,6 +48,7 @@ func (t closingTransport) AppendEntriesPipeline(id raft.ServerID, target raft.Se
 		return nil, raft.ErrPipelineShutdown
 	}
 	t.pipes.open[tp] = struct{}{}
+	go tp.relay(p.Consumer())
 	return tp, nil
 }
 
@@ -58,18 +59,58 @@ func (s *pipelines) closeAll() {
 	s.open, s.closed = map[*trackedPipeline]struct{}{}, true
 	s.mu.Unlock()
 	for p := range open {
+		p.closeOnce.Do(func() { close(p.stop) })
 		_ = p.AppendPipeline.Close()
 	}
 }
 
+// trackedPipeline is one open pipeline: closed by raft when its replication ends, or by
+// closeAll, and read by raft through a relay.
+//
+// The relay is what keeps replication from deadlocking. raft's decoder (pipelineDecode)
+// stops reading answers at the first refused append (a stale term, a missing entry: common
+// around leadership changes), and the sender may send a few more before it sees the decoder
+// gone. In NetworkTransport the response reader then blocks handing over an answer nobody
+// takes, the queue of requests in flight fills, and the next send blocks for good, before
+// the sender can notice anything: replication to that follower stops until the leader
+// restarts, and raft's Shutdown waits for it (the multi-group tests hung so). The relay
+// always takes the next answer, and holds what raft has not read until it reads it or the
+// pipeline closes: no more than raft sent before it saw its decoder gone.
 type trackedPipeline struct {
 	raft.AppendPipeline
-	set *pipelines
+	set       *pipelines
+	answers   chan raft.AppendFuture // Consumer, as raft reads it
+	stop      chan struct{}          // closed by Close: the relay ends
+	closeOnce sync.Once
+}
+
+// Consumer is the pipeline's answers, in order, through the relay.
+func (p *trackedPipeline) Consumer() <-chan raft.AppendFuture { return p.answers }
+
+func (p *trackedPipeline) relay(in <-chan raft.AppendFuture) {
+	var held []raft.AppendFuture
+	for {
+		var out chan raft.AppendFuture
+		var next raft.AppendFuture
+		if len(held) > 0 {
+			out, next = p.answers, held[0]
+		}
+		select {
+		case f := <-in:
+			held = append(held, f)
+		case out <- next:
+			held[0] = nil
+			held = held[1:]
+		case <-p.stop:
+			return
+		}
+	}
 }
 
 func (p *trackedPipeline) Close() error {
 	p.set.mu.Lock()
 	delete(p.set.open, p)
 	p.set.mu.Unlock()
+	p.closeOnce.Do(func() { close(p.stop) })
 	return p.AppendPipeline.Close()
 }
