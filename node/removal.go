@@ -156,6 +156,13 @@ func (n *Node) dropUnplaced(p *api.Placement) {
 	if !n.placementCurrent() {
 		return
 	}
+	// p is the newest placement placementLoop has taken, and the meta replica may have
+	// applied newer ones since (a restart replays them quickly): judged current now, the
+	// replica must not act on an older one, which may predate a group's arrival here.
+	// The loop comes back with the newest, hosts what it adds, then drops.
+	if latest := n.metaGroup.meta.Placement(); latest.Version != p.Version {
+		return
+	}
 	for _, g := range n.dataGroups() {
 		i := slices.IndexFunc(p.Groups, func(pg api.Group) bool { return pg.ID == g.id })
 		if i >= 0 && slices.ContainsFunc(p.Groups[i].Replicas, func(r api.Replica) bool { return r.Node == n.cfg.ID }) {
