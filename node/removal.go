@@ -135,18 +135,30 @@ func finishRemovals(dataDir string) error {
 
 // placementCurrent reports whether this node's placement is new enough to act on a
 // replica's absence from it: the meta replica leads, or has heard from a leader since it
-// started and applied everything it knows committed. While it replays its log after a
-// restart it passes through older placements, some from before a group came to this
-// node, and those must not delete it.
+// started, and its state machine has applied every command it knows committed. While it
+// replays its log after a restart it passes through older placements, some from before a
+// group came to this node, and those must not delete it.
+//
+// raft's own AppliedIndex will not do: raft advances it when it hands entries to the state
+// machine's goroutine, before they are applied, so right after a restart it can equal the
+// commit index while the machine still shows an old placement. The machine's own applied
+// index counts commands only, so the committed entries past it are read from the log: any
+// command among them is one the machine has yet to apply.
 func (n *Node) placementCurrent() bool {
 	m := n.metaGroup
 	if m.failed() != nil {
 		return false
 	}
-	if m.raft.State() == raft.Leader {
-		return true
+	if m.raft.State() != raft.Leader && m.raft.LastContact().IsZero() {
+		return false
 	}
-	return !m.raft.LastContact().IsZero() && m.raft.AppliedIndex() >= m.raft.CommitIndex()
+	for i := m.meta.Applied() + 1; i <= m.raft.CommitIndex(); i++ {
+		var l raft.Log
+		if err := m.logStore.GetLog(i, &l); err != nil || l.Type == raft.LogCommand {
+			return false
+		}
+	}
+	return true
 }
 
 // dropUnplaced stops and deletes each data replica this node hosts that p does not give
