@@ -74,6 +74,16 @@ type Replica struct {
 	Role string `json:"role"`
 }
 
+// RoleOf is node's role in g (Voter or Nonvoter), or "" if it hosts no replica of g.
+func (g Group) RoleOf(node string) string {
+	for _, r := range g.Replicas {
+		if r.Node == node {
+			return r.Role
+		}
+	}
+	return ""
+}
+
 // SlotRange is the slots From, From+1, ..., To-1.
 type SlotRange struct {
 	From int `json:"from"`

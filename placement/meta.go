@@ -24,7 +24,7 @@ import (
 func (v *view) metaStep(g api.Group) (Step, bool) {
 	step := func(k StepKind, n string) (Step, bool) { return Step{Group: g.ID, Kind: k, Node: n}, true }
 	for _, n := range v.p.Nodes {
-		if n.State == api.NodeActive && role(g, n.ID) == "" {
+		if n.State == api.NodeActive && g.RoleOf(n.ID) == "" {
 			return step(AddNonvoter, n.ID)
 		}
 	}
@@ -32,7 +32,7 @@ func (v *view) metaStep(g api.Group) (Step, bool) {
 	want := v.metaVoters(g)
 	if len(vs) <= v.m {
 		for _, n := range want {
-			if role(g, n) == api.Nonvoter {
+			if g.RoleOf(n) == api.Nonvoter {
 				return step(Promote, n)
 			}
 		}
@@ -67,7 +67,7 @@ func (v *view) metaVoters(g api.Group) []string {
 		switch {
 		case v.good[n] && n == g.PreferredLeader:
 			return 0
-		case v.good[n] && role(g, n) == api.Voter:
+		case v.good[n] && g.RoleOf(n) == api.Voter:
 			return 1
 		case v.good[n]:
 			return 2
@@ -121,11 +121,11 @@ func (v *view) active(n string) bool {
 
 // hostsData reports whether node n hosts a replica of any data group.
 func (v *view) hostsData(n string) bool {
-	return slices.ContainsFunc(v.p.Groups, func(g api.Group) bool { return g.Kind == api.GroupData && role(g, n) != "" })
+	return slices.ContainsFunc(v.p.Groups, func(g api.Group) bool { return g.Kind == api.GroupData && g.RoleOf(n) != "" })
 }
 
 // hostsMeta reports whether node n hosts a replica of the meta group: a data group waits
 // for it before moving a replica onto n.
 func (v *view) hostsMeta(n string) bool {
-	return slices.ContainsFunc(v.p.Groups, func(g api.Group) bool { return g.Kind == api.GroupMeta && role(g, n) != "" })
+	return slices.ContainsFunc(v.p.Groups, func(g api.Group) bool { return g.Kind == api.GroupMeta && g.RoleOf(n) != "" })
 }

@@ -46,7 +46,7 @@ func TestMoveReplica_PlannerCarriesItOutAndHoldsIt(t *testing.T) {
 	for _, g := range base.Groups[1:] {
 		for _, from := range voters(g) {
 			for _, to := range live {
-				if role(g, to) != "" {
+				if g.RoleOf(to) != "" {
 					continue
 				}
 				moves++
@@ -230,7 +230,7 @@ func TestPins_YieldToDrainingAndLeaveWithTheNode(t *testing.T) {
 	_, p = settleAll(t, p, live)
 	p = must(SetNodeState(p, "n2", api.NodeDraining))
 	_, drained := settleAll(t, p, live)
-	if g := drained.Groups[1]; role(g, "n2") != "" || len(voters(g)) != 3 || g.PreferredLeader == "n2" {
+	if g := drained.Groups[1]; g.RoleOf("n2") != "" || len(voters(g)) != 3 || g.PreferredLeader == "n2" {
 		t.Errorf("drained n2: group 1 %+v, want three voters off n2", g)
 	}
 	back := must(SetNodeState(drained, "n2", api.NodeActive))

@@ -333,7 +333,7 @@ func TestPlan_AddingANodeMovesOnlyItsShare(t *testing.T) {
 				p, moves := settleRandomly(t, rnd, p, ids(p))
 				share := 0
 				for _, g := range p.Groups {
-					if role(g, "new") != "" {
+					if g.RoleOf("new") != "" {
 						share++
 					}
 				}
@@ -365,7 +365,7 @@ func TestPlan_DrainingMovesOnlyTheDrainedReplicas(t *testing.T) {
 				possible++
 				held := 0
 				for _, g := range p.Groups[1:] { // the meta group's replica stays, as a nonvoter
-					if role(g, drained) != "" {
+					if g.RoleOf(drained) != "" {
 						held++
 					}
 				}
@@ -399,10 +399,10 @@ func balanceableWithout(p *api.Placement, drained string) bool {
 				load[r.Node]++
 			}
 		}
-		if role(g, drained) != "" {
+		if g.RoleOf(drained) != "" {
 			var c []string
 			for _, n := range others {
-				if role(g, n) == "" {
+				if g.RoleOf(n) == "" {
 					c = append(c, n)
 				}
 			}

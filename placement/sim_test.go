@@ -314,7 +314,7 @@ func (s *sim) step(st Step) error {
 	if q.Groups[gi].Kind == api.GroupMeta {
 		r = metaVotersFor(len(slices.DeleteFunc(slices.Clone(s.p.Nodes), func(n api.PlacementNode) bool { return n.State != api.NodeActive })))
 	}
-	if (st.Kind == Remove || st.Kind == Demote) && role(s.p.Groups[gi], st.Node) == api.Voter && len(voters(q.Groups[gi])) < r {
+	if (st.Kind == Remove || st.Kind == Demote) && s.p.Groups[gi].RoleOf(st.Node) == api.Voter && len(voters(q.Groups[gi])) < r {
 		return fmt.Errorf("%v leaves group %d %d voters, below its %d", st, st.Group, len(voters(q.Groups[gi])), r)
 	}
 	s.p = q
@@ -330,7 +330,7 @@ func (s *sim) checkMetaFirst() error {
 	meta := s.p.Groups[0]
 	for _, g := range s.p.Groups[1:] {
 		for _, r := range g.Replicas {
-			if role(meta, r.Node) == "" {
+			if meta.RoleOf(r.Node) == "" {
 				return fmt.Errorf("%s hosts group %d, not the meta group", r.Node, g.ID)
 			}
 		}
@@ -403,7 +403,7 @@ func checkPins(p *api.Placement, v *view) (bool, error) {
 		}
 		pinned = true
 		for _, n := range g.PinnedReplicas {
-			if v.good[n] && role(g, n) != api.Voter {
+			if v.good[n] && g.RoleOf(n) != api.Voter {
 				return true, fmt.Errorf("fixpoint: group %d pins %v, has %v", g.ID, g.PinnedReplicas, g.Replicas)
 			}
 		}
@@ -420,8 +420,8 @@ func checkPins(p *api.Placement, v *view) (bool, error) {
 func checkMetaFixpoint(p *api.Placement, v *view) error {
 	g := p.Groups[0]
 	for _, n := range p.Nodes {
-		data := slices.ContainsFunc(p.Groups[1:], func(h api.Group) bool { return role(h, n.ID) != "" })
-		if hosts := role(g, n.ID) != ""; hosts != (n.State == api.NodeActive || data || role(g, n.ID) == api.Voter) {
+		data := slices.ContainsFunc(p.Groups[1:], func(h api.Group) bool { return h.RoleOf(n.ID) != "" })
+		if hosts := g.RoleOf(n.ID) != ""; hosts != (n.State == api.NodeActive || data || g.RoleOf(n.ID) == api.Voter) {
 			return fmt.Errorf("fixpoint: %s node %s (data: %v) hosts the meta group: %v", n.State, n.ID, data, hosts)
 		}
 	}

@@ -68,7 +68,7 @@ func Apply(p *api.Placement, s Step) (*api.Placement, error) {
 	}
 	q := Clone(p)
 	g := &q.Groups[gi]
-	has := role(*g, s.Node)
+	has := g.RoleOf(s.Node)
 	refuse := func(why string) (*api.Placement, error) {
 		return nil, broken(ErrStep, "%s: %s", s, why)
 	}
@@ -166,7 +166,7 @@ func RemoveNode(p *api.Placement, id string) (*api.Placement, error) {
 		return nil, broken(ErrUnknownNode, "no node %q", id)
 	}
 	for _, g := range p.Groups {
-		if role(g, id) != "" {
+		if g.RoleOf(id) != "" {
 			return nil, broken(ErrNodeInUse, "node %q hosts a replica of group %d", id, g.ID)
 		}
 	}

@@ -90,8 +90,8 @@ func TestApply_MetaGroupMovesVotes(t *testing.T) {
 	}
 	sixth := must(Apply(p, Step{Group: 0, Kind: Promote, Node: nvs[0]}))
 	demoted := must(Apply(sixth, Step{Group: 0, Kind: Demote, Node: follower}))
-	if role(demoted.Groups[0], follower) != api.Nonvoter || demoted.Version != sixth.Version+1 {
-		t.Errorf("demote %s: role %q, version %d after %d", follower, role(demoted.Groups[0], follower), demoted.Version, sixth.Version)
+	if demoted.Groups[0].RoleOf(follower) != api.Nonvoter || demoted.Version != sixth.Version+1 {
+		t.Errorf("demote %s: role %q, version %d after %d", follower, demoted.Groups[0].RoleOf(follower), demoted.Version, sixth.Version)
 	}
 	if err := Validate(demoted); err != nil {
 		t.Errorf("after a demotion: %v", err)
@@ -115,7 +115,7 @@ func TestApply_MetaGroupMovesVotes(t *testing.T) {
 			t.Errorf("%s: Apply(%v) = %v; want rule %s", tc.name, tc.step, err, ErrStep)
 		}
 	}
-	if q, err := Apply(demoted, Step{Group: 0, Kind: Remove, Node: follower}); err != nil || role(q.Groups[0], follower) != "" {
+	if q, err := Apply(demoted, Step{Group: 0, Kind: Remove, Node: follower}); err != nil || q.Groups[0].RoleOf(follower) != "" {
 		t.Errorf("remove a demoted meta voter: %v", err)
 	}
 }

@@ -222,7 +222,7 @@ func (v *view) groupToMove(sets [][]string, incoming []string, fixed []bool, hi,
 		g := v.p.Groups[gi]
 		rank := 1
 		switch {
-		case role(g, lo) != "":
+		case g.RoleOf(lo) != "":
 			rank = 3
 		case g.PreferredLeader != hi:
 			rank = 2

@@ -119,21 +119,12 @@ func validateReplicas(g api.Group, nodes map[string]bool) error {
 	if err := validatePins(g, nodes); err != nil {
 		return err
 	}
-	if role(g, g.PreferredLeader) != api.Voter {
+	if g.RoleOf(g.PreferredLeader) != api.Voter {
 		return broken(ErrPreferred, "group %d prefers %q, not one of its voters", g.ID, g.PreferredLeader)
 	}
 	return nil
 }
 
-// role is node's role in g, or "" if it hosts no replica of g.
-func role(g api.Group, node string) string {
-	for _, r := range g.Replicas {
-		if r.Node == node {
-			return r.Role
-		}
-	}
-	return ""
-}
 
 // validatePins checks an operator's pins on g: only a data group has them, they name
 // listed nodes once each, and a pinned leader is one of the pinned replicas (PinLeader

@@ -62,7 +62,7 @@ examples:
 			if g == nil {
 				return false, fmt.Sprintf("group %d is not in the placement", id)
 			}
-			done := role(*g, *to) == api.Voter && role(*g, *from) == "" && !slices.ContainsFunc(g.Replicas, func(r api.Replica) bool { return r.Role == api.Nonvoter })
+			done := g.RoleOf(*to) == api.Voter && g.RoleOf(*from) == "" && !slices.ContainsFunc(g.Replicas, func(r api.Replica) bool { return r.Role == api.Nonvoter })
 			return done, fmt.Sprintf("group %d: replicas %s", id, replicaList(*g))
 		},
 		fmt.Sprintf("group %d: replica moved from %s to %s", id, *from, *to))
@@ -225,12 +225,3 @@ func findGroup(st api.Cluster, id uint64) *api.Group {
 	return nil
 }
 
-// role is node's role in g, "" if it hosts no replica.
-func role(g api.Group, node string) string {
-	for _, r := range g.Replicas {
-		if r.Node == node {
-			return r.Role
-		}
-	}
-	return ""
-}
