@@ -125,7 +125,6 @@ func validateReplicas(g api.Group, nodes map[string]bool) error {
 	return nil
 }
 
-
 // validatePins checks an operator's pins on g: only a data group has them, they name
 // listed nodes once each, and a pinned leader is one of the pinned replicas (PinLeader
 // pins both). A pinned node need not host a replica yet: the pin is where the planner

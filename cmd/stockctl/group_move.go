@@ -224,4 +224,3 @@ func findGroup(st api.Cluster, id uint64) *api.Group {
 	}
 	return nil
 }
-
