@@ -112,15 +112,11 @@ func Ready(view *api.Cluster, want int) error {
 
 // settled says why a multi-group cluster is still moving: PlacementSettled, then a
 // leadership the controller has yet to spread (placement.BalanceLeaders). A load started
-// before then would measure the moves.
+// before then would measure the moves. A node shows the leader only of the groups it hosts
+// a replica of, so that every group has one is CheckReady's to check, over every view.
 func settled(view *api.Cluster) error {
 	if view.PlacementVersion == 0 {
 		return nil // a single-group cluster: Ready's members are its replicas
-	}
-	for _, g := range view.Groups {
-		if g.Leader == "" {
-			return fmt.Errorf("group %d has no leader yet", g.ID)
-		}
 	}
 	p, live, err := PlacementSettled(view)
 	if err != nil {
@@ -211,6 +207,7 @@ func View(ctx context.Context, hc *http.Client, addr string) (*api.Cluster, erro
 // ready.
 func CheckReady(ctx context.Context, hc *http.Client, addrs []string) (*api.Cluster, error) {
 	var first *api.Cluster
+	led := map[uint64]bool{}
 	for _, addr := range addrs {
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		view, err := View(ctx, hc, addr)
@@ -226,6 +223,16 @@ func CheckReady(ctx context.Context, hc *http.Client, addrs []string) (*api.Clus
 		}
 		if first == nil {
 			first = view
+		}
+		for _, g := range view.Groups {
+			if g.Leader != "" {
+				led[g.ID] = true
+			}
+		}
+	}
+	for _, g := range first.Groups {
+		if !led[g.ID] {
+			return nil, fmt.Errorf("group %d has no leader yet (no node reports one)", g.ID)
 		}
 	}
 	return first, nil
