@@ -135,12 +135,11 @@ func settled(view *api.Cluster) error {
 // PlacementSettled says why a multi-group cluster's replicas are still moving, as
 // placement's own planner sees view (one member's GET /v1/cluster, every listed node
 // taken as active and live): a step the placement controller has yet to take (a replica
-// to add, promote or remove). Who leads is the caller's to check: a node shows no leader
-// for a group it hosts no replica of. A fault injected before then
-// would hit a group with fewer voters than it will have. It returns the placement it
-// judged and its nodes, every one taken as live.
+// to add, promote or remove). A fault injected before then would hit a group with fewer
+// voters than it will have. Who leads is the caller's to check: a node shows no leader for
+// a group it hosts no replica of. It returns the placement it judged and its nodes.
 func PlacementSettled(view *api.Cluster) (*api.Placement, []string, error) {
-	p := &api.Placement{Version: view.PlacementVersion, SlotCount: api.SlotCount, Groups: view.Groups}
+	p := &api.Placement{Version: view.PlacementVersion, SlotCount: api.SlotCount}
 	var live []string
 	add := func(n api.PlacementNode) {
 		if !slices.Contains(live, n.ID) {
