@@ -171,20 +171,19 @@
 
   // renderGroups lists the raft groups: one data group in a cluster created without
   // --groups, else the meta group (0, the placement) and the data groups, each with its
-  // own leader. A leader the answering node does not know is marked, not hidden: none is
-  // elected, or this node hosts no replica of the group.
+  // own leader. A node knows the leaders of the groups it hosts only, so a leader it does
+  // not know is shown as such, not as an alarm: on five nodes every node hosts some groups
+  // and not others.
   function renderGroups(c) {
     const groups = c.groups || [];
     const data = groups.filter((g) => g.kind === 'data').length;
     const leaderless = groups.filter((g) => !g.leader).length;
     $('groups-sub').textContent = `${data} data group${data === 1 ? '' : 's'}` +
       (groups.length > data ? ' + meta' : '') + (c.placement_version ? `, placement v${c.placement_version}` : '') +
-      (leaderless ? `, ${leaderless} without a known leader` : '');
-    $('groups-sub').className = 'sub' + (leaderless ? ' bad' : '');
+      (leaderless ? `, ${leaderless} with no leader known here` : '');
     const rows = groups.map((g) => {
       const tr = document.createElement('tr');
       tr.dataset.group = String(g.id);
-      if (!g.leader) tr.classList.add('down');
       const reps = (g.replicas || []).map((r) => r.node + (r.role === 'nonvoter' ? ' (nonvoter)' : '')).join(', ');
       const slots = (g.slots || []).map((r) => r.to - r.from === 1 ? `${r.from}` : `${r.from}\u2013${r.to - 1}`).join(', ');
       tr.append(
