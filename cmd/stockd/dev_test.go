@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/flashstock/flashstock/api"
+	"github.com/flashstock/flashstock/internal/proc"
 )
 
 // devRun is one "stockd dev" process under test, with what it printed.
@@ -205,8 +205,8 @@ func TestDev_Groups(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var view api.Cluster
-	if err := getJSON(ctx, r.nodes["n2"].httpAddr, "/v1/cluster", &view); err != nil {
+	view, err := proc.View(ctx, http.DefaultClient, r.nodes["n2"].httpAddr)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(view.Groups) != 4 || view.Groups[0].Kind != api.GroupMeta {
@@ -372,21 +372,4 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// getJSON GETs path from addr and decodes a 200 answer into out.
-func getJSON(ctx context.Context, addr, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
