@@ -137,11 +137,7 @@ func mgKillTopLeader(e *env) []Op {
 		e.events.add("leaders with %s down: %s", victim, leadersString(e.c.GroupLeaders(context.Background())))
 		e.sleep(time.Duration(500+e.rng.IntN(1000)) * time.Millisecond)
 		e.c.Start(e.c.Member(victim))
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		e.settle(ctx, "after restarting "+victim)
-		e.waitPreferredLeaders(ctx)
-		cancel()
-		e.sleep(time.Second)
+		e.settleAndSpread("after restarting " + victim)
 	}
 	return e.finish()
 }
@@ -166,11 +162,7 @@ func mgPauseTopLeader(e *env) []Op {
 		}
 		e.sleep(e.scale(2 * time.Second))
 		e.c.Resume(victim)
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		e.settle(ctx, "after continuing "+victim.ID)
-		e.waitPreferredLeaders(ctx)
-		cancel()
-		e.sleep(time.Second)
+		e.settleAndSpread("after continuing " + victim.ID)
 	}
 	return e.finish()
 }
@@ -209,11 +201,7 @@ func mgPartition(e *env) []Op {
 		if _, err := e.waitGroupsProgress(15 * time.Second); err != nil {
 			e.fail("PROGRESS after healing: %v", err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		e.settle(ctx, "after healing")
-		e.waitPreferredLeaders(ctx)
-		cancel()
-		e.sleep(time.Second)
+		e.settleAndSpread("after healing")
 	}
 	return e.finish()
 }

@@ -511,6 +511,18 @@ func (e *env) settleOrFail(ctx context.Context, what string) bool {
 	return true
 }
 
+// settleAndSpread is a fault's end in a multi-group scenario: the cluster settles and the
+// leaderships go back to their preferred leaders within a minute, then the load runs on a
+// moment before the next fault.
+func (e *env) settleAndSpread(what string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e.settle(ctx, what)
+	e.waitPreferredLeaders(ctx)
+	e.sleep(time.Second)
+}
+
 // waitPreferredLeaders waits until the cluster has settled with its leaderships spread
 // (spreadProblem): at start-up once the controller has spread them, and after a failure
 // heals once it has spread them again (DESIGN.md, "Placement"). It records how long that
