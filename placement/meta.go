@@ -38,14 +38,7 @@ func (v *view) metaStep(g api.Group) (Step, bool) {
 		}
 	}
 	if len(vs) > v.m {
-		victim := v.victim(vs, want)
-		if victim != g.Leader && victim != g.PreferredLeader {
-			return step(Demote, victim)
-		}
-		if next := v.successor(g, victim); next != "" {
-			return step(TransferLeader, next)
-		}
-		return Step{}, false
+		return v.shrink(g, vs, want, Demote)
 	}
 	for _, r := range g.Replicas {
 		if r.Role == api.Nonvoter && !v.active(r.Node) && !v.hostsData(r.Node) {

@@ -71,14 +71,7 @@ func (v *view) memberStep(g api.Group, want []string) (Step, bool) {
 	}
 	vs := voters(g)
 	if len(vs) > v.r {
-		victim := v.victim(vs, want)
-		if victim != g.Leader && victim != g.PreferredLeader {
-			return step(Remove, victim)
-		}
-		if next := v.successor(g, victim); next != "" {
-			return step(TransferLeader, next)
-		}
-		return Step{}, false
+		return v.shrink(g, vs, want, Remove)
 	}
 	for _, n := range want {
 		if !slices.Contains(vs, n) {
@@ -159,4 +152,19 @@ func (v *view) liveCount(nodes []string) int {
 		}
 	}
 	return up
+}
+
+// shrink is the next step of group g with a voter too many (vs, steered to want): take
+// kind (Remove; in the meta group, Demote) on the voter that can best be spared, unless it
+// leads or is to lead, which first hands the leadership to its successor; nothing while
+// there is none.
+func (v *view) shrink(g api.Group, vs, want []string, kind StepKind) (Step, bool) {
+	victim := v.victim(vs, want)
+	if victim != g.Leader && victim != g.PreferredLeader {
+		return Step{Group: g.ID, Kind: kind, Node: victim}, true
+	}
+	if next := v.successor(g, victim); next != "" {
+		return Step{Group: g.ID, Kind: TransferLeader, Node: next}, true
+	}
+	return Step{}, false
 }
