@@ -244,7 +244,7 @@ func (e *notHostedError) apiError() *api.Error {
 // groupForCommand is the group of a mutation: its SKU's, its lines' (all in one group,
 // else cross_group until cross-group orders exist), or for a command naming only an
 // order, the group holding that order.
-func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Command) (groupStore, error) {
+func (n *Node) groupForCommand(r *http.Request, cmd fsm.Command) (groupStore, error) {
 	switch {
 	case cmd.SKU != "":
 		return n.groupFor(cmd.SKU)
@@ -265,7 +265,7 @@ func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Com
 		}
 		return g, nil
 	case cmd.OrderID != "":
-		return n.groupForOrder(ctx, r, cmd.OrderID)
+		return n.groupForOrder(r, cmd.OrderID)
 	}
 	return n.legacyGroup()
 }
@@ -277,7 +277,7 @@ func (n *Node) groupForCommand(ctx context.Context, r *http.Request, cmd fsm.Com
 // led, so that an order is never reported missing because this node lags. An order id
 // must be unique across the cluster (the client chooses it): a reuse in another group is
 // not refused until cross-group orders give every order a home group.
-func (n *Node) groupForOrder(ctx context.Context, r *http.Request, id string) (groupStore, error) {
+func (n *Node) groupForOrder(r *http.Request, id string) (groupStore, error) {
 	if !n.stores.placed() {
 		return n.stores.store(legacyGroup), nil
 	}
@@ -286,6 +286,8 @@ func (n *Node) groupForOrder(ctx context.Context, r *http.Request, id string) (g
 			return g, nil
 		}
 	}
+	ctx, cancel := n.requestContext(r) // only for the lookup abroad: the common case above costs none
+	defer cancel()
 	ids := n.dataGroupIDs()
 	found := make([]bool, len(ids))
 	errs := make([]error, len(ids))

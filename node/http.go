@@ -56,9 +56,7 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		n.writeError(w, err)
 		return fsm.Result{}, false
 	}
-	ctx, cancel := n.requestContext(r)
-	defer cancel()
-	g, err := n.groupForCommand(ctx, r, cmd)
+	g, err := n.groupForCommand(r, cmd)
 	if !n.hosted(w, r, body, g, err) {
 		return fsm.Result{}, false
 	}
@@ -72,6 +70,8 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, g.state().Level()))
 		return fsm.Result{}, false
 	}
+	ctx, cancel := n.requestContext(r)
+	defer cancel()
 	res, rejected := newRejecter(ctx, g).reject(cmd, firstTry(r))
 	if !rejected {
 		o := g.submit(ctx, []fsm.Command{cmd})[0]
@@ -497,9 +497,7 @@ func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	if gid := r.URL.Query().Get("group"); gid != "" {
 		g, err = n.dataGroup(gid)
 	} else {
-		ctx, cancel := n.requestContext(r)
-		g, err = n.groupForOrder(ctx, r, id)
-		cancel()
+		g, err = n.groupForOrder(r, id)
 	}
 	if !n.hosted(w, r, nil, g, err) {
 		return
