@@ -141,14 +141,19 @@ func (a *applier) applyCommands(e Entry) (Result, error) {
 	}
 	if cmd.Kind == KindBatch {
 		res := Result{Code: api.OK, Batch: make([]Result, len(cmd.Batch))}
+		hs := a.ids.warm(cmd.Batch)
 		for i, sub := range cmd.Batch {
-			if res.Batch[i], err = a.applyOnce(sub); err != nil {
+			if res.Batch[i], err = a.applyOnce(sub, hs[i]); err != nil {
 				return Result{}, err
 			}
 		}
 		return res, nil
 	}
-	return a.applyOnce(cmd)
+	var h uint64
+	if cmd.RequestID != "" {
+		h = a.ids.hash(cmd.RequestID)
+	}
+	return a.applyOnce(cmd, h)
 }
 
 // advanceTime moves the log clock to the command's time. The clock never runs backwards,
@@ -164,13 +169,13 @@ func (a *applier) advanceTime(cmd Command) {
 
 // applyOnce applies one validated command with exactly-once semantics: a request_id seen
 // before gets its first answer back and changes nothing.
-func (a *applier) applyOnce(cmd Command) (Result, error) {
+func (a *applier) applyOnce(cmd Command, h uint64) (Result, error) {
 	if cmd.Time != 0 {
 		a.time = cmd.Time
 	}
-	var fp, h uint64
+	var fp uint64
 	if cmd.RequestID != "" {
-		fp, h = a.fingerprint(cmd), a.ids.hash(cmd.RequestID)
+		fp = a.fingerprint(cmd)
 		d, found, err := a.lookupDedup(cmd.RequestID, h)
 		if err != nil {
 			return Result{}, err
