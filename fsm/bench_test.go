@@ -80,9 +80,23 @@ func BenchmarkApply_Sale(b *testing.B) {
 	}
 }
 
+// BenchmarkApply_SaleFullTable is BenchmarkApply_Sale/skus=1 at a sale's rate: 100
+// deductions per millisecond of log time, so the dedup window (15 min) never forgets and
+// the bound (DedupMax, 2M) does once the table is full. Run it with -benchtime 4000000x:
+// the second half of the run then forgets a record for each one it remembers, as a
+// replica does within seconds of a sale's start.
+func BenchmarkApply_SaleFullTable(b *testing.B) {
+	benchBatchEntriesAt(b, 1, 64, 3, 100)
+}
+
 // benchBatchEntries applies b.N deductions spread over skus SKUs, as Batch entries of per
-// deductions, entriesPerTx entries per transaction.
+// deductions, entriesPerTx entries per transaction, one deduction per millisecond.
 func benchBatchEntries(b *testing.B, skus, per, entriesPerTx int) {
+	benchBatchEntriesAt(b, skus, per, entriesPerTx, 1)
+}
+
+// benchBatchEntriesAt is benchBatchEntries at perMs deductions per millisecond.
+func benchBatchEntriesAt(b *testing.B, skus, per, entriesPerTx, perMs int) {
 	m, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{NoSync: benchNoSync})
 	if err != nil {
 		b.Fatal(err)
@@ -98,10 +112,10 @@ func benchBatchEntries(b *testing.B, skus, per, entriesPerTx int) {
 	}
 	var entries []Entry
 	for i := 0; i < b.N; i += per {
-		cmd := Command{Kind: KindBatch, Time: int64(i)}
+		cmd := Command{Kind: KindBatch, Time: int64(i / perMs)}
 		for j := i; j < min(i+per, b.N); j++ {
 			cmd.Batch = append(cmd.Batch, Command{Kind: KindDeduct, RequestID: fmt.Sprintf("%026d", j*7919),
-				SKU: fmt.Sprintf("bench-x7k2p9-%d", (j*31)%skus), UserID: fmt.Sprintf("bench-x7k2p9-u%d", j%512), Qty: 1, Time: int64(i)})
+				SKU: fmt.Sprintf("bench-x7k2p9-%d", (j*31)%skus), UserID: fmt.Sprintf("bench-x7k2p9-u%d", j%512), Qty: 1, Time: int64(i / perMs)})
 		}
 		data, _ := Encode(cmd)
 		entries = append(entries, Entry{Index: uint64(skus + len(entries) + 1), Data: data})
