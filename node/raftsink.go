@@ -44,8 +44,8 @@ type raftSink struct {
 	mu          sync.Mutex
 }
 
-// raftSeriesExpiry is how long a raft series stays without a sample (the compat sink's
-// Expiration as node/metrics.go configured it).
+// raftSeriesExpiry is how long a raft series stays without a sample (the Expiration the
+// compat sink had).
 const raftSeriesExpiry = time.Minute
 
 type raftKind uint8

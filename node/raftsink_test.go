@@ -12,28 +12,21 @@ import (
 )
 
 // raftSeries gathers a registry's raft_* series as "name" or `name{label="value"}` (a
-// summary as its _count and _sum) to their values, with each family's type as
-// "TYPE name" → 1 (counter), 2 (gauge) or 3 (summary).
-func raftSeries(t testing.TB, g prometheus.Gatherer) map[string]float64 {
+// summary as its _count and _sum) to their values, and each family's type ("COUNTER",
+// "GAUGE", "SUMMARY") by name.
+func raftSeries(t testing.TB, g prometheus.Gatherer) (values map[string]float64, types map[string]string) {
 	t.Helper()
 	families, err := g.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
-	out := map[string]float64{}
+	values, types = map[string]float64{}, map[string]string{}
 	for _, mf := range families {
 		name := mf.GetName()
 		if !strings.HasPrefix(name, "raft_") {
 			continue
 		}
-		switch {
-		case mf.GetType().String() == "COUNTER":
-			out["TYPE "+name] = 1
-		case mf.GetType().String() == "GAUGE":
-			out["TYPE "+name] = 2
-		case mf.GetType().String() == "SUMMARY":
-			out["TYPE "+name] = 3
-		}
+		types[name] = mf.GetType().String()
 		for _, m := range mf.GetMetric() {
 			var labels []string
 			for _, l := range m.GetLabel() {
@@ -45,19 +38,25 @@ func raftSeries(t testing.TB, g prometheus.Gatherer) map[string]float64 {
 			}
 			switch {
 			case m.GetCounter() != nil:
-				out[name+ls] = m.GetCounter().GetValue()
+				values[name+ls] = m.GetCounter().GetValue()
 			case m.GetGauge() != nil:
-				out[name+ls] = m.GetGauge().GetValue()
+				values[name+ls] = m.GetGauge().GetValue()
 			case m.GetSummary() != nil:
-				out[name+"_count"+ls] = float64(m.GetSummary().GetSampleCount())
-				out[name+"_sum"+ls] = m.GetSummary().GetSampleSum()
+				values[name+"_count"+ls] = float64(m.GetSummary().GetSampleCount())
+				values[name+"_sum"+ls] = m.GetSummary().GetSampleSum()
 				if len(m.GetSummary().GetQuantile()) > 0 {
-					out[name+"_quantiles"+ls] = float64(len(m.GetSummary().GetQuantile()))
+					values[name+"_quantiles"+ls] = float64(len(m.GetSummary().GetQuantile()))
 				}
 			}
 		}
 	}
-	return out
+	return values, types
+}
+
+func raftSeriesValue(t testing.TB, g prometheus.Gatherer, series string) float64 {
+	t.Helper()
+	values, _ := raftSeries(t, g)
+	return values[series]
 }
 
 func testMetrics(t testing.TB) *metrics {
@@ -96,7 +95,7 @@ func TestRaftSink_SamplesShowOnTheNodesRegistryButNotPerRPCTimings(t *testing.T)
 	gometrics.MeasureSinceWithLabels([]string{"raft", "replication", "heartbeat"}, start, []gometrics.Label{{Name: "peer_id", Value: "n2"}})
 	gometrics.IncrCounterWithLabels([]string{"raft", "replication", "appendEntries", "logs"}, 4, []gometrics.Label{{Name: "peer_id", Value: "n2"}})
 
-	got := raftSeries(t, m.reg)
+	got, types := raftSeries(t, m.reg)
 	if c := got["raft_sinktest_commitTime_count"]; c != 2 {
 		t.Errorf("raft_sinktest_commitTime_count = %v, want 2", c)
 	}
@@ -104,11 +103,13 @@ func TestRaftSink_SamplesShowOnTheNodesRegistryButNotPerRPCTimings(t *testing.T)
 	if s := got["raft_sinktest_commitTime_sum"]; s < 5.5 || s > 5.5+float64(time.Since(start).Milliseconds())+1 {
 		t.Errorf("raft_sinktest_commitTime_sum = %v, want 3 ms or a little more, plus 2.5", s)
 	}
+	for name, typ := range map[string]string{"raft_sinktest_commitTime": "SUMMARY", "raft_sinktest_apply": "COUNTER", "raft_sinktest_peers": "GAUGE"} {
+		if types[name] != typ {
+			t.Errorf("%s is a %q, want %s", name, types[name], typ)
+		}
+	}
 	want := map[string]float64{
-		"TYPE raft_sinktest_commitTime":                     3,
-		"TYPE raft_sinktest_apply":                          1,
 		"raft_sinktest_apply":                               3,
-		"TYPE raft_sinktest_peers":                          2,
 		"raft_sinktest_peers":                               3,
 		`raft_sinktest_installSnapshot_count{peer_id="n2"}`: 1,
 		`raft_sinktest_installSnapshot_sum{peer_id="n2"}`:   7,
@@ -139,10 +140,10 @@ func TestRaftSink_EveryAttachedNodeSeesSamplesUntilItDetaches(t *testing.T) {
 	a.detachRaft()
 	a.detachRaft() // a node may stop twice (Shutdown after a failed start); the second is a no-op
 	gometrics.IncrCounter(key, 1)
-	if got := raftSeries(t, a.reg)["raft_sinktest_detach"]; got != 1 {
+	if got := raftSeriesValue(t, a.reg, "raft_sinktest_detach"); got != 1 {
 		t.Errorf("detached node's raft_sinktest_detach = %v, want 1", got)
 	}
-	if got := raftSeries(t, b.reg)["raft_sinktest_detach"]; got != 2 {
+	if got := raftSeriesValue(t, b.reg, "raft_sinktest_detach"); got != 2 {
 		t.Errorf("attached node's raft_sinktest_detach = %v, want 2", got)
 	}
 }
@@ -203,7 +204,7 @@ func TestRaftSink_ConcurrentFirstSamplesMakeOneSeries(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	<-scraped
-	got := raftSeries(t, reg)
+	got, _ := raftSeries(t, reg)
 	for k := range keys {
 		if v := got[fmt.Sprint("raft_sinktest_k", k)]; v != workers*rounds {
 			t.Errorf("raft_sinktest_k%d = %v, want %d", k, v, workers*rounds)
@@ -219,7 +220,8 @@ func TestRaftSink_SeriesWithoutSampleForAMinuteGoes(t *testing.T) {
 	at := func(now time.Time) map[string]float64 {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectorAt{s, now})
-		return raftSeries(t, reg)
+		values, _ := raftSeries(t, reg)
+		return values
 	}
 	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	s.IncrCounter(busy, 1)
