@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	gometrics "github.com/hashicorp/go-metrics/compat"
-	gometricsprom "github.com/hashicorp/go-metrics/compat/prometheus"
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,9 +22,9 @@ import (
 // (groupMetrics), every series with a group label.
 //
 // hashicorp/raft's and raft-boltdb's own metrics (raft_commitTime, raft_fsm_applyBatch,
-// boltdb's ...; raft's per-RPC timings are blocked, raftMetricsConfig) cannot be per node or per group: they go to
-// go-metrics' global, process-wide sink with neither in the key. Each node's registry
-// therefore includes a go-metrics Prometheus sink fed by the process-wide fanout of
+// raft_boltdb_*; not raft's per-RPC timings, unexportedRaftKeys) cannot be per node or per
+// group: they go to go-metrics' global, process-wide sink with neither in the key. Each
+// node's registry therefore includes a raftSink fed by the process-wide fanout of
 // raftmetrics.go: with one node and one group per process (stockd) they are that group's;
 // otherwise they are summed over the process's groups and nodes.
 type metrics struct {
@@ -94,12 +92,8 @@ func newMetrics() (*metrics, error) {
 	buildInfo.Set(1)
 	f(buildInfo)
 
-	sink, err := gometricsprom.NewPrometheusSinkFrom(gometricsprom.PrometheusOpts{
-		Expiration: time.Minute, Registerer: reg, Name: "flashstock_go_metrics_sink",
-	})
-	if err != nil {
-		return nil, err
-	}
+	sink := newRaftSink()
+	f(sink)
 	m.detachRaft = attachRaftMetrics(sink)
 	return m, nil
 }
@@ -342,21 +336,3 @@ func (t timedFSM) ApplyBatch(logs []*raft.Log) []any {
 func (t timedFSM) Apply(l *raft.Log) any { return t.ApplyBatch([]*raft.Log{l})[0] }
 
 var _ raft.BatchingFSM = timedFSM{}
-
-// raftMetricsConfig is go-metrics' configuration for raft's metrics: no hostname prefix
-// (Prometheus adds the instance), and no runtime stats (their goroutine never stops, and
-// client_golang's Go collector is the better source).
-func raftMetricsConfig() *gometrics.Config {
-	c := gometrics.DefaultConfig("")
-	c.EnableHostname = false
-	c.EnableRuntimeMetrics = false
-	c.EnableServiceLabel = false
-	// Raft times every RPC it sends and serves, heartbeats included, and each sample goes
-	// through the Prometheus sink's key join, label hashing and summary: 5-8 % of a node's
-	// CPU under load and most of its allocations (BENCHMARKS.md, "Where a lone deduction's
-	// CPU goes"), and a follower serves some 50 heartbeats a second per group. Our own
-	// per-group metrics tell the same story (raft_store_logs_seconds, last contact, commit
-	// and apply times), so the per-RPC timings are left out.
-	c.BlockedPrefixes = []string{"raft.net.", "raft.rpc.", "raft.replication.heartbeat", "raft.replication.appendEntries."}
-	return c
-}

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	gometrics "github.com/hashicorp/go-metrics/compat"
 )
@@ -14,21 +16,22 @@ import (
 // That global is process-wide, and raft's metric keys do not name the node; so this is the
 // one piece of package-level state in node, on purpose: it mirrors a process-wide fact
 // rather than hiding it. The first node installs a fanout as go-metrics' global sink, once
-// per process; every node attaches its own Prometheus sink to it while it runs and
-// detaches it when it stops. Every attached sink sees every node's raft metrics.
+// per process; every node attaches its own raftSink to it while it runs and detaches it
+// when it stops. Every attached sink sees every node's raft metrics.
 //
 // A program that installs its own go-metrics global sink after a node started replaces
 // the fanout, and raft's metrics then no longer reach /metrics.
-var raftSinks = &fanoutSink{sinks: map[*fanoutEntry]struct{}{}}
+var raftSinks = &fanoutSink{}
 
 var installRaftSinks sync.Once
 
+// fanoutSink passes each sample to every attached sink. The list is replaced, never
+// changed, on attach and detach (under mu), so a sample reads it without a lock; a sample
+// racing a detach may still reach the detached sink.
 type fanoutSink struct {
-	mu    sync.RWMutex
-	sinks map[*fanoutEntry]struct{}
+	mu    sync.Mutex
+	sinks atomic.Pointer[[]gometrics.MetricSink]
 }
-
-type fanoutEntry struct{ sink gometrics.MetricSink }
 
 var _ gometrics.MetricSink = (*fanoutSink)(nil)
 
@@ -38,49 +41,89 @@ func attachRaftMetrics(sink gometrics.MetricSink) (detach func()) {
 		// NewGlobal cannot fail with this config (no sink needs to connect anywhere).
 		_, _ = gometrics.NewGlobal(raftMetricsConfig(), raftSinks)
 	})
-	e := &fanoutEntry{sink}
-	raftSinks.mu.Lock()
-	raftSinks.sinks[e] = struct{}{}
-	raftSinks.mu.Unlock()
+	raftSinks.update(func(sinks []gometrics.MetricSink) []gometrics.MetricSink { return append(sinks, sink) })
+	var once sync.Once
 	return func() {
-		raftSinks.mu.Lock()
-		delete(raftSinks.sinks, e)
-		raftSinks.mu.Unlock()
+		once.Do(func() {
+			raftSinks.update(func(sinks []gometrics.MetricSink) []gometrics.MetricSink {
+				i := slices.Index(sinks, sink)
+				return slices.Delete(sinks, i, i+1)
+			})
+		})
 	}
 }
 
-func (f *fanoutSink) each(fn func(gometrics.MetricSink)) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	for e := range f.sinks {
-		fn(e.sink)
+// update stores fn's change to a copy of the list.
+func (f *fanoutSink) update(fn func([]gometrics.MetricSink) []gometrics.MetricSink) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var cur []gometrics.MetricSink
+	if p := f.sinks.Load(); p != nil {
+		cur = *p
 	}
+	next := fn(slices.Clone(cur))
+	f.sinks.Store(&next)
+}
+
+func (f *fanoutSink) each() []gometrics.MetricSink {
+	if p := f.sinks.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (f *fanoutSink) SetGauge(key []string, val float32) {
-	f.each(func(s gometrics.MetricSink) { s.SetGauge(key, val) })
+	for _, s := range f.each() {
+		s.SetGauge(key, val)
+	}
 }
 
 func (f *fanoutSink) SetGaugeWithLabels(key []string, val float32, labels []gometrics.Label) {
-	f.each(func(s gometrics.MetricSink) { s.SetGaugeWithLabels(key, val, labels) })
+	for _, s := range f.each() {
+		s.SetGaugeWithLabels(key, val, labels)
+	}
 }
 
 func (f *fanoutSink) EmitKey(key []string, val float32) {
-	f.each(func(s gometrics.MetricSink) { s.EmitKey(key, val) })
+	for _, s := range f.each() {
+		s.EmitKey(key, val)
+	}
 }
 
 func (f *fanoutSink) IncrCounter(key []string, val float32) {
-	f.each(func(s gometrics.MetricSink) { s.IncrCounter(key, val) })
+	for _, s := range f.each() {
+		s.IncrCounter(key, val)
+	}
 }
 
 func (f *fanoutSink) IncrCounterWithLabels(key []string, val float32, labels []gometrics.Label) {
-	f.each(func(s gometrics.MetricSink) { s.IncrCounterWithLabels(key, val, labels) })
+	for _, s := range f.each() {
+		s.IncrCounterWithLabels(key, val, labels)
+	}
 }
 
 func (f *fanoutSink) AddSample(key []string, val float32) {
-	f.each(func(s gometrics.MetricSink) { s.AddSample(key, val) })
+	for _, s := range f.each() {
+		s.AddSample(key, val)
+	}
 }
 
 func (f *fanoutSink) AddSampleWithLabels(key []string, val float32, labels []gometrics.Label) {
-	f.each(func(s gometrics.MetricSink) { s.AddSampleWithLabels(key, val, labels) })
+	for _, s := range f.each() {
+		s.AddSampleWithLabels(key, val, labels)
+	}
+}
+
+// raftMetricsConfig is go-metrics' configuration for raft's metrics: no hostname prefix
+// (Prometheus adds the instance), and no runtime stats (their goroutine never stops, and
+// client_golang's Go collector is the better source). No filter either: the keys we do not
+// show are dropped by raftSink (unexportedRaftKeys), which looks at their parts, where
+// go-metrics' BlockedPrefixes would join every sample's key into a string and walk a radix
+// tree with it.
+func raftMetricsConfig() *gometrics.Config {
+	c := gometrics.DefaultConfig("")
+	c.EnableHostname = false
+	c.EnableRuntimeMetrics = false
+	c.EnableServiceLabel = false
+	return c
 }
