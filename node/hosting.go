@@ -49,8 +49,8 @@ func (n *Node) answerLeader(w http.ResponseWriter) string {
 // hosted finishes a route's choice of group (groupFor and its kin give g or err): it names
 // the group in the answer, and reports whether the route goes on to serve it here. A
 // group this node hosts no replica of is served by forwarding the request to that group's
-// leader (forwardAway); r nil answers not_leader instead, naming it (a watch stream is not
-// forwarded). Any other error is answered.
+// leader (forwardAway; a watch, which any replica serves, is relayed by relayWatch before
+// it gets here). Any other error is answered.
 func (n *Node) hosted(w http.ResponseWriter, r *http.Request, body []byte, g groupStore, err error) bool {
 	if err == nil {
 		if n.stores.placed() {
@@ -64,10 +64,6 @@ func (n *Node) hosted(w http.ResponseWriter, r *http.Request, body []byte, g gro
 		return false
 	}
 	n.nameGroup(w, nh.id, nh.leader)
-	if r == nil {
-		n.writeError(w, nh.apiError())
-		return false
-	}
 	n.forwardAway(w, r, body, nh)
 	return false
 }
@@ -117,6 +113,32 @@ func (n *Node) notHosted(id uint64) *notHostedError {
 		}
 	}
 	return nil
+}
+
+// groupHosts is the HTTP addresses of the nodes the placement puts data group id on, its
+// preferred leader's first (it leads the group unless leadership has moved, so its state
+// is the newest), this node's never: where a request any replica answers from its own
+// state goes when this node hosts none.
+func (n *Node) groupHosts(id uint64) []string {
+	p := n.placement.Load()
+	if p == nil {
+		return nil
+	}
+	var out []string
+	add := func(node string) {
+		if a := n.placedHTTP(node); a != "" && a != n.httpAddr && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	for _, pg := range p.Groups {
+		if pg.ID == id && pg.Kind == api.GroupData {
+			add(pg.PreferredLeader)
+			for _, r := range pg.Replicas {
+				add(r.Node)
+			}
+		}
+	}
+	return out
 }
 
 // dataGroupIDs is every data group of the cluster, by id: the placement's, hosted here or

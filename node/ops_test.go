@@ -21,6 +21,26 @@ import (
 // event (failing the test when ctx ends first).
 func watch(t *testing.T, ctx context.Context, addr, sku string) (next func() api.SKU, resp *http.Response) {
 	t.Helper()
+	events, resp := openWatch(t, ctx, addr, sku)
+	return func() api.SKU {
+		t.Helper()
+		select {
+		case s, ok := <-events:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			return s
+		case <-ctx.Done():
+			t.Fatal("no event")
+		}
+		return api.SKU{}
+	}, resp
+}
+
+// openWatch opens a SKU's event stream on addr: its answer and its events, the channel
+// closed when the stream ends (ctx ending ends it too).
+func openWatch(t *testing.T, ctx context.Context, addr, sku string) (<-chan api.SKU, *http.Response) {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/v1/skus/"+sku+"/watch", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -28,7 +48,7 @@ func watch(t *testing.T, ctx context.Context, addr, sku string) (next func() api
 	}
 	t.Cleanup(func() { resp.Body.Close() })
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("watch %s: HTTP %d", sku, resp.StatusCode)
+		t.Fatalf("watch %s: HTTP %d: %v", sku, resp.StatusCode, readAPIError(resp))
 	}
 	events := make(chan api.SKU, 16)
 	go func() {
@@ -43,19 +63,7 @@ func watch(t *testing.T, ctx context.Context, addr, sku string) (next func() api
 			}
 		}
 	}()
-	return func() api.SKU {
-		t.Helper()
-		select {
-		case s, ok := <-events:
-			if !ok {
-				t.Fatal("stream ended")
-			}
-			return s
-		case <-ctx.Done():
-			t.Fatal("no event")
-		}
-		return api.SKU{}
-	}, resp
+	return events, resp
 }
 
 // waitEvent reads events until one satisfies ok: a watcher may skip intermediate states.
