@@ -29,7 +29,8 @@ import (
 const levelCheckInterval = time.Second
 
 // levelLoop asks again every levelCheckInterval while this node leads and its log is below
-// its build's level; leadershipLoop also asks once as soon as a term is ready.
+// its build's level; in a data group leadershipLoop also asks once as soon as a term is
+// ready, and in the meta group a command that needs the level asks at once (awaitLevel).
 func (g *Group) levelLoop() {
 	g.every(levelCheckInterval, func() bool {
 		g.checkLevel()
