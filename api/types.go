@@ -214,6 +214,11 @@ type Node struct {
 	// MaxApplyLevel the highest its build knows (docs/DESIGN.md, "Rolling upgrades").
 	ApplyLevel    uint64 `json:"apply_level"`
 	MaxApplyLevel uint64 `json:"max_apply_level"`
+	// MetaLevel is the meta group's apply level in the member's replica (a multi-group
+	// cluster's; placement/meta/level.go), and MaxMetaLevel the highest its build knows:
+	// absent for a build before the meta levels, which holds the meta log's level at 0.
+	MetaLevel    uint64 `json:"meta_level,omitempty"`
+	MaxMetaLevel uint64 `json:"max_meta_level,omitempty"`
 	// Version and Revision are the member's own build, as it reports it; empty when it
 	// does not answer (or predates the field).
 	Version  string `json:"version,omitempty"`

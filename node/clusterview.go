@@ -58,6 +58,10 @@ func (n *Node) self() api.Node {
 			out.ApplyLevel = min(out.ApplyLevel, g.fsm.Level())
 		}
 	}
+	out.MaxMetaLevel = n.maxMetaLevel()
+	if n.metaGroup != nil {
+		out.MetaLevel = n.metaGroup.meta.Level()
+	}
 	if pn := n.placedNode(n.cfg.ID); pn != nil {
 		out.State = pn.State
 	}
@@ -121,6 +125,7 @@ func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
 				dst.Role, dst.AppliedIndex, dst.LastContactMS = got.Role, got.AppliedIndex, got.LastContactMS
 				dst.WallClockMS, dst.ClusterTimeMS = got.WallClockMS, got.ClusterTimeMS
 				dst.ApplyLevel, dst.MaxApplyLevel = got.ApplyLevel, got.MaxApplyLevel
+				dst.MetaLevel, dst.MaxMetaLevel = got.MetaLevel, got.MaxMetaLevel
 				dst.Version, dst.Revision = got.Version, got.Revision
 			}
 		}(&out.Nodes[i])

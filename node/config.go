@@ -133,6 +133,11 @@ type Config struct {
 	// OnFatal is called when the state machine cannot go on (a storage failure inside
 	// apply): the replica must stop rather than diverge. Default: log and os.Exit(2).
 	OnFatal func(error)
+
+	// olderMetaBuild makes the node play a build from before the meta apply levels
+	// (tests of a rolling upgrade): it reports no max_meta_level and so holds the meta
+	// log's level at 0 as such a build would, leader or not.
+	olderMetaBuild bool
 }
 
 // DefaultConfig gives the defaults for everything but the identity and addresses.

@@ -72,6 +72,9 @@ func (n *Node) joinPlacement() {
 // asks again); a placement that moved under the proposal is read again.
 func (n *Node) addPlacementNode(ctx context.Context, req api.JoinRequest) error {
 	g := n.metaGroup
+	if err := g.checkJoinerLevel(ctx, req); err != nil {
+		return err
+	}
 	for range 8 {
 		p := g.meta.Placement()
 		if p.Version == 0 {

@@ -67,7 +67,7 @@ func (n *Node) mutate(w http.ResponseWriter, r *http.Request, body []byte, cmd f
 	// A command of an apply level the log does not use yet would be undecodable to a member
 	// still on an older build (level.go): refuse it until every member is upgraded.
 	if need := fsm.KindLevel(cmd.Kind); need > g.state().Level() {
-		n.writeError(w, api.Errorf(api.FailedPrecondition, "%s needs apply level %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", cmd.Kind, need, g.state().Level()))
+		n.writeError(w, levelRefusal(cmd.Kind.String(), "apply level", need, g.state().Level(), nil))
 		return fsm.Result{}, false
 	}
 	ctx, cancel := n.requestContext(r)

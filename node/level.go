@@ -9,6 +9,7 @@ import (
 
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
+	"github.com/flashstock/flashstock/placement/meta"
 )
 
 // The apply level (fsm/level.go) rises only through the log, once every member's build
@@ -18,12 +19,18 @@ import (
 // member that does not answer, or whose build predates levels (it reports nothing: 0),
 // holds the level where it is. So during a rolling upgrade the new rules start, on every
 // replica at the same log index, only after the last member runs the new build.
+//
+// The meta group's log has a level of its own under the same rule (placement/meta/level.go:
+// the operator's pins need meta level 1), asked as max_meta_level and raised by the meta
+// command set_level: the code below serves both, reading each through the group's own
+// accessors (logLevel, buildLevel, reportedLevel, proposeLevel).
 
 // levelCheckInterval is how often a leader whose log is below its build's level asks again.
 const levelCheckInterval = time.Second
 
 // levelLoop asks again every levelCheckInterval while this node leads and its log is below
-// its build's level; leadershipLoop also asks once as soon as a term is ready.
+// its build's level; in a data group leadershipLoop also asks once as soon as a term is
+// ready, and in the meta group a command that needs the level asks at once (awaitLevel).
 func (g *Group) levelLoop() {
 	g.every(levelCheckInterval, func() bool {
 		g.checkLevel()
@@ -35,13 +42,13 @@ func (g *Group) levelLoop() {
 // Once the log is at this build's level it returns at once; until then it waits at most
 // levelCheckInterval for the members, since leadershipLoop waits for it.
 func (g *Group) checkLevel() {
-	if g.raft.State() != raft.Leader || g.fsm.Level() >= fsm.ApplyLevel {
+	if g.raft.State() != raft.Leader || g.logLevel() >= g.buildLevel() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, levelCheckInterval)
 	defer cancel()
 	if err := g.raiseLevel(ctx); err != nil {
-		g.log.Debug("apply level not raised", "level", g.fsm.Level(), "reason", err)
+		g.log.Debug(g.levelName()+" not raised", "level", g.logLevel(), "reason", err)
 	}
 }
 
@@ -52,7 +59,7 @@ func (g *Group) raiseLevel(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	target := uint64(fsm.ApplyLevel)
+	target, holder := g.buildLevel(), g.cfg.ID
 	for _, s := range cfg.Servers {
 		if string(s.ID) == g.cfg.ID {
 			continue
@@ -65,20 +72,50 @@ func (g *Group) raiseLevel(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("member %s: %w", s.ID, err)
 		}
-		target = min(target, got.MaxApplyLevel)
+		if l := g.reportedLevel(got); l < target {
+			target, holder = l, string(s.ID)
+		}
 	}
-	if target <= g.fsm.Level() {
-		return fmt.Errorf("a member's build applies up to level %d", target)
+	if target <= g.logLevel() {
+		return fmt.Errorf("member %s runs a build that knows %s %d", holder, g.levelName(), target)
 	}
-	res, err := g.propose(ctx, fsm.Command{Kind: fsm.KindSetLevel, Level: target})
-	if err != nil {
-		return err
+	if err := g.proposeLevel(ctx, target); err != nil {
+		return fmt.Errorf("set %s %d: %w", g.levelName(), target, err)
 	}
-	if !res.OK() {
-		return fmt.Errorf("set level %d: %s", target, res.Message)
-	}
-	g.log.Info("raised the apply level: every member's build knows it", "level", target)
+	g.log.Info("raised the "+g.levelName()+": every member's build knows it", "level", target)
 	return nil
+}
+
+// awaitLevel returns nil once the log is at level need, for a command of a kind that
+// needs it (kind), proposed on the leader. A log below a level this build knows is raised
+// at once if every member allows, rather than at the level loop's next round, so that a
+// cluster of this build serves the command straight after it starts. Otherwise the
+// command is refused: written, it would stop the replicas of the members still on a
+// build that cannot decode it.
+func (g *Group) awaitLevel(ctx context.Context, kind string, need uint64) error {
+	if g.logLevel() >= need {
+		return nil
+	}
+	reason := fmt.Errorf("member %s (the leader) runs a build that knows %s %d", g.cfg.ID, g.levelName(), g.buildLevel())
+	if need <= g.buildLevel() {
+		ctx, cancel := context.WithTimeout(ctx, levelCheckInterval)
+		reason = g.raiseLevel(ctx)
+		cancel()
+		if g.logLevel() >= need {
+			return nil
+		}
+	}
+	return levelRefusal(kind, g.levelName(), need, g.logLevel(), reason)
+}
+
+// levelRefusal is the answer to a command of a kind the log's level does not know yet,
+// with why the level is not raised when known.
+func levelRefusal(kind, levelName string, need, level uint64, reason error) error {
+	msg := fmt.Sprintf("%s needs %s %d and the cluster is at %d: it has not finished upgrading (every member must run a build that knows the level; see GET /v1/cluster)", kind, levelName, need, level)
+	if reason != nil {
+		msg += ": " + reason.Error()
+	}
+	return &api.Error{Code: api.FailedPrecondition, Message: msg}
 }
 
 // checkJoinerLevel refuses a member whose build applies a lower level than the log already
@@ -86,7 +123,7 @@ func (g *Group) raiseLevel(ctx context.Context) error {
 // answer yet (an operator adding a node before starting it) is let in; the leader's level
 // loop will not raise the level past it later.
 func (g *Group) checkJoinerLevel(ctx context.Context, req api.JoinRequest) error {
-	level := g.fsm.Level()
+	level := g.logLevel()
 	if level == 0 || req.HTTPAddr == "" {
 		return nil
 	}
@@ -96,8 +133,66 @@ func (g *Group) checkJoinerLevel(ctx context.Context, req api.JoinRequest) error
 	if err != nil {
 		return nil
 	}
-	if got.MaxApplyLevel < level {
-		return api.Errorf(api.FailedPrecondition, "member %q runs a build that applies up to level %d, and the cluster's log is at level %d: upgrade it first", req.ID, got.MaxApplyLevel, level)
+	if l := g.reportedLevel(got); l < level {
+		return api.Errorf(api.FailedPrecondition, "member %q runs a build that knows %s %d, and the cluster's log is at %d: upgrade it first", req.ID, g.levelName(), l, level)
 	}
 	return nil
+}
+
+// The level of g's log: a data group's fsm level or the meta group's, each with its own
+// count, report field and command.
+
+func (g *Group) levelName() string {
+	if g.isMeta() {
+		return "meta apply level"
+	}
+	return "apply level"
+}
+
+// logLevel is the level in force in this replica's state machine.
+func (g *Group) logLevel() uint64 {
+	if g.isMeta() {
+		return g.meta.Level()
+	}
+	return g.fsm.Level()
+}
+
+// buildLevel is the highest level this node's build applies.
+func (g *Group) buildLevel() uint64 {
+	if g.isMeta() {
+		return g.srv.maxMetaLevel()
+	}
+	return fsm.ApplyLevel
+}
+
+// reportedLevel is the highest level a member's build applies, as it reports it.
+func (g *Group) reportedLevel(n api.Node) uint64 {
+	if g.isMeta() {
+		return n.MaxMetaLevel
+	}
+	return n.MaxApplyLevel
+}
+
+// proposeLevel writes the entry that raises the log's level.
+func (g *Group) proposeLevel(ctx context.Context, level uint64) error {
+	if g.isMeta() {
+		res, err := g.proposeMeta(ctx, meta.Command{Kind: meta.SetLevel, Level: level})
+		if err == nil {
+			err = res.Err
+		}
+		return err
+	}
+	res, err := g.propose(ctx, fsm.Command{Kind: fsm.KindSetLevel, Level: level})
+	if err == nil && !res.OK() {
+		err = fmt.Errorf("%s", res.Message)
+	}
+	return err
+}
+
+// maxMetaLevel is the highest meta apply level this node's build knows.
+func (n *Node) maxMetaLevel() uint64 {
+	if n.cfg.olderMetaBuild {
+		return 0
+	}
+	return meta.ApplyLevel
 }

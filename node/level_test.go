@@ -6,11 +6,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/fsm"
+	"github.com/flashstock/flashstock/internal/testcluster"
+	"github.com/flashstock/flashstock/placement/meta"
 )
 
 // A cluster whose members all run this build raises its apply level by itself, through the
@@ -56,5 +62,146 @@ func TestApplyLevel_OlderBuildMayNotJoin(t *testing.T) {
 	}
 	if cfg, _, _ := l.cluster.configuration(); len(cfg.Servers) != 1 {
 		t.Fatalf("configuration %v: the older build was added", cfg.Servers)
+	}
+}
+
+// metaLogKinds is the kind of every command in g's meta log, as g's replica stores it.
+func metaLogKinds(t *testing.T, g *Group) []meta.Kind {
+	t.Helper()
+	first, err := g.logStore.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := g.logStore.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []meta.Kind
+	for i := max(first, 1); i <= last; i++ {
+		var l raft.Log
+		if err := g.logStore.GetLog(i, &l); err != nil {
+			t.Fatalf("meta log entry %d: %v", i, err)
+		}
+		if l.Type != raft.LogCommand || len(l.Data) == 0 {
+			continue
+		}
+		c, err := meta.Decode(l.Data)
+		if err != nil {
+			t.Fatalf("meta log entry %d: %v", i, err)
+		}
+		kinds = append(kinds, c.Kind)
+	}
+	return kinds
+}
+
+// A rolling upgrade of a multi-group cluster from a build before the meta apply levels:
+// while a member still runs it, an operator's leader pin is refused with
+// failed_precondition naming the upgrade and that member, and nothing of it reaches the
+// meta log (an older member would stop its meta replica at the entry), whether the older
+// build leads the meta group or this one does; once the last member is upgraded, the
+// level rises through the log and the same pin is accepted.
+func TestMetaLevel_PinsWaitForTheLastUpgrade(t *testing.T) {
+	testcluster.SkipShort(t)
+	c := newCluster(t, 1, func(cfg *Config) { cfg.Groups = 2; cfg.olderMetaBuild = true })
+	waitPlacement(t, c.Node(0))
+	cfg := c.NewConfig("n2")
+	cfg.Join = []string{c.Node(0).HTTPAddr()}
+	cfg.olderMetaBuild = true
+	c.Add(cfg)
+	eventually(t, 30*time.Second, func() error {
+		cfg, _, err := c.Node(0).metaGroup.configuration()
+		if err != nil || len(cfg.Servers) != 2 {
+			return fmt.Errorf("meta configuration %v (%v): n2 not in it yet", cfg.Servers, err)
+		}
+		return nil
+	})
+	pin := func() error {
+		_, err := c.call(c.Node(1).HTTPAddr(), "POST", "/v1/groups/1/leader", api.LeaderRequest{Node: "n1"}, nil)
+		return err
+	}
+	// refused waits for the pin's refusal with want in its message, through whichever
+	// leader; lead, when set, is the node the meta group should be led by to give it.
+	refused := func(want string, lead *Node) {
+		t.Helper()
+		eventually(t, 60*time.Second, func() error {
+			if l := lead; l != nil && l.metaGroup.raft.State() != raft.Leader {
+				for _, n := range c.Nodes() {
+					if n.metaGroup.raft.State() == raft.Leader {
+						_ = n.metaGroup.raft.LeadershipTransferToServer(raft.ServerID(l.ID()), raft.ServerAddress(l.RaftAddr())).Error()
+					}
+				}
+			}
+			err := pin()
+			if err == nil {
+				t.Fatalf("a leader pin was accepted while a member runs a build without meta levels")
+			}
+			var refusal *api.Error
+			if !asAPI(err, &refusal) || refusal.Code != api.FailedPrecondition || !strings.Contains(refusal.Message, "finished upgrading") || !strings.Contains(refusal.Message, want) {
+				return fmt.Errorf("pin: %v; want a refusal naming %q", err, want) // or the placement settling: group_moving, node_down
+			}
+			return nil
+		})
+		for _, n := range c.Nodes() {
+			g := n.metaGroup
+			if kinds := metaLogKinds(t, g); slices.ContainsFunc(kinds, func(k meta.Kind) bool { return meta.KindLevel(k) > 0 || k == meta.SetLevel }) {
+				t.Errorf("%s's meta log holds %v: an older build cannot decode it", n.ID(), kinds)
+			}
+			if g.meta.Level() != 0 || g.failed() != nil {
+				t.Errorf("%s: meta level %d, failure %v", n.ID(), g.meta.Level(), g.failed())
+			}
+		}
+	}
+	upgrade := func(i int) {
+		c.Node(i).Kill()
+		c.Config(i).olderMetaBuild = false
+		c.Restart(i)
+	}
+
+	refused("member n1 (the leader) runs a build that knows meta apply level 0", c.Node(0))
+	upgrade(0)
+	refused("member n2 runs a build that knows meta apply level 0", c.Node(0)) // n1, upgraded, leads and asks n2
+	upgrade(1)
+	eventually(t, 60*time.Second, pin)
+	eventually(t, 30*time.Second, func() error {
+		for _, n := range c.Nodes() {
+			p := n.placement.Load()
+			if g := n.metaGroup; g.meta.Level() != meta.ApplyLevel || p == nil || p.Groups[1].PinnedLeader != "n1" {
+				return fmt.Errorf("%s: meta level %d, placement %+v", n.ID(), g.meta.Level(), p)
+			}
+		}
+		return nil
+	})
+	var self api.Node
+	c.mustCall(c.Node(1).HTTPAddr(), "GET", "/v1/cluster/self", nil, &self)
+	if self.MetaLevel != meta.ApplyLevel || self.MaxMetaLevel != meta.ApplyLevel {
+		t.Errorf("self = meta level %d, max %d; want %d", self.MetaLevel, self.MaxMetaLevel, meta.ApplyLevel)
+	}
+}
+
+// A node of a build from before the meta levels (it reports no max_meta_level) may not join
+// a multi-group cluster whose meta log is past level 0; a cluster of this build gets there
+// by itself.
+func TestMetaLevel_OlderBuildMayNotJoin(t *testing.T) {
+	c := newMultiGroup(t, 2)
+	n := c.Node(0)
+	eventually(t, 10*time.Second, func() error {
+		if n.metaGroup.meta.Level() < meta.ApplyLevel {
+			return errors.New("meta level not raised yet")
+		}
+		return nil
+	})
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What a build with apply levels but not meta levels answers.
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": "old", "role": "follower", "max_apply_level": fsm.ApplyLevel})
+	}))
+	defer old.Close()
+	_, err := c.call(n.HTTPAddr(), "POST", "/v1/cluster/members",
+		api.JoinRequest{ID: "old", RaftAddr: "127.0.0.1:1", HTTPAddr: old.Listener.Addr().String()}, nil)
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.FailedPrecondition || !strings.Contains(ae.Message, "meta apply level") {
+		t.Fatalf("join of an older build: %v, want failed_precondition", err)
+	}
+	if p := n.metaGroup.meta.Placement(); slices.ContainsFunc(p.Nodes, func(pn api.PlacementNode) bool { return pn.ID == "old" }) {
+		t.Fatalf("placement %+v: the older build was added", p.Nodes)
 	}
 }

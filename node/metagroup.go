@@ -74,10 +74,15 @@ func (metaSnapshot) Release() {}
 
 // proposeMeta puts a command through the meta group's log and returns its result once
 // applied on this replica (the leader). A command the machine refused comes back as the
-// Result's Err, not as the error: the caller decides (a stale one means plan again).
+// Result's Err, not as the error: the caller decides (a stale one means plan again). A
+// kind the log's meta apply level does not know yet is refused before it is written
+// (awaitLevel): a member of an older build would stop its meta replica at it.
 func (g *Group) proposeMeta(ctx context.Context, c meta.Command) (meta.Result, error) {
 	if g.raft.State() != raft.Leader {
 		return meta.Result{}, errNotLeader
+	}
+	if err := g.awaitLevel(ctx, string(c.Kind), meta.KindLevel(c.Kind)); err != nil {
+		return meta.Result{}, err
 	}
 	data, err := meta.Encode(c)
 	if err != nil {

@@ -358,6 +358,7 @@ func (g *Group) open() error {
 func (g *Group) startLoops() {
 	if g.isMeta() {
 		g.spawn(g.watchLeader)
+		g.spawn(g.levelLoop)
 		return
 	}
 	g.reads = newReadIndex(g)

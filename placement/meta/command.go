@@ -41,6 +41,9 @@ const (
 	PinLeader Kind = "pin_leader"
 	// Unpin clears every pin (placement.Unpin): the planner balances every group again.
 	Unpin Kind = "unpin"
+	// SetLevel raises the meta apply level to Level (level.go). It changes no placement,
+	// so it takes no From (0) and no version guard: raising twice is harmless.
+	SetLevel Kind = "set_level"
 )
 
 // Move is an operator's move of one replica of data group Group from node From to node To.
@@ -77,6 +80,8 @@ type Command struct {
 	Move *Move `json:"move,omitempty"`
 	// Lead: PinLeader.
 	Lead *Lead `json:"lead,omitempty"`
+	// Level: SetLevel.
+	Level uint64 `json:"level,omitempty"`
 }
 
 // wire is a command as it is written: the format version first, so that a reader can tell
@@ -96,6 +101,7 @@ const (
 	fStep
 	fMove
 	fLead
+	fLevel
 )
 
 var shapes = map[Kind]int{
@@ -107,6 +113,7 @@ var shapes = map[Kind]int{
 	MoveReplica:  fMove,
 	PinLeader:    fLead,
 	Unpin:        0,
+	SetLevel:     fLevel,
 }
 
 var stepKinds = []placement.StepKind{placement.AddNonvoter, placement.Promote, placement.TransferLeader, placement.Demote, placement.Remove}
@@ -159,7 +166,7 @@ func (c Command) check() error {
 		return fmt.Errorf("unknown command kind %q", c.Kind)
 	}
 	has := 0
-	for i, set := range []bool{len(c.Nodes) > 0, c.DataGroups != 0, c.Node != nil, c.NodeID != "", c.State != "", c.Step != nil, c.Move != nil, c.Lead != nil} {
+	for i, set := range []bool{len(c.Nodes) > 0, c.DataGroups != 0, c.Node != nil, c.NodeID != "", c.State != "", c.Step != nil, c.Move != nil, c.Lead != nil, c.Level != 0} {
 		if set {
 			has |= 1 << i // the order of the f* constants
 		}
@@ -168,9 +175,9 @@ func (c Command) check() error {
 		return fmt.Errorf("%s takes the fields %s, not %s", c.Kind, fieldNames(want), fieldNames(has))
 	}
 	switch {
-	case c.Kind == Bootstrap && c.From != 0:
-		return fmt.Errorf("bootstrap plans from no placement (version 0), not version %d", c.From)
-	case c.Kind != Bootstrap && c.From == 0:
+	case (c.Kind == Bootstrap || c.Kind == SetLevel) && c.From != 0:
+		return fmt.Errorf("%s plans from no placement (version 0), not version %d", c.Kind, c.From)
+	case c.Kind != Bootstrap && c.Kind != SetLevel && c.From == 0:
 		return fmt.Errorf("%s needs the placement version it was planned from", c.Kind)
 	case c.Node != nil && c.Node.State != "" || slices.ContainsFunc(c.Nodes, func(n api.PlacementNode) bool { return n.State != "" }):
 		return fmt.Errorf("%s: a new node's state is the placement's to set", c.Kind)
@@ -188,7 +195,7 @@ func (c Command) check() error {
 
 func fieldNames(set int) string {
 	var names []string
-	for i, name := range []string{"nodes", "data_groups", "node", "node_id", "state", "step", "move", "lead"} {
+	for i, name := range []string{"nodes", "data_groups", "node", "node_id", "state", "step", "move", "lead", "level"} {
 		if set&(1<<i) != 0 {
 			names = append(names, name)
 		}

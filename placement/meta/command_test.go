@@ -25,6 +25,7 @@ func wellFormed() []meta.Command {
 		{Kind: meta.MoveReplica, From: 15, Move: &meta.Move{Group: 2, From: "n1", To: "n4"}},
 		{Kind: meta.PinLeader, From: 16, Lead: &meta.Lead{Group: 2, Node: "n4"}},
 		{Kind: meta.Unpin, From: 17},
+		{Kind: meta.SetLevel, Level: 1},
 	}
 }
 
@@ -80,6 +81,8 @@ func TestEncode_RefusesIllFormedCommands(t *testing.T) {
 		{"leader without a node", meta.Command{Kind: meta.PinLeader, From: 1, Lead: &meta.Lead{Group: 1}}},
 		{"unpin with a node", meta.Command{Kind: meta.Unpin, From: 1, NodeID: "n1"}},
 		{"unpin planned from nothing", meta.Command{Kind: meta.Unpin}},
+		{"set level without a level", meta.Command{Kind: meta.SetLevel}},
+		{"set level planned from a version", meta.Command{Kind: meta.SetLevel, From: 1, Level: 1}},
 		{"step with a node", meta.Command{Kind: meta.RecordStep, From: 1, Step: &placement.Step{Group: 1, Kind: placement.Promote, Node: "n1"}, Node: &n}},
 	}
 	for _, tc := range tests {

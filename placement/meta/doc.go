@@ -32,7 +32,10 @@
 // apply the entry, and a replica that skipped it would serve a diverging placement. So
 // the node stops the meta group on this replica, as it does for fsm's unknown apply
 // levels. A new kind, field or value needs a new command kind or format version, and is
-// proposed only once every member's build knows it. A well-formed command that breaks a
+// proposed only once every member's build knows it: the kind is tied to a meta apply
+// level (level.go), which the log raises with a set_level entry once every member reports
+// its build knows it, and below which the node refuses to propose the kind and the
+// machine refuses it, changing nothing, if it reaches the log anyway. A well-formed command that breaks a
 // rule of the placement (stale, unknown node, a step that does not apply) is refused the
 // same way on every replica and changes nothing.
 package meta

@@ -11,8 +11,8 @@ import (
 )
 
 // Any bytes in the log: Apply never panics; Decode accepts only what Encode writes back
-// byte for byte; a refused entry changes nothing, and only an entry Decode refuses stops
-// the machine; an applied one leaves a valid placement one version on, which survives a
+// byte for byte; a refused entry changes nothing, and only an entry Decode refuses (or a
+// set_level past this build's level) stops the machine; an applied one leaves a valid placement one version on, which survives a
 // snapshot round trip.
 func FuzzApply(f *testing.F) {
 	for _, c := range wellFormed() {
@@ -25,6 +25,7 @@ func FuzzApply(f *testing.F) {
 	f.Add([]byte(`{"v":1,"kind":"remove_node","from":2,"node_id":"n4"}`))
 	f.Add([]byte(`{"v":2,"kind":"remove_node","from":2,"node_id":"n4"}`))
 	f.Add([]byte(`{"v":1,"kind":"split","from":2}`))
+	f.Add([]byte(`{"v":1,"kind":"set_level","from":0,"level":2}`))
 	f.Add([]byte{})
 	f.Add([]byte("\x00\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -44,8 +45,9 @@ func FuzzApply(f *testing.F) {
 				t.Fatalf("refused (%v) but the placement changed", res.Err)
 			}
 			stopped := errors.Is(res.Err, placement.ErrUnknownCommand)
-			if stopped != (decodeErr != nil) || stopped != (m.Err() != nil) {
-				t.Fatalf("refused with %v, decode %v, machine error %v: only an entry Decode refuses stops the machine", res.Err, decodeErr, m.Err())
+			unreadable := decodeErr != nil || c.Kind == meta.SetLevel && c.Level > meta.ApplyLevel
+			if stopped != unreadable || stopped != (m.Err() != nil) {
+				t.Fatalf("refused with %v, decode %v, machine error %v: only an entry Decode refuses, or a level this build lacks, stops the machine", res.Err, decodeErr, m.Err())
 			}
 			wantIdx := applied + 1 // a refusal is applied, the same on every replica
 			if stopped {

@@ -17,6 +17,8 @@ type Machine struct {
 	// readers get copies.
 	p       *api.Placement
 	applied uint64
+	// level is the meta apply level in force (level.go), raised only by SetLevel.
+	level uint64
 	// err is set by the first entry this build could not read; it stops the machine.
 	err error
 	// changed is closed, and replaced, whenever p's version changes, err is set or a
@@ -40,8 +42,9 @@ func New() *Machine { return &Machine{changed: make(chan struct{})} }
 
 // Apply applies the log entry at index. Entries at or below the applied index are
 // skipped (a log replayed over a restored snapshot changes nothing) and answer with the
-// current version. A refused command changes nothing but the applied index. An entry
-// Decode refuses stops the machine: this and every later Apply, and Snapshot and Restore,
+// current version. A refused command changes nothing but the applied index; a kind the
+// log's apply level does not know yet is refused too (level.go). An entry Decode refuses,
+// or a SetLevel above this build's ApplyLevel, stops the machine: this and every later Apply, and Snapshot and Restore,
 // return placement.ErrUnknownCommand, and the applied index stays before the entry.
 func (m *Machine) Apply(index uint64, data []byte) Result {
 	m.mu.Lock()
@@ -53,12 +56,23 @@ func (m *Machine) Apply(index uint64, data []byte) Result {
 		return Result{Version: version(m.p)}
 	}
 	c, err := Decode(data)
+	if err == nil && c.Kind == SetLevel && c.Level > ApplyLevel {
+		// Going on under older rules than the replicas that raised it would diverge.
+		err = &placement.Error{Rule: placement.ErrUnknownCommand, Detail: fmt.Sprintf("the log raises the meta apply level to %d; this build applies up to %d: upgrade this node", c.Level, ApplyLevel)}
+	}
 	if err != nil {
 		m.err = fmt.Errorf("meta: entry %d stops this replica: %w", index, err)
 		m.wake()
 		return Result{Version: version(m.p), Err: m.err}
 	}
 	m.applied = index
+	if c.Kind == SetLevel {
+		m.level = max(m.level, c.Level)
+		return Result{Version: version(m.p)}
+	}
+	if err := atLevel(c, m.level); err != nil {
+		return Result{Version: version(m.p), Err: err}
+	}
 	q, err := apply(m.p, c)
 	if err != nil {
 		return Result{Version: version(m.p), Err: err}
@@ -98,7 +112,7 @@ func apply(p *api.Placement, c Command) (*api.Placement, error) {
 	case Unpin:
 		q = placement.Unpin(p)
 	default:
-		panic("meta: apply of an unchecked command kind " + string(c.Kind)) // Decode checked it
+		panic("meta: apply of an unchecked command kind " + string(c.Kind)) // Decode checked it; Apply takes SetLevel
 	}
 	if err != nil {
 		return nil, err

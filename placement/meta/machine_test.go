@@ -191,6 +191,8 @@ func TestApply_CompareAndSetLetsOneOfTwoRacersApply(t *testing.T) {
 func bootstrappedPlusN4(t *testing.T) *meta.Machine {
 	m := bootstrapped(t)
 	apply(t, m, meta.Command{Kind: meta.AddNode, From: 1, Node: &api.PlacementNode{ID: "n4", RaftAddr: "n4:7000", HTTPAddr: "n4:8000"}})
+	// At this build's level, so that the pins apply (level.go).
+	apply(t, m, meta.Command{Kind: meta.SetLevel, Level: meta.ApplyLevel})
 	return m
 }
 

@@ -25,6 +25,9 @@ const (
 type snapshotBody struct {
 	Applied   uint64         `json:"applied"`
 	Placement *api.Placement `json:"placement"` // null before Bootstrap
+	// Level is the meta apply level, absent at 0: a snapshot of a log never raised stays
+	// the bytes that builds before levels read (they refuse a field they do not know).
+	Level uint64 `json:"level,omitempty"`
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -39,7 +42,7 @@ func (m *Machine) Snapshot() ([]byte, error) {
 		// and a replica restored from it would never apply that entry.
 		return nil, m.err
 	}
-	body, err := json.Marshal(snapshotBody{Applied: m.applied, Placement: m.p})
+	body, err := json.Marshal(snapshotBody{Applied: m.applied, Placement: m.p, Level: m.level})
 	if err != nil {
 		return nil, fmt.Errorf("meta: snapshot: %w", err)
 	}
@@ -61,7 +64,7 @@ func (m *Machine) Restore(b []byte) error {
 	if m.err != nil {
 		return m.err
 	}
-	m.p, m.applied = body.Placement, body.Applied
+	m.p, m.applied, m.level = body.Placement, body.Applied, body.Level
 	m.wake()
 	return nil
 }
@@ -84,6 +87,9 @@ func readSnapshot(b []byte) (snapshotBody, error) {
 	var body snapshotBody
 	if err := json.Unmarshal(data[n:], &body); err != nil {
 		return bad("body: %v", err)
+	}
+	if body.Level > ApplyLevel {
+		return bad("meta apply level %d, this build applies up to %d", body.Level, ApplyLevel)
 	}
 	if body.Placement != nil {
 		if err := placement.Validate(body.Placement); err != nil {
