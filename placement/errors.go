@@ -94,10 +94,6 @@ const (
 	// ErrSnapshot (internal): a snapshot that is corrupt, of an unknown format, or holds
 	// an invalid placement; nothing was restored.
 	ErrSnapshot Rule = "snapshot"
-	// ErrLevel (failed_precondition): a command of a kind the meta log's apply level does
-	// not know yet (meta.KindLevel): the cluster has not finished upgrading. It changed
-	// nothing.
-	ErrLevel Rule = "apply_level"
 )
 
 func (r Rule) Error() string { return "placement: " + string(r) }
@@ -110,7 +106,7 @@ func (r Rule) Code() api.Code {
 	case ErrNodeExists:
 		return api.AlreadyExists
 	case ErrNodeInUse, ErrStep, ErrStale, ErrAlreadyReplica, ErrNotReplica, ErrNodeDraining, ErrGroupMoving, ErrPinnedLeader,
-		ErrNodeDown, ErrNoQuorum, ErrLevel:
+		ErrNodeDown, ErrNoQuorum:
 		return api.FailedPrecondition
 	case ErrUnknownCommand, ErrSnapshot:
 		return api.Internal

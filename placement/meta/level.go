@@ -1,17 +1,11 @@
 package meta
 
-import (
-	"fmt"
-
-	"github.com/flashstock/flashstock/placement"
-)
-
 // ApplyLevel is the highest meta apply level this build knows: the meta log's counterpart
 // of fsm.ApplyLevel, with the same rule (fsm/level.go, node/level.go). A command kind that
 // older builds cannot decode is tied to a level; the leader refuses to propose it while
-// the log is below that level, and the level rises only by a SetLevel entry, which the
-// leader proposes once every member reports (api.Node.MaxMetaLevel) that its build knows
-// it. An older build stops its meta replica at an entry it cannot decode (doc.go), so a
+// the log is below that level (apply itself takes it at any level: KindLevel), and the
+// level rises only by a SetLevel entry, which the leader proposes once every member
+// reports (api.Node.MaxMetaLevel) that its build knows it. An older build stops its meta replica at an entry it cannot decode (doc.go), so a
 // pin written while one still runs would take its meta group down mid-upgrade.
 //
 // The levels:
@@ -32,19 +26,14 @@ const ApplyLevel = 1
 var kindLevel = map[Kind]uint64{MoveReplica: 1, PinLeader: 1, Unpin: 1}
 
 // KindLevel is the meta apply level a kind needs: the node refuses to propose it below.
+//
+// Apply does not check it: a pin in the log applies at any level. The gate is the
+// proposer's, because the build that introduced pins wrote them without one: a replica of
+// this build replaying such a log, or running beside such a build during the upgrade,
+// must apply them as that build did, or the two would hold different placements. A build
+// that knows no pins stops at one either way (doc.go); the level keeps new ones out of
+// the log until no such build is a member.
 func KindLevel(k Kind) uint64 { return kindLevel[k] }
-
-// atLevel refuses c if the log's level does not know its kind yet. Such an entry reaches
-// the log only past the proposer's check (a bug, or a build that did not check): an
-// older replica stops at it, and this one refuses it, changing nothing, the same on every
-// replica of this build, and on an upgraded one that replays it. Stopping here too would
-// stop the meta group on every node at the same entry, again after every restart.
-func atLevel(c Command, level uint64) error {
-	if need := kindLevel[c.Kind]; need > level {
-		return &placement.Error{Rule: placement.ErrLevel, Detail: fmt.Sprintf("%s needs meta apply level %d, the log is at %d", c.Kind, need, level)}
-	}
-	return nil
-}
 
 // Level is the meta apply level in force as of the last entry applied.
 func (m *Machine) Level() uint64 {

@@ -3,49 +3,47 @@ package meta_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"hash/crc32"
-	"reflect"
 	"strconv"
 	"testing"
 
-	"github.com/flashstock/flashstock/api"
 	"github.com/flashstock/flashstock/placement"
 	"github.com/flashstock/flashstock/placement/meta"
 )
 
-// A pin that reaches the log below the level that knows it is refused, as a rule of the
-// placement is: the same on every replica, changing nothing but the applied index, and
-// no replica of this build stops. Once a set_level entry raises the level, the same
-// command applies on every replica, and the level travels in snapshots.
-func TestApply_PinsWaitForTheLevel(t *testing.T) {
+// The level gates proposals, not apply: a pin in the log applies at level 0 too, on every
+// replica alike, as the build that introduced pins (which wrote them without a level)
+// applied it; refusing it here would give a replica of this build a placement other than
+// that build's on the same log. Once a set_level entry raises the level, pins apply as
+// before, and the level travels in snapshots.
+func TestApply_PinsApplyAtAnyLevelAndTheLevelTravels(t *testing.T) {
 	a, b := bootstrapped(t), bootstrapped(t) // version 1, level 0
 	p := a.Placement()
 	g := p.Groups[1]
 	pin := encode(t, meta.Command{Kind: meta.PinLeader, From: 1, Lead: &meta.Lead{Group: g.ID, Node: g.Replicas[0].Node}})
 	for _, m := range []*meta.Machine{a, b} {
-		res := m.Apply(2, pin)
-		if rule(t, res.Err) != placement.ErrLevel || !errors.Is(res.Err, &api.Error{Code: api.FailedPrecondition}) || res.Version != 1 {
-			t.Fatalf("a pin at level 0: %v, version %d: want apply_level (failed_precondition) at version 1", res.Err, res.Version)
+		if res := m.Apply(2, pin); res.Err != nil || res.Version != 2 || m.Level() != 0 {
+			t.Fatalf("a pin at level 0: %v, version %d, level %d: want it applied at version 2, level 0", res.Err, res.Version, m.Level())
 		}
-		if m.Err() != nil || m.Applied() != 2 || !reflect.DeepEqual(m.Placement(), p) {
-			t.Fatalf("after the refusal: stopped %v, applied %d, placement changed %v", m.Err(), m.Applied(), !reflect.DeepEqual(m.Placement(), p))
+		if m.Placement().Groups[1].PinnedLeader != g.Replicas[0].Node {
+			t.Fatalf("after the pin at level 0: pinned leader %q, want %q", m.Placement().Groups[1].PinnedLeader, g.Replicas[0].Node)
 		}
 	}
 	if !bytes.Equal(snapshot(t, a), snapshot(t, b)) {
-		t.Fatal("two replicas refusing the same entry differ")
+		t.Fatal("two replicas applying the same entry differ")
 	}
 	if bytes.Contains(snapshot(t, a), []byte(`"level"`)) {
 		t.Error("a snapshot at level 0 names a level: builds before levels could not read it")
 	}
 
+	unpin := encode(t, meta.Command{Kind: meta.Unpin, From: 2})
 	raise := encode(t, meta.Command{Kind: meta.SetLevel, Level: meta.ApplyLevel})
 	for _, m := range []*meta.Machine{a, b} {
-		if res := m.Apply(3, raise); res.Err != nil || res.Version != 1 || m.Level() != meta.ApplyLevel {
+		if res := m.Apply(3, raise); res.Err != nil || res.Version != 2 || m.Level() != meta.ApplyLevel {
 			t.Fatalf("set_level: %v, version %d, level %d", res.Err, res.Version, m.Level())
 		}
-		if res := m.Apply(4, pin); res.Err != nil || res.Version != 2 {
-			t.Fatalf("the pin at level %d: %v, version %d: want it applied at version 2", m.Level(), res.Err, res.Version)
+		if res := m.Apply(4, unpin); res.Err != nil || res.Version != 3 {
+			t.Fatalf("an unpin at level %d: %v, version %d: want it applied at version 3", m.Level(), res.Err, res.Version)
 		}
 	}
 	r := meta.New()

@@ -42,8 +42,7 @@ func New() *Machine { return &Machine{changed: make(chan struct{})} }
 
 // Apply applies the log entry at index. Entries at or below the applied index are
 // skipped (a log replayed over a restored snapshot changes nothing) and answer with the
-// current version. A refused command changes nothing but the applied index; a kind the
-// log's apply level does not know yet is refused too (level.go). An entry Decode refuses,
+// current version. A refused command changes nothing but the applied index. An entry Decode refuses,
 // or a SetLevel above this build's ApplyLevel, stops the machine: this and every later Apply, and Snapshot and Restore,
 // return placement.ErrUnknownCommand, and the applied index stays before the entry.
 func (m *Machine) Apply(index uint64, data []byte) Result {
@@ -69,9 +68,6 @@ func (m *Machine) Apply(index uint64, data []byte) Result {
 	if c.Kind == SetLevel {
 		m.level = max(m.level, c.Level)
 		return Result{Version: version(m.p)}
-	}
-	if err := atLevel(c, m.level); err != nil {
-		return Result{Version: version(m.p), Err: err}
 	}
 	q, err := apply(m.p, c)
 	if err != nil {
