@@ -59,5 +59,8 @@
 // so a node cut off from its peers is still reachable by clients.
 //
 // Every scenario logs its seed first; -chaos.seed=N reruns it with the same workload and
-// fault schedule (process timing still varies).
+// fault schedule (process timing still varies). Nodes use stockd's default raft log store
+// (raft-boltdb); -chaos.log-store=wal (or CHAOS_LOG_STORE=wal) runs every scenario with
+// raft-wal, and the default run has TestWAL (a killed leader, the whole cluster killed, an
+// isolated leader) and TestPowerLoss_WAL with it.
 package clustertest

@@ -26,6 +26,9 @@ type Settings struct {
 	Long       bool
 	Iterations int
 	CheckTime  time.Duration // porcupine's bound
+	// LogStore, when set, is every node's --raft-log-store (bolt or wal), before the
+	// scenario's own flags; empty: stockd's default.
+	LogStore string
 }
 
 // env is one scenario run: a cluster, its history and fault timeline, and the checks.
@@ -57,6 +60,10 @@ type env struct {
 // SKUs; the history begins after that.
 func newEnv(t *testing.T, set Settings, name string, seed int64, cfg ClusterConfig, w Workload) *env {
 	t.Helper()
+	if set.LogStore != "" {
+		name += "/" + set.LogStore
+		cfg.Extra = append([]string{"--raft-log-store", set.LogStore}, cfg.Extra...)
+	}
 	e := &env{t: t, name: name, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 42)), set: set, w: w, started: time.Now(), groups: cfg.Groups}
 	e.tag = fmt.Sprintf("%s-%d", strings.ReplaceAll(name, "/", "_"), seed%1_000_000)
 	t.Logf("scenario %s: seed %d (rerun: go test ./cluster-test/ -run '%s' -chaos.seed=%d)", name, seed, "^"+strings.ReplaceAll(t.Name(), "/", "$/^")+"$", seed)

@@ -26,6 +26,7 @@ var (
 	flagIters = flag.Int("chaos.iterations", 0, "runs of each scenario with consecutive seeds (default 1, long form 3)")
 	flagRace  = flag.Bool("chaos.race", false, "build stockd with the race detector: a data race in a node fails the scenario (slower nodes)")
 	flagCheck = flag.Duration("chaos.check-timeout", 60*time.Second, "porcupine's bound per history; past it the verdict is unknown (a failure)")
+	flagStore = flag.String("chaos.log-store", os.Getenv("CHAOS_LOG_STORE"), "every node's raft log store, bolt or wal (also CHAOS_LOG_STORE; empty: stockd's default, bolt)")
 )
 
 // settings are shared by every scenario; TestMain fills them.
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	fmt.Printf("stockd: %s (ready in %v)\n", bin, time.Since(start).Round(time.Millisecond))
-	settings = Settings{Bin: bin, Seed: *flagSeed, Long: *flagLong, Iterations: *flagIters, CheckTime: *flagCheck}
+	settings = Settings{Bin: bin, Seed: *flagSeed, Long: *flagLong, Iterations: *flagIters, CheckTime: *flagCheck, LogStore: *flagStore}
 	if settings.Iterations <= 0 {
 		settings.Iterations = 1
 		if settings.Long {
@@ -80,6 +81,22 @@ func runScenario(t *testing.T, fn func(t *testing.T, seed int64)) {
 		}
 		t.Run("seed="+strconv.FormatInt(seed, 10), func(t *testing.T) { fn(t, seed) })
 	}
+}
+
+// TestWAL runs the scenarios that most test a log store's recovery with every raft log in
+// hashicorp/raft-wal, the opt-in store: a killed leader, the whole cluster killed at once,
+// and an isolated leader whose uncommitted tail the new leader overwrites. The power-loss
+// scenario has its own wal form (TestPowerLoss_WAL); -chaos.log-store=wal runs every
+// scenario so.
+func TestWAL(t *testing.T) {
+	if settings.LogStore != "" {
+		t.Skipf("every scenario runs with -chaos.log-store=%s already", settings.LogStore)
+	}
+	defer func(s Settings) { settings = s }(settings)
+	settings.LogStore = "wal"
+	t.Run("leader-kill", TestLeaderKill)
+	t.Run("all-killed", TestAllKilled)
+	t.Run("leader-isolated", TestLeaderIsolated)
 }
 
 // TestLeaderKill SIGKILLs the leader again and again under load; each time a new leader
