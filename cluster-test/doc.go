@@ -62,5 +62,5 @@
 // fault schedule (process timing still varies). Nodes use stockd's default raft log store
 // (raft-boltdb); -chaos.log-store=wal (or CHAOS_LOG_STORE=wal) runs every scenario with
 // raft-wal, and the default run has TestWAL (a killed leader, the whole cluster killed, an
-// isolated leader) and TestPowerLoss_WAL with it.
+// isolated leader, a snapshot catch-up) and TestPowerLoss_WAL with it.
 package clustertest

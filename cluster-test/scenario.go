@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -445,6 +447,42 @@ func countLines(path, s string) int {
 		return 0
 	}
 	return strings.Count(string(data), s)
+}
+
+// snapshotIndexRE finds the index of each snapshot raft logs as complete, in hclog's text
+// ("snapshot complete up to: group=1 node=n1 index=123") or JSON form.
+var snapshotIndexRE = regexp.MustCompile(`snapshot complete up to[^\n]*?\bindex\W+(\d+)`)
+
+// lastSnapshotIndex is the index of the newest snapshot a node's log says it completed,
+// 0 if none.
+func lastSnapshotIndex(path string) uint64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	var last uint64
+	for _, m := range snapshotIndexRE.FindAllSubmatch(data, -1) {
+		if i, err := strconv.ParseUint(string(m[1]), 10, 64); err == nil {
+			last = max(last, i)
+		}
+	}
+	return last
+}
+
+// walFirstIndex is the base index of the oldest segment file of a node's raft-wal log
+// (dataDir/raft-wal), 0 if it holds none. raft-wal drops compacted entries a whole segment
+// at a time and serves every entry of a segment it still holds, so the entries below this
+// index are the ones the node can no longer send.
+func walFirstIndex(dataDir string) uint64 {
+	names, _ := filepath.Glob(filepath.Join(dataDir, "raft-wal", "*.wal"))
+	var first uint64
+	for _, n := range names {
+		base, _, _ := strings.Cut(filepath.Base(n), "-")
+		if i, err := strconv.ParseUint(base, 10, 64); err == nil && (first == 0 || i < first) {
+			first = i
+		}
+	}
+	return first
 }
 
 // crashes returns each Go panic, fatal error or data race (-chaos.race) in a node's log

@@ -60,6 +60,10 @@ type Config struct {
 	// also when empty) or LogStoreWAL ("wal"). A data dir keeps the kind it was created
 	// with; see logstore.go.
 	LogStore string
+	// WALSegmentSize is raft-wal's segment file size in bytes (0: raft-wal's 64 MiB). The
+	// wal gives disk space back, and stops serving compacted entries, a whole segment at a
+	// time, so smaller segments follow log compaction more closely.
+	WALSegmentSize int
 	// MaxAppendEntries is the most entries per AppendEntries RPC and per fsm batch.
 	MaxAppendEntries int
 	// SnapshotThreshold, SnapshotInterval, TrailingLogs: see raft.Config. TrailingLogs must

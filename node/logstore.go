@@ -72,7 +72,8 @@ func DetectLogStore(dataDir string) (string, error) {
 // openLogStore opens the raft log of kind in dataDir, creating it when the dir holds none,
 // and refusing a dir that holds the other kind. It holds the data dir's lock until Close,
 // so two processes never open one log (raft-wal's meta file would otherwise wait forever).
-func openLogStore(dataDir, kind string, logger hclog.Logger) (raftStore, error) {
+// walSegment is raft-wal's segment size in bytes (0: its default; Config.WALSegmentSize).
+func openLogStore(dataDir, kind string, walSegment int, logger hclog.Logger) (raftStore, error) {
 	if kind == "" {
 		kind = LogStoreBolt
 	}
@@ -90,7 +91,7 @@ func openLogStore(dataDir, kind string, logger hclog.Logger) (raftStore, error) 
 	}
 	var s raftStore
 	if err == nil {
-		s, err = openStoreOfKind(dataDir, kind, logger)
+		s, err = openStoreOfKind(dataDir, kind, walSegment, logger)
 	}
 	if err != nil {
 		unlock()
@@ -99,9 +100,9 @@ func openLogStore(dataDir, kind string, logger hclog.Logger) (raftStore, error) 
 	return lockedStore{s, unlock}, nil
 }
 
-func openStoreOfKind(dataDir, kind string, logger hclog.Logger) (raftStore, error) {
+func openStoreOfKind(dataDir, kind string, walSegment int, logger hclog.Logger) (raftStore, error) {
 	if kind == LogStoreWAL {
-		return openWAL(logStorePath(dataDir, kind), logger)
+		return openWAL(logStorePath(dataDir, kind), walSegment, logger)
 	}
 	return openBolt(logStorePath(dataDir, kind))
 }
@@ -119,14 +120,17 @@ func openBolt(path string) (raftStore, error) {
 	return s, nil
 }
 
-func openWAL(dir string, logger hclog.Logger) (raftStore, error) {
+func openWAL(dir string, segment int, logger hclog.Logger) (raftStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create raft log dir: %w", err)
 	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	w, err := wal.Open(dir, wal.WithLogger(logger.Named("wal")))
+	if segment <= 0 {
+		segment = wal.DefaultSegmentSize
+	}
+	w, err := wal.Open(dir, wal.WithLogger(logger.Named("wal")), wal.WithSegmentSize(segment))
 	if err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", dir, err)
 	}

@@ -70,7 +70,7 @@ func MigrateLogStore(ctx context.Context, dataDir, to string, logger hclog.Logge
 	if err := os.RemoveAll(tmp); err != nil {
 		return res, fmt.Errorf("migrate: remove an earlier attempt: %w", err)
 	}
-	src, err := openStoreOfKind(dataDir, from, logger)
+	src, err := openStoreOfKind(dataDir, from, 0, logger)
 	if err != nil {
 		return res, fmt.Errorf("migrate: %w", err)
 	}
@@ -107,7 +107,7 @@ func MigrateLogStore(ctx context.Context, dataDir, to string, logger hclog.Logge
 // openStoreAt opens a store of kind at an explicit path (the migration's temporary one).
 func openStoreAt(path, kind string, logger hclog.Logger) (raftStore, error) {
 	if kind == LogStoreWAL {
-		return openWAL(path, logger)
+		return openWAL(path, 0, logger)
 	}
 	return openBolt(path)
 }

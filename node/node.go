@@ -323,7 +323,7 @@ func (g *Group) open() error {
 	} else if g.fsm, err = openState(g.cfg.DataDir, fsm.Options{DedupWindow: g.cfg.DedupWindow, LedgerMax: g.cfg.LedgerMax}, g.log); err != nil {
 		return err
 	}
-	g.logStore, err = openLogStore(g.cfg.DataDir, g.cfg.LogStore, g.cfg.Logger)
+	g.logStore, err = openLogStore(g.cfg.DataDir, g.cfg.LogStore, g.cfg.WALSegmentSize, g.cfg.Logger)
 	if err != nil {
 		return err
 	}

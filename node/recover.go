@@ -96,7 +96,7 @@ func seedGroup(cfg Config, dir, addr string, backup io.Reader) (SeedResult, erro
 // seedRaft writes the raft state of a group that starts from snap: term 1, and a raft
 // snapshot at index whose configuration is this node alone.
 func seedRaft(cfg Config, dir, addr string, index uint64, snap raft.FSMSnapshot) error {
-	store, err := openLogStore(dir, cfg.LogStore, cfg.Logger)
+	store, err := openLogStore(dir, cfg.LogStore, cfg.WALSegmentSize, cfg.Logger)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -180,7 +180,7 @@ func RecoverCluster(cfg Config, peers raft.Configuration) (SeedResult, error) {
 	if err != nil {
 		return SeedResult{}, fmt.Errorf("recover: %w", err)
 	}
-	store, err := openLogStore(cfg.DataDir, kind, logger)
+	store, err := openLogStore(cfg.DataDir, kind, cfg.WALSegmentSize, logger)
 	if err != nil {
 		return SeedResult{}, fmt.Errorf("recover: %w", err)
 	}

@@ -121,6 +121,9 @@ const (
 	raftMinTimeout       = 5 * time.Millisecond // heartbeat, election, lease, snapshot interval
 	raftMinCommitTimeout = time.Millisecond
 	raftMaxAppendEntries = 1024
+	// walMinSegment is the smallest raft-wal segment we allow: a few batches' entries, so a
+	// segment is not rotated for every append.
+	walMinSegment = 64 << 10
 )
 
 // configRule is one rule of Config: check judges field, returning nil when it holds.
@@ -192,6 +195,10 @@ var configRules = []configRule{
 	{"LogStore", func(c Config) *ConfigError {
 		return brokenIf(c.LogStore != "" && c.LogStore != LogStoreBolt && c.LogStore != LogStoreWAL,
 			fmt.Sprintf("must be %s or %s", LogStoreBolt, LogStoreWAL), c.LogStore)
+	}},
+	{"WALSegmentSize", func(c Config) *ConfigError {
+		return brokenIf(c.WALSegmentSize != 0 && c.WALSegmentSize < walMinSegment,
+			fmt.Sprintf("must be 0 (raft-wal's default, 64 MiB) or at least %d bytes", walMinSegment), c.WALSegmentSize)
 	}},
 	{"MaxInflight", func(c Config) *ConfigError { return brokenIf(c.MaxInflight < 1, "must be at least 1", c.MaxInflight) }},
 	{"RequestTimeout", func(c Config) *ConfigError { return positive(c.RequestTimeout) }},

@@ -64,6 +64,7 @@ var configRuleCases = []struct {
 	{"snapshot threshold zero", func(c *Config) { c.SnapshotThreshold = 0 }, []fieldMsg{{"SnapshotThreshold", "SnapshotThreshold must be at least 1, got 0"}}},
 	{"snapshot interval below raft's minimum", func(c *Config) { c.SnapshotInterval = time.Millisecond }, []fieldMsg{{"SnapshotInterval", "SnapshotInterval must be at least 5ms, got 1ms"}}},
 	{"unknown log store", func(c *Config) { c.LogStore = "rocks" }, []fieldMsg{{"LogStore", `LogStore must be bolt or wal, got "rocks"`}}},
+	{"wal segment too small", func(c *Config) { c.WALSegmentSize = 4096 }, []fieldMsg{{"WALSegmentSize", "WALSegmentSize must be 0 (raft-wal's default, 64 MiB) or at least 65536 bytes, got 4096"}}},
 	{"max inflight zero", func(c *Config) { c.MaxInflight = 0 }, []fieldMsg{{"MaxInflight", "MaxInflight must be at least 1, got 0"}}},
 	{"request timeout zero", func(c *Config) { c.RequestTimeout = 0 }, []fieldMsg{{"RequestTimeout", "RequestTimeout must be positive, got 0s"}}},
 	{"expire interval negative", func(c *Config) { c.ExpireInterval = -time.Second }, []fieldMsg{{"ExpireInterval", "ExpireInterval must be positive, got -1s"}}},

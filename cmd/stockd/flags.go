@@ -50,6 +50,7 @@ type options struct {
 	snapshotInterval   time.Duration
 	trailingLogs       uint64
 	raftLogStore       string
+	walSegmentSize     int
 
 	maxInflight    int
 	requestTimeout time.Duration
@@ -120,6 +121,7 @@ func newFlagSet(o *options) *flag.FlagSet {
 	fs.DurationVar(&o.snapshotInterval, "snapshot-interval", d.SnapshotInterval, "raft: how often to check --snapshot-threshold")
 	fs.Uint64Var(&o.trailingLogs, "trailing-logs", d.TrailingLogs, "raft: log entries kept after a snapshot for slow followers")
 	fs.StringVar(&o.raftLogStore, "raft-log-store", node.LogStoreBolt, "raft log `store`: bolt (raft-boltdb, two fsyncs an append) or wal (raft-wal, one); a data dir keeps its kind (stockd migrate-log converts it)")
+	fs.IntVar(&o.walSegmentSize, "raft-wal-segment-size", 0, "with --raft-log-store wal: segment file size in `bytes` (0: raft-wal's 64 MiB); the wal frees compacted entries a whole segment at a time")
 
 	fs.IntVar(&o.maxInflight, "max-inflight", d.MaxInflight, "proposals waiting for commit on the leader before mutations get 429 overloaded")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", d.RequestTimeout, "bound of a request whose client set no deadline")
@@ -350,6 +352,7 @@ var configFlags = map[string]string{
 	"SnapshotInterval":   "snapshot-interval",
 	"TrailingLogs":       "trailing-logs",
 	"LogStore":           "raft-log-store",
+	"WALSegmentSize":     "raft-wal-segment-size",
 	"MaxInflight":        "max-inflight",
 	"RequestTimeout":     "request-timeout",
 	"ExpireInterval":     "expire-interval",
@@ -572,7 +575,7 @@ func printFlag(w io.Writer, f *flag.Flag) {
 var flagGroups = []flagGroup{
 	{"Identity and addresses", []string{"id", "data-dir", "http-addr", "http-advertise", "raft-addr", "raft-advertise"}},
 	{"Cluster membership", []string{"bootstrap", "join", "join-as-nonvoter", "join-timeout", "groups"}},
-	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs", "raft-log-store"}},
+	{"Raft timing and snapshots", []string{"heartbeat-timeout", "election-timeout", "leader-lease-timeout", "commit-timeout", "max-append-entries", "snapshot-threshold", "snapshot-interval", "trailing-logs", "raft-log-store", "raft-wal-segment-size"}},
 	{"Limits", []string{"max-inflight", "request-timeout", "expire-interval", "dedup-window", "ledger-retention"}},
 	{"Mutual TLS between nodes", []string{"raft-tls-cert", "raft-tls-key", "raft-tls-ca"}},
 	{"HTTP API security", []string{"http-tls-cert", "http-tls-key", "http-tls-ca", "token-file", "auth-reads", "rate-limit", "rate-burst"}},

@@ -265,7 +265,7 @@ func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 		"--snapshot-interval", "5s", "--trailing-logs", "50", "--max-inflight", "10",
 		"--request-timeout", "3s", "--expire-interval", "2s", "--dedup-window", "1m", "--ledger-retention", "7",
 		"--disk-stall-timeout", "4s", "--pprof", "--stock-metrics-skus", "a,b", "--stock-metrics-top", "5",
-		"--rate-limit", "120/m", "--rate-burst", "9", "--raft-log-store", "wal")
+		"--rate-limit", "120/m", "--rate-burst", "9", "--raft-log-store", "wal", "--raft-wal-segment-size", "1048576")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestCreateNodeConfig_PassesEveryOption(t *testing.T) {
 		HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 400 * time.Millisecond,
 		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 2 * time.Millisecond,
 		MaxAppendEntries: 64, SnapshotThreshold: 100, SnapshotInterval: 5 * time.Second, TrailingLogs: 50,
-		LogStore: node.LogStoreWAL, MaxInflight: 10, RequestTimeout: 3 * time.Second, ExpireInterval: 2 * time.Second,
+		LogStore: node.LogStoreWAL, WALSegmentSize: 1 << 20, MaxInflight: 10, RequestTimeout: 3 * time.Second, ExpireInterval: 2 * time.Second,
 		DedupWindow: time.Minute, LedgerMax: 7,
 		DiskStallTimeout: 4 * time.Second, EnablePprof: true, StockMetricsSKUs: []string{"a", "b"}, StockMetricsTop: 5,
 		RateLimit: 2, RateBurst: 9,

@@ -188,6 +188,7 @@ func (o *options) nodeConfig() node.Config {
 	cfg.SnapshotInterval = o.snapshotInterval
 	cfg.TrailingLogs = o.trailingLogs
 	cfg.LogStore = o.raftLogStore
+	cfg.WALSegmentSize = o.walSegmentSize
 	cfg.MaxInflight = o.maxInflight
 	cfg.RequestTimeout = o.requestTimeout
 	cfg.ExpireInterval = o.expireInterval
