@@ -31,6 +31,9 @@ type Settings struct {
 	// LogStore, when set, is every node's --raft-log-store (bolt or wal), before the
 	// scenario's own flags; empty: stockd's default.
 	LogStore string
+	// RerunFlags are the flags a rerun of a scenario needs besides its seed (the
+	// -chaos.log-store it ran with, if any).
+	RerunFlags string
 }
 
 // env is one scenario run: a cluster, its history and fault timeline, and the checks.
@@ -68,7 +71,7 @@ func newEnv(t *testing.T, set Settings, name string, seed int64, cfg ClusterConf
 	}
 	e := &env{t: t, name: name, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 42)), set: set, w: w, started: time.Now(), groups: cfg.Groups}
 	e.tag = fmt.Sprintf("%s-%d", strings.ReplaceAll(name, "/", "_"), seed%1_000_000)
-	t.Logf("scenario %s: seed %d (rerun: go test ./cluster-test/ -run '%s' -chaos.seed=%d)", name, seed, "^"+strings.ReplaceAll(t.Name(), "/", "$/^")+"$", seed)
+	t.Logf("scenario %s: seed %d (rerun: go test ./cluster-test/ -run '%s' -chaos.seed=%d%s)", name, seed, "^"+strings.ReplaceAll(t.Name(), "/", "$/^")+"$", seed, set.RerunFlags)
 	e.events = newEventLog(e.started)
 	e.c = NewCluster(t, set.Bin, cfg, seed, e.events)
 	for _, m := range e.c.Members {

@@ -55,6 +55,9 @@ func TestMain(m *testing.M) {
 	}
 	fmt.Printf("stockd: %s (ready in %v)\n", bin, time.Since(start).Round(time.Millisecond))
 	settings = Settings{Bin: bin, Seed: *flagSeed, Long: *flagLong, Iterations: *flagIters, CheckTime: *flagCheck, LogStore: *flagStore}
+	if *flagStore != "" {
+		settings.RerunFlags = " -chaos.log-store=" + *flagStore
+	}
 	if settings.Iterations <= 0 {
 		settings.Iterations = 1
 		if settings.Long {
