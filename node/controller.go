@@ -181,7 +181,6 @@ const (
 func (n *Node) controllerLoop() {
 	wait := controllerIdle
 	failures := 0
-	var held []string // the nodes fitForData last held replicas off, to log each change once
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -193,7 +192,7 @@ func (n *Node) controllerLoop() {
 			wait, failures = controllerIdle, 0
 			continue
 		}
-		progressed, err := n.controlPass(&held)
+		progressed, err := n.controlPass()
 		switch {
 		case err != nil:
 			failures++
@@ -209,9 +208,8 @@ func (n *Node) controllerLoop() {
 
 // controlPass plans from the meta machine's placement and the live nodes, carries the
 // steps out and records them, each recording chained on the version the last produced. It
-// reports whether it recorded any step. held is the nodes the last pass kept data
-// replicas off (fitForData), updated.
-func (n *Node) controlPass(held *[]string) (bool, error) {
+// reports whether it recorded any step.
+func (n *Node) controlPass() (bool, error) {
 	g := n.metaGroup
 	p := g.meta.Placement()
 	if p.Version == 0 {
@@ -235,7 +233,7 @@ func (n *Node) controlPass(held *[]string) (bool, error) {
 		case <-ctx.Done():
 		}
 	}()
-	live := n.fitForData(&p, n.probeNodes(ctx, &p), held)
+	live := n.fitForData(&p, n.probeNodes(ctx, &p))
 	// The planner hands leadership away from a voter it removes only if it knows who
 	// leads: a leader cannot remove itself.
 	steps, err := placement.Plan(n.withLeaders(&p), live)
@@ -411,8 +409,12 @@ func (n *Node) probeNodes(ctx context.Context, p *api.Placement) map[string]api.
 // group's leader would refuse as a replica (checkReplicaLevel). Planned as down, such a
 // node is given no replica, so no step is refused over and over in front of the other
 // groups' and a group that needs a replica places it elsewhere; it still hosts the meta
-// group, as a nonvoter. Each change of the nodes held off is logged once (held).
-func (n *Node) fitForData(p *api.Placement, reports map[string]api.Node, held *[]string) []string {
+// group, as a nonvoter. Each change of the nodes held off is logged once.
+func (n *Node) fitForData(p *api.Placement, reports map[string]api.Node) []string {
+	var held []string
+	if h := n.heldOffData.Load(); h != nil {
+		held = *h
+	}
 	level := n.dataLevel()
 	for _, r := range reports {
 		level = max(level, r.ApplyLevel)
@@ -424,7 +426,7 @@ func (n *Node) fitForData(p *api.Placement, reports map[string]api.Node, held *[
 		case !ok:
 		case dataReported(r) < level:
 			off = append(off, pn.ID)
-			if !slices.Contains(*held, pn.ID) {
+			if !slices.Contains(held, pn.ID) {
 				n.log.Warn("node gets no data replicas until it is upgraded: its build knows a lower apply level than the data groups' logs",
 					"id", pn.ID, "max_apply_level", dataReported(r), "apply_level", level)
 			}
@@ -432,12 +434,12 @@ func (n *Node) fitForData(p *api.Placement, reports map[string]api.Node, held *[
 			live = append(live, pn.ID)
 		}
 	}
-	for _, id := range *held {
+	for _, id := range held {
 		if !slices.Contains(off, id) {
 			n.log.Info("node may host data replicas again", "id", id)
 		}
 	}
-	*held = off
+	n.heldOffData.Store(&off)
 	return live
 }
 

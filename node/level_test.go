@@ -282,6 +282,13 @@ func TestApplyLevel_MultiGroupNoReplicaOnOlderBuild(t *testing.T) {
 			t.Fatalf("group %s: add n2 as a replica: %v, want failed_precondition naming n2 and the levels", group, err)
 		}
 	}
+	// The controller plans around it rather than have its steps refused.
+	eventually(t, 30*time.Second, func() error {
+		if h := n.heldOffData.Load(); h == nil || !slices.Equal(*h, []string{"n2"}) {
+			return fmt.Errorf("the controller holds %v off the data groups, want n2", h)
+		}
+		return nil
+	})
 	hosts := func(id string) error {
 		for _, nd := range c.Running() {
 			for _, g := range nd.dataGroups() {
@@ -323,4 +330,10 @@ func TestApplyLevel_MultiGroupNoReplicaOnOlderBuild(t *testing.T) {
 		}
 		return hosts("n2")
 	})
+	if h := n.heldOffData.Load(); h == nil || len(*h) > 0 {
+		t.Errorf("upgraded, n2 is still held off the data groups: %v", h)
+	}
+	if refused, _ := sample(scrape(t, c, n), `flashstock_placement_steps_total{kind="add_nonvoter",outcome="failed"}`); refused != 0 {
+		t.Errorf("%v add_nonvoter steps refused: the controller planned replicas onto the older build", refused)
+	}
 }
