@@ -406,7 +406,7 @@ func (n *Node) probeNodes(ctx context.Context, p *api.Placement) map[string]api.
 // fitForData is the live nodes (those reports holds, in placement order) the planner may
 // count on for data replicas: not one whose build knows a lower apply level than a data
 // group's log is at (the highest this node hosts or any node reports), which every data
-// group's leader would refuse as a replica (checkReplicaLevel). Planned as down, such a
+// group's leader would refuse as a replica (checkDataReplicaLevel). Planned as down, such a
 // node is given no replica, so no step is refused over and over in front of the other
 // groups' and a group that needs a replica places it elsewhere; it still hosts the meta
 // group, as a nonvoter. Each change of the nodes held off is logged once.
