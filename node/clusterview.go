@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/flashstock/flashstock/api"
-	"github.com/flashstock/flashstock/fsm"
 	"github.com/flashstock/flashstock/internal/version"
 	"github.com/hashicorp/raft"
 )
@@ -51,7 +50,7 @@ func (n *Node) self() api.Node {
 	c := n.clusterGroup()
 	out := api.Node{ID: n.cfg.ID, RaftAddr: n.raftAddr, HTTPAddr: n.httpAddr, Role: roleOf(c.raft.State()),
 		AppliedIndex: c.appliedIndex(), LastContactMS: c.lastContactMS(), WallClockMS: c.wallClock().UnixMilli(),
-		MaxApplyLevel: fsm.ApplyLevel, Version: build.Version, Revision: build.Revision, Groups: n.groupReports()}
+		MaxApplyLevel: n.maxApplyLevel(), Version: build.Version, Revision: build.Revision, Groups: n.groupReports()}
 	if dg := n.dataGroups(); len(dg) > 0 {
 		out.ClusterTimeMS, out.ApplyLevel = dg[0].clusterNow(), dg[0].fsm.Level()
 		for _, g := range dg[1:] {

@@ -142,6 +142,10 @@ type Config struct {
 	// (tests of a rolling upgrade): it reports no max_meta_level and so holds the meta
 	// log's level at 0 as such a build would, leader or not.
 	olderMetaBuild bool
+	// olderDataBuild makes the node play a build from before the data apply levels: it
+	// reports max_apply_level 0, so a data group's log above level 0 may not be given to
+	// it, and a data group it leads stays at 0.
+	olderDataBuild bool
 }
 
 // DefaultConfig gives the defaults for everything but the identity and addresses.

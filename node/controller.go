@@ -57,7 +57,13 @@ func (n *Node) joinPlacement() {
 		if err == nil {
 			return
 		}
-		n.log.Debug("not listed in the placement yet", "error", err)
+		// A refusal (a build too old for the cluster's levels) is the operator's to fix:
+		// say it where they look; anything else is a cluster still starting.
+		if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Code == api.FailedPrecondition {
+			n.log.Warn("the cluster refuses this node", "error", err)
+		} else {
+			n.log.Debug("not listed in the placement yet", "error", err)
+		}
 		select {
 		case <-n.ctx.Done():
 			return
@@ -73,6 +79,12 @@ func (n *Node) joinPlacement() {
 func (n *Node) addPlacementNode(ctx context.Context, req api.JoinRequest) error {
 	g := n.metaGroup
 	if err := g.checkJoinerLevel(ctx, req); err != nil {
+		return err
+	}
+	// The data groups' levels are not the meta log's: where this leader hosts a data group
+	// it can tell at once that the joiner would be listed only to be refused every replica
+	// (changeMembership); elsewhere the controller holds replicas off it (fitForData).
+	if err := n.checkBuildLevel(ctx, req.ID, req.HTTPAddr, dataLevelName, "the data groups' log", n.dataLevel(), dataReported, false); err != nil {
 		return err
 	}
 	for range 8 {
@@ -221,7 +233,7 @@ func (n *Node) controlPass() (bool, error) {
 		case <-ctx.Done():
 		}
 	}()
-	live := n.liveNodes(ctx, &p)
+	live := n.fitForData(&p, n.probeNodes(ctx, &p))
 	// The planner hands leadership away from a voter it removes only if it knows who
 	// leads: a leader cannot remove itself.
 	steps, err := placement.Plan(n.withLeaders(&p), live)
@@ -352,28 +364,83 @@ func (n *Node) leadsGroup(ctx context.Context, id string, group uint64) bool {
 // contact, also catches a process whose raft answers but whose API does not: such a node
 // serves nothing, and should not be given replicas.
 func (n *Node) liveNodes(ctx context.Context, p *api.Placement) []string {
-	live := make([]bool, len(p.Nodes))
+	reports := n.probeNodes(ctx, p)
+	var out []string
+	for _, pn := range p.Nodes {
+		if _, ok := reports[pn.ID]; ok {
+			out = append(out, pn.ID)
+		}
+	}
+	return out
+}
+
+// probeNodes is the report of each of the placement's nodes that answers (liveNodes).
+func (n *Node) probeNodes(ctx context.Context, p *api.Placement) map[string]api.Node {
+	reports := make([]*api.Node, len(p.Nodes))
 	var wg sync.WaitGroup
 	for i, pn := range p.Nodes {
 		if pn.ID == n.cfg.ID {
-			live[i] = true
+			self := n.self()
+			reports[i] = &self
 			continue
 		}
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, liveProbeTimeout)
 			defer cancel()
 			var self api.Node
-			live[i] = n.getJSON(pctx, pn.HTTPAddr, "/v1/cluster/self", &self) == nil && self.ID == pn.ID
+			if n.getJSON(pctx, pn.HTTPAddr, "/v1/cluster/self", &self) == nil && self.ID == pn.ID {
+				reports[i] = &self
+			}
 		})
 	}
 	wg.Wait()
-	var out []string
+	out := make(map[string]api.Node, len(p.Nodes))
 	for i, pn := range p.Nodes {
-		if live[i] {
-			out = append(out, pn.ID)
+		if reports[i] != nil {
+			out[pn.ID] = *reports[i]
 		}
 	}
 	return out
+}
+
+// fitForData is the live nodes (those reports holds, in placement order) the planner may
+// count on for data replicas: not one whose build knows a lower apply level than a data
+// group's log is at (the highest this node hosts or any node reports), which every data
+// group's leader would refuse as a replica (checkDataReplicaLevel). Planned as down, such a
+// node is given no replica, so no step is refused over and over in front of the other
+// groups' and a group that needs a replica places it elsewhere; it still hosts the meta
+// group, as a nonvoter. Each change of the nodes held off is logged once.
+func (n *Node) fitForData(p *api.Placement, reports map[string]api.Node) []string {
+	var held []string
+	if h := n.heldOffData.Load(); h != nil {
+		held = *h
+	}
+	level := n.dataLevel()
+	for _, r := range reports {
+		level = max(level, r.ApplyLevel)
+	}
+	var live, off []string
+	for _, pn := range p.Nodes {
+		r, ok := reports[pn.ID]
+		switch {
+		case !ok:
+		case dataReported(r) < level:
+			off = append(off, pn.ID)
+			if !slices.Contains(held, pn.ID) {
+				n.log.Warn("node gets no data replicas until it is upgraded: its build knows a lower apply level than the data groups' logs",
+					"id", pn.ID, "max_apply_level", dataReported(r), "apply_level", level)
+			}
+		default:
+			live = append(live, pn.ID)
+		}
+	}
+	for _, id := range held {
+		if !slices.Contains(off, id) {
+			n.log.Info("node may host data replicas again", "id", id)
+		}
+	}
+	n.heldOffData.Store(&off)
+	return live
 }
 
 // carryOut performs s on its group's raft through the group's leader: this node's
@@ -459,6 +526,9 @@ func (g *Group) changeMembership(ctx context.Context, req api.MembershipRequest)
 		if present {
 			return nil
 		}
+		if err := g.checkDataReplicaLevel(ctx, pn); err != nil {
+			return err
+		}
 		f = g.raft.AddNonvoter(id, addr, index, timeout)
 	case placement.Promote:
 		if voter {
@@ -466,6 +536,9 @@ func (g *Group) changeMembership(ctx context.Context, req api.MembershipRequest)
 		}
 		if !present {
 			return api.Errorf(api.FailedPrecondition, "group %d: %q is not a member to promote", g.id, req.Node)
+		}
+		if err := g.checkDataReplicaLevel(ctx, pn); err != nil {
+			return err
 		}
 		if err := g.awaitCaughtUp(ctx, pn); err != nil {
 			return err

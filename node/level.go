@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -123,20 +124,58 @@ func levelRefusal(kind, levelName string, need, level uint64, reason error) erro
 // answer yet (an operator adding a node before starting it) is let in; the leader's level
 // loop will not raise the level past it later.
 func (g *Group) checkJoinerLevel(ctx context.Context, req api.JoinRequest) error {
-	level := g.logLevel()
-	if level == 0 || req.HTTPAddr == "" {
+	return g.srv.checkBuildLevel(ctx, req.ID, req.HTTPAddr, g.levelName(), "the cluster's log", g.logLevel(), g.reportedLevel, false)
+}
+
+// checkBuildLevel is the one rule for letting a node into a log at a level: node id,
+// answering at httpAddr, is refused when its build applies less than level (of the kind
+// levelName, held by where; reported reads its build's highest from its report), since
+// its replica would meet the level and stop. A node that does not answer is let in
+// unless mustAnswer: a join may come before its node starts, while a replica given to a
+// node that cannot say what it applies may be one it stops on.
+func (n *Node) checkBuildLevel(ctx context.Context, id, httpAddr, levelName, where string, level uint64, reported func(api.Node) uint64, mustAnswer bool) error {
+	if level == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	got, err := g.srv.askSelf(ctx, req.HTTPAddr)
-	if err != nil {
+	got, err := api.Node{}, errors.New("no known HTTP address")
+	if httpAddr != "" {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		got, err = n.askSelf(ctx, httpAddr)
+		cancel()
+	}
+	switch {
+	case err != nil && mustAnswer:
+		return api.Errorf(api.FailedPrecondition, "node %q does not say which %s its build knows (%v), and %s is at %d: it gets no replica until it answers", id, levelName, err, where, level)
+	case err != nil:
 		return nil
 	}
-	if l := g.reportedLevel(got); l < level {
-		return api.Errorf(api.FailedPrecondition, "member %q runs a build that knows %s %d, and the cluster's log is at %d: upgrade it first", req.ID, g.levelName(), l, level)
+	if l := reported(got); l < level {
+		return api.Errorf(api.FailedPrecondition, "node %q runs a build that knows %s %d, and %s is at %d: upgrade it first", id, levelName, l, where, level)
 	}
 	return nil
+}
+
+// checkDataReplicaLevel refuses node pn as a member of data group g (a placement step
+// that adds or promotes it) while its build applies less than g's log level. Unlike a
+// joiner it must answer: the controller gives replicas only to nodes that do. The meta
+// group's members are checked when they join (addPlacementNode).
+func (g *Group) checkDataReplicaLevel(ctx context.Context, pn *api.PlacementNode) error {
+	if g.isMeta() {
+		return nil
+	}
+	return g.srv.checkBuildLevel(ctx, pn.ID, pn.HTTPAddr, g.levelName(), fmt.Sprintf("group %d's log", g.id), g.logLevel(), g.reportedLevel, true)
+}
+
+// dataLevel is the highest apply level among the data groups this node hosts: a node
+// whose build knows less would stop on a replica of the one at that level.
+func (n *Node) dataLevel() uint64 {
+	var level uint64
+	for _, g := range n.dataGroups() {
+		if g.failed() == nil {
+			level = max(level, g.fsm.Level())
+		}
+	}
+	return level
 }
 
 // The level of g's log: a data group's fsm level or the meta group's, each with its own
@@ -146,8 +185,14 @@ func (g *Group) levelName() string {
 	if g.isMeta() {
 		return "meta apply level"
 	}
-	return "apply level"
+	return dataLevelName
 }
+
+// dataLevelName names a data group's level in messages.
+const dataLevelName = "apply level"
+
+// dataReported is the highest data apply level a node's build applies, as it reports it.
+func dataReported(n api.Node) uint64 { return n.MaxApplyLevel }
 
 // logLevel is the level in force in this replica's state machine.
 func (g *Group) logLevel() uint64 {
@@ -162,7 +207,7 @@ func (g *Group) buildLevel() uint64 {
 	if g.isMeta() {
 		return g.srv.maxMetaLevel()
 	}
-	return fsm.ApplyLevel
+	return g.srv.maxApplyLevel()
 }
 
 // reportedLevel is the highest level a member's build applies, as it reports it.
@@ -170,7 +215,7 @@ func (g *Group) reportedLevel(n api.Node) uint64 {
 	if g.isMeta() {
 		return n.MaxMetaLevel
 	}
-	return n.MaxApplyLevel
+	return dataReported(n)
 }
 
 // proposeLevel writes the entry that raises the log's level.
@@ -187,6 +232,14 @@ func (g *Group) proposeLevel(ctx context.Context, level uint64) error {
 		err = fmt.Errorf("%s", res.Message)
 	}
 	return err
+}
+
+// maxApplyLevel is the highest data apply level this node's build knows.
+func (n *Node) maxApplyLevel() uint64 {
+	if n.cfg.olderDataBuild {
+		return 0
+	}
+	return fsm.ApplyLevel
 }
 
 // maxMetaLevel is the highest meta apply level this node's build knows.

@@ -205,3 +205,135 @@ func TestMetaLevel_OlderBuildMayNotJoin(t *testing.T) {
 		t.Fatalf("placement %+v: the older build was added", p.Nodes)
 	}
 }
+
+// dataLevelsRaised waits until every data group n hosts is at this build's apply level.
+func dataLevelsRaised(t *testing.T, n *Node) {
+	t.Helper()
+	eventually(t, 15*time.Second, func() error {
+		dg := n.dataGroups()
+		if len(dg) == 0 {
+			return errors.New("no data group yet")
+		}
+		for _, g := range dg {
+			if l := g.fsm.Level(); l < fsm.ApplyLevel {
+				return fmt.Errorf("group %d at apply level %d", g.id, l)
+			}
+		}
+		return nil
+	})
+}
+
+// A node of a build that knows a lower apply level than a multi-group cluster's data
+// groups may not join it: the meta leader, which hosts a data group, answers the join
+// with failed_precondition naming the node and the levels, and lists nothing.
+func TestApplyLevel_MultiGroupOlderBuildMayNotJoin(t *testing.T) {
+	c := newMultiGroup(t, 2)
+	n := c.Node(0)
+	dataLevelsRaised(t, n)
+	cfg := c.NewConfig("n2")
+	cfg.Join = []string{n.HTTPAddr()}
+	cfg.olderDataBuild = true
+	old := c.Add(cfg)
+	_, err := c.call(n.HTTPAddr(), "POST", "/v1/cluster/members",
+		api.JoinRequest{ID: "n2", RaftAddr: old.RaftAddr(), HTTPAddr: old.HTTPAddr()}, nil)
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.FailedPrecondition || !strings.Contains(ae.Message, `"n2"`) ||
+		!strings.Contains(ae.Message, "apply level 0") || !strings.Contains(ae.Message, fmt.Sprintf("at %d", fsm.ApplyLevel)) {
+		t.Fatalf("join of an older data build: %v, want failed_precondition naming n2 and the levels", err)
+	}
+	if p := n.metaGroup.meta.Placement(); slices.ContainsFunc(p.Nodes, func(pn api.PlacementNode) bool { return pn.ID == "n2" }) {
+		t.Fatalf("placement %+v: the older build was listed", p.Nodes)
+	}
+}
+
+// A node of a build that knows a lower apply level than the data groups' logs, listed in
+// the placement by a meta leader that could not tell (an older controller, or one hosting
+// no data group), is given the meta group but no data replica: the data groups' leaders
+// refuse it as a replica with failed_precondition naming it and the levels, the
+// controller plans around it, and the groups keep their voters. Upgraded, it gets its
+// replicas as any node.
+func TestApplyLevel_MultiGroupNoReplicaOnOlderBuild(t *testing.T) {
+	testcluster.SkipShort(t)
+	c := newMultiGroup(t, 2)
+	n := c.Node(0)
+	dataLevelsRaised(t, n)
+	cfg := c.NewConfig("n2")
+	cfg.Join = []string{n.HTTPAddr()}
+	cfg.olderDataBuild = true
+	old := c.Add(cfg)
+	p := n.metaGroup.meta.Placement()
+	res, err := n.metaGroup.proposeMeta(t.Context(), meta.Command{Kind: meta.AddNode, From: p.Version,
+		Node: &api.PlacementNode{ID: "n2", RaftAddr: old.RaftAddr(), HTTPAddr: old.HTTPAddr()}})
+	if err != nil || res.Err != nil {
+		t.Fatalf("list n2: %v, %v", err, res.Err)
+	}
+	// The controller's first step for it: the meta group's nonvoter.
+	eventually(t, 30*time.Second, func() error {
+		if p := n.metaGroup.meta.Placement(); p.Groups[0].RoleOf("n2") == "" {
+			return errors.New("n2 does not host the meta group yet")
+		}
+		return nil
+	})
+	for _, group := range []string{"1", "2"} {
+		_, err := c.call(n.HTTPAddr(), "POST", "/v1/groups/"+group+"/membership", api.MembershipRequest{Op: "add_nonvoter", Node: "n2"}, nil)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != api.FailedPrecondition || !strings.Contains(ae.Message, `"n2"`) ||
+			!strings.Contains(ae.Message, "apply level 0") || !strings.Contains(ae.Message, fmt.Sprintf("group %s's log is at %d", group, fsm.ApplyLevel)) {
+			t.Fatalf("group %s: add n2 as a replica: %v, want failed_precondition naming n2 and the levels", group, err)
+		}
+	}
+	// The controller plans around it rather than have its steps refused.
+	eventually(t, 30*time.Second, func() error {
+		if h := n.heldOffData.Load(); h == nil || !slices.Equal(*h, []string{"n2"}) {
+			return fmt.Errorf("the controller holds %v off the data groups, want n2", h)
+		}
+		return nil
+	})
+	hosts := func(id string) error {
+		for _, nd := range c.Running() {
+			for _, g := range nd.dataGroups() {
+				if err := g.failed(); err != nil {
+					return fmt.Errorf("%s: group %d stopped: %v", nd.ID(), g.id, err)
+				}
+			}
+		}
+		for _, g := range n.dataGroups() {
+			cfg, _, err := g.configuration()
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(cfg.Servers, func(s raft.Server) bool { return string(s.ID) == id && s.Suffrage == raft.Voter }) {
+				return fmt.Errorf("group %d: configuration %v lacks voter %s", g.id, cfg.Servers, id)
+			}
+		}
+		return nil
+	}
+	if err := hosts("n1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range n.dataGroups() {
+		cfg, _, _ := g.configuration()
+		if slices.ContainsFunc(cfg.Servers, func(s raft.Server) bool { return s.ID == "n2" }) {
+			t.Fatalf("group %d: the older build is a member: %v", g.id, cfg.Servers)
+		}
+	}
+	if dg := old.dataGroups(); len(dg) > 0 {
+		t.Fatalf("the older build hosts %d data groups", len(dg))
+	}
+
+	old.Kill()
+	c.Config(1).olderDataBuild = false
+	c.Restart(1)
+	eventually(t, 60*time.Second, func() error {
+		if err := hosts("n1"); err != nil {
+			return err
+		}
+		return hosts("n2")
+	})
+	if h := n.heldOffData.Load(); h == nil || len(*h) > 0 {
+		t.Errorf("upgraded, n2 is still held off the data groups: %v", h)
+	}
+	if refused, _ := sample(scrape(t, c, n), `flashstock_placement_steps_total{kind="add_nonvoter",outcome="failed"}`); refused != 0 {
+		t.Errorf("%v add_nonvoter steps refused: the controller planned replicas onto the older build", refused)
+	}
+}

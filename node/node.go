@@ -57,6 +57,9 @@ type Node struct {
 	// placement is the meta group's newest placement (placementLoop); nil until the
 	// first one is applied, and always nil without a meta group.
 	placement atomic.Pointer[api.Placement]
+	// heldOffData is the nodes the controller's last pass kept data replicas off, their
+	// builds knowing a lower apply level than the data groups' logs (fitForData).
+	heldOffData atomic.Pointer[[]string]
 	// stores is where routes find the groups they act on (groupFor): the groups above.
 	stores groupStores
 
