@@ -223,17 +223,25 @@ func dataLevelsRaised(t *testing.T, n *Node) {
 	})
 }
 
-// A node of a build that knows a lower apply level than a multi-group cluster's data
-// groups may not join it: the meta leader, which hosts a data group, answers the join
-// with failed_precondition naming the node and the levels, and lists nothing.
-func TestApplyLevel_MultiGroupOlderBuildMayNotJoin(t *testing.T) {
+// olderDataBuildBeside starts a 2-group cluster whose data groups are at this build's
+// level, and beside it n2, a node playing a build that knows no apply level (it has not
+// joined yet).
+func olderDataBuildBeside(t *testing.T) (*testCluster, *Node, *Node) {
+	t.Helper()
 	c := newMultiGroup(t, 2)
 	n := c.Node(0)
 	dataLevelsRaised(t, n)
 	cfg := c.NewConfig("n2")
 	cfg.Join = []string{n.HTTPAddr()}
 	cfg.olderDataBuild = true
-	old := c.Add(cfg)
+	return c, n, c.Add(cfg)
+}
+
+// A node of a build that knows a lower apply level than a multi-group cluster's data
+// groups may not join it: the meta leader, which hosts a data group, answers the join
+// with failed_precondition naming the node and the levels, and lists nothing.
+func TestApplyLevel_MultiGroupOlderBuildMayNotJoin(t *testing.T) {
+	c, n, old := olderDataBuildBeside(t)
 	_, err := c.call(n.HTTPAddr(), "POST", "/v1/cluster/members",
 		api.JoinRequest{ID: "n2", RaftAddr: old.RaftAddr(), HTTPAddr: old.HTTPAddr()}, nil)
 	var ae *api.Error
@@ -254,13 +262,7 @@ func TestApplyLevel_MultiGroupOlderBuildMayNotJoin(t *testing.T) {
 // replicas as any node.
 func TestApplyLevel_MultiGroupNoReplicaOnOlderBuild(t *testing.T) {
 	testcluster.SkipShort(t)
-	c := newMultiGroup(t, 2)
-	n := c.Node(0)
-	dataLevelsRaised(t, n)
-	cfg := c.NewConfig("n2")
-	cfg.Join = []string{n.HTTPAddr()}
-	cfg.olderDataBuild = true
-	old := c.Add(cfg)
+	c, n, old := olderDataBuildBeside(t)
 	p := n.metaGroup.meta.Placement()
 	res, err := n.metaGroup.proposeMeta(t.Context(), meta.Command{Kind: meta.AddNode, From: p.Version,
 		Node: &api.PlacementNode{ID: "n2", RaftAddr: old.RaftAddr(), HTTPAddr: old.HTTPAddr()}})
