@@ -291,6 +291,14 @@ func TestApplyLevel_MultiGroupNoReplicaOnOlderBuild(t *testing.T) {
 		}
 		return nil
 	})
+	// Nor does an operator's move onto it get recorded, to be refused on every pass.
+	_, err = c.call(n.HTTPAddr(), "POST", "/v1/groups/1/move", api.MoveRequest{From: "n1", To: "n2"}, nil)
+	if ae := (*api.Error)(nil); !errors.As(err, &ae) || ae.Code != api.FailedPrecondition || !strings.Contains(ae.Message, `"n2"`) || !strings.Contains(ae.Message, "apply level 0") {
+		t.Fatalf("move a replica of group 1 onto n2: %v, want failed_precondition naming n2 and its level", err)
+	}
+	if p := n.metaGroup.meta.Placement(); len(p.Groups[1].PinnedReplicas) > 0 {
+		t.Fatalf("group 1 pinned to %v: the refused move was recorded", p.Groups[1].PinnedReplicas)
+	}
 	hosts := func(id string) error {
 		for _, nd := range c.Running() {
 			for _, g := range nd.dataGroups() {

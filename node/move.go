@@ -38,6 +38,11 @@ func (n *Node) handleGroupMove(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			err = placement.CheckLive(q, live, id, req.To)
 		}
+		if pn := n.placedNode(req.To); err == nil && pn != nil {
+			// The group's leader would refuse the replica (checkDataReplicaLevel) on every
+			// pass of the controller, for as long as the pin stands: say so now.
+			err = n.checkBuildLevel(r.Context(), pn.ID, pn.HTTPAddr, dataLevelName, "the data groups' logs", n.dataLevel(), dataReported, false)
+		}
 		return q, meta.Command{Kind: meta.MoveReplica, From: p.Version, Move: &meta.Move{Group: id, From: req.From, To: req.To}}, err
 	})
 }
