@@ -75,6 +75,17 @@ type Replica struct {
 }
 
 // RoleOf is node's role in g (Voter or Nonvoter), or "" if it hosts no replica of g.
+// Voters is the group's voting replicas, in the placement's order.
+func (g Group) Voters() []string {
+	var v []string
+	for _, r := range g.Replicas {
+		if r.Role == Voter {
+			v = append(v, r.Node)
+		}
+	}
+	return v
+}
+
 func (g Group) RoleOf(node string) string {
 	for _, r := range g.Replicas {
 		if r.Node == node {

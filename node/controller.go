@@ -359,12 +359,8 @@ func (n *Node) leadsGroup(ctx context.Context, id string, group uint64) bool {
 	return slices.ContainsFunc(self.Groups, func(g api.NodeGroup) bool { return g.ID == group && g.Role == api.RoleLeader })
 }
 
-// liveNodes is the placement's nodes that answer GET /v1/cluster/self within
-// liveProbeTimeout, this one always. Probing over HTTP, rather than reading raft's last
-// contact, also catches a process whose raft answers but whose API does not: such a node
-// serves nothing, and should not be given replicas.
-func (n *Node) liveNodes(ctx context.Context, p *api.Placement) []string {
-	reports := n.probeNodes(ctx, p)
+// liveOf is the placement's nodes that answered probeNodes, in the placement's order.
+func liveOf(p *api.Placement, reports map[string]api.Node) []string {
 	var out []string
 	for _, pn := range p.Nodes {
 		if _, ok := reports[pn.ID]; ok {
@@ -374,7 +370,10 @@ func (n *Node) liveNodes(ctx context.Context, p *api.Placement) []string {
 	return out
 }
 
-// probeNodes is the report of each of the placement's nodes that answers (liveNodes).
+// probeNodes is the report of each of the placement's nodes that answers GET
+// /v1/cluster/self within liveProbeTimeout, this one always. Probing over HTTP, rather
+// than reading raft's last contact, also catches a process whose raft answers but whose
+// API does not: such a node serves nothing, and should not be given replicas.
 func (n *Node) probeNodes(ctx context.Context, p *api.Placement) map[string]api.Node {
 	reports := make([]*api.Node, len(p.Nodes))
 	var wg sync.WaitGroup

@@ -31,16 +31,7 @@ func newMultiGroupOf3(t *testing.T, groups int) *testCluster {
 				if g == nil {
 					return fmt.Errorf("%s hosts no replica of group %d", n.ID(), id)
 				}
-				f := g.raft.GetConfiguration()
-				if err := f.Error(); err != nil {
-					return err
-				}
-				voters := 0
-				for _, s := range f.Configuration().Servers {
-					if s.Suffrage == raft.Voter {
-						voters++
-					}
-				}
+				voters := g.voters()
 				if _, leader := g.raft.LeaderWithID(); voters != 3 || leader == "" {
 					return fmt.Errorf("%s: group %d has %d voters and leader %q", n.ID(), id, voters, leader)
 				}

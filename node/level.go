@@ -150,9 +150,15 @@ func (n *Node) checkBuildLevel(ctx context.Context, id, httpAddr, levelName, whe
 		return nil
 	}
 	if l := reported(got); l < level {
-		return api.Errorf(api.FailedPrecondition, "node %q runs a build that knows %s %d, and %s is at %d: upgrade it first", id, levelName, l, where, level)
+		return buildLevelRefusal(id, levelName, l, where, level)
 	}
 	return nil
+}
+
+// buildLevelRefusal refuses node id, whose build knows levelName l, where a log (where)
+// is at level.
+func buildLevelRefusal(id, levelName string, l uint64, where string, level uint64) error {
+	return api.Errorf(api.FailedPrecondition, "node %q runs a build that knows %s %d, and %s is at %d: upgrade it first", id, levelName, l, where, level)
 }
 
 // checkDataReplicaLevel refuses node pn as a member of data group g (a placement step

@@ -33,15 +33,15 @@ func (n *Node) handleGroupMove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	n.changePlacement(w, r, body, func(p *api.Placement, live []string) (*api.Placement, meta.Command, error) {
+	n.changePlacement(w, r, body, func(p *api.Placement, live []string, reports map[string]api.Node) (*api.Placement, meta.Command, error) {
 		q, err := placement.MoveReplica(p, id, req.From, req.To)
 		if err == nil {
 			err = placement.CheckLive(q, live, id, req.To)
 		}
-		if pn := n.placedNode(req.To); err == nil && pn != nil {
-			// The group's leader would refuse the replica (checkDataReplicaLevel) on every
-			// pass of the controller, for as long as the pin stands: say so now.
-			err = n.checkBuildLevel(r.Context(), pn.ID, pn.HTTPAddr, dataLevelName, "the data groups' logs", n.dataLevel(), dataReported, false)
+		// The group's leader would refuse the replica (checkDataReplicaLevel) on every
+		// pass of the controller, for as long as the pin stands: say so now.
+		if l, level := dataReported(reports[req.To]), n.dataLevel(); err == nil && l < level {
+			err = buildLevelRefusal(req.To, dataLevelName, l, "the data groups' logs", level)
 		}
 		return q, meta.Command{Kind: meta.MoveReplica, From: p.Version, Move: &meta.Move{Group: id, From: req.From, To: req.To}}, err
 	})
@@ -63,7 +63,7 @@ func (n *Node) handleGroupLeader(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	n.changePlacement(w, r, body, func(p *api.Placement, live []string) (*api.Placement, meta.Command, error) {
+	n.changePlacement(w, r, body, func(p *api.Placement, live []string, _ map[string]api.Node) (*api.Placement, meta.Command, error) {
 		q, err := placement.PinLeader(p, id, req.Node)
 		if err == nil {
 			err = placement.CheckLive(q, live, id, req.Node)
@@ -81,7 +81,7 @@ func (n *Node) handlePlacementBalance(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, err)
 		return
 	}
-	n.changePlacement(w, r, body, func(p *api.Placement, _ []string) (*api.Placement, meta.Command, error) {
+	n.changePlacement(w, r, body, func(p *api.Placement, _ []string, _ map[string]api.Node) (*api.Placement, meta.Command, error) {
 		q := placement.Unpin(p)
 		if req.DryRun {
 			q.Version = p.Version // forecast from it, propose nothing
@@ -99,10 +99,10 @@ func pathGroupID(r *http.Request) (uint64, error) {
 	return id, nil
 }
 
-// placementCheck is one operator change: from the placement and the live nodes, the
-// placement it makes (at p's version when it changes nothing) and the command that
-// records it, or the rule it breaks.
-type placementCheck func(p *api.Placement, live []string) (*api.Placement, meta.Command, error)
+// placementCheck is one operator change: from the placement and the live nodes (and
+// their reports, probeNodes), the placement it makes (at p's version when it changes
+// nothing) and the command that records it, or the rule it breaks.
+type placementCheck func(p *api.Placement, live []string, reports map[string]api.Node) (*api.Placement, meta.Command, error)
 
 // changePlacement runs an operator's change on the meta group's leader, forwarding from
 // any other node: it checks the change against the placement as it is and the nodes that
@@ -142,8 +142,9 @@ func (n *Node) recordPlacementChange(ctx context.Context, check placementCheck) 
 		if p.Version == 0 {
 			return api.PlacementChange{}, api.Errorf(api.NoLeader, "the placement is not bootstrapped yet")
 		}
-		live := n.liveNodes(ctx, &p)
-		q, cmd, err := check(&p, live)
+		reports := n.probeNodes(ctx, &p)
+		live := liveOf(&p, reports)
+		q, cmd, err := check(&p, live, reports)
 		if err != nil {
 			return api.PlacementChange{}, err
 		}

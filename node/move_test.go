@@ -215,12 +215,12 @@ func TestMultiGroup_OperatorMovesAReplicaAndALeader(t *testing.T) {
 	if moved.PlacementVersion <= p.Version || !slices.Contains(moved.Steps, api.PlannedStep{Group: 1, Kind: "add_nonvoter", Node: to}) {
 		t.Errorf("move answer %+v: want a newer version than %d and group 1's add_nonvoter %s first", moved, p.Version, to)
 	}
-	wantVoters := slices.Sorted(slices.Values(append(slices.DeleteFunc(voterIDs(g1), func(n string) bool { return n == from }), to)))
+	wantVoters := slices.Sorted(slices.Values(append(slices.DeleteFunc(g1.Voters(), func(n string) bool { return n == from }), to)))
 
 	// The leader: group 2's leadership to a voter that does not lead it.
 	g2 := p.Groups[2]
 	lead := ""
-	for _, n := range voterIDs(g2) {
+	for _, n := range g2.Voters() {
 		if n != g2.PreferredLeader {
 			lead = n
 		}
@@ -246,7 +246,7 @@ func TestMultiGroup_OperatorMovesAReplicaAndALeader(t *testing.T) {
 	// Held: the controller goes on and leaves both where they were put (a live leader an
 	// election moved on this busy machine is brought back to the preferred one).
 	eventually(t, 30*time.Second, func() (err error) { p, err = settledPlacement(c, ids); return err })
-	if g := p.Groups[1]; !slices.Equal(g.PinnedReplicas, wantVoters) || !slices.Equal(voterIDs(g), wantVoters) {
+	if g := p.Groups[1]; !slices.Equal(g.PinnedReplicas, wantVoters) || !slices.Equal(g.Voters(), wantVoters) {
 		t.Errorf("group 1 after the move: %+v", g)
 	}
 	if g := p.Groups[2]; g.PinnedLeader != lead || g.PreferredLeader != lead {
@@ -264,7 +264,7 @@ func TestMultiGroup_OperatorMovesAReplicaAndALeader(t *testing.T) {
 	wantRule(t, "the meta group", post("/v1/groups/0/move", api.MoveRequest{From: "n1", To: "n2"}), api.InvalidArgument, placement.ErrMetaPin)
 	wantRule(t, "to a voter", post("/v1/groups/1/move", api.MoveRequest{From: wantVoters[0], To: wantVoters[1]}), api.FailedPrecondition, placement.ErrAlreadyReplica)
 	wantRule(t, "leader not a voter", post("/v1/groups/1/leader", api.LeaderRequest{Node: from}), api.FailedPrecondition, placement.ErrNotReplica)
-	wantRule(t, "off the pinned leader", post("/v1/groups/2/move", api.MoveRequest{From: lead, To: otherThan(ids, voterIDs(p.Groups[2]))}), api.FailedPrecondition, placement.ErrPinnedLeader)
+	wantRule(t, "off the pinned leader", post("/v1/groups/2/move", api.MoveRequest{From: lead, To: otherThan(ids, p.Groups[2].Voters())}), api.FailedPrecondition, placement.ErrPinnedLeader)
 	if _, err := c.call(addr, "POST", "/v1/groups/1/move", api.MoveRequest{From: "n1"}, nil); !errors.Is(err, &api.Error{Code: api.InvalidArgument}) {
 		t.Errorf("a move without a destination: %v", err)
 	}
@@ -302,10 +302,10 @@ func TestMultiGroup_OperatorMovesAReplicaAndALeader(t *testing.T) {
 	// A destination that does not answer is refused: the move would wait on it.
 	eventually(t, 30*time.Second, func() (err error) { p, err = settledPlacement(c, ids); return err })
 	g3 := p.Groups[3]
-	down := otherThan(ids, voterIDs(g3))
+	down := otherThan(ids, g3.Voters())
 	c.Node(slices.Index(ids, down)).Kill()
 	var src string
-	for _, n := range voterIDs(g3) {
+	for _, n := range g3.Voters() {
 		if n != g3.PreferredLeader {
 			src = n
 		}
@@ -367,7 +367,7 @@ func TestMultiGroup_LeadershipReturnsWhereTheMetaLeaderIsNotAReplica(t *testing.
 		// Make one: move the meta leader's replica of a group it does not lead away.
 		for _, pg := range p.Groups {
 			if pg.Kind == api.GroupData && pg.PreferredLeader != m.cfg.ID {
-				c.mustCall(m.HTTPAddr(), "POST", fmt.Sprintf("/v1/groups/%d/move", pg.ID), api.MoveRequest{From: m.cfg.ID, To: otherThan(ids, voterIDs(pg))}, nil)
+				c.mustCall(m.HTTPAddr(), "POST", fmt.Sprintf("/v1/groups/%d/move", pg.ID), api.MoveRequest{From: m.cfg.ID, To: otherThan(ids, pg.Voters())}, nil)
 				eventually(t, 90*time.Second, func() (err error) { p, err = settledPlacement(c, ids); return err })
 				g = &p.Groups[pg.ID]
 				break
@@ -375,7 +375,7 @@ func TestMultiGroup_LeadershipReturnsWhereTheMetaLeaderIsNotAReplica(t *testing.
 		}
 	}
 	var other string
-	for _, n := range voterIDs(*g) {
+	for _, n := range (*g).Voters() {
 		if n != g.PreferredLeader {
 			other = n
 		}
@@ -408,16 +408,6 @@ func TestMultiGroup_LeadershipReturnsWhereTheMetaLeaderIsNotAReplica(t *testing.
 		}
 		return nil
 	})
-}
-
-func voterIDs(g api.Group) []string {
-	var vs []string
-	for _, r := range g.Replicas {
-		if r.Role == api.Voter {
-			vs = append(vs, r.Node)
-		}
-	}
-	return vs
 }
 
 // otherThan is the first of ids not in these.

@@ -258,16 +258,7 @@ func TestMultiGroup_GrowsFromOneToThreeNodes(t *testing.T) {
 				if g == nil {
 					return fmt.Errorf("%s hosts no replica of group %d", n.ID(), pg.ID)
 				}
-				cfg := g.raft.GetConfiguration()
-				if err := cfg.Error(); err != nil {
-					return err
-				}
-				voters := 0
-				for _, s := range cfg.Configuration().Servers {
-					if s.Suffrage == raft.Voter {
-						voters++
-					}
-				}
+				voters := g.voters()
 				if voters != 3 {
 					return fmt.Errorf("%s: group %d's raft has %d voters", n.ID(), pg.ID, voters)
 				}

@@ -32,7 +32,7 @@ func TestMultiGroup_WatchAtANodeWithoutTheGroupIsRelayed(t *testing.T) {
 	var pg api.Group
 	var away *Node
 	for _, g := range p.Groups {
-		if i := slices.IndexFunc(ids, func(id string) bool { return !slices.Contains(voterIDs(g), id) }); g.Kind == api.GroupData && i >= 0 {
+		if i := slices.IndexFunc(ids, func(id string) bool { return !slices.Contains(g.Voters(), id) }); g.Kind == api.GroupData && i >= 0 {
 			pg, away = g, c.Node(i)
 			break
 		}
@@ -44,7 +44,7 @@ func TestMultiGroup_WatchAtANodeWithoutTheGroupIsRelayed(t *testing.T) {
 	sku := by[pg.ID][0]
 	c.mustCall(away.HTTPAddr(), "PUT", "/v1/skus/"+sku, map[string]any{"stock": 10}, nil)
 	leader := c.Node(slices.Index(ids, pg.PreferredLeader)).HTTPAddr()
-	t.Logf("watching %s (group %d, on %v, led by %s) at %s", sku, pg.ID, voterIDs(pg), pg.PreferredLeader, away.ID())
+	t.Logf("watching %s (group %d, on %v, led by %s) at %s", sku, pg.ID, pg.Voters(), pg.PreferredLeader, away.ID())
 
 	before := watchHandlers()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -98,7 +98,7 @@ func TestMultiGroup_WatchAtANodeWithoutTheGroupIsRelayed(t *testing.T) {
 		t.Fatalf("first event of a second watch %+v", s)
 	}
 	var wg sync.WaitGroup
-	for _, id := range voterIDs(pg) {
+	for _, id := range pg.Voters() {
 		wg.Go(c.Node(slices.Index(ids, id)).Kill)
 	}
 	wg.Wait()

@@ -7,7 +7,7 @@ import (
 )
 
 // leaderSteps moves preferred leaderships so that they are even over the good nodes,
-// each group's among its good voters (sorted by id: voters() keeps the replicas' order,
+// each group's among its good voters (sorted by id: Group.Voters keeps the replicas' order,
 // which Apply keeps sorted); a group whose leader an operator pinned to a good voter has
 // that one candidate, and the others are spread around it.
 func (v *view) leaderSteps() []Step {
@@ -17,7 +17,7 @@ func (v *view) leaderSteps() []Step {
 		if !v.quorate(g) {
 			continue // no leader to move
 		}
-		for _, n := range voters(g) {
+		for _, n := range g.Voters() {
 			if v.good[n] {
 				candidates[gi] = append(candidates[gi], n)
 			}

@@ -28,7 +28,7 @@ func (v *view) metaStep(g api.Group) (Step, bool) {
 			return step(AddNonvoter, n.ID)
 		}
 	}
-	vs := voters(g)
+	vs := g.Voters()
 	want := v.metaVoters(g)
 	if len(vs) <= v.m {
 		for _, n := range want {
@@ -93,7 +93,7 @@ func (v *view) dataLoad() dataLoads {
 			continue
 		}
 		l.leads[g.PreferredLeader]++
-		for _, n := range voters(g) {
+		for _, n := range g.Voters() {
 			l.votes[n]++
 		}
 	}

@@ -98,7 +98,7 @@ func CheckLive(q *api.Placement, live []string, id uint64, node string) error {
 	}
 	v := newView(q, live)
 	g := q.Groups[gi]
-	now := voters(g)
+	now := g.Voters()
 	during := now
 	if !slices.Contains(now, node) {
 		during = append(slices.Clone(now), node)
@@ -149,8 +149,8 @@ func pinnable(p *api.Placement, id uint64, nodes ...string) (int, error) {
 		if n := nonvoter(g); n != "" {
 			return 0, broken(ErrGroupMoving, "group %d is moving a replica onto %q; ask again once it is done", id, n)
 		}
-		if r := min(ReplicasPerGroup, activeCount(p)); len(voters(g)) > r {
-			return 0, broken(ErrGroupMoving, "group %d has %d voters and is shedding to %d; ask again once it is done", id, len(voters(g)), r)
+		if r := min(ReplicasPerGroup, activeCount(p)); len(g.Voters()) > r {
+			return 0, broken(ErrGroupMoving, "group %d has %d voters and is shedding to %d; ask again once it is done", id, len(g.Voters()), r)
 		}
 	}
 	for _, n := range nodes {
@@ -188,7 +188,7 @@ func pinTarget(g api.Group) []string {
 	if len(g.PinnedReplicas) > 0 {
 		return slices.Clone(g.PinnedReplicas)
 	}
-	return voters(g)
+	return g.Voters()
 }
 
 // dropPins removes node from every pin of q: a node leaving the placement takes the

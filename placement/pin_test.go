@@ -27,7 +27,7 @@ func replicaLoads(p *api.Placement) map[string]int {
 	}
 	for _, g := range p.Groups {
 		if g.Kind == api.GroupData {
-			for _, n := range voters(g) {
+			for _, n := range g.Voters() {
 				load[n]++
 			}
 		}
@@ -44,7 +44,7 @@ func TestMoveReplica_PlannerCarriesItOutAndHoldsIt(t *testing.T) {
 	live := ids(base)
 	moves := 0
 	for _, g := range base.Groups[1:] {
-		for _, from := range voters(g) {
+		for _, from := range g.Voters() {
 			for _, to := range live {
 				if g.RoleOf(to) != "" {
 					continue
@@ -74,8 +74,8 @@ func TestMoveReplica_PlannerCarriesItOutAndHoldsIt(t *testing.T) {
 				for _, s := range steps {
 					end = must(Apply(end, s))
 				}
-				wantVoters := slices.Sorted(slices.Values(append(slices.DeleteFunc(voters(g), func(n string) bool { return n == from }), to)))
-				if got := voters(end.Groups[g.ID]); !slices.Equal(got, wantVoters) {
+				wantVoters := slices.Sorted(slices.Values(append(slices.DeleteFunc(g.Voters(), func(n string) bool { return n == from }), to)))
+				if got := end.Groups[g.ID].Voters(); !slices.Equal(got, wantVoters) {
 					t.Errorf("move group %d %s->%s: ends on %v, want %v\n%s", g.ID, from, to, got, wantVoters, describe(end))
 				}
 				if again := must2(Plan(end, live)); len(again) > 0 {
@@ -104,12 +104,12 @@ func TestPinLeader_PlannerCarriesItOutAndHoldsIt(t *testing.T) {
 	base := bootstrap(t, 4, 3)
 	live := ids(base)
 	for _, g := range base.Groups[1:] {
-		for _, n := range voters(g) {
+		for _, n := range g.Voters() {
 			p, err := PinLeader(base, g.ID, n)
 			if err != nil {
 				t.Fatalf("pin group %d on %s: %v", g.ID, n, err)
 			}
-			if pg := p.Groups[g.ID]; pg.PinnedLeader != n || !slices.Equal(pg.PinnedReplicas, voters(g)) {
+			if pg := p.Groups[g.ID]; pg.PinnedLeader != n || !slices.Equal(pg.PinnedReplicas, g.Voters()) {
 				t.Errorf("pin group %d on %s: pins %v %q", g.ID, n, pg.PinnedReplicas, pg.PinnedLeader)
 			}
 			_, end := settleAll(t, p, live)
@@ -132,7 +132,7 @@ func TestPinLeader_PlannerCarriesItOutAndHoldsIt(t *testing.T) {
 	p := must(MoveReplica(base, 1, "n3", "n2"))
 	p = must(PinLeader(p, 1, "n2"))
 	_, end := settleAll(t, p, live)
-	if g := end.Groups[1]; g.PreferredLeader != "n2" || !slices.Equal(voters(g), []string{"n1", "n2", "n4"}) {
+	if g := end.Groups[1]; g.PreferredLeader != "n2" || !slices.Equal(g.Voters(), []string{"n1", "n2", "n4"}) {
 		t.Errorf("move then pin leader: %+v", g)
 	}
 }
@@ -230,12 +230,12 @@ func TestPins_YieldToDrainingAndLeaveWithTheNode(t *testing.T) {
 	_, p = settleAll(t, p, live)
 	p = must(SetNodeState(p, "n2", api.NodeDraining))
 	_, drained := settleAll(t, p, live)
-	if g := drained.Groups[1]; g.RoleOf("n2") != "" || len(voters(g)) != 3 || g.PreferredLeader == "n2" {
+	if g := drained.Groups[1]; g.RoleOf("n2") != "" || len(g.Voters()) != 3 || g.PreferredLeader == "n2" {
 		t.Errorf("drained n2: group 1 %+v, want three voters off n2", g)
 	}
 	back := must(SetNodeState(drained, "n2", api.NodeActive))
 	_, back = settleAll(t, back, live)
-	if g := back.Groups[1]; !slices.Equal(voters(g), []string{"n1", "n2", "n4"}) || g.PreferredLeader != "n2" {
+	if g := back.Groups[1]; !slices.Equal(g.Voters(), []string{"n1", "n2", "n4"}) || g.PreferredLeader != "n2" {
 		t.Errorf("undrained n2: group 1 %+v, want the pins again", g)
 	}
 	for _, h := range drained.Groups {

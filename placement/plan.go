@@ -69,7 +69,7 @@ func (v *view) memberStep(g api.Group, want []string) (Step, bool) {
 		// the move began: abandon the move.
 		return step(Remove, n)
 	}
-	vs := voters(g)
+	vs := g.Voters()
 	if len(vs) > v.r {
 		return v.shrink(g, vs, want, Remove)
 	}
@@ -112,7 +112,7 @@ func (v *view) victim(vs, want []string) string {
 // no other voter is live.
 func (v *view) successor(g api.Group, leaving string) string {
 	var cands []string
-	for _, n := range voters(g) {
+	for _, n := range g.Voters() {
 		if n != leaving && v.live[n] {
 			cands = append(cands, n)
 		}
@@ -138,7 +138,7 @@ func (v *view) successor(g api.Group, leaving string) string {
 }
 
 // quorate reports whether a majority of g's voters is live.
-func (v *view) quorate(g api.Group) bool { return v.quorateSet(voters(g)) }
+func (v *view) quorate(g api.Group) bool { return v.quorateSet(g.Voters()) }
 
 // quorateSet reports whether a majority of the voters vs is live.
 func (v *view) quorateSet(vs []string) bool { return 2*v.liveCount(vs) > len(vs) }

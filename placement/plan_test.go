@@ -23,14 +23,14 @@ func TestBootstrap_IsAFixpoint(t *testing.T) {
 				t.Errorf("%d nodes, %d groups: Plan = %v, %v; want nothing to do", nodes, groups, steps, err)
 			}
 			meta := p.Groups[0]
-			if len(meta.Replicas) != nodes || len(voters(meta)) != metaVotersFor(nodes) {
+			if len(meta.Replicas) != nodes || len(meta.Voters()) != metaVotersFor(nodes) {
 				t.Errorf("%d nodes: meta group %v, want every node, %d voters", nodes, meta.Replicas, metaVotersFor(nodes))
 			}
 			leads := map[string]int{}
 			for _, g := range p.Groups[1:] {
 				leads[g.PreferredLeader]++
 			}
-			for _, v := range voters(meta) {
+			for _, v := range meta.Voters() {
 				for _, r := range meta.Replicas {
 					if r.Role == api.Nonvoter && leads[r.Node] < leads[v] {
 						t.Errorf("%d nodes, %d groups: meta voter %s leads %d data groups, nonvoter %s %d", nodes, groups, v, leads[v], r.Node, leads[r.Node])
@@ -559,7 +559,7 @@ func TestPlan_MetaGroupScenarios(t *testing.T) {
 				if strings.Join(got, "\n") != strings.Join(st.want, "\n") {
 					t.Errorf("stage %d rounds:\n%s\nwant:\n%s\nstarting from:\n%s", i, strings.Join(got, "\n"), strings.Join(st.want, "\n"), describe(before))
 				}
-				if vs := strings.Join(voters(p.Groups[0]), " "); vs != st.voters {
+				if vs := strings.Join(p.Groups[0].Voters(), " "); vs != st.voters {
 					t.Errorf("stage %d: meta voters %s, want %s", i, vs, st.voters)
 				}
 			}

@@ -179,7 +179,7 @@ func (s *sim) change() {
 			if g.Leader == n || g.Leader == "" {
 				// raft elects one of the live voters
 				var cands []string
-				for _, v := range voters(g) {
+				for _, v := range g.Voters() {
 					if s.up[v] {
 						cands = append(cands, v)
 					}
@@ -232,7 +232,7 @@ func (s *sim) change() {
 // simulation only kills what raft could survive.
 func (s *sim) survives(n string) bool {
 	for _, g := range s.p.Groups {
-		vs := voters(g)
+		vs := g.Voters()
 		up := 0
 		for _, v := range vs {
 			if v != n && s.up[v] {
@@ -314,8 +314,8 @@ func (s *sim) step(st Step) error {
 	if q.Groups[gi].Kind == api.GroupMeta {
 		r = metaVotersFor(len(slices.DeleteFunc(slices.Clone(s.p.Nodes), func(n api.PlacementNode) bool { return n.State != api.NodeActive })))
 	}
-	if (st.Kind == Remove || st.Kind == Demote) && s.p.Groups[gi].RoleOf(st.Node) == api.Voter && len(voters(q.Groups[gi])) < r {
-		return fmt.Errorf("%v leaves group %d %d voters, below its %d", st, st.Group, len(voters(q.Groups[gi])), r)
+	if (st.Kind == Remove || st.Kind == Demote) && s.p.Groups[gi].RoleOf(st.Node) == api.Voter && len(q.Groups[gi].Voters()) < r {
+		return fmt.Errorf("%v leaves group %d %d voters, below its %d", st, st.Group, len(q.Groups[gi].Voters()), r)
 	}
 	s.p = q
 	if err := s.checkMetaFirst(); err != nil {
@@ -365,7 +365,7 @@ func (s *sim) checkFixpoint() error {
 			leaders[g.PreferredLeader]++
 			continue
 		}
-		vs := voters(g)
+		vs := g.Voters()
 		if len(vs) != len(g.Replicas) || len(vs) > v.r {
 			return fmt.Errorf("fixpoint: group %d has replicas %v, want %d voters", g.ID, g.Replicas, v.r)
 		}
@@ -432,7 +432,7 @@ func checkMetaFixpoint(p *api.Placement, v *view) error {
 		}
 	}
 	m := metaVotersFor(active)
-	vs := voters(g)
+	vs := g.Voters()
 	good := 0
 	for _, n := range vs {
 		if v.good[n] {

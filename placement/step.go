@@ -88,7 +88,7 @@ func Apply(p *api.Placement, s Step) (*api.Placement, error) {
 		switch {
 		case has != api.Nonvoter:
 			return refuse("the node is not a nonvoter of the group")
-		case g.Kind == api.GroupMeta && len(voters(*g)) > MetaVoters:
+		case g.Kind == api.GroupMeta && len((*g).Voters()) > MetaVoters:
 			return refuse("the meta group has as many voters as it may")
 		}
 		g.Replicas[slices.IndexFunc(g.Replicas, func(r api.Replica) bool { return r.Node == s.Node })].Role = api.Voter
@@ -189,16 +189,6 @@ func Clone(p *api.Placement) *api.Placement {
 		q.Groups[i].PinnedReplicas = slices.Clone(q.Groups[i].PinnedReplicas)
 	}
 	return &q
-}
-
-func voters(g api.Group) []string {
-	var v []string
-	for _, r := range g.Replicas {
-		if r.Role == api.Voter {
-			v = append(v, r.Node)
-		}
-	}
-	return v
 }
 
 // nonvoter is the group's nonvoter (the destination of the move in progress), or "".
